@@ -1,0 +1,22 @@
+//! ShardForge's deterministic core.
+//!
+//! Everything that decides (consensus, and later ranges, transactions and SQL
+//! planning) lives here as sans-IO state machines: inputs carry the current time,
+//! outputs are data the runtime performs. The core never reads a clock, a global
+//! random number generator, an environment variable, a thread or a socket, so the
+//! same inputs always produce the same outputs: that is what lets the simulator
+//! replay any failure from its seed.
+//!
+//! Layers, each using only those above it in this list:
+//! - [`types`], [`encoding`]: identifiers and the byte codecs of persistent state.
+//! - [`storage`]: the [`storage::Engine`] trait and the in-memory engine with an
+//!   unsynced tail, used by tests and the simulator.
+//! - [`raft`]: one Raft group as a state machine.
+//! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
+//!   group plus a replicated state machine and the client requests waiting on it.
+
+pub mod encoding;
+pub mod node;
+pub mod raft;
+pub mod storage;
+pub mod types;

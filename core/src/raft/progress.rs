@@ -1,0 +1,141 @@
+//! What a leader knows about each follower's log, and how fast it may send.
+//!
+//! A follower is in one of three states. **Probe**: the leader does not know where
+//! the logs match; it sends one append and waits for the answer (or the next
+//! heartbeat) before sending another. **Replicate**: the logs match up to
+//! `match_index`; the leader pipelines appends optimistically, advancing
+//! `next_index` as it sends, with at most `inflight_appends_max` unanswered (the
+//! flow-control window). **Snapshot**: the follower needs entries that were
+//! compacted away; the leader sent a snapshot and waits for it to be installed.
+
+use std::collections::VecDeque;
+
+use crate::types::LogIndex;
+
+/// How the leader is currently replicating to one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationState {
+    Probe,
+    Replicate,
+    Snapshot { snapshot_index: LogIndex },
+}
+
+/// The leader's view of one follower.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub match_index: LogIndex,
+    pub next_index: LogIndex,
+    pub state: ReplicationState,
+    /// Last index of each unanswered append, oldest first (Replicate state only).
+    inflight: VecDeque<LogIndex>,
+    /// In Probe state: an append was sent and not yet answered.
+    probe_sent: bool,
+    /// The follower answered something since the last quorum check.
+    pub recently_active: bool,
+}
+
+impl Progress {
+    /// A follower whose log the leader knows nothing about.
+    pub fn new(next_index: LogIndex) -> Progress {
+        Progress {
+            match_index: LogIndex(0),
+            next_index,
+            state: ReplicationState::Probe,
+            inflight: VecDeque::new(),
+            probe_sent: false,
+            recently_active: true,
+        }
+    }
+
+    /// Whether the leader must hold further appends back.
+    pub fn is_paused(&self, inflight_appends_max: usize) -> bool {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent,
+            ReplicationState::Replicate => self.inflight.len() >= inflight_appends_max,
+            ReplicationState::Snapshot { .. } => true,
+        }
+    }
+
+    /// Records an append ending at `last_index` as sent.
+    pub fn sent_append(&mut self, last_index: Option<LogIndex>) {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent = true,
+            ReplicationState::Replicate => {
+                if let Some(last_index) = last_index {
+                    self.next_index = last_index.next();
+                    self.inflight.push_back(last_index);
+                }
+            }
+            ReplicationState::Snapshot { .. } => unreachable!("no appends while a snapshot is pending"),
+        }
+    }
+
+    /// A heartbeat answer lets a probing leader try again.
+    pub fn resume_probe(&mut self) {
+        self.probe_sent = false;
+    }
+
+    /// The follower's log matches up to `index`. Returns whether that is news.
+    pub fn accept(&mut self, index: LogIndex) -> bool {
+        let advanced = index > self.match_index;
+        if advanced {
+            self.match_index = index;
+        }
+        self.next_index = self.next_index.max(index.next());
+        while self.inflight.front().is_some_and(|sent| *sent <= index) {
+            self.inflight.pop_front();
+        }
+        match self.state {
+            ReplicationState::Probe => self.become_replicate(),
+            ReplicationState::Snapshot { snapshot_index } if self.match_index >= snapshot_index => {
+                self.become_replicate()
+            }
+            _ => {}
+        }
+        advanced
+    }
+
+    /// The follower refused an append after `rejected_index`; retry from
+    /// `retry_index`. Returns false when the refusal is stale and was ignored.
+    pub fn reject(&mut self, rejected_index: LogIndex, retry_index: LogIndex) -> bool {
+        match self.state {
+            ReplicationState::Replicate if rejected_index <= self.match_index => false,
+            ReplicationState::Probe if rejected_index != self.next_index.previous() => false,
+            ReplicationState::Snapshot { .. } => false,
+            _ => {
+                self.next_index = retry_index.max(self.match_index.next());
+                self.become_probe();
+                true
+            }
+        }
+    }
+
+    /// The follower is being sent a snapshot up to `snapshot_index`.
+    pub fn become_snapshot(&mut self, snapshot_index: LogIndex) {
+        self.state = ReplicationState::Snapshot { snapshot_index };
+        self.inflight.clear();
+    }
+
+    /// Back to probing: after a rejection, an unreachable follower or a lost snapshot.
+    pub fn become_probe(&mut self) {
+        self.state = ReplicationState::Probe;
+        self.next_index = self.next_index.max(self.match_index.next());
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+
+    fn become_replicate(&mut self) {
+        self.state = ReplicationState::Replicate;
+        self.next_index = self.match_index.next();
+        self.inflight.clear();
+        self.probe_sent = false;
+    }
+}
+
+impl Progress {
+    /// Every unanswered append may be lost: probe again from the last known match.
+    pub fn retry_from_match(&mut self) {
+        self.next_index = self.match_index.next();
+        self.become_probe();
+    }
+}

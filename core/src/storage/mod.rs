@@ -1,0 +1,8 @@
+//! Storage: the small [`Engine`] trait the core persists through, and an
+//! in-memory engine that models what a crash does to unsynced writes.
+
+mod engine;
+mod memory;
+
+pub use engine::{Engine, StorageError, WriteBatch, WriteOperation};
+pub use memory::MemoryEngine;

@@ -1,0 +1,640 @@
+//! Linearizability checker for a history of operations on a map of independent registers.
+//!
+//! A history is linearizable when every operation can be given a single instant between its
+//! invocation and its completion such that, taken in the order of those instants, the
+//! operations form a legal sequential run of the map with exactly the outcomes the clients
+//! saw. Real time therefore fixes part of the order: when `a` completed strictly before `b`
+//! was invoked, `a` comes first; overlapping operations may go either way.
+//!
+//! Linearizability is compositional (Herlihy and Wing): a history over many objects is
+//! linearizable exactly when its restriction to each object is. `check` therefore splits
+//! the history by key and searches each key on its own, which keeps every search small.
+//!
+//! Per key the checker runs the search of Wing and Gong as refined by Lowe ("Testing for
+//! linearizability", 2017). A search state is the set of operations linearized so far and
+//! the register value they leave. From a state, the operations that may come next are the
+//! *minimal* ones: not yet linearized, and invoked no later than the earliest completion
+//! of any operation still waiting (anything invoked after that completion must follow it).
+//! Scanning the completed operations in invocation order finds them and stops at the first
+//! operation invoked after the running earliest completion. The search goes depth first
+//! over those candidates, keeping only the ones whose recorded outcome matches the
+//! register, and remembers every state (set as a bitset, register value) it has entered:
+//! a state reached again by another order has already been shown to lead nowhere, and
+//! pruning it is what turns an exponential walk into one that is usually close to linear.
+//! The stack is an explicit vector of frames, so a history of thousands of operations
+//! cannot overflow the thread stack.
+//!
+//! Operations whose outcome is unknown (a timeout, a crashed client) may have taken effect
+//! at any time after their invocation, or never. A `Get` without an answer changes nothing
+//! and is dropped. A `Put` or `CompareAndSet` without an answer never completes, so it
+//! never forces another operation to wait, and the search succeeds as soon as every
+//! completed operation is placed, leaving such operations out. An unanswered
+//! `CompareAndSet` is only placed where it would succeed: placed where it fails it changes
+//! nothing, which is the same as leaving it out. One more rule keeps the many unanswered
+//! writes from multiplying the states: an unanswered operation may only be placed right
+//! before an operation that looks at the register (a `Get` or a `CompareAndSet`). If it
+//! were followed by a `Put` or by nothing, its value would be overwritten or never seen,
+//! so removing it from the linearization leaves every outcome unchanged; any valid
+//! linearization can thus be trimmed into one that obeys the rule.
+//!
+//! A violation names the key and the deepest point the search reached: how many completed
+//! operations it could place, the last of them, the register value they leave, and the
+//! operations that could have come next but contradict that value. Operations are named
+//! `#index` by their position in the history given to `check`.
+//!
+//! Limits and omissions: the search explores at most `SEARCH_STATES_MAX` states per key
+//! and then reports an inconclusive violation rather than passing. It does not exploit
+//! dominance between states (a state that used fewer unanswered writes is at least as
+//! good as one that used more), which could prune more in histories with many timeouts.
+//! A malformed history (completion before invocation, an answer of the wrong kind for the
+//! operation) is reported as a violation, since a checker must never silently pass.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// A register operation as a client invoked it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterOperation {
+    Put { value: u64 },
+    Get,
+    /// Succeeds, setting `new`, only when the current value equals `expected` (None = key absent).
+    CompareAndSet { expected: Option<u64>, new: u64 },
+}
+
+/// What the system answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    PutOk,
+    GetOk(Option<u64>),
+    CompareAndSetOk,
+    CompareAndSetFailed,
+}
+
+/// One client operation: its key, invocation time and, if the client got an answer, the answer and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub client: u64,
+    pub key: u64,
+    pub operation: RegisterOperation,
+    pub invoked_at_nanos: u64,
+    /// None when the outcome is unknown (timeout, crash): the operation may or may not have taken effect, at any time after its invocation.
+    pub completed: Option<(u64, RegisterOutcome)>,
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub key: u64,
+    pub explanation: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "key {}: {}", self.key, self.explanation)
+    }
+}
+
+/// States one key's search may enter before it gives up; each costs a bitset in memory.
+const SEARCH_STATES_MAX: usize = 1_000_000;
+
+/// Operations a violation lists per group, so an explanation stays readable.
+const REPORTED_OPERATIONS_MAX: usize = 8;
+
+/// Checks that the history is linearizable with respect to a map of independent registers, all absent at the start.
+pub fn check(history: &[Operation]) -> Result<(), Violation> {
+    for (key, operations) in partition_by_key(history)? {
+        check_key(KeyHistory::new(key, operations), SEARCH_STATES_MAX)?;
+    }
+    Ok(())
+}
+
+/// Groups the history by key, keeping each operation's position for reports and dropping
+/// unanswered reads, which cannot have changed anything.
+fn partition_by_key(history: &[Operation]) -> Result<BTreeMap<u64, Vec<(usize, &Operation)>>, Violation> {
+    let mut keys: BTreeMap<u64, Vec<(usize, &Operation)>> = BTreeMap::new();
+    for (index, operation) in history.iter().enumerate() {
+        validate(index, operation)?;
+        if operation.completed.is_none() && operation.operation == RegisterOperation::Get {
+            continue;
+        }
+        keys.entry(operation.key).or_default().push((index, operation));
+    }
+    Ok(keys)
+}
+
+/// Rejects operations no real system could have produced, which signal a recording bug.
+fn validate(index: usize, operation: &Operation) -> Result<(), Violation> {
+    let Some((completed_at, outcome)) = &operation.completed else {
+        return Ok(());
+    };
+    let kinds_match = matches!(
+        (&operation.operation, outcome),
+        (RegisterOperation::Put { .. }, RegisterOutcome::PutOk)
+            | (RegisterOperation::Get, RegisterOutcome::GetOk(_))
+            | (
+                RegisterOperation::CompareAndSet { .. },
+                RegisterOutcome::CompareAndSetOk | RegisterOutcome::CompareAndSetFailed
+            )
+    );
+    let problem = if *completed_at < operation.invoked_at_nanos {
+        "completes before it is invoked"
+    } else if !kinds_match {
+        "has an answer of the wrong kind"
+    } else {
+        return Ok(());
+    };
+    let explanation = format!("malformed history: {} {problem}", describe(index, operation));
+    Err(Violation { key: operation.key, explanation })
+}
+
+/// Searches one key; see the module doc for the algorithm.
+fn check_key(history: KeyHistory<'_>, states_max: usize) -> Result<(), Violation> {
+    if history.completed_count == 0 {
+        return Ok(());
+    }
+    Search::new(history, states_max).run()
+}
+
+/// The operations on one key: completed ones first, then unanswered ones, each group in
+/// invocation order, so bit `i` of a search state is operation `i` here and the completed
+/// operations occupy the low bits.
+struct KeyHistory<'a> {
+    key: u64,
+    operations: Vec<(usize, &'a Operation)>,
+    completed_count: usize,
+}
+
+impl<'a> KeyHistory<'a> {
+    fn new(key: u64, mut operations: Vec<(usize, &'a Operation)>) -> Self {
+        operations.sort_by_key(|(_, operation)| (operation.completed.is_none(), operation.invoked_at_nanos));
+        let completed_count = operations.iter().filter(|(_, operation)| operation.completed.is_some()).count();
+        KeyHistory { key, operations, completed_count }
+    }
+
+    fn operation(&self, index: usize) -> &'a Operation {
+        self.operations[index].1
+    }
+
+    fn is_completed(&self, index: usize) -> bool {
+        index < self.completed_count
+    }
+
+    /// The operations that may be linearized next, given those already linearized. With
+    /// `observers_only`, the previous one was unanswered and must be seen (module doc).
+    fn minimal_operations(&self, linearized: &OperationSet, observers_only: bool) -> Vec<usize> {
+        let mut candidates = Vec::new();
+        let mut earliest_completion = u64::MAX;
+        for index in linearized.first_absent()..self.completed_count {
+            let operation = self.operation(index);
+            if linearized.contains(index) {
+                continue;
+            }
+            if operation.invoked_at_nanos > earliest_completion {
+                break;
+            }
+            let (completed_at, _) = operation.completed.as_ref().expect("completed operations come first");
+            earliest_completion = earliest_completion.min(*completed_at);
+            candidates.push(index);
+        }
+        for index in self.completed_count..self.operations.len() {
+            if self.operation(index).invoked_at_nanos > earliest_completion {
+                break;
+            }
+            if !linearized.contains(index) {
+                candidates.push(index);
+            }
+        }
+        if observers_only {
+            let is_put = |index: usize| matches!(self.operation(index).operation, RegisterOperation::Put { .. });
+            candidates.retain(|&index| !is_put(index));
+        }
+        candidates
+    }
+
+    /// Lists operations by their position in the history, eliding beyond the report limit.
+    fn describe_all(&self, indices: &[usize]) -> String {
+        let mut descriptions: Vec<String> = indices
+            .iter()
+            .take(REPORTED_OPERATIONS_MAX)
+            .map(|&index| describe(self.operations[index].0, self.operation(index)))
+            .collect();
+        if indices.len() > REPORTED_OPERATIONS_MAX {
+            descriptions.push(format!("and {} more", indices.len() - REPORTED_OPERATIONS_MAX));
+        }
+        descriptions.join("; ")
+    }
+}
+
+/// Applies `operation` to the register if its recorded outcome is possible from `register`,
+/// returning the value it leaves; an unanswered compare-and-set is taken to have succeeded.
+fn apply(operation: &Operation, register: Option<u64>) -> Option<Option<u64>> {
+    let outcome = operation.completed.as_ref().map(|(_, outcome)| outcome);
+    match (&operation.operation, outcome) {
+        (RegisterOperation::Put { value }, _) => Some(Some(*value)),
+        (RegisterOperation::Get, Some(RegisterOutcome::GetOk(read))) => (*read == register).then_some(register),
+        (RegisterOperation::CompareAndSet { expected, .. }, Some(RegisterOutcome::CompareAndSetFailed)) => {
+            (*expected != register).then_some(register)
+        }
+        (RegisterOperation::CompareAndSet { expected, new }, _) => (*expected == register).then_some(Some(*new)),
+        (RegisterOperation::Get, _) => unreachable!("validated, and unanswered reads are dropped"),
+    }
+}
+
+/// A set of operation positions within one key, used as part of a search state.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct OperationSet {
+    words: Vec<u64>,
+}
+
+impl OperationSet {
+    fn with_capacity(operations: usize) -> Self {
+        OperationSet { words: vec![0; operations.div_ceil(64)] }
+    }
+
+    fn contains(&self, index: usize) -> bool {
+        self.words[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    fn insert(&mut self, index: usize) {
+        self.words[index / 64] |= 1 << (index % 64);
+    }
+
+    fn remove(&mut self, index: usize) {
+        self.words[index / 64] &= !(1 << (index % 64));
+    }
+
+    /// The lowest position not in the set; the search starts its scans there.
+    fn first_absent(&self) -> usize {
+        let full_words = self.words.iter().take_while(|&&word| word == u64::MAX).count();
+        let partial = self.words.get(full_words).map_or(0, |word| word.trailing_ones() as usize);
+        full_words * 64 + partial
+    }
+}
+
+/// One level of the depth-first search: the state entered and the candidates left to try.
+struct Frame {
+    /// The operation whose linearization entered this state; None at the root.
+    entered_by: Option<usize>,
+    register: Option<u64>,
+    candidates: Vec<usize>,
+    next_candidate: usize,
+}
+
+/// The state that placed the most completed operations, kept to explain a failure.
+struct Deepest {
+    completed_placed: usize,
+    prefix: Vec<usize>,
+    register: Option<u64>,
+    frontier: Vec<usize>,
+}
+
+/// The depth-first search over one key's history, with its memo of explored states.
+struct Search<'a> {
+    history: KeyHistory<'a>,
+    linearized: OperationSet,
+    completed_placed: usize,
+    stack: Vec<Frame>,
+    /// Every state entered: (linearized set, register, previous operation unanswered).
+    explored: HashSet<(OperationSet, Option<u64>, bool)>,
+    deepest: Deepest,
+    states_max: usize,
+}
+
+impl<'a> Search<'a> {
+    fn new(history: KeyHistory<'a>, states_max: usize) -> Self {
+        let linearized = OperationSet::with_capacity(history.operations.len());
+        let candidates = history.minimal_operations(&linearized, false);
+        let frontier = candidates.iter().copied().filter(|&index| history.is_completed(index)).collect();
+        let deepest = Deepest { completed_placed: 0, prefix: Vec::new(), register: None, frontier };
+        let root = Frame { entered_by: None, register: None, candidates, next_candidate: 0 };
+        Search {
+            history,
+            linearized,
+            completed_placed: 0,
+            stack: vec![root],
+            explored: HashSet::new(),
+            deepest,
+            states_max,
+        }
+    }
+
+    /// Tries candidates depth first until every completed operation is placed or none remain.
+    fn run(mut self) -> Result<(), Violation> {
+        while let Some(frame) = self.stack.last_mut() {
+            let Some(&candidate) = frame.candidates.get(frame.next_candidate) else {
+                let entered_by = frame.entered_by;
+                self.stack.pop();
+                entered_by.inspect(|&operation| self.unlinearize(operation));
+                continue;
+            };
+            frame.next_candidate += 1;
+            let Some(register) = apply(self.history.operation(candidate), frame.register) else {
+                continue;
+            };
+            if self.descend(candidate, register)? {
+                return Ok(());
+            }
+        }
+        Err(self.not_linearizable())
+    }
+
+    /// Linearizes `candidate`, leaving `register`, and pushes the new state unless it was
+    /// explored already; returns true once every completed operation is placed.
+    fn descend(&mut self, candidate: usize, register: Option<u64>) -> Result<bool, Violation> {
+        let unanswered = !self.history.is_completed(candidate);
+        self.linearized.insert(candidate);
+        self.completed_placed += usize::from(!unanswered);
+        if self.completed_placed == self.history.completed_count {
+            return Ok(true);
+        }
+        if !self.explored.insert((self.linearized.clone(), register, unanswered)) {
+            self.unlinearize(candidate);
+            return Ok(false);
+        }
+        if self.explored.len() > self.states_max {
+            return Err(self.inconclusive());
+        }
+        let candidates = self.history.minimal_operations(&self.linearized, unanswered);
+        self.stack.push(Frame { entered_by: Some(candidate), register, candidates, next_candidate: 0 });
+        if self.completed_placed > self.deepest.completed_placed {
+            self.record_deepest();
+        }
+        Ok(false)
+    }
+
+    fn unlinearize(&mut self, operation: usize) {
+        self.linearized.remove(operation);
+        self.completed_placed -= usize::from(self.history.is_completed(operation));
+    }
+
+    fn record_deepest(&mut self) {
+        let top = self.stack.last().expect("called right after a push");
+        self.deepest = Deepest {
+            completed_placed: self.completed_placed,
+            prefix: self.stack.iter().filter_map(|frame| frame.entered_by).collect(),
+            register: top.register,
+            frontier: top.candidates.iter().copied().filter(|&index| self.history.is_completed(index)).collect(),
+        };
+    }
+
+    fn not_linearizable(&self) -> Violation {
+        let deepest = &self.deepest;
+        let shown_from = deepest.prefix.len().saturating_sub(REPORTED_OPERATIONS_MAX);
+        let explanation = format!(
+            "not linearizable: at best {} of {} completed operations can be placed, leaving the register {} \
+             after [{}]; none of the operations that could come next fits: [{}]",
+            deepest.completed_placed,
+            self.history.completed_count,
+            describe_value(deepest.register),
+            self.history.describe_all(&deepest.prefix[shown_from..]),
+            self.history.describe_all(&deepest.frontier),
+        );
+        Violation { key: self.history.key, explanation }
+    }
+
+    fn inconclusive(&self) -> Violation {
+        let explanation = format!(
+            "search inconclusive: gave up after exploring {} states over {} operations \
+             (at most {} of {} completed operations placed so far); the history was NOT verified",
+            self.states_max,
+            self.history.operations.len(),
+            self.deepest.completed_placed,
+            self.history.completed_count,
+        );
+        Violation { key: self.history.key, explanation }
+    }
+}
+
+/// Names an operation for a human: its position in the history, client, action and answer.
+fn describe(history_index: usize, operation: &Operation) -> String {
+    let action = match &operation.operation {
+        RegisterOperation::Put { value } => format!("put {value}"),
+        RegisterOperation::Get => "get".to_string(),
+        RegisterOperation::CompareAndSet { expected, new } => {
+            format!("compare-and-set {} to {new}", describe_value(*expected))
+        }
+    };
+    let invoked_at = operation.invoked_at_nanos;
+    let answer = match &operation.completed {
+        None => format!("unknown outcome, invoked at {invoked_at}ns"),
+        Some((completed_at, outcome)) => {
+            let outcome = match outcome {
+                RegisterOutcome::PutOk | RegisterOutcome::CompareAndSetOk => "ok".to_string(),
+                RegisterOutcome::CompareAndSetFailed => "failed".to_string(),
+                RegisterOutcome::GetOk(value) => describe_value(*value),
+            };
+            format!("{outcome} during {invoked_at}..{completed_at}ns")
+        }
+    };
+    format!("#{history_index} client {} {action} -> {answer}", operation.client)
+}
+
+fn describe_value(value: Option<u64>) -> String {
+    value.map_or_else(|| "absent".to_string(), |value| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RegisterOperation::{CompareAndSet, Get, Put};
+
+    fn answered(client: u64, operation: RegisterOperation, span: (u64, u64), outcome: RegisterOutcome) -> Operation {
+        Operation { client, key: 0, operation, invoked_at_nanos: span.0, completed: Some((span.1, outcome)) }
+    }
+
+    fn put(client: u64, value: u64, span: (u64, u64)) -> Operation {
+        answered(client, Put { value }, span, RegisterOutcome::PutOk)
+    }
+
+    fn get(client: u64, read: Option<u64>, span: (u64, u64)) -> Operation {
+        answered(client, Get, span, RegisterOutcome::GetOk(read))
+    }
+
+    fn compare_and_set(client: u64, expected: Option<u64>, new: u64, succeeded: bool, span: (u64, u64)) -> Operation {
+        let outcome = if succeeded { RegisterOutcome::CompareAndSetOk } else { RegisterOutcome::CompareAndSetFailed };
+        answered(client, CompareAndSet { expected, new }, span, outcome)
+    }
+
+    fn unanswered(operation: Operation) -> Operation {
+        Operation { completed: None, ..operation }
+    }
+
+    fn on_key(key: u64, operation: Operation) -> Operation {
+        Operation { key, ..operation }
+    }
+
+    #[test]
+    fn sequential_history_passes() {
+        let history = [
+            get(1, None, (0, 1)),
+            put(1, 5, (2, 3)),
+            get(2, Some(5), (4, 5)),
+            compare_and_set(1, Some(5), 6, true, (6, 7)),
+            compare_and_set(2, Some(5), 7, false, (8, 9)),
+            unanswered(get(3, Some(99), (9, 9))),
+            get(1, Some(6), (10, 11)),
+        ];
+        assert_eq!(check(&history), Ok(()));
+    }
+
+    #[test]
+    fn concurrent_read_may_see_either_value() {
+        for read in [Some(1), Some(2)] {
+            let history = [put(1, 1, (0, 1)), put(1, 2, (2, 10)), get(2, read, (5, 15))];
+            assert_eq!(check(&history), Ok(()), "read {read:?}");
+        }
+    }
+
+    #[test]
+    fn stale_read_is_rejected() {
+        let history = [put(1, 1, (0, 1)), put(1, 2, (2, 3)), get(2, Some(1), (4, 5))];
+        let violation = check(&history).unwrap_err();
+        assert_eq!(violation.key, 0);
+        assert!(violation.explanation.contains("#2 client 2 get -> 1 during 4..5ns"), "{violation}");
+    }
+
+    #[test]
+    fn lost_write_is_rejected() {
+        let history = [get(1, None, (0, 1)), put(2, 7, (2, 3)), get(1, None, (4, 5))];
+        assert!(check(&history).is_err());
+    }
+
+    #[test]
+    fn read_of_a_value_never_written_is_rejected() {
+        let history = [put(1, 1, (0, 10)), get(2, Some(9), (5, 15))];
+        assert!(check(&history).is_err());
+    }
+
+    #[test]
+    fn failed_compare_and_set_whose_expectation_held_is_rejected() {
+        let on_absent = [compare_and_set(1, None, 1, false, (0, 1))];
+        assert!(check(&on_absent).is_err());
+        let after_put = [put(1, 1, (0, 1)), compare_and_set(2, Some(1), 2, false, (2, 3))];
+        assert!(check(&after_put).is_err());
+    }
+
+    #[test]
+    fn successful_compare_and_set_racing_a_put_must_precede_it() {
+        let race = |final_read| {
+            [
+                put(1, 1, (0, 1)),
+                put(1, 2, (2, 10)),
+                compare_and_set(2, Some(1), 3, true, (3, 8)),
+                get(3, Some(final_read), (11, 12)),
+            ]
+        };
+        assert_eq!(check(&race(2)), Ok(()));
+        assert!(check(&race(3)).is_err(), "the put must overwrite the compare-and-set");
+    }
+
+    #[test]
+    fn unanswered_put_may_explain_a_later_read_or_never_happen() {
+        for read in [1, 2] {
+            let history = [put(1, 1, (0, 1)), unanswered(put(2, 2, (2, 2))), get(1, Some(read), (10, 11))];
+            assert_eq!(check(&history), Ok(()), "read {read}");
+        }
+        let flip_back =
+            [put(1, 1, (0, 1)), unanswered(put(2, 2, (2, 2))), get(1, Some(2), (10, 11)), get(1, Some(1), (12, 13))];
+        assert!(check(&flip_back).is_err());
+    }
+
+    #[test]
+    fn unanswered_put_read_before_its_invocation_is_rejected() {
+        let history = [get(1, Some(7), (0, 1)), unanswered(put(2, 7, (5, 5)))];
+        assert!(check(&history).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked_independently() {
+        let valid = [on_key(1, put(1, 1, (0, 1))), on_key(2, get(2, None, (2, 3))), on_key(1, get(2, Some(1), (4, 5)))];
+        assert_eq!(check(&valid), Ok(()));
+        let mut invalid = valid.to_vec();
+        invalid.push(on_key(2, get(2, Some(1), (6, 7))));
+        assert_eq!(check(&invalid).unwrap_err().key, 2);
+    }
+
+    #[test]
+    fn malformed_history_is_rejected() {
+        let backwards = [put(1, 1, (5, 4))];
+        assert!(check(&backwards).unwrap_err().explanation.contains("malformed"));
+    }
+
+    #[test]
+    fn exhausted_search_is_inconclusive_not_a_pass() {
+        let history = [put(1, 1, (0, 10)), put(2, 2, (0, 10)), get(3, Some(2), (11, 12))];
+        let operations = history.iter().enumerate().collect();
+        let violation = check_key(KeyHistory::new(0, operations), 0).unwrap_err();
+        assert!(violation.explanation.contains("inconclusive"), "{violation}");
+    }
+
+    /// A xorshift64 generator: enough randomness for test histories without a crate.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % bound
+        }
+    }
+
+    /// Simulates a real register: each operation takes effect at an instant inside its
+    /// interval (an unanswered one possibly never), and outcomes follow from applying the
+    /// operations in the order of those instants, so the history is linearizable.
+    fn linearizable_history(seed: u64, operations: u64) -> Vec<Operation> {
+        let mut random = XorShift(seed);
+        let mut client_free_at = [0; 5];
+        let mut planned = Vec::new();
+        for index in 1..=operations {
+            let client = random.below(5);
+            let invoked_at = client_free_at[client as usize] + random.below(20);
+            let effect_at = invoked_at + random.below(30);
+            let completed_at = effect_at + random.below(30);
+            client_free_at[client as usize] = completed_at + 1;
+            let operation = match random.below(3) {
+                0 => Put { value: index },
+                1 => Get,
+                _ => CompareAndSet { expected: Some(index.saturating_sub(random.below(4))), new: index },
+            };
+            let answered = random.below(12) != 0;
+            let takes_effect = answered || random.below(2) == 0;
+            let draft = Operation { client, key: 0, operation, invoked_at_nanos: invoked_at, completed: None };
+            planned.push((effect_at, completed_at, answered, takes_effect, draft));
+        }
+        planned.sort_by_key(|(effect_at, ..)| *effect_at);
+        let mut register = None;
+        let mut history = Vec::new();
+        for (_, completed_at, answered, takes_effect, mut operation) in planned {
+            let outcome = match operation.operation {
+                _ if !takes_effect => None,
+                Put { value } => Some(RegisterOutcome::PutOk).inspect(|_| register = Some(value)),
+                Get => Some(RegisterOutcome::GetOk(register)),
+                CompareAndSet { expected, new } if expected == register => {
+                    register = Some(new);
+                    Some(RegisterOutcome::CompareAndSetOk)
+                }
+                CompareAndSet { .. } => Some(RegisterOutcome::CompareAndSetFailed),
+            };
+            operation.completed = outcome.filter(|_| answered).map(|outcome| (completed_at, outcome));
+            history.push(operation);
+        }
+        history
+    }
+
+    #[test]
+    fn random_linearizable_histories_pass_and_a_corrupted_read_is_rejected() {
+        for seed in 1..=20_u64 {
+            let mut history = linearizable_history(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), 300);
+            assert_eq!(check(&history), Ok(()), "seed {seed}");
+            let last_read = history
+                .iter()
+                .rposition(|operation| matches!(operation.completed, Some((_, RegisterOutcome::GetOk(_)))))
+                .expect("a history of 300 operations has an answered read");
+            let completed_at = history[last_read].completed.as_ref().unwrap().0;
+            history[last_read].completed = Some((completed_at, RegisterOutcome::GetOk(Some(u64::MAX))));
+            let violation = check(&history).expect_err("a read of a value never written");
+            assert!(violation.explanation.contains(&format!("#{last_read} ")), "seed {seed}: {violation}");
+        }
+    }
+}
