@@ -26,6 +26,16 @@ fn log_key(index: LogIndex) -> Vec<u8> {
 
 /// Writes the persistent part of `ready` as one batch, and syncs when it asks.
 pub fn persist(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageError> {
+    write(engine, ready)?;
+    if ready.sync {
+        engine.sync()?;
+    }
+    Ok(())
+}
+
+/// Writes the persistent part of `ready` as one batch without syncing: runtimes
+/// that group-commit write several readies, then sync once.
+pub fn write(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageError> {
     if !ready.has_persistence() {
         return Ok(());
     }
@@ -47,11 +57,7 @@ pub fn persist(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageErr
     if let Some(hard_state) = &ready.hard_state {
         batch.put(HARD_STATE_KEY.to_vec(), encode_hard_state(hard_state));
     }
-    engine.write(batch)?;
-    if ready.sync {
-        engine.sync()?;
-    }
-    Ok(())
+    engine.write(batch)
 }
 
 /// Stores the first snapshot of a brand-new cluster member: index 0, listing the

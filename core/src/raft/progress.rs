@@ -133,9 +133,10 @@ impl Progress {
 }
 
 impl Progress {
-    /// Every unanswered append may be lost: probe again from the last known match.
-    pub fn retry_from_match(&mut self) {
-        self.next_index = self.match_index.next();
-        self.become_probe();
+    /// A heartbeat answer from a follower whose window is full: some appends may
+    /// have been lost, so let one more through. If the follower has a gap it will
+    /// reject that append, and the rejection moves it back to probing.
+    pub fn free_first_inflight(&mut self) {
+        self.inflight.pop_front();
     }
 }

@@ -130,11 +130,14 @@ impl RaftNode {
             ReplicationState::Probe => progress.resume_probe(),
             // Appends or the snapshot may have been lost: start over from what is known.
             ReplicationState::Snapshot { .. } => progress.become_probe(),
-            ReplicationState::Replicate if progress.is_paused(inflight_appends_max) => progress.retry_from_match(),
+            ReplicationState::Replicate if progress.is_paused(inflight_appends_max) => progress.free_first_inflight(),
             ReplicationState::Replicate => {}
         }
+        // Appends or their answers may have been lost: an append at the follower's
+        // next index (empty when the leader thinks it sent everything) makes the
+        // follower either confirm its match or reject, which restarts probing.
         if progress.match_index < last_index {
-            self.send_append(from, false);
+            self.send_append(from, true);
         }
         self.read_index.acknowledge(from, round);
         self.resolve_reads();

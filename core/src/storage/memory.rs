@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::engine::{Engine, StorageError, WriteBatch, WriteOperation};
+use super::engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
 
 /// A crash-aware in-memory key-value store.
 #[derive(Clone, Debug, Default)]
@@ -67,7 +67,7 @@ impl Engine for MemoryEngine {
         Ok(self.current.get(key).cloned())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, StorageError> {
         if start >= end {
             return Ok(Vec::new());
         }

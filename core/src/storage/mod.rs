@@ -4,5 +4,5 @@
 mod engine;
 mod memory;
 
-pub use engine::{Engine, StorageError, WriteBatch, WriteOperation};
+pub use engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
 pub use memory::MemoryEngine;

@@ -49,16 +49,21 @@
 //! A malformed history (completion before invocation, an answer of the wrong kind for the
 //! operation) is reported as a violation, since a checker must never silently pass.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// A register operation as a client invoked it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegisterOperation {
-    Put { value: u64 },
+    Put {
+        value: u64,
+    },
     Get,
     /// Succeeds, setting `new`, only when the current value equals `expected` (None = key absent).
-    CompareAndSet { expected: Option<u64>, new: u64 },
+    CompareAndSet {
+        expected: Option<u64>,
+        new: u64,
+    },
 }
 
 /// What the system answered.
@@ -156,8 +161,7 @@ fn check_key(history: KeyHistory<'_>, states_max: usize) -> Result<(), Violation
 }
 
 /// The operations on one key: completed ones first, then unanswered ones, each group in
-/// invocation order, so bit `i` of a search state is operation `i` here and the completed
-/// operations occupy the low bits.
+/// invocation order. An operation is named by its position here.
 struct KeyHistory<'a> {
     key: u64,
     operations: Vec<(usize, &'a Operation)>,
@@ -179,14 +183,14 @@ impl<'a> KeyHistory<'a> {
         index < self.completed_count
     }
 
-    /// The operations that may be linearized next, given those already linearized. With
-    /// `observers_only`, the previous one was unanswered and must be seen (module doc).
-    fn minimal_operations(&self, linearized: &OperationSet, observers_only: bool) -> Vec<usize> {
+    /// The operations that may be linearized next. With `observers_only`, the previous one
+    /// was unanswered and must be seen by the next (module doc).
+    fn minimal_operations(&self, placed: &Placement, observers_only: bool) -> Vec<usize> {
         let mut candidates = Vec::new();
         let mut earliest_completion = u64::MAX;
-        for index in linearized.first_absent()..self.completed_count {
+        for index in placed.completed.first_absent()..self.completed_count {
             let operation = self.operation(index);
-            if linearized.contains(index) {
+            if placed.completed.contains(index) {
                 continue;
             }
             if operation.invoked_at_nanos > earliest_completion {
@@ -200,7 +204,7 @@ impl<'a> KeyHistory<'a> {
             if self.operation(index).invoked_at_nanos > earliest_completion {
                 break;
             }
-            if !linearized.contains(index) {
+            if !placed.unanswered.contains(index - self.completed_count) {
                 candidates.push(index);
             }
         }
@@ -209,6 +213,19 @@ impl<'a> KeyHistory<'a> {
             candidates.retain(|&index| !is_put(index));
         }
         candidates
+    }
+
+    /// The operations worth trying next from `register`. A completed read that fits is
+    /// the only one: it changes nothing and no waiting operation must precede it, so in
+    /// any linearization from here it can be moved to the front, and trying the others
+    /// first would only explore the orders of concurrent reads.
+    fn next_candidates(&self, placed: &Placement, register: Option<u64>, observers_only: bool) -> Vec<usize> {
+        let candidates = self.minimal_operations(placed, observers_only);
+        let fitting_read = candidates.iter().copied().find(|&index| {
+            let operation = self.operation(index);
+            is_read(operation) && apply(operation, register) == Some(register)
+        });
+        fitting_read.map_or(candidates, |read| vec![read])
     }
 
     /// Lists operations by their position in the history, eliding beyond the report limit.
@@ -240,7 +257,15 @@ fn apply(operation: &Operation, register: Option<u64>) -> Option<Option<u64>> {
     }
 }
 
-/// A set of operation positions within one key, used as part of a search state.
+/// Whether `operation` is answered and cannot have changed the register wherever it was placed.
+fn is_read(operation: &Operation) -> bool {
+    matches!(
+        (&operation.operation, &operation.completed),
+        (RegisterOperation::Get, _) | (_, Some((_, RegisterOutcome::CompareAndSetFailed)))
+    )
+}
+
+/// A set of operation positions, as a bitset.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct OperationSet {
     words: Vec<u64>,
@@ -255,12 +280,14 @@ impl OperationSet {
         self.words[index / 64] & (1 << (index % 64)) != 0
     }
 
-    fn insert(&mut self, index: usize) {
-        self.words[index / 64] |= 1 << (index % 64);
+    fn set(&mut self, index: usize, present: bool) {
+        let bit = 1 << (index % 64);
+        let word = &mut self.words[index / 64];
+        *word = if present { *word | bit } else { *word & !bit };
     }
 
-    fn remove(&mut self, index: usize) {
-        self.words[index / 64] &= !(1 << (index % 64));
+    fn is_subset(&self, other: &OperationSet) -> bool {
+        self.words == other.words
     }
 
     /// The lowest position not in the set; the search starts its scans there.
@@ -271,11 +298,45 @@ impl OperationSet {
     }
 }
 
+/// The operations the current search path has linearized, completed and unanswered apart
+/// so that states can be compared by the unanswered operations they used up.
+struct Placement {
+    completed: OperationSet,
+    /// Indexed from the first unanswered operation.
+    unanswered: OperationSet,
+}
+
+/// States fully explored without success. Each is kept under its completed operations and
+/// register; a new state with those is hopeless when an explored one used a subset of its
+/// unanswered operations and was no more restricted, since every continuation of the new
+/// state is also open to the explored one. States still on the stack are not consulted:
+/// they are ancestors of the current one and have not yet failed.
+#[derive(Default)]
+struct Explored {
+    states: HashMap<(OperationSet, Option<u64>), Vec<(OperationSet, bool)>>,
+}
+
+impl Explored {
+    fn dominates(&self, placed: &Placement, register: Option<u64>, observers_only: bool) -> bool {
+        let Some(seen) = self.states.get(&(placed.completed.clone(), register)) else {
+            return false;
+        };
+        seen.iter()
+            .any(|(unanswered, restricted)| (!restricted || observers_only) && unanswered.is_subset(&placed.unanswered))
+    }
+
+    fn record(&mut self, placed: &Placement, register: Option<u64>, observers_only: bool) {
+        let seen = self.states.entry((placed.completed.clone(), register)).or_default();
+        seen.push((placed.unanswered.clone(), observers_only));
+    }
+}
+
 /// One level of the depth-first search: the state entered and the candidates left to try.
 struct Frame {
     /// The operation whose linearization entered this state; None at the root.
     entered_by: Option<usize>,
     register: Option<u64>,
+    observers_only: bool,
     candidates: Vec<usize>,
     next_candidate: usize,
 }
@@ -288,43 +349,37 @@ struct Deepest {
     frontier: Vec<usize>,
 }
 
-/// The depth-first search over one key's history, with its memo of explored states.
+/// The depth-first search over one key's history.
 struct Search<'a> {
     history: KeyHistory<'a>,
-    linearized: OperationSet,
+    placed: Placement,
     completed_placed: usize,
     stack: Vec<Frame>,
-    /// Every state entered: (linearized set, register, previous operation unanswered).
-    explored: HashSet<(OperationSet, Option<u64>, bool)>,
-    deepest: Deepest,
+    explored: Explored,
+    states_entered: usize,
     states_max: usize,
+    deepest: Deepest,
 }
 
 impl<'a> Search<'a> {
     fn new(history: KeyHistory<'a>, states_max: usize) -> Self {
-        let linearized = OperationSet::with_capacity(history.operations.len());
-        let candidates = history.minimal_operations(&linearized, false);
+        let completed = OperationSet::with_capacity(history.completed_count);
+        let unanswered = OperationSet::with_capacity(history.operations.len() - history.completed_count);
+        let placed = Placement { completed, unanswered };
+        let candidates = history.next_candidates(&placed, None, false);
         let frontier = candidates.iter().copied().filter(|&index| history.is_completed(index)).collect();
         let deepest = Deepest { completed_placed: 0, prefix: Vec::new(), register: None, frontier };
-        let root = Frame { entered_by: None, register: None, candidates, next_candidate: 0 };
-        Search {
-            history,
-            linearized,
-            completed_placed: 0,
-            stack: vec![root],
-            explored: HashSet::new(),
-            deepest,
-            states_max,
-        }
+        let root = Frame { entered_by: None, register: None, observers_only: false, candidates, next_candidate: 0 };
+        let stack = vec![root];
+        let explored = Explored::default();
+        Search { history, placed, completed_placed: 0, stack, explored, states_entered: 0, states_max, deepest }
     }
 
     /// Tries candidates depth first until every completed operation is placed or none remain.
     fn run(mut self) -> Result<(), Violation> {
         while let Some(frame) = self.stack.last_mut() {
             let Some(&candidate) = frame.candidates.get(frame.next_candidate) else {
-                let entered_by = frame.entered_by;
-                self.stack.pop();
-                entered_by.inspect(|&operation| self.unlinearize(operation));
+                self.backtrack();
                 continue;
             };
             frame.next_candidate += 1;
@@ -338,33 +393,47 @@ impl<'a> Search<'a> {
         Err(self.not_linearizable())
     }
 
-    /// Linearizes `candidate`, leaving `register`, and pushes the new state unless it was
-    /// explored already; returns true once every completed operation is placed.
+    /// Linearizes `candidate`, leaving `register`, and pushes the new state unless it is
+    /// hopeless; returns true once every completed operation is placed.
     fn descend(&mut self, candidate: usize, register: Option<u64>) -> Result<bool, Violation> {
-        let unanswered = !self.history.is_completed(candidate);
-        self.linearized.insert(candidate);
-        self.completed_placed += usize::from(!unanswered);
+        let observers_only = !self.history.is_completed(candidate);
+        self.place(candidate, true);
         if self.completed_placed == self.history.completed_count {
             return Ok(true);
         }
-        if !self.explored.insert((self.linearized.clone(), register, unanswered)) {
-            self.unlinearize(candidate);
+        if self.explored.dominates(&self.placed, register, observers_only) {
+            self.place(candidate, false);
             return Ok(false);
         }
-        if self.explored.len() > self.states_max {
+        self.states_entered += 1;
+        if self.states_entered > self.states_max {
             return Err(self.inconclusive());
         }
-        let candidates = self.history.minimal_operations(&self.linearized, unanswered);
-        self.stack.push(Frame { entered_by: Some(candidate), register, candidates, next_candidate: 0 });
+        let candidates = self.history.next_candidates(&self.placed, register, observers_only);
+        let frame = Frame { entered_by: Some(candidate), register, observers_only, candidates, next_candidate: 0 };
+        self.stack.push(frame);
         if self.completed_placed > self.deepest.completed_placed {
             self.record_deepest();
         }
         Ok(false)
     }
 
-    fn unlinearize(&mut self, operation: usize) {
-        self.linearized.remove(operation);
-        self.completed_placed -= usize::from(self.history.is_completed(operation));
+    /// Leaves the state on top of the stack, now known to be hopeless.
+    fn backtrack(&mut self) {
+        let frame = self.stack.pop().expect("called with a frame on the stack");
+        self.explored.record(&self.placed, frame.register, frame.observers_only);
+        if let Some(operation) = frame.entered_by {
+            self.place(operation, false);
+        }
+    }
+
+    fn place(&mut self, operation: usize, present: bool) {
+        if self.history.is_completed(operation) {
+            self.placed.completed.set(operation, present);
+            self.completed_placed = if present { self.completed_placed + 1 } else { self.completed_placed - 1 };
+        } else {
+            self.placed.unanswered.set(operation - self.history.completed_count, present);
+        }
     }
 
     fn record_deepest(&mut self) {

@@ -1,0 +1,61 @@
+//! A simulated client: sends one request at a time to a node and waits a bounded
+//! time for the answer. No answer in time means the outcome is unknown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim::net::Endpoint;
+use shardforge_core::node::{Request, RequestError};
+use shardforge_core::types::NodeId;
+
+use crate::network::{self, NetworkFaults, ReplyEnvelope, RequestEnvelope, CLIENT_TAG};
+
+/// One client's connection to the cluster. Must run on a madsim node whose
+/// address is `network::client_ip(id)`.
+pub struct SimClient {
+    id: u64,
+    endpoint: Arc<Endpoint>,
+    faults: NetworkFaults,
+    next_request_id: u64,
+}
+
+impl SimClient {
+    pub async fn bind(id: u64, faults: NetworkFaults) -> SimClient {
+        SimClient::bind_on(id, std::net::SocketAddr::new(network::client_ip(id), 7000), faults).await
+    }
+
+    /// A client on an explicit address (several clients can share one simulated host).
+    pub async fn bind_on(id: u64, address: std::net::SocketAddr, faults: NetworkFaults) -> SimClient {
+        let endpoint = Arc::new(Endpoint::bind(address).await.expect("bind client address"));
+        SimClient { id, endpoint, faults, next_request_id: 0 }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Sends `request` to `node`; None when no answer came within `timeout`.
+    pub async fn request(
+        &mut self,
+        node: NodeId,
+        request: Request,
+        timeout: Duration,
+    ) -> Option<Result<Vec<u8>, RequestError>> {
+        self.next_request_id += 1;
+        let request_id = self.next_request_id;
+        let envelope = RequestEnvelope { client_id: self.id, request_id, request };
+        network::send_value(&self.endpoint, &self.faults, network::node_address(node), CLIENT_TAG, envelope).await;
+        let endpoint = Arc::clone(&self.endpoint);
+        let wait_for_reply = async move {
+            loop {
+                let Ok((payload, _)) = endpoint.recv_from_raw(CLIENT_TAG).await else { continue };
+                match payload.downcast::<ReplyEnvelope>() {
+                    Ok(reply) if reply.request_id == request_id => return reply.result,
+                    // A late answer to an earlier request: its outcome was already recorded as unknown.
+                    _ => continue,
+                }
+            }
+        };
+        madsim::time::timeout(timeout, wait_for_reply).await.ok()
+    }
+}

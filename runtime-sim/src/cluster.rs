@@ -1,0 +1,176 @@
+//! A simulated cluster: nodes on madsim with their disks, clocks and the shared
+//! network faults, and the operations the nemesis performs on them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, NodeHandle};
+use shardforge_core::node::{NodeConfig, StateMachine};
+use shardforge_core::raft::persistence;
+use shardforge_core::types::NodeId;
+
+use crate::clock::SkewedClock;
+use crate::disk::SimDisk;
+use crate::driver::{run_node, NodeSetup, StatusBoard};
+use crate::network::{self, NetworkFaults};
+use crate::observer::Observer;
+
+/// How to build the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub node_count: u64,
+    /// Template for every node; the id and random seed are filled in per node.
+    pub node: NodeConfig,
+    pub sync_latency: Duration,
+}
+
+struct SimNode<M> {
+    handle: NodeHandle,
+    setup: Arc<NodeSetup<M>>,
+    alive: bool,
+    paused: bool,
+}
+
+/// The running cluster and its fault controls.
+pub struct SimCluster<M> {
+    nodes: BTreeMap<NodeId, SimNode<M>>,
+    faults: NetworkFaults,
+    cut_links: BTreeSet<(NodeId, NodeId)>,
+    statuses: StatusBoard,
+}
+
+impl<M: StateMachine + 'static> SimCluster<M> {
+    /// Starts `node_count` nodes with ids 1..=n, all initial voters.
+    pub fn start(config: &ClusterConfig, observer: Arc<dyn Observer>, make_state_machine: fn() -> M) -> Self {
+        let faults = NetworkFaults::default();
+        let voters: Vec<NodeId> = (1..=config.node_count).map(NodeId).collect();
+        let origin = madsim::time::Instant::now();
+        let statuses = StatusBoard::default();
+        let mut nodes = BTreeMap::new();
+        for id in voters.iter().copied() {
+            let disk = SimDisk::new();
+            persistence::bootstrap(&mut *disk.lock(), &voters).expect("bootstrap the simulated disk");
+            let mut node_config = config.node.clone();
+            node_config.raft.id = id;
+            let setup = Arc::new(NodeSetup {
+                id,
+                config: node_config,
+                disk,
+                clock: SkewedClock::new(origin),
+                faults: faults.clone(),
+                observer: Arc::clone(&observer),
+                sync_latency: config.sync_latency,
+                make_state_machine,
+                statuses: Arc::clone(&statuses),
+            });
+            let init_setup = Arc::clone(&setup);
+            let handle = Handle::current()
+                .create_node()
+                .name(id.to_string())
+                .ip(network::node_ip(id))
+                .init(move || run_node(Arc::clone(&init_setup)))
+                .build();
+            nodes.insert(id, SimNode { handle, setup, alive: true, paused: false });
+        }
+        SimCluster { nodes, faults, cut_links: BTreeSet::new(), statuses }
+    }
+
+    /// The live, unpaused node that last reported itself leader of the highest term.
+    pub fn leader(&self) -> Option<(NodeId, shardforge_core::types::Term)> {
+        let statuses = self.statuses.lock().expect("status board lock");
+        statuses
+            .iter()
+            .filter(|(id, status)| {
+                status.role == shardforge_core::raft::Role::Leader && self.is_alive(**id) && !self.is_paused(**id)
+            })
+            .map(|(id, status)| (*id, status.term))
+            .max_by_key(|(_, term)| *term)
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn faults(&self) -> &NetworkFaults {
+        &self.faults
+    }
+
+    pub fn clock(&self, id: NodeId) -> &SkewedClock {
+        &self.nodes[&id].setup.clock
+    }
+
+    pub fn is_alive(&self, id: NodeId) -> bool {
+        self.nodes[&id].alive
+    }
+
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.nodes[&id].paused
+    }
+
+    /// Kills the node's process and loses power on its disk, keeping the prefix
+    /// of unsynced writes `choose_kept` picks. Returns (kept, lost) batches.
+    pub fn crash(&mut self, id: NodeId, choose_kept: impl FnOnce(usize) -> usize) -> (usize, usize) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        Handle::current().kill(node.handle.id());
+        node.alive = false;
+        node.paused = false;
+        node.setup.disk.crash(choose_kept)
+    }
+
+    /// Starts a crashed node again from its disk.
+    pub fn restart(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        assert!(!node.alive, "restarting a live node");
+        Handle::current().restart(node.handle.id());
+        node.alive = true;
+    }
+
+    pub fn pause(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        if node.alive && !node.paused {
+            Handle::current().pause(node.handle.id());
+            node.paused = true;
+        }
+    }
+
+    pub fn resume(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        if node.paused {
+            Handle::current().resume(node.handle.id());
+            node.paused = false;
+        }
+    }
+
+    /// Cuts the one-way link `from -> to`.
+    pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
+        NetSim::current().clog_link(self.nodes[&from].handle.id(), self.nodes[&to].handle.id());
+        self.cut_links.insert((from, to));
+    }
+
+    /// Cuts every link between the groups (both ways); links within a group stay.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        for (position, group) in groups.iter().enumerate() {
+            for other in groups.iter().skip(position + 1) {
+                for a in group {
+                    for b in other {
+                        self.cut_link(*a, *b);
+                        self.cut_link(*b, *a);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Restores every cut link.
+    pub fn heal_network(&mut self) {
+        for (from, to) in std::mem::take(&mut self.cut_links) {
+            NetSim::current().unclog_link(self.nodes[&from].handle.id(), self.nodes[&to].handle.id());
+        }
+    }
+
+    pub fn cut_link_count(&self) -> usize {
+        self.cut_links.len()
+    }
+}

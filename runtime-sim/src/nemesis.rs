@@ -1,0 +1,334 @@
+//! The nemesis: a fault plan drawn from the seed, played against a cluster.
+//!
+//! Swarm testing (as in TigerBeetle's VOPR and FoundationDB): each seed enables a
+//! random subset of fault kinds with random intensities, so that some seeds
+//! hammer one mechanism hard while others mix many. During the safety phase the
+//! nemesis acts every few hundred simulated milliseconds; [`Nemesis::heal`] ends
+//! all faults for the liveness phase.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use madsim::rand::seq::SliceRandom;
+use madsim::rand::{thread_rng, Rng};
+use shardforge_core::node::{Request, RequestError, StateMachine};
+use shardforge_core::raft::ConfigurationChange;
+use shardforge_core::types::NodeId;
+
+use crate::client::SimClient;
+use crate::cluster::SimCluster;
+use crate::network::FaultSettings;
+use crate::observer::Observer;
+
+/// The kinds of faults the nemesis can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    IsolateNode,
+    /// Waits for a newly elected leader and isolates it within a few milliseconds,
+    /// before its first entries reach everyone (Jepsen's targeted nemesis).
+    IsolateNewLeader,
+    MajorityMinoritySplit,
+    AsymmetricLinks,
+    Bridge,
+    MessageDelay,
+    MessageLoss,
+    MessageDuplication,
+    KillRestart,
+    Pause,
+    ClockSkew,
+    MembershipChange,
+    LeaderTransfer,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 13] = [
+        FaultKind::IsolateNode,
+        FaultKind::IsolateNewLeader,
+        FaultKind::MajorityMinoritySplit,
+        FaultKind::AsymmetricLinks,
+        FaultKind::Bridge,
+        FaultKind::MessageDelay,
+        FaultKind::MessageLoss,
+        FaultKind::MessageDuplication,
+        FaultKind::KillRestart,
+        FaultKind::Pause,
+        FaultKind::ClockSkew,
+        FaultKind::MembershipChange,
+        FaultKind::LeaderTransfer,
+    ];
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Which faults a seed uses, and how often the nemesis acts.
+#[derive(Clone, Debug)]
+pub struct FaultPlan {
+    pub enabled: Vec<FaultKind>,
+    pub action_interval_millis_max: u64,
+}
+
+impl FaultPlan {
+    /// Draws a non-empty subset of fault kinds from the seed.
+    pub fn draw() -> FaultPlan {
+        let mut random = thread_rng();
+        let mut enabled: Vec<FaultKind> = FaultKind::ALL.into_iter().filter(|_| random.gen_bool(0.5)).collect();
+        if enabled.is_empty() {
+            enabled.push(*FaultKind::ALL.choose(&mut random).expect("non-empty"));
+        }
+        FaultPlan { enabled, action_interval_millis_max: random.gen_range(100..=1000) }
+    }
+}
+
+/// Plays a fault plan against a cluster.
+pub struct Nemesis<M> {
+    pub cluster: SimCluster<M>,
+    plan: FaultPlan,
+    admin: SimClient,
+    /// Voters the nemesis removed, or tried to (an unknown outcome counts): they
+    /// are added back when healing.
+    removed_voters: BTreeSet<NodeId>,
+    observer: Arc<dyn Observer>,
+    /// The newest leader term already targeted by `IsolateNewLeader`.
+    isolated_leader_term: shardforge_core::types::Term,
+    /// Every action taken, for the failure report.
+    pub actions: Vec<String>,
+}
+
+impl<M: StateMachine + 'static> Nemesis<M> {
+    /// `admin` must be bound on the task's own client address.
+    pub fn new(cluster: SimCluster<M>, plan: FaultPlan, admin: SimClient, observer: Arc<dyn Observer>) -> Nemesis<M> {
+        Nemesis { cluster, plan, admin, removed_voters: BTreeSet::new(), observer, isolated_leader_term: Default::default(), actions: Vec::new() }
+    }
+
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// Injects faults until `duration` of simulated time has passed.
+    pub async fn run(&mut self, duration: Duration) {
+        let end = madsim::time::Instant::now() + duration;
+        while madsim::time::Instant::now() < end {
+            let pause = Duration::from_millis(thread_rng().gen_range(20..=self.plan.action_interval_millis_max));
+            madsim::time::sleep(pause).await;
+            let kind = *self.plan.enabled.choose(&mut thread_rng()).expect("plan is non-empty");
+            let action = self.act(kind).await;
+            self.record(format!("{kind}: {action}"));
+        }
+    }
+
+    fn record(&mut self, action: String) {
+        let elapsed = madsim::time::TimeHandle::current().elapsed();
+        self.observer.event(format!("nemesis {action}"));
+        self.actions.push(format!("{:.3}s {action}", elapsed.as_secs_f64()));
+    }
+
+    fn random_node(&self) -> NodeId {
+        *self.cluster.node_ids().choose(&mut thread_rng()).expect("cluster has nodes")
+    }
+
+    async fn act(&mut self, kind: FaultKind) -> String {
+        let mut random = thread_rng();
+        let mut nodes = self.cluster.node_ids();
+        match kind {
+            FaultKind::IsolateNode | FaultKind::MajorityMinoritySplit | FaultKind::Bridge | FaultKind::IsolateNewLeader
+                if random.gen_bool(0.3) && self.cluster.cut_link_count() > 0 =>
+            {
+                self.cluster.heal_network();
+                "healed the network".into()
+            }
+            FaultKind::IsolateNode => {
+                let victim = self.random_node();
+                self.cluster.heal_network();
+                let rest: Vec<NodeId> = nodes.iter().copied().filter(|node| *node != victim).collect();
+                self.cluster.partition(&[vec![victim], rest]);
+                format!("isolated {victim}")
+            }
+            FaultKind::MajorityMinoritySplit => {
+                nodes.shuffle(&mut random);
+                let minority = random.gen_range(1..=nodes.len().saturating_sub(1) / 2).max(1);
+                let (small, large) = nodes.split_at(minority);
+                self.cluster.heal_network();
+                self.cluster.partition(&[small.to_vec(), large.to_vec()]);
+                format!("split {small:?} from {large:?}")
+            }
+            FaultKind::Bridge => self.bridge(nodes),
+            FaultKind::IsolateNewLeader => self.isolate_new_leader().await,
+            FaultKind::AsymmetricLinks => {
+                let from = self.random_node();
+                let to = self.random_node();
+                if from == to {
+                    return "no link cut".into();
+                }
+                self.cluster.cut_link(from, to);
+                format!("cut one-way link {from} -> {to}")
+            }
+            FaultKind::MessageDelay | FaultKind::MessageLoss | FaultKind::MessageDuplication => {
+                self.change_message_faults(kind)
+            }
+            FaultKind::KillRestart => self.kill_or_restart(),
+            FaultKind::Pause => self.pause_or_resume(),
+            FaultKind::ClockSkew => self.skew_clock(),
+            FaultKind::MembershipChange => self.change_membership().await,
+            FaultKind::LeaderTransfer => self.transfer_leadership().await,
+        }
+    }
+
+    /// Isolates the next newly elected leader a few milliseconds after it wins, or,
+    /// when leadership is stable, the current leader (which forces an election).
+    async fn isolate_new_leader(&mut self) -> String {
+        let stop_waiting_at = madsim::time::Instant::now() + Duration::from_millis(500);
+        let (leader, term) = loop {
+            match self.cluster.leader() {
+                Some((leader, term)) if term > self.isolated_leader_term => break (leader, term),
+                Some(current) if madsim::time::Instant::now() > stop_waiting_at => break current,
+                None if madsim::time::Instant::now() > stop_waiting_at => return "no leader to isolate".into(),
+                _ => madsim::time::sleep(Duration::from_millis(1)).await,
+            }
+        };
+        self.isolated_leader_term = term;
+        let delay = Duration::from_micros(thread_rng().gen_range(0..=30_000));
+        madsim::time::sleep(delay).await;
+        self.cluster.heal_network();
+        let rest: Vec<NodeId> = self.cluster.node_ids().into_iter().filter(|node| *node != leader).collect();
+        self.cluster.partition(&[vec![leader], rest]);
+        format!("isolated {leader}, leader of {term}, {} ms after noticing it", delay.as_millis())
+    }
+
+    /// Two halves joined through one bridge node that sees both.
+    fn bridge(&mut self, mut nodes: Vec<NodeId>) -> String {
+        if nodes.len() < 3 {
+            return "no bridge: too few nodes".into();
+        }
+        nodes.shuffle(&mut thread_rng());
+        let bridge = nodes.pop().expect("at least three");
+        let (left, right) = nodes.split_at(nodes.len() / 2);
+        self.cluster.heal_network();
+        self.cluster.partition(&[left.to_vec(), right.to_vec()]);
+        format!("bridge {bridge} between {left:?} and {right:?}")
+    }
+
+    fn change_message_faults(&mut self, kind: FaultKind) -> String {
+        let mut random = thread_rng();
+        let mut settings = self.cluster.faults().settings();
+        let strong = random.gen_bool(0.5);
+        match kind {
+            FaultKind::MessageDelay => settings.delay_max_micros = if strong { random.gen_range(0..=50_000) } else { 0 },
+            FaultKind::MessageLoss => settings.loss_per_million = if strong { random.gen_range(0..=200_000) } else { 0 },
+            _ => settings.duplicate_per_million = if strong { random.gen_range(0..=200_000) } else { 0 },
+        }
+        self.cluster.faults().set(settings);
+        format!("message faults now {settings:?}")
+    }
+
+    fn kill_or_restart(&mut self) -> String {
+        let mut random = thread_rng();
+        let dead: Vec<NodeId> =
+            self.cluster.node_ids().into_iter().filter(|node| !self.cluster.is_alive(*node)).collect();
+        if let Some(node) = dead.choose(&mut random).copied().filter(|_| random.gen_bool(0.5)) {
+            self.cluster.restart(node);
+            return format!("restarted {node}");
+        }
+        let victim = self.random_node();
+        if !self.cluster.is_alive(victim) {
+            return format!("{victim} already down");
+        }
+        self.cluster.resume(victim);
+        let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
+        format!("crashed {victim}: kept {kept} unsynced write batches, lost {lost}")
+    }
+
+    fn pause_or_resume(&mut self) -> String {
+        let node = self.random_node();
+        if self.cluster.is_paused(node) {
+            self.cluster.resume(node);
+            format!("resumed {node}")
+        } else if self.cluster.is_alive(node) {
+            self.cluster.pause(node);
+            format!("paused {node}")
+        } else {
+            format!("{node} is down, not paused")
+        }
+    }
+
+    fn skew_clock(&mut self) -> String {
+        let mut random = thread_rng();
+        let node = self.random_node();
+        let clock = self.cluster.clock(node);
+        if random.gen_bool(0.5) {
+            let jump_nanos = random.gen_range(-1_000_000_000..=2_000_000_000i64);
+            clock.jump(jump_nanos);
+            format!("{node} clock jumped {} ms", jump_nanos / 1_000_000)
+        } else {
+            let drift = random.gen_range(-100_000..=100_000i64);
+            clock.set_drift(drift);
+            format!("{node} clock drifts {drift} ppm")
+        }
+    }
+
+    /// Sends `request` to each node until one answers other than "not leader".
+    async fn ask_leader(&mut self, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
+        for node in self.cluster.node_ids() {
+            match self.admin.request(node, request.clone(), Duration::from_millis(300)).await {
+                Some(Err(RequestError::NotLeader { .. })) | None => continue,
+                answer => return answer,
+            }
+        }
+        None
+    }
+
+    /// Removes one voter at a time, and adds it back before removing another.
+    async fn change_membership(&mut self) -> String {
+        let change = match self.removed_voters.first() {
+            Some(node) => ConfigurationChange::AddVoter(*node),
+            None => ConfigurationChange::RemoveVoter(self.random_node()),
+        };
+        let answer = self.ask_leader(Request::ChangeConfiguration(change)).await;
+        match change {
+            // Whatever the answer, the voter may be gone: remember to add it back.
+            ConfigurationChange::RemoveVoter(node) => {
+                self.removed_voters.insert(node);
+            }
+            ConfigurationChange::AddVoter(node) => {
+                if matches!(answer, Some(Ok(_)) | Some(Err(RequestError::Invalid))) {
+                    self.removed_voters.remove(&node);
+                }
+            }
+        }
+        format!("{change:?}: {answer:?}")
+    }
+
+    async fn transfer_leadership(&mut self) -> String {
+        let target = self.random_node();
+        let answer = self.ask_leader(Request::TransferLeadership(target)).await;
+        format!("transfer leadership to {target}: {answer:?}")
+    }
+
+    /// Ends every fault: network healed, clocks reset, every node running, and the
+    /// removed voter (if any) added back.
+    pub async fn heal(&mut self) {
+        self.cluster.heal_network();
+        self.cluster.faults().set(FaultSettings::default());
+        for node in self.cluster.node_ids() {
+            self.cluster.clock(node).reset();
+            self.cluster.resume(node);
+            if !self.cluster.is_alive(node) {
+                self.cluster.restart(node);
+            }
+        }
+        self.record("healed everything".into());
+        while let Some(node) = self.removed_voters.first().copied() {
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            let answer = self.ask_leader(Request::ChangeConfiguration(ConfigurationChange::AddVoter(node))).await;
+            if matches!(answer, Some(Ok(_)) | Some(Err(RequestError::Invalid))) {
+                self.removed_voters.remove(&node);
+            }
+            self.record(format!("re-adding {node}: {answer:?}"));
+        }
+    }
+}

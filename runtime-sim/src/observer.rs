@@ -1,0 +1,19 @@
+//! What the simulated nodes report to the test's checkers: applied entries,
+//! leadership, and a trace of events.
+
+use shardforge_core::raft::{Entry, Status};
+use shardforge_core::types::NodeId;
+
+/// Receives every node's observations. Implemented by the chaos suite's recorder.
+pub trait Observer: Send + Sync {
+    /// `node` applied these committed entries, in order.
+    fn applied(&self, node: NodeId, entries: &[Entry]);
+    /// `node` replaced its state with a snapshot up to `index`.
+    fn restored_snapshot(&self, node: NodeId, index: shardforge_core::types::LogIndex);
+    /// `node`'s Raft status after handling a batch of inputs.
+    fn status(&self, node: NodeId, status: &Status);
+    /// Whether `event` lines are wanted (formatting them costs time).
+    fn tracing(&self) -> bool;
+    /// One line of the trace.
+    fn event(&self, line: String);
+}

@@ -1,0 +1,153 @@
+//! The seed runner: sweep many seeds, or replay one with its full trace.
+//!
+//! ```text
+//! cargo run -p sim-tests --bin sim -- run --workload register --seeds 1..200 [--bug NAME]
+//! cargo run -p sim-tests --bin sim -- replay --workload register --seed 17 [--bug NAME] --trace
+//! ```
+//! `run` exits 0 when every seed passes, and otherwise stops at the first failing
+//! seed, printing it and its violation last. `replay` exits non-zero when the seed
+//! fails.
+
+use std::ops::Range;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sim_tests::bugs::Bug;
+use sim_tests::run::{run_seed, RunOptions, SeedReport};
+
+#[derive(Parser)]
+#[command(name = "sim", about = "Run ShardForge's seeded chaos simulations")]
+struct Arguments {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Workload {
+    /// Linearizable registers (put, get, compare-and-set) on one Raft group.
+    Register,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a range of seeds; stop at the first failure.
+    Run {
+        #[arg(long, value_enum)]
+        workload: Workload,
+        /// Seeds as START..END (end exclusive), e.g. 1..200.
+        #[arg(long, value_parser = parse_seeds)]
+        seeds: Range<u64>,
+        /// Inject a known bug: ack-before-sync or commit-old-term.
+        #[arg(long)]
+        bug: Option<Bug>,
+        /// Keep going after a failure and count the failing seeds.
+        #[arg(long)]
+        keep_going: bool,
+    },
+    /// Run one seed again, exactly.
+    Replay {
+        #[arg(long, value_enum)]
+        workload: Workload,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        bug: Option<Bug>,
+        /// Print the full event trace.
+        #[arg(long)]
+        trace: bool,
+    },
+}
+
+fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
+    let (start, end) = text.split_once("..").ok_or("expected START..END, e.g. 1..200")?;
+    let start: u64 = start.parse().map_err(|_| format!("bad start seed {start:?}"))?;
+    let end: u64 = end.parse().map_err(|_| format!("bad end seed {end:?}"))?;
+    if start >= end {
+        return Err(format!("empty seed range {text}"));
+    }
+    Ok(start..end)
+}
+
+fn main() -> ExitCode {
+    // Panics inside the simulation are reported as failures with their seed.
+    std::panic::set_hook(Box::new(|_| {}));
+    match Arguments::parse().command {
+        Command::Run { workload: Workload::Register, seeds, bug, keep_going } => sweep(seeds, bug, keep_going),
+        Command::Replay { workload: Workload::Register, seed, bug, trace } => replay(seed, bug, trace),
+    }
+}
+
+fn sweep(seeds: Range<u64>, bug: Option<Bug>, keep_going: bool) -> ExitCode {
+    let options = RunOptions { bug, ..RunOptions::default() };
+    let (mut simulated, mut wall, mut failures) = (Duration::ZERO, Duration::ZERO, Vec::new());
+    for seed in seeds.clone() {
+        let report = run_seed(seed, &options);
+        simulated += report.simulated;
+        wall += report.wall;
+        if report.failure.is_some() {
+            failures.push(report.seed);
+            if !keep_going {
+                print_summary(seed - seeds.start + 1, simulated, wall, &failures);
+                print_failure(&report, &options);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    print_summary(seeds.end - seeds.start, simulated, wall, &failures);
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_summary(seeds: u64, simulated: Duration, wall: Duration, failures: &[u64]) {
+    let ratio = simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    println!(
+        "{seeds} seeds: {} failed; simulated {:.1} s in {:.1} s wall ({ratio:.1}x)",
+        failures.len(),
+        simulated.as_secs_f64(),
+        wall.as_secs_f64()
+    );
+    if !failures.is_empty() {
+        println!("failing seeds: {failures:?}");
+    }
+}
+
+fn print_failure(report: &SeedReport, options: &RunOptions) {
+    println!("plan: {}", report.plan);
+    for action in report.nemesis_actions.iter().rev().take(15).rev() {
+        println!("  nemesis {action}");
+    }
+    println!("replay: {}", report.replay_command(options));
+    println!("FAILED seed {}: {}", report.seed, report.failure.as_deref().unwrap_or("?"));
+}
+
+fn replay(seed: u64, bug: Option<Bug>, trace: bool) -> ExitCode {
+    let options = RunOptions { bug, trace: true, ..RunOptions::default() };
+    let report = run_seed(seed, &options);
+    if trace {
+        for line in &report.trace {
+            println!("{line}");
+        }
+    }
+    println!("plan: {}", report.plan);
+    println!(
+        "seed {seed}: {} operations, simulated {:.1} s in {:.2} s wall, trace hash {:016x}",
+        report.operations,
+        report.simulated.as_secs_f64(),
+        report.wall.as_secs_f64(),
+        report.trace_hash
+    );
+    match &report.failure {
+        None => {
+            println!("seed {seed} passed");
+            ExitCode::SUCCESS
+        }
+        Some(failure) => {
+            println!("FAILED seed {seed}: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The chaos suite's observer: receives what every simulated node reports and
+//! checks, as it happens, the invariants that need no history:
+//! - **state machine safety**: every replica applies the same entry at each index
+//!   (so applied logs are prefixes of one another, and a committed entry is never
+//!   replaced — an acknowledged write lost shows up here first);
+//! - **election safety**: at most one leader per term.
+//!
+//! It also keeps the trace (when asked) and a hash of it, to show determinism.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use madsim::time::Instant;
+use shardforge_core::raft::{Entry, EntryPayload, Role, Status};
+use shardforge_core::types::{LogIndex, NodeId, Term};
+use shardforge_runtime_sim::observer::Observer;
+
+#[derive(Default)]
+struct Records {
+    /// Per index: the term and payload digest applied, and the first node to apply it.
+    applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
+    leaders: BTreeMap<Term, NodeId>,
+    statuses: BTreeMap<NodeId, Status>,
+    violations: Vec<String>,
+    trace: Vec<String>,
+    trace_hash: u64,
+}
+
+/// Shared by every node of one simulated run.
+pub struct Recorder {
+    origin: Instant,
+    tracing: bool,
+    records: Mutex<Records>,
+}
+
+/// 64-bit FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn digest(entry: &Entry) -> u64 {
+    match &entry.payload {
+        EntryPayload::Empty => 0,
+        EntryPayload::Command(command) => fnv1a(FNV_OFFSET, command),
+        EntryPayload::Configuration(configuration) => {
+            configuration.voters.iter().fold(FNV_OFFSET, |hash, voter| fnv1a(hash, &voter.0.to_be_bytes()))
+        }
+    }
+}
+
+impl Recorder {
+    pub fn new(tracing: bool) -> Recorder {
+        Recorder {
+            origin: Instant::now(),
+            tracing,
+            records: Mutex::new(Records { trace_hash: FNV_OFFSET, ..Records::default() }),
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().expect("recorder lock")
+    }
+
+    /// Violations found so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.records().violations.clone()
+    }
+
+    pub fn violate(&self, violation: String) {
+        self.event(format!("VIOLATION: {violation}"));
+        self.records().violations.push(violation);
+    }
+
+    /// The latest status each node reported.
+    pub fn statuses(&self) -> BTreeMap<NodeId, Status> {
+        self.records().statuses.clone()
+    }
+
+    pub fn trace(&self) -> Vec<String> {
+        self.records().trace.clone()
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.records().trace_hash
+    }
+
+    /// The highest index some replica applied.
+    pub fn applied_index_max(&self) -> LogIndex {
+        self.records().applied.keys().next_back().copied().unwrap_or_default()
+    }
+}
+
+impl Observer for Recorder {
+    fn applied(&self, node: NodeId, entries: &[Entry]) {
+        let mut records = self.records();
+        for entry in entries {
+            let digest = digest(entry);
+            match records.applied.get(&entry.index).copied() {
+                None => {
+                    records.applied.insert(entry.index, (entry.term, digest, node));
+                }
+                Some((term, known, first)) if term != entry.term || known != digest => {
+                    let violation = format!(
+                        "state machine safety: {node} applied {}@{} but {first} applied {}@{term} (different entries)",
+                        entry.index, entry.term, entry.index
+                    );
+                    drop(records);
+                    self.violate(violation);
+                    records = self.records();
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn restored_snapshot(&self, node: NodeId, index: LogIndex) {
+        self.event(format!("{node} restored a snapshot at {index}"));
+    }
+
+    fn status(&self, node: NodeId, status: &Status) {
+        let mut records = self.records();
+        if status.role == Role::Leader {
+            let previous = *records.leaders.entry(status.term).or_insert(node);
+            if previous != node {
+                drop(records);
+                self.violate(format!("election safety: {previous} and {node} both led {}", status.term));
+                records = self.records();
+            }
+        }
+        records.statuses.insert(node, status.clone());
+    }
+
+    fn tracing(&self) -> bool {
+        self.tracing
+    }
+
+    fn event(&self, line: String) {
+        if !self.tracing {
+            return;
+        }
+        let elapsed = Instant::now().duration_since(self.origin);
+        let line = format!("{:>10.3}ms {line}", elapsed.as_secs_f64() * 1000.0);
+        let mut records = self.records();
+        records.trace_hash = fnv1a(fnv1a(records.trace_hash, line.as_bytes()), b"\n");
+        records.trace.push(line);
+    }
+}

@@ -1,0 +1,250 @@
+//! One seeded run of the register workload, from cluster start to verdict.
+//!
+//! Phases: (1) **safety**: clients run while the nemesis injects the faults its
+//! seed enabled; (2) **liveness**: every fault is healed, and a write must commit
+//! within `liveness_bound`; (3) **convergence**: every replica must apply up to
+//! the same index; (4) a final linearizable read of every key; (5) the history
+//! must be linearizable, and no node may have reported a safety violation.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant as WallInstant};
+
+use madsim::rand::seq::SliceRandom;
+use madsim::rand::{thread_rng, Rng};
+use madsim::runtime::{Handle, Runtime};
+use shardforge_core::node::NodeConfig;
+use shardforge_core::raft::RaftConfig;
+use shardforge_core::types::NodeId;
+use shardforge_runtime_sim::client::SimClient;
+use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
+use shardforge_runtime_sim::nemesis::{FaultPlan, Nemesis};
+use shardforge_runtime_sim::network::client_ip;
+use shardforge_runtime_sim::observer::Observer;
+
+use crate::bugs::Bug;
+use crate::checker::linearizability::{self, RegisterOperation};
+use crate::recorder::Recorder;
+use crate::register::RegisterMachine;
+use crate::workload::{History, RegisterClient};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Cluster size; None draws 3 or 5 from the seed.
+    pub nodes: Option<u64>,
+    pub clients: u64,
+    pub keys: u64,
+    pub bug: Option<Bug>,
+    pub trace: bool,
+    pub safety_phase: Duration,
+    pub liveness_bound: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            nodes: None,
+            clients: 4,
+            keys: 3,
+            bug: None,
+            trace: false,
+            safety_phase: Duration::from_secs(8),
+            liveness_bound: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The verdict and evidence of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    pub seed: u64,
+    /// The first violation found, if any.
+    pub failure: Option<String>,
+    pub plan: String,
+    pub operations: usize,
+    pub simulated: Duration,
+    pub wall: Duration,
+    pub trace: Vec<String>,
+    pub trace_hash: u64,
+    pub nemesis_actions: Vec<String>,
+}
+
+impl SeedReport {
+    /// How to replay this seed.
+    pub fn replay_command(&self, options: &RunOptions) -> String {
+        let bug = options.bug.map(|bug| format!(" --bug {bug}")).unwrap_or_default();
+        format!("cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug} --trace", self.seed)
+    }
+}
+
+/// Runs one seed in a fresh simulator. A panic inside the simulation (a broken
+/// invariant asserted by the core) is a failure of that seed, not of the caller.
+pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
+    let wall_start = WallInstant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.block_on(simulate(seed, options.clone()))
+    }));
+    let mut report = outcome.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        SeedReport {
+            seed,
+            failure: Some(format!("panic inside the simulation: {message}")),
+            plan: String::new(),
+            operations: 0,
+            simulated: Duration::ZERO,
+            wall: Duration::ZERO,
+            trace: Vec::new(),
+            trace_hash: 0,
+            nemesis_actions: Vec::new(),
+        }
+    });
+    report.wall = wall_start.elapsed();
+    report
+}
+
+/// The node configuration drawn from the seed (part of the swarm: batching,
+/// pipelining and compaction settings vary per seed).
+fn draw_cluster_config(options: &RunOptions) -> ClusterConfig {
+    let mut random = thread_rng();
+    let node_count = options.nodes.unwrap_or_else(|| *[3, 5].choose(&mut random).expect("non-empty"));
+    let mut raft = RaftConfig::new(NodeId(1), 0);
+    raft.append_entries_max = *[1, 4, 64].choose(&mut random).expect("non-empty");
+    raft.inflight_appends_max = *[2, 8, 32].choose(&mut random).expect("non-empty");
+    raft.testing_knobs = Bug::testing_knobs(options.bug);
+    let compaction_threshold_entries = *[5, 50, 1000].choose(&mut random).expect("non-empty");
+    ClusterConfig {
+        node_count,
+        node: NodeConfig { raft, tick_interval_nanos: 10_000_000, compaction_threshold_entries },
+        sync_latency: Duration::from_micros(random.gen_range(0..=3000)),
+    }
+}
+
+async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
+    let origin = madsim::time::Instant::now();
+    let recorder = Arc::new(Recorder::new(options.trace));
+    let config = draw_cluster_config(&options);
+    let plan = FaultPlan::draw();
+    let plan_text = format!("{:?} every <= {} ms; {:?}", plan.enabled, plan.action_interval_millis_max, config);
+    recorder.event(format!("seed {seed}: {plan_text}"));
+    let cluster = SimCluster::start(&config, recorder.clone(), RegisterMachine::new);
+    let faults = cluster.faults().clone();
+    let history = Arc::new(History::new(origin));
+    let nodes: Vec<NodeId> = cluster.node_ids();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut client_tasks = Vec::new();
+    for client_id in 1..=options.clients {
+        let (faults, history, nodes, stop) = (faults.clone(), history.clone(), nodes.clone(), stop.clone());
+        let keys = options.keys;
+        let node = Handle::current().create_node().name(format!("client-{client_id}")).ip(client_ip(client_id)).build();
+        client_tasks.push(node.spawn(async move {
+            let client = SimClient::bind(client_id, faults).await;
+            RegisterClient::new(client, nodes, history).run(keys, stop).await;
+        }));
+    }
+
+    let actions = Arc::new(Mutex::new(Vec::new()));
+    let control = Handle::current().create_node().name("control").ip(client_ip(1000)).build();
+    let verdict = {
+        let (options, recorder, history, actions, faults) =
+            (options.clone(), recorder.clone(), history.clone(), actions.clone(), faults.clone());
+        control.spawn(async move {
+            let admin = SimClient::bind(1000, faults.clone()).await;
+            let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone());
+            nemesis.run(options.safety_phase).await;
+            let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
+            *actions.lock().expect("actions lock") = nemesis.actions.clone();
+            if !healed {
+                return Err("liveness: the removed voter could not be added back after healing".to_string());
+            }
+            let address = std::net::SocketAddr::new(client_ip(1000), 7001);
+            let checker_client = SimClient::bind_on(1001, address, faults).await;
+            liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await
+        })
+    };
+    let verdict = verdict.await.expect("control task");
+    stop.store(true, Ordering::SeqCst);
+    for task in client_tasks {
+        let _ = task.await;
+    }
+    let operations = history.operations();
+    let failure = verdict
+        .err()
+        .or_else(|| recorder.violations().first().cloned())
+        .or_else(|| linearizability::check(&operations).err().map(|violation| format!("linearizability: {violation}")));
+    let nemesis_actions = actions.lock().expect("actions lock").clone();
+    SeedReport {
+        seed,
+        failure,
+        plan: plan_text,
+        operations: operations.len(),
+        simulated: madsim::time::Instant::now().duration_since(origin),
+        wall: Duration::ZERO,
+        trace: recorder.trace(),
+        trace_hash: recorder.trace_hash(),
+        nemesis_actions,
+    }
+}
+
+/// Liveness: a write commits within the bound; then replicas converge; then
+/// every key is read once more (into the history).
+async fn liveness_and_final_reads(
+    client: SimClient,
+    options: &RunOptions,
+    recorder: &Recorder,
+    history: Arc<History>,
+    nodes: Vec<NodeId>,
+) -> Result<(), String> {
+    let mut client = RegisterClient::new(client, nodes.clone(), history);
+    let deadline = madsim::time::Instant::now() + options.liveness_bound;
+    let mut sequence = 0;
+    loop {
+        sequence += 1;
+        let write = RegisterOperation::Put { value: 999_000_000 + sequence };
+        if client.perform(0, write).await.is_some() {
+            break;
+        }
+        if madsim::time::Instant::now() > deadline {
+            return Err(format!("liveness: no write committed within {:?} after healing", options.liveness_bound));
+        }
+    }
+    // Catching up (by log or snapshot) gets its own bound, counted from progress.
+    let deadline = madsim::time::Instant::now() + options.liveness_bound;
+    wait_for_convergence(recorder, &nodes, deadline).await?;
+    for key in 0..options.keys {
+        while client.perform(key, RegisterOperation::Get).await.is_none() {
+            if madsim::time::Instant::now() > deadline {
+                return Err(format!("liveness: final read of key {key} did not complete"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every node must report the same applied index, equal to the highest applied
+/// anywhere, before `deadline`.
+async fn wait_for_convergence(recorder: &Recorder, nodes: &[NodeId], deadline: madsim::time::Instant) -> Result<(), String> {
+    loop {
+        let statuses = recorder.statuses();
+        let target = recorder.applied_index_max();
+        let behind: Vec<String> = nodes
+            .iter()
+            .filter(|node| statuses.get(node).is_none_or(|status| status.applied_index < target))
+            .map(|node| format!("{node} at {:?}", statuses.get(node).map(|status| status.applied_index)))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if madsim::time::Instant::now() > deadline {
+            return Err(format!("convergence: replicas behind applied index {target}: {}", behind.join(", ")));
+        }
+        madsim::time::sleep(Duration::from_millis(50)).await;
+    }
+}
