@@ -25,3 +25,11 @@ pub mod driver;
 pub mod nemesis;
 pub mod network;
 pub mod observer;
+
+// Without `--cfg madsim` the madsim crate is a thin layer over tokio and none of
+// the simulation APIs exist. Say why, instead of a page of unresolved imports.
+#[cfg(not(madsim))]
+compile_error!(
+    "shardforge-runtime-sim needs `--cfg madsim`, which .cargo/config.toml sets; an environment RUSTFLAGS \
+     replaces those flags silently: unset RUSTFLAGS, or add `--cfg madsim` to it"
+);

@@ -69,7 +69,9 @@ impl fmt::Display for FaultKind {
 /// Which faults a seed uses, and how often the nemesis acts.
 #[derive(Clone, Debug)]
 pub struct FaultPlan {
-    pub enabled: Vec<FaultKind>,
+    /// Enabled kinds with their weights: a kind of weight 8 is chosen eight times
+    /// as often as one of weight 1, so some seeds concentrate on a single fault.
+    pub enabled: Vec<(FaultKind, u32)>,
     pub action_interval_millis_max: u64,
 }
 
@@ -77,11 +79,31 @@ impl FaultPlan {
     /// Draws a non-empty subset of fault kinds from the seed.
     pub fn draw() -> FaultPlan {
         let mut random = thread_rng();
-        let mut enabled: Vec<FaultKind> = FaultKind::ALL.into_iter().filter(|_| random.gen_bool(0.5)).collect();
-        if enabled.is_empty() {
-            enabled.push(*FaultKind::ALL.choose(&mut random).expect("non-empty"));
+        let mut kinds: Vec<FaultKind> = FaultKind::ALL.into_iter().filter(|_| random.gen_bool(0.5)).collect();
+        if kinds.is_empty() {
+            kinds.push(*FaultKind::ALL.choose(&mut random).expect("non-empty"));
         }
-        FaultPlan { enabled, action_interval_millis_max: random.gen_range(100..=1000) }
+        let enabled =
+            kinds.into_iter().map(|kind| (kind, *[1, 2, 4, 8].choose(&mut random).expect("non-empty"))).collect();
+        // Intensity is part of the swarm too: some seeds act every few tens of
+        // milliseconds (constant leader churn), others leave time to recover.
+        let action_interval_millis_max = *[60, 150, 400, 1000].choose(&mut random).expect("non-empty");
+        FaultPlan { enabled, action_interval_millis_max }
+    }
+
+    /// Constant leader churn: new leaders isolated moments after they win, with
+    /// some crashes and loss. Random swarms rarely line up the interleavings of the
+    /// Raft paper's figure 8 (an old-term entry replicated to a majority, then
+    /// overwritten); this plan produces them often, so it is what finds bugs in
+    /// the commit rule.
+    pub fn leader_churn() -> FaultPlan {
+        let enabled = vec![
+            (FaultKind::IsolateNewLeader, 8),
+            (FaultKind::MessageDelay, 2),
+            (FaultKind::MessageLoss, 2),
+            (FaultKind::KillRestart, 1),
+        ];
+        FaultPlan { enabled, action_interval_millis_max: 150 }
     }
 }
 
@@ -103,7 +125,15 @@ pub struct Nemesis<M> {
 impl<M: StateMachine + 'static> Nemesis<M> {
     /// `admin` must be bound on the task's own client address.
     pub fn new(cluster: SimCluster<M>, plan: FaultPlan, admin: SimClient, observer: Arc<dyn Observer>) -> Nemesis<M> {
-        Nemesis { cluster, plan, admin, removed_voters: BTreeSet::new(), observer, isolated_leader_term: Default::default(), actions: Vec::new() }
+        Nemesis {
+            cluster,
+            plan,
+            admin,
+            removed_voters: BTreeSet::new(),
+            observer,
+            isolated_leader_term: Default::default(),
+            actions: Vec::new(),
+        }
     }
 
     pub fn plan(&self) -> &FaultPlan {
@@ -116,7 +146,12 @@ impl<M: StateMachine + 'static> Nemesis<M> {
         while madsim::time::Instant::now() < end {
             let pause = Duration::from_millis(thread_rng().gen_range(20..=self.plan.action_interval_millis_max));
             madsim::time::sleep(pause).await;
-            let kind = *self.plan.enabled.choose(&mut thread_rng()).expect("plan is non-empty");
+            let kind = self
+                .plan
+                .enabled
+                .choose_weighted(&mut thread_rng(), |(_, weight)| *weight)
+                .expect("plan is non-empty")
+                .0;
             let action = self.act(kind).await;
             self.record(format!("{kind}: {action}"));
         }
@@ -136,7 +171,10 @@ impl<M: StateMachine + 'static> Nemesis<M> {
         let mut random = thread_rng();
         let mut nodes = self.cluster.node_ids();
         match kind {
-            FaultKind::IsolateNode | FaultKind::MajorityMinoritySplit | FaultKind::Bridge | FaultKind::IsolateNewLeader
+            FaultKind::IsolateNode
+            | FaultKind::MajorityMinoritySplit
+            | FaultKind::Bridge
+            | FaultKind::IsolateNewLeader
                 if random.gen_bool(0.3) && self.cluster.cut_link_count() > 0 =>
             {
                 self.cluster.heal_network();
@@ -192,7 +230,7 @@ impl<M: StateMachine + 'static> Nemesis<M> {
             }
         };
         self.isolated_leader_term = term;
-        let delay = Duration::from_micros(thread_rng().gen_range(0..=30_000));
+        let delay = Duration::from_micros(thread_rng().gen_range(0..=50_000));
         madsim::time::sleep(delay).await;
         self.cluster.heal_network();
         let rest: Vec<NodeId> = self.cluster.node_ids().into_iter().filter(|node| *node != leader).collect();
@@ -218,8 +256,12 @@ impl<M: StateMachine + 'static> Nemesis<M> {
         let mut settings = self.cluster.faults().settings();
         let strong = random.gen_bool(0.5);
         match kind {
-            FaultKind::MessageDelay => settings.delay_max_micros = if strong { random.gen_range(0..=50_000) } else { 0 },
-            FaultKind::MessageLoss => settings.loss_per_million = if strong { random.gen_range(0..=200_000) } else { 0 },
+            FaultKind::MessageDelay => {
+                settings.delay_max_micros = if strong { random.gen_range(0..=50_000) } else { 0 }
+            }
+            FaultKind::MessageLoss => {
+                settings.loss_per_million = if strong { random.gen_range(0..=200_000) } else { 0 }
+            }
             _ => settings.duplicate_per_million = if strong { random.gen_range(0..=200_000) } else { 0 },
         }
         self.cluster.faults().set(settings);

@@ -138,9 +138,11 @@ mod tests {
     fn commands_apply_and_snapshots_round_trip() {
         let mut machine = RegisterMachine::new();
         machine.apply(LogIndex(1), &RegisterCommand::Put { key: 1, value: 10 }.encode());
-        let failed = machine.apply(LogIndex(2), &RegisterCommand::CompareAndSet { key: 1, expected: None, new: 5 }.encode());
+        let failed =
+            machine.apply(LogIndex(2), &RegisterCommand::CompareAndSet { key: 1, expected: None, new: 5 }.encode());
         assert!(!compare_and_set_succeeded(&failed));
-        let ok = machine.apply(LogIndex(3), &RegisterCommand::CompareAndSet { key: 1, expected: Some(10), new: 11 }.encode());
+        let ok = machine
+            .apply(LogIndex(3), &RegisterCommand::CompareAndSet { key: 1, expected: Some(10), new: 11 }.encode());
         assert!(compare_and_set_succeeded(&ok));
         assert_eq!(decode_value(&machine.query(&encode_get(1))), Some(Some(11)));
         assert_eq!(decode_value(&machine.query(&encode_get(2))), Some(None));

@@ -50,7 +50,7 @@ impl Default for RunOptions {
             keys: 3,
             bug: None,
             trace: false,
-            safety_phase: Duration::from_secs(8),
+            safety_phase: Duration::from_secs(15),
             liveness_bound: Duration::from_secs(10),
         }
     }
@@ -75,7 +75,8 @@ impl SeedReport {
     /// How to replay this seed.
     pub fn replay_command(&self, options: &RunOptions) -> String {
         let bug = options.bug.map(|bug| format!(" --bug {bug}")).unwrap_or_default();
-        format!("cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug} --trace", self.seed)
+        let nodes = options.nodes.map(|nodes| format!(" --nodes {nodes}")).unwrap_or_default();
+        format!("cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug}{nodes} --trace", self.seed)
     }
 }
 
@@ -109,13 +110,25 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     report
 }
 
-/// The node configuration drawn from the seed (part of the swarm: batching,
-/// pipelining and compaction settings vary per seed).
-fn draw_cluster_config(options: &RunOptions) -> ClusterConfig {
+/// Which fault plan a seed plays: one seed in three plays the leader-churn plan on
+/// three nodes with one entry per append, the rest a random swarm.
+fn draw_plan() -> (FaultPlan, bool) {
+    if thread_rng().gen_bool(1.0 / 3.0) {
+        (FaultPlan::leader_churn(), true)
+    } else {
+        (FaultPlan::draw(), false)
+    }
+}
+
+/// The node configuration drawn from the seed (part of the swarm: cluster size,
+/// batching, pipelining and compaction settings vary per seed).
+fn draw_cluster_config(options: &RunOptions, leader_churn: bool) -> ClusterConfig {
     let mut random = thread_rng();
-    let node_count = options.nodes.unwrap_or_else(|| *[3, 5].choose(&mut random).expect("non-empty"));
+    let sizes: &[u64] = if leader_churn { &[3] } else { &[3, 5] };
+    let node_count = options.nodes.unwrap_or_else(|| *sizes.choose(&mut random).expect("non-empty"));
     let mut raft = RaftConfig::new(NodeId(1), 0);
-    raft.append_entries_max = *[1, 4, 64].choose(&mut random).expect("non-empty");
+    let batches: &[usize] = if leader_churn { &[1] } else { &[1, 4, 64] };
+    raft.append_entries_max = *batches.choose(&mut random).expect("non-empty");
     raft.inflight_appends_max = *[2, 8, 32].choose(&mut random).expect("non-empty");
     raft.testing_knobs = Bug::testing_knobs(options.bug);
     let compaction_threshold_entries = *[5, 50, 1000].choose(&mut random).expect("non-empty");
@@ -126,11 +139,12 @@ fn draw_cluster_config(options: &RunOptions) -> ClusterConfig {
     }
 }
 
-async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
+/// The whole run, inside a madsim runtime that was seeded with `seed`.
+pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let origin = madsim::time::Instant::now();
     let recorder = Arc::new(Recorder::new(options.trace));
-    let config = draw_cluster_config(&options);
-    let plan = FaultPlan::draw();
+    let (plan, leader_churn) = draw_plan();
+    let config = draw_cluster_config(&options, leader_churn);
     let plan_text = format!("{:?} every <= {} ms; {:?}", plan.enabled, plan.action_interval_millis_max, config);
     recorder.event(format!("seed {seed}: {plan_text}"));
     let cluster = SimCluster::start(&config, recorder.clone(), RegisterMachine::new);
@@ -230,7 +244,11 @@ async fn liveness_and_final_reads(
 
 /// Every node must report the same applied index, equal to the highest applied
 /// anywhere, before `deadline`.
-async fn wait_for_convergence(recorder: &Recorder, nodes: &[NodeId], deadline: madsim::time::Instant) -> Result<(), String> {
+async fn wait_for_convergence(
+    recorder: &Recorder,
+    nodes: &[NodeId],
+    deadline: madsim::time::Instant,
+) -> Result<(), String> {
     loop {
         let statuses = recorder.statuses();
         let target = recorder.applied_index_max();

@@ -156,9 +156,7 @@ fn interpret(operation: &RegisterOperation, bytes: &[u8]) -> RegisterOutcome {
     match operation {
         RegisterOperation::Put { .. } => RegisterOutcome::PutOk,
         RegisterOperation::Get => RegisterOutcome::GetOk(decode_value(bytes).expect("a well-formed read answer")),
-        RegisterOperation::CompareAndSet { .. } if compare_and_set_succeeded(bytes) => {
-            RegisterOutcome::CompareAndSetOk
-        }
+        RegisterOperation::CompareAndSet { .. } if compare_and_set_succeeded(bytes) => RegisterOutcome::CompareAndSetOk,
         RegisterOperation::CompareAndSet { .. } => RegisterOutcome::CompareAndSetFailed,
     }
 }

@@ -35,11 +35,8 @@ impl Configuration {
     /// The highest index that a majority of voters has reached, given each voter's
     /// match index (voters missing from `match_indexes` count as zero).
     pub fn quorum_index(&self, match_indexes: &BTreeMap<NodeId, LogIndex>) -> LogIndex {
-        let mut indexes: Vec<LogIndex> = self
-            .voters
-            .iter()
-            .map(|voter| match_indexes.get(voter).copied().unwrap_or_default())
-            .collect();
+        let mut indexes: Vec<LogIndex> =
+            self.voters.iter().map(|voter| match_indexes.get(voter).copied().unwrap_or_default()).collect();
         if indexes.is_empty() {
             return LogIndex(0);
         }

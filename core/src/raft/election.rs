@@ -151,7 +151,8 @@ impl RaftNode {
     }
 
     pub(super) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log_index: LogIndex, last_log_term: Term) {
-        let granted = term > self.term && !self.in_leader_lease() && self.log.is_up_to_date(last_log_index, last_log_term);
+        let granted =
+            term > self.term && !self.in_leader_lease() && self.log.is_up_to_date(last_log_index, last_log_term);
         let answer_term = if granted { term } else { self.term };
         self.send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
     }

@@ -27,8 +27,7 @@ impl RaftLog {
     /// The log recovered from storage: a snapshot and the entries that follow it.
     pub fn recover(snapshot: Snapshot, entries: Vec<Entry>, commit_index: LogIndex) -> RaftLog {
         let snapshot_index = snapshot.metadata.index;
-        let mut configurations =
-            ConfigurationHistory::new(snapshot_index, snapshot.metadata.configuration.clone());
+        let mut configurations = ConfigurationHistory::new(snapshot_index, snapshot.metadata.configuration.clone());
         for (offset, entry) in entries.iter().enumerate() {
             assert_eq!(entry.index.0, snapshot_index.0 + 1 + offset as u64, "recovered log has a gap");
             if let EntryPayload::Configuration(configuration) = &entry.payload {

@@ -86,19 +86,44 @@ pub enum AppendResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageBody {
     /// "Would you vote for me in `term`?" Changes no state at the receiver.
-    PreVote { last_log_index: LogIndex, last_log_term: Term },
-    PreVoteResponse { granted: bool },
+    PreVote {
+        last_log_index: LogIndex,
+        last_log_term: Term,
+    },
+    PreVoteResponse {
+        granted: bool,
+    },
     /// A real vote request. `leader_transfer` overrides the receiver's leader lease.
-    Vote { last_log_index: LogIndex, last_log_term: Term, leader_transfer: bool },
-    VoteResponse { granted: bool },
+    Vote {
+        last_log_index: LogIndex,
+        last_log_term: Term,
+        leader_transfer: bool,
+    },
+    VoteResponse {
+        granted: bool,
+    },
     /// Entries following `(previous_index, previous_term)`, and the leader's commit index.
-    Append { previous_index: LogIndex, previous_term: Term, entries: Vec<Entry>, commit: LogIndex },
-    AppendResponse { result: AppendResult },
+    Append {
+        previous_index: LogIndex,
+        previous_term: Term,
+        entries: Vec<Entry>,
+        commit: LogIndex,
+    },
+    AppendResponse {
+        result: AppendResult,
+    },
     /// Leader liveness, commit propagation and read-index confirmation (`round`).
-    Heartbeat { commit: LogIndex, round: u64 },
-    HeartbeatResponse { round: u64 },
+    Heartbeat {
+        commit: LogIndex,
+        round: u64,
+    },
+    HeartbeatResponse {
+        round: u64,
+    },
     /// The leader's snapshot, for a follower whose next entry was compacted away.
-    InstallSnapshot { snapshot: Snapshot },
+    InstallSnapshot {
+        snapshot: Snapshot,
+    },
     /// Leader transfer: "campaign now, without pre-vote".
     TimeoutNow,
 }

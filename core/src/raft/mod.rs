@@ -53,8 +53,8 @@ mod tests;
 
 pub use configuration::ConfigurationHistory;
 pub use message::{
-    AppendResult, Configuration, ConfigurationChange, Entry, EntryPayload, HardState, Message, MessageBody,
-    Snapshot, SnapshotMetadata,
+    AppendResult, Configuration, ConfigurationChange, Entry, EntryPayload, HardState, Message, MessageBody, Snapshot,
+    SnapshotMetadata,
 };
 pub use node::{RaftConfig, RaftError, RaftNode, RecoveredState, Role, Status, TestingKnobs};
 pub use progress::{Progress, ReplicationState};

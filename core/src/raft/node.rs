@@ -245,10 +245,7 @@ impl RaftNode {
     }
 
     /// Proposes adding or removing one voter.
-    pub fn propose_configuration_change(
-        &mut self,
-        change: ConfigurationChange,
-    ) -> Result<(LogIndex, Term), RaftError> {
+    pub fn propose_configuration_change(&mut self, change: ConfigurationChange) -> Result<(LogIndex, Term), RaftError> {
         self.check_accepts_proposals()?;
         if self.log.configuration_index() > self.log.commit_index() || !self.committed_in_current_term() {
             return Err(RaftError::ConfigurationChangePending);

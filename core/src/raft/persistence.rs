@@ -202,7 +202,10 @@ mod tests {
         let conflicting = Ready { entries: vec![entry(3, 2)], sync: true, ..Ready::default() };
         persist(&mut engine, &conflicting).unwrap();
         let recovered = recover(&engine).unwrap();
-        assert_eq!(recovered.entries.iter().map(|e| (e.index.0, e.term.0)).collect::<Vec<_>>(), [(1, 1), (2, 1), (3, 2)]);
+        assert_eq!(
+            recovered.entries.iter().map(|e| (e.index.0, e.term.0)).collect::<Vec<_>>(),
+            [(1, 1), (2, 1), (3, 2)]
+        );
 
         let snapshot = Snapshot {
             metadata: SnapshotMetadata { index: LogIndex(2), term: Term(1), configuration: Configuration::default() },

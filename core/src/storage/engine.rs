@@ -24,10 +24,18 @@ impl std::error::Error for StorageError {}
 /// One change in a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOperation {
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Delete { key: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
     /// Deletes every key in `[start, end)`.
-    DeleteRange { start: Vec<u8>, end: Vec<u8> },
+    DeleteRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
 }
 
 /// Changes applied together or not at all.

@@ -44,6 +44,9 @@ enum Command {
         /// Keep going after a failure and count the failing seeds.
         #[arg(long)]
         keep_going: bool,
+        /// Cluster size; by default each seed draws 3 or 5.
+        #[arg(long)]
+        nodes: Option<u64>,
     },
     /// Run one seed again, exactly.
     Replay {
@@ -56,6 +59,9 @@ enum Command {
         /// Print the full event trace.
         #[arg(long)]
         trace: bool,
+        /// Cluster size; by default the seed draws 3 or 5.
+        #[arg(long)]
+        nodes: Option<u64>,
     },
 }
 
@@ -73,13 +79,16 @@ fn main() -> ExitCode {
     // Panics inside the simulation are reported as failures with their seed.
     std::panic::set_hook(Box::new(|_| {}));
     match Arguments::parse().command {
-        Command::Run { workload: Workload::Register, seeds, bug, keep_going } => sweep(seeds, bug, keep_going),
-        Command::Replay { workload: Workload::Register, seed, bug, trace } => replay(seed, bug, trace),
+        Command::Run { workload: Workload::Register, seeds, bug, keep_going, nodes } => {
+            sweep(seeds, RunOptions { bug, nodes, ..RunOptions::default() }, keep_going)
+        }
+        Command::Replay { workload: Workload::Register, seed, bug, trace, nodes } => {
+            replay(seed, RunOptions { bug, nodes, trace: true, ..RunOptions::default() }, trace)
+        }
     }
 }
 
-fn sweep(seeds: Range<u64>, bug: Option<Bug>, keep_going: bool) -> ExitCode {
-    let options = RunOptions { bug, ..RunOptions::default() };
+fn sweep(seeds: Range<u64>, options: RunOptions, keep_going: bool) -> ExitCode {
     let (mut simulated, mut wall, mut failures) = (Duration::ZERO, Duration::ZERO, Vec::new());
     for seed in seeds.clone() {
         let report = run_seed(seed, &options);
@@ -124,8 +133,7 @@ fn print_failure(report: &SeedReport, options: &RunOptions) {
     println!("FAILED seed {}: {}", report.seed, report.failure.as_deref().unwrap_or("?"));
 }
 
-fn replay(seed: u64, bug: Option<Bug>, trace: bool) -> ExitCode {
-    let options = RunOptions { bug, trace: true, ..RunOptions::default() };
+fn replay(seed: u64, options: RunOptions, trace: bool) -> ExitCode {
     let report = run_seed(seed, &options);
     if trace {
         for line in &report.trace {
