@@ -19,7 +19,7 @@ use shardforge_core::raft::RaftConfig;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
 use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
-use shardforge_runtime_sim::nemesis::{FaultPlan, Nemesis};
+use shardforge_runtime_sim::nemesis::{FaultKind, FaultPlan, Nemesis};
 use shardforge_runtime_sim::network::client_ip;
 use shardforge_runtime_sim::observer::Observer;
 
@@ -63,6 +63,8 @@ pub struct SeedReport {
     /// The first violation found, if any.
     pub failure: Option<String>,
     pub plan: String,
+    /// The fault kinds this seed's plan enabled.
+    pub fault_kinds: Vec<FaultKind>,
     pub operations: usize,
     pub simulated: Duration,
     pub wall: Duration,
@@ -76,7 +78,10 @@ impl SeedReport {
     pub fn replay_command(&self, options: &RunOptions) -> String {
         let bug = options.bug.map(|bug| format!(" --bug {bug}")).unwrap_or_default();
         let nodes = options.nodes.map(|nodes| format!(" --nodes {nodes}")).unwrap_or_default();
-        format!("cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug}{nodes} --trace", self.seed)
+        format!(
+            "cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug}{nodes} --trace",
+            self.seed
+        )
     }
 }
 
@@ -98,6 +103,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
             seed,
             failure: Some(format!("panic inside the simulation: {message}")),
             plan: String::new(),
+            fault_kinds: Vec::new(),
             operations: 0,
             simulated: Duration::ZERO,
             wall: Duration::ZERO,
@@ -145,6 +151,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let recorder = Arc::new(Recorder::new(options.trace));
     let (plan, leader_churn) = draw_plan();
     let config = draw_cluster_config(&options, leader_churn);
+    let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
     let plan_text = format!("{:?} every <= {} ms; {:?}", plan.enabled, plan.action_interval_millis_max, config);
     recorder.event(format!("seed {seed}: {plan_text}"));
     let cluster = SimCluster::start(&config, recorder.clone(), RegisterMachine::new);
@@ -198,6 +205,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         seed,
         failure,
         plan: plan_text,
+        fault_kinds,
         operations: operations.len(),
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,

@@ -2,6 +2,9 @@
 //! (more with `SIM_SEEDS=N`). `MADSIM_TEST_SEED=S` runs just seed S, with its trace
 //! on failure, to replay a failure exactly.
 
+use std::collections::BTreeSet;
+
+use shardforge_runtime_sim::nemesis::FaultKind;
 use sim_tests::run::{run_seed, RunOptions};
 
 const DEFAULT_SEEDS: u64 = 200;
@@ -19,8 +22,10 @@ fn register_workload_survives_every_fault_kind() {
     };
     let options = RunOptions { trace, ..RunOptions::default() };
     let (mut simulated, mut wall) = (0.0, 0.0);
+    let mut fault_kinds_seen = BTreeSet::new();
     for seed in seeds.clone() {
         let report = run_seed(seed, &options);
+        fault_kinds_seen.extend(report.fault_kinds.iter().copied());
         simulated += report.simulated.as_secs_f64();
         wall += report.wall.as_secs_f64();
         if let Some(failure) = &report.failure {
@@ -37,6 +42,11 @@ fn register_workload_survives_every_fault_kind() {
                 report.replay_command(&options)
             );
         }
+    }
+    if seeds.end - seeds.start >= DEFAULT_SEEDS {
+        let missing: Vec<FaultKind> =
+            FaultKind::ALL.into_iter().filter(|kind| !fault_kinds_seen.contains(kind)).collect();
+        assert!(missing.is_empty(), "the sweep never exercised {missing:?}");
     }
     println!(
         "{} seeds passed; simulated {simulated:.0} s in {wall:.1} s wall ({:.0}x)",

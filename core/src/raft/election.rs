@@ -68,24 +68,19 @@ impl RaftNode {
     }
 
     fn become_pre_candidate(&mut self) {
-        self.role = Role::PreCandidate;
-        self.leader = None;
-        self.reset_election_timeout();
-        self.votes.clear();
-        self.votes.insert(self.id(), true);
-        if self.tally_votes() {
-            return;
-        }
-        let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
-        for peer in self.peers() {
-            self.send_in_term(peer, self.term.next(), MessageBody::PreVote { last_log_index, last_log_term });
-        }
+        self.request_votes(Role::PreCandidate, false);
     }
 
     fn become_candidate(&mut self, leader_transfer: bool) {
-        self.role = Role::Candidate;
         self.term = self.term.next();
         self.vote = Some(self.id());
+        self.request_votes(Role::Candidate, leader_transfer);
+    }
+
+    /// Starts a (pre-)campaign in `role`: votes for itself, and asks the other
+    /// voters unless its own vote already decides.
+    fn request_votes(&mut self, role: Role, leader_transfer: bool) {
+        self.role = role;
         self.leader = None;
         self.reset_election_timeout();
         self.votes.clear();
@@ -95,7 +90,13 @@ impl RaftNode {
         }
         let (last_log_index, last_log_term) = (self.log.last_index(), self.log.last_term());
         for peer in self.peers() {
-            self.send(peer, MessageBody::Vote { last_log_index, last_log_term, leader_transfer });
+            match role {
+                // A pre-vote asks about the next term without moving to it.
+                Role::PreCandidate => {
+                    self.send_in_term(peer, self.term.next(), MessageBody::PreVote { last_log_index, last_log_term })
+                }
+                _ => self.send(peer, MessageBody::Vote { last_log_index, last_log_term, leader_transfer }),
+            }
         }
     }
 
