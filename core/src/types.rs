@@ -15,6 +15,34 @@ pub struct Term(pub u64);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogIndex(pub u64);
 
+/// A range of the key space: one Raft group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RangeId(pub u64);
+
+/// A hybrid logical clock timestamp: physical time in nanoseconds, then a logical
+/// counter that orders events within one nanosecond value. Ordered as a pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub wall_nanos: u64,
+    pub logical: u32,
+}
+
+impl Timestamp {
+    /// The smallest timestamp greater than this one.
+    pub fn next(self) -> Timestamp {
+        match self.logical.checked_add(1) {
+            Some(logical) => Timestamp { wall_nanos: self.wall_nanos, logical },
+            None => Timestamp { wall_nanos: self.wall_nanos + 1, logical: 0 },
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:09},{}", self.wall_nanos / 1_000_000_000, self.wall_nanos % 1_000_000_000, self.logical)
+    }
+}
+
 /// A point in time as the runtime sees it, in nanoseconds since an arbitrary origin.
 /// The core only ever receives it as an input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

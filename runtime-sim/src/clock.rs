@@ -37,9 +37,13 @@ impl SkewedClock {
         Time((drifted + skew.offset_nanos).max(0) as u64)
     }
 
-    /// Moves the clock by `nanos` at once (negative: backwards).
-    pub fn jump(&self, nanos: i64) {
-        self.skew.lock().expect("clock lock").offset_nanos += nanos;
+    /// Steps the clock to `offset_nanos` from the global clock at once, forwards
+    /// or backwards. Returns the size of the step.
+    pub fn jump_to_offset(&self, offset_nanos: i64) -> i64 {
+        let mut skew = self.skew.lock().expect("clock lock");
+        let step = offset_nanos - skew.offset_nanos;
+        skew.offset_nanos = offset_nanos;
+        step
     }
 
     pub fn set_drift(&self, parts_per_million: i64) {

@@ -155,6 +155,14 @@ impl<M: StateMachine + 'static> Driver<M> {
                 observer.applied(self.setup.id, &ready.committed_entries);
             }
         }
+        let applied_something = outputs
+            .iter()
+            .flat_map(|output| &output.readies)
+            .any(|ready| !ready.committed_entries.is_empty() || ready.snapshot.as_ref().is_some_and(|s| s.restore));
+        if applied_something {
+            let digest = state_digest(&node.state_machine().snapshot());
+            observer.state(self.setup.id, node.raft().applied_index(), digest);
+        }
         let status = node.raft().status();
         self.setup.statuses.lock().expect("status board lock").insert(self.setup.id, status.clone());
         observer.status(self.setup.id, &status);
@@ -172,6 +180,11 @@ impl<M: StateMachine + 'static> Driver<M> {
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;
         }
     }
+}
+
+/// 64-bit FNV-1a of a state machine's serialized state.
+fn state_digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn trace<M>(setup: &NodeSetup<M>, line: impl FnOnce() -> String) {

@@ -303,9 +303,11 @@ impl<M: StateMachine + 'static> Nemesis<M> {
         let node = self.random_node();
         let clock = self.cluster.clock(node);
         if random.gen_bool(0.5) {
-            let jump_nanos = random.gen_range(-1_000_000_000..=2_000_000_000i64);
-            clock.jump(jump_nanos);
-            format!("{node} clock jumped {} ms", jump_nanos / 1_000_000)
+            // Offsets stay within a few seconds, as NTP-disciplined clocks do; each
+            // change is a step, forwards or backwards.
+            let offset_nanos = random.gen_range(-1_000_000_000..=2_000_000_000i64);
+            let step_nanos = clock.jump_to_offset(offset_nanos);
+            format!("{node} clock stepped {} ms to offset {} ms", step_nanos / 1_000_000, offset_nanos / 1_000_000)
         } else {
             let drift = random.gen_range(-100_000..=100_000i64);
             clock.set_drift(drift);

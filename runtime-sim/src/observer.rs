@@ -10,6 +10,10 @@ pub trait Observer: Send + Sync {
     fn applied(&self, node: NodeId, entries: &[Entry]);
     /// `node` replaced its state with a snapshot up to `index`.
     fn restored_snapshot(&self, node: NodeId, index: shardforge_core::types::LogIndex);
+    /// `node`'s state machine, having applied everything up to `applied_index`,
+    /// serializes to bytes whose hash is `state_digest`. Replicas must agree at
+    /// every index, including states reached through a snapshot.
+    fn state(&self, node: NodeId, applied_index: shardforge_core::types::LogIndex, state_digest: u64);
     /// `node`'s Raft status after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).

@@ -3,6 +3,9 @@
 //! - **state machine safety**: every replica applies the same entry at each index
 //!   (so applied logs are prefixes of one another, and a committed entry is never
 //!   replaced — an acknowledged write lost shows up here first);
+//! - **replica state agreement**: every replica's state machine is identical after
+//!   applying the same index, including states installed from snapshots, which
+//!   the entry check cannot see into;
 //! - **election safety**: at most one leader per term.
 //!
 //! It also keeps the trace (when asked) and a hash of it, to show determinism.
@@ -20,6 +23,8 @@ struct Records {
     /// Per index: the term and payload digest applied, and the first node to apply it.
     applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
     leaders: BTreeMap<Term, NodeId>,
+    /// Per applied index: the digest of the state machine there, and who reported it first.
+    states: BTreeMap<LogIndex, (u64, NodeId)>,
     statuses: BTreeMap<NodeId, Status>,
     violations: Vec<String>,
     trace: Vec<String>,
@@ -112,6 +117,17 @@ impl Observer for Recorder {
                 }
                 Some(_) => {}
             }
+        }
+    }
+
+    fn state(&self, node: NodeId, applied_index: LogIndex, state_digest: u64) {
+        let mut records = self.records();
+        let (known, first) = *records.states.entry(applied_index).or_insert((state_digest, node));
+        drop(records);
+        if known != state_digest {
+            self.violate(format!(
+                "replica state agreement: {node} and {first} hold different state machines after applying {applied_index}"
+            ));
         }
     }
 

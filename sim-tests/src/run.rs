@@ -196,10 +196,13 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         let _ = task.await;
     }
     let operations = history.operations();
-    let failure = verdict
-        .err()
-        .or_else(|| recorder.violations().first().cloned())
-        .or_else(|| linearizability::check(&operations).err().map(|violation| format!("linearizability: {violation}")));
+    // Safety violations say more than the liveness failures they often cause.
+    let failure = recorder
+        .violations()
+        .first()
+        .cloned()
+        .or_else(|| linearizability::check(&operations).err().map(|violation| format!("linearizability: {violation}")))
+        .or(verdict.err());
     let nemesis_actions = actions.lock().expect("actions lock").clone();
     SeedReport {
         seed,

@@ -158,9 +158,16 @@ impl<M: StateMachine> Node<M> {
     }
 
     /// Turns elapsed time into ticks. A clock that jumps far ahead is capped at a
-    /// full election timeout of ticks: more would only repeat the same timeouts.
+    /// full election timeout of ticks: more would only repeat the same timeouts. A
+    /// clock that steps back re-anchors the ticks at the new reading: waiting for
+    /// the old reading to come round again would stall elections and heartbeats for
+    /// as long as the step.
     fn advance_clock(&mut self, now: Time) {
         let last_tick_at = *self.last_tick_at.get_or_insert(now);
+        if now < last_tick_at {
+            self.last_tick_at = Some(now);
+            return;
+        }
         let interval = self.config.tick_interval_nanos;
         let ticks = now.nanos_since(last_tick_at) / interval;
         if ticks == 0 {
@@ -231,5 +238,77 @@ impl<M: StateMachine> Node<M> {
         if applied.0 >= self.raft.snapshot_index().0 + self.config.compaction_threshold_entries {
             self.raft.compact(applied, self.state_machine.snapshot());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{Configuration, RaftConfig, Role, Snapshot, SnapshotMetadata};
+
+    /// A state machine that remembers nothing.
+    struct Nothing;
+
+    impl StateMachine for Nothing {
+        fn apply(&mut self, _index: LogIndex, _command: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn query(&self, _query: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn snapshot(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn restore(&mut self, _data: &[u8]) {}
+    }
+
+    const MILLISECOND: u64 = 1_000_000;
+
+    fn single_voter() -> Node<Nothing> {
+        let config = NodeConfig {
+            raft: RaftConfig::new(NodeId(1), 7),
+            tick_interval_nanos: 10 * MILLISECOND,
+            compaction_threshold_entries: 100,
+        };
+        let metadata =
+            SnapshotMetadata { configuration: Configuration::with_voters([NodeId(1)]), ..Default::default() };
+        let recovered = RecoveredState { snapshot: Snapshot { metadata, data: Vec::new() }, ..Default::default() };
+        Node::new(config, recovered, Nothing)
+    }
+
+    #[test]
+    fn time_becomes_ticks_and_a_lone_voter_elects_itself() {
+        let mut node = single_voter();
+        let output = node.handle(Time(0), Input::Tick);
+        assert_eq!(output.next_deadline, Time(10 * MILLISECOND));
+        node.handle(Time(300 * MILLISECOND), Input::Tick);
+        assert_eq!(node.raft().role(), Role::Leader);
+    }
+
+    #[test]
+    fn a_clock_stepping_back_does_not_stall_the_ticks() {
+        let mut node = single_voter();
+        node.handle(Time(10_000 * MILLISECOND), Input::Tick);
+        // The clock steps back nine seconds; elections must not wait for it to catch up.
+        node.handle(Time(1_000 * MILLISECOND), Input::Tick);
+        node.handle(Time(1_300 * MILLISECOND), Input::Tick);
+        assert_eq!(node.raft().role(), Role::Leader);
+    }
+
+    #[test]
+    fn a_write_is_answered_once_committed_and_a_follower_refuses() {
+        let mut node = single_voter();
+        node.handle(Time(0), Input::Tick);
+        node.handle(Time(300 * MILLISECOND), Input::Tick);
+        let request = ClientRequest { client: ClientId(9), request_id: 1, request: Request::Write(b"x".to_vec()) };
+        let output = node.handle(Time(300 * MILLISECOND), Input::Request(request));
+        assert!(output.needs_sync(), "the entry must be synced before the reply leaves");
+        assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 1, result: Ok(Vec::new()) }]);
+
+        let mut follower = single_voter();
+        let request = ClientRequest { client: ClientId(9), request_id: 2, request: Request::Read(Vec::new()) };
+        let output = follower.handle(Time(0), Input::Request(request));
+        let refused = Err(RequestError::NotLeader { leader: None });
+        assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 2, result: refused }]);
     }
 }
