@@ -9,14 +9,18 @@
 //!
 //! Layers, each using only those above it in this list:
 //! - [`types`], [`encoding`]: identifiers and the byte codecs of persistent state.
+//! - [`keys`]: the ordered key space and the order-preserving tuple encoding of its keys.
 //! - [`storage`]: the [`storage::Engine`] trait and the in-memory engine with an
 //!   unsynced tail, used by tests and the simulator.
 //! - [`raft`]: one Raft group as a state machine.
+//! - [`txn`]: the hybrid logical clock and the uncertainty intervals of reads.
 //! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
 //!   group plus a replicated state machine and the client requests waiting on it.
 
 pub mod encoding;
+pub mod keys;
 pub mod node;
 pub mod raft;
 pub mod storage;
+pub mod txn;
 pub mod types;

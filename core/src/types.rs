@@ -19,6 +19,18 @@ pub struct LogIndex(pub u64);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RangeId(pub u64);
 
+/// A transaction, named by 128 random bits drawn from its coordinator's seeded
+/// generator: unique without coordination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TransactionId(pub u128);
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The first 32 bits are enough to tell transactions apart in a trace.
+        write!(f, "txn-{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
 /// A hybrid logical clock timestamp: physical time in nanoseconds, then a logical
 /// counter that orders events within one nanosecond value. Ordered as a pair.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -89,7 +89,7 @@ pub fn recover(engine: &impl Engine) -> Result<RecoveredState, StorageError> {
         None => Snapshot::default(),
     };
     let mut entries: Vec<Entry> = Vec::new();
-    for (_, bytes) in engine.scan(&log_key(snapshot.metadata.index.next()), LOG_END)? {
+    for (_, bytes) in engine.scan(&log_key(snapshot.metadata.index.next()), LOG_END, usize::MAX)? {
         let entry = decode_entry(&bytes).map_err(corrupt)?;
         let expected = entries.last().map_or(snapshot.metadata.index.next(), |last| last.index.next());
         if entry.index != expected {

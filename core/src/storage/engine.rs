@@ -68,8 +68,8 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// An ordered key-value store with atomic batches and explicit durability.
 pub trait Engine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
-    /// Every key-value pair with `start <= key < end`, in key order.
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, StorageError>;
+    /// The first `limit` key-value pairs with `start <= key < end`, in key order.
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError>;
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError>;
     /// Makes every written batch durable.
     fn sync(&mut self) -> Result<(), StorageError>;

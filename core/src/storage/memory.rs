@@ -67,11 +67,11 @@ impl Engine for MemoryEngine {
         Ok(self.current.get(key).cloned())
     }
 
-    fn scan(&self, start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, StorageError> {
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
         if start >= end {
             return Ok(Vec::new());
         }
-        Ok(self.current.range(start.to_vec()..end.to_vec()).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self.current.range(start.to_vec()..end.to_vec()).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
@@ -121,7 +121,7 @@ mod tests {
         let mut batch = WriteBatch::default();
         batch.delete_range(b"a".to_vec(), b"c".to_vec());
         engine.write(batch).unwrap();
-        let keys: Vec<Vec<u8>> = engine.scan(b"a", b"z").unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<Vec<u8>> = engine.scan(b"a", b"z", usize::MAX).unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"c".to_vec()]);
     }
 }

@@ -3,6 +3,9 @@
 
 mod engine;
 mod memory;
+pub mod mvcc;
+#[cfg(test)]
+mod mvcc_tests;
 
 pub use engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
 pub use memory::MemoryEngine;

@@ -1,0 +1,390 @@
+//! Multi-version concurrency control over an [`Engine`]: every write is a new
+//! version at a timestamp, reads see the newest version at or below theirs, and a
+//! transaction's uncommitted writes are **write intents** that others must not
+//! ignore.
+//!
+//! # Layout
+//! For a user key `k` (encoded with the order-preserving tuple encoding of
+//! [`crate::keys`], so user-key order is engine-key order):
+//! - `mvcc/ k ∅` holds the key's intent, if any: the transaction, its provisional
+//!   timestamp and the value (or deletion);
+//! - `mvcc/ k (wall↓, logical↓)` holds a committed version; timestamps are
+//!   encoded descending, so a key's versions run newest first, right after its
+//!   intent, and one seek finds the newest version at or below a timestamp.
+//!
+//! # Rules
+//! - **Reads** at timestamp `read` with uncertainty limit `limit` (see
+//!   `txn::clock`): another transaction's intent at or below `limit` is a conflict
+//!   ([`MvccError::WriteIntent`]): the reader cannot know whether it will commit.
+//!   A committed version in `(read, limit]` is [`MvccError::Uncertain`]: it may
+//!   have been written before the read in real time, so the reader must move its
+//!   timestamp above it. Otherwise the newest version at or below `read` is the
+//!   answer; a transaction always reads its own intent.
+//! - **Writes** create or replace the writer's own intent. Another transaction's
+//!   intent is a conflict; a committed version at or above the write's timestamp
+//!   is [`MvccError::WriteTooOld`]: the writer must move above it.
+//! - **Resolution** turns an intent into a committed version at the transaction's
+//!   final commit timestamp (which may be above the intent's), or removes it.
+//! - **Refresh**: [`has_write_between`] tells whether anything was written in a
+//!   span in a timestamp interval: a transaction whose timestamp moved from `a` to
+//!   `b` may keep its reads only if nothing it read changed in `(a, b]`.
+//! - **Garbage collection** keeps, per key, every version above the horizon and
+//!   the newest one at or below it (unless that one is a deletion), so reads at or
+//!   above the horizon are unaffected. Its caller (the range) must then refuse
+//!   reads below the horizon and writes at or below it: the deletions that would
+//!   have made such a write "too old" are gone.
+
+use std::fmt;
+
+use super::engine::{Engine, KeyValue, StorageError, WriteBatch};
+use crate::encoding::{DecodeError, Reader, Writer};
+use crate::keys::{KeyReader, KeyWriter};
+use crate::types::{Timestamp, TransactionId};
+
+const MVCC_PREFIX: &[u8] = b"mvcc/";
+const MVCC_END: &[u8] = b"mvcc0";
+/// Tags after the user key: the intent sorts before every version.
+const INTENT_TAG: u8 = 0;
+const VERSION_TAG: u8 = 1;
+
+/// A transaction's provisional write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intent {
+    pub transaction: TransactionId,
+    pub timestamp: Timestamp,
+    /// None: the transaction deletes the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Why an MVCC operation could not proceed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MvccError {
+    /// Another transaction's intent is in the way.
+    WriteIntent {
+        key: Vec<u8>,
+        intent: Intent,
+    },
+    /// A committed version at or above the write's timestamp exists.
+    WriteTooOld {
+        key: Vec<u8>,
+        existing: Timestamp,
+    },
+    /// A committed version lies within the read's uncertainty interval.
+    Uncertain {
+        key: Vec<u8>,
+        existing: Timestamp,
+    },
+    Storage(StorageError),
+    Corrupt(DecodeError),
+}
+
+impl fmt::Display for MvccError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MvccError::WriteIntent { key, intent } => {
+                write!(f, "key {key:?} has an intent of {} at {}", intent.transaction, intent.timestamp)
+            }
+            MvccError::WriteTooOld { key, existing } => write!(f, "key {key:?} was written at {existing} already"),
+            MvccError::Uncertain { key, existing } => {
+                write!(f, "key {key:?} was written at {existing}, within the read's uncertainty interval")
+            }
+            MvccError::Storage(error) => write!(f, "{error}"),
+            MvccError::Corrupt(error) => write!(f, "corrupt MVCC data: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for MvccError {}
+
+impl From<StorageError> for MvccError {
+    fn from(error: StorageError) -> MvccError {
+        MvccError::Storage(error)
+    }
+}
+
+impl From<DecodeError> for MvccError {
+    fn from(error: DecodeError) -> MvccError {
+        MvccError::Corrupt(error)
+    }
+}
+
+/// Who reads, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub timestamp: Timestamp,
+    /// At or above `timestamp`; equal to it when the reader has no uncertainty.
+    pub uncertainty_limit: Timestamp,
+    pub transaction: Option<TransactionId>,
+}
+
+impl ReadOptions {
+    /// A read outside any transaction, without uncertainty.
+    pub fn at(timestamp: Timestamp) -> ReadOptions {
+        ReadOptions { timestamp, uncertainty_limit: timestamp, transaction: None }
+    }
+}
+
+/// How an intent is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    Committed { timestamp: Timestamp },
+    Aborted,
+}
+
+fn key_prefix(user_key: &[u8]) -> KeyWriter {
+    let mut writer = KeyWriter::new();
+    writer.raw(MVCC_PREFIX).bytes(user_key);
+    writer
+}
+
+fn intent_key(user_key: &[u8]) -> Vec<u8> {
+    let mut writer = key_prefix(user_key);
+    writer.raw(&[INTENT_TAG]);
+    writer.finish()
+}
+
+fn version_key(user_key: &[u8], timestamp: Timestamp) -> Vec<u8> {
+    let mut writer = key_prefix(user_key);
+    writer.raw(&[VERSION_TAG]).u64_descending(timestamp.wall_nanos).u64_descending(u64::from(timestamp.logical));
+    writer.finish()
+}
+
+/// The end of every engine key of `user_key`.
+fn key_end(user_key: &[u8]) -> Vec<u8> {
+    let mut writer = key_prefix(user_key);
+    writer.raw(&[VERSION_TAG + 1]);
+    writer.finish()
+}
+
+/// Splits an engine key into its user key and, for a version, its timestamp.
+fn parse_engine_key(engine_key: &[u8]) -> Result<(Vec<u8>, Option<Timestamp>), DecodeError> {
+    let rest = engine_key.strip_prefix(MVCC_PREFIX).ok_or_else(|| DecodeError("not an MVCC key".into()))?;
+    let mut reader = KeyReader::new(rest);
+    let user_key = reader.bytes().map_err(|error| DecodeError(error.to_string()))?;
+    match reader.raw_byte().map_err(|error| DecodeError(error.to_string()))? {
+        INTENT_TAG => Ok((user_key, None)),
+        VERSION_TAG => {
+            let wall_nanos = reader.u64_descending().map_err(|error| DecodeError(error.to_string()))?;
+            let logical = reader.u64_descending().map_err(|error| DecodeError(error.to_string()))?;
+            let logical = u32::try_from(logical).map_err(|_| DecodeError("logical clock overflows".into()))?;
+            Ok((user_key, Some(Timestamp { wall_nanos, logical })))
+        }
+        tag => Err(DecodeError(format!("unknown MVCC tag {tag}"))),
+    }
+}
+
+fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    let mut writer = Writer::default();
+    match value {
+        Some(value) => writer.u8(1).bytes(value),
+        None => writer.u8(0),
+    };
+    writer.finish()
+}
+
+fn decode_value(reader: &mut Reader<'_>) -> Result<Option<Vec<u8>>, DecodeError> {
+    match reader.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(reader.bytes()?.to_vec())),
+        tag => Err(DecodeError(format!("unknown value tag {tag}"))),
+    }
+}
+
+fn encode_intent(intent: &Intent) -> Vec<u8> {
+    let mut writer = Writer::default();
+    writer.u64((intent.transaction.0 >> 64) as u64).u64(intent.transaction.0 as u64);
+    writer.u64(intent.timestamp.wall_nanos).u64(u64::from(intent.timestamp.logical));
+    let mut bytes = writer.finish();
+    bytes.extend(encode_value(intent.value.as_deref()));
+    bytes
+}
+
+fn decode_intent(bytes: &[u8]) -> Result<Intent, DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let transaction = TransactionId(u128::from(reader.u64()?) << 64 | u128::from(reader.u64()?));
+    let wall_nanos = reader.u64()?;
+    let logical = u32::try_from(reader.u64()?).map_err(|_| DecodeError("logical clock overflows".into()))?;
+    let value = decode_value(&mut reader)?;
+    reader.finish()?;
+    Ok(Intent { transaction, timestamp: Timestamp { wall_nanos, logical }, value })
+}
+
+fn decode_version_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let value = decode_value(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+/// The intent on `user_key`, if any.
+pub fn intent(engine: &impl Engine, user_key: &[u8]) -> Result<Option<Intent>, MvccError> {
+    match engine.get(&intent_key(user_key))? {
+        Some(bytes) => Ok(Some(decode_intent(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// A committed version: its timestamp and value (None for a deletion).
+type Version = (Timestamp, Option<Vec<u8>>);
+
+/// The newest committed version of `user_key` at or below `at`, if any.
+fn version_at_or_below(engine: &impl Engine, user_key: &[u8], at: Timestamp) -> Result<Option<Version>, MvccError> {
+    let found = engine.scan(&version_key(user_key, at), &key_end(user_key), 1)?;
+    let Some((engine_key, bytes)) = found.into_iter().next() else { return Ok(None) };
+    let (_, timestamp) = parse_engine_key(&engine_key)?;
+    let timestamp = timestamp.ok_or_else(|| DecodeError("intent found among versions".into()))?;
+    Ok(Some((timestamp, decode_version_value(&bytes)?)))
+}
+
+/// Reads `user_key` (see the module doc for the rules). None: absent or deleted.
+pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Result<Option<Vec<u8>>, MvccError> {
+    assert!(options.uncertainty_limit >= options.timestamp, "uncertainty limit below the read timestamp");
+    if let Some(intent) = intent(engine, user_key)? {
+        if Some(intent.transaction) == options.transaction {
+            return Ok(intent.value);
+        }
+        if intent.timestamp <= options.uncertainty_limit {
+            return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
+        }
+    }
+    match version_at_or_below(engine, user_key, options.uncertainty_limit)? {
+        Some((existing, _)) if existing > options.timestamp => {
+            Err(MvccError::Uncertain { key: user_key.to_vec(), existing })
+        }
+        Some((_, value)) => Ok(value),
+        None => Ok(None),
+    }
+}
+
+/// The distinct user keys with any MVCC data in `[start, end)`, in order.
+fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>, MvccError> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
+    for (engine_key, _) in engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)? {
+        let (user_key, _) = parse_engine_key(&engine_key)?;
+        if keys.last() != Some(&user_key) {
+            keys.push(user_key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Reads every live key in `[start, end)` (an empty `end` means the end of the
+/// key space), in key order, at most `limit` of them.
+pub fn scan(
+    engine: &impl Engine,
+    start: &[u8],
+    end: &[u8],
+    options: &ReadOptions,
+    limit: usize,
+) -> Result<Vec<KeyValue>, MvccError> {
+    let mut rows = Vec::new();
+    for user_key in user_keys_in(engine, start, end)? {
+        if rows.len() >= limit {
+            break;
+        }
+        if let Some(value) = get(engine, &user_key, options)? {
+            rows.push((user_key, value));
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes (or deletes, with `None`) `user_key` as `transaction`'s intent at `timestamp`.
+pub fn put(
+    engine: &mut impl Engine,
+    user_key: &[u8],
+    value: Option<&[u8]>,
+    transaction: TransactionId,
+    timestamp: Timestamp,
+) -> Result<(), MvccError> {
+    if let Some(intent) = intent(engine, user_key)? {
+        if intent.transaction != transaction {
+            return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
+        }
+    }
+    let newest = Timestamp { wall_nanos: u64::MAX, logical: u32::MAX };
+    if let Some((existing, _)) = version_at_or_below(engine, user_key, newest)? {
+        if existing >= timestamp {
+            return Err(MvccError::WriteTooOld { key: user_key.to_vec(), existing });
+        }
+    }
+    let intent = Intent { transaction, timestamp, value: value.map(<[u8]>::to_vec) };
+    let mut batch = WriteBatch::default();
+    batch.put(intent_key(user_key), encode_intent(&intent));
+    engine.write(batch)?;
+    Ok(())
+}
+
+/// Resolves `transaction`'s intent on `user_key`. Returns false when there was
+/// none (already resolved, or never written): resolution is idempotent.
+pub fn resolve(
+    engine: &mut impl Engine,
+    user_key: &[u8],
+    transaction: TransactionId,
+    resolution: Resolution,
+) -> Result<bool, MvccError> {
+    let Some(intent) = intent(engine, user_key)?.filter(|intent| intent.transaction == transaction) else {
+        return Ok(false);
+    };
+    let mut batch = WriteBatch::default();
+    batch.delete(intent_key(user_key));
+    if let Resolution::Committed { timestamp } = resolution {
+        assert!(timestamp >= intent.timestamp, "a transaction commits at or above its intents");
+        batch.put(version_key(user_key, timestamp), encode_value(intent.value.as_deref()));
+    }
+    engine.write(batch)?;
+    Ok(true)
+}
+
+/// Whether anything in `[start, end)` was written in `(after, up_to]` by anyone
+/// but `transaction`: committed versions in that interval, or other transactions'
+/// intents at or below `up_to`. A read refresh fails when this is true.
+pub fn has_write_between(
+    engine: &impl Engine,
+    start: &[u8],
+    end: &[u8],
+    after: Timestamp,
+    up_to: Timestamp,
+    transaction: Option<TransactionId>,
+) -> Result<bool, MvccError> {
+    for user_key in user_keys_in(engine, start, end)? {
+        if let Some(intent) = intent(engine, &user_key)? {
+            if Some(intent.transaction) != transaction && intent.timestamp <= up_to {
+                return Ok(true);
+            }
+        }
+        if let Some((existing, _)) = version_at_or_below(engine, &user_key, up_to)? {
+            if existing > after {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Removes versions in `[start, end)` no read at or above `horizon` can see.
+/// Returns how many versions were removed.
+pub fn garbage_collect(
+    engine: &mut impl Engine,
+    start: &[u8],
+    end: &[u8],
+    horizon: Timestamp,
+) -> Result<usize, MvccError> {
+    let mut batch = WriteBatch::default();
+    for user_key in user_keys_in(engine, start, end)? {
+        let versions = engine.scan(&version_key(&user_key, horizon), &key_end(&user_key), usize::MAX)?;
+        for (position, (engine_key, bytes)) in versions.into_iter().enumerate() {
+            // The newest version at or below the horizon stays unless it is a deletion.
+            let keep = position == 0 && decode_version_value(&bytes)?.is_some();
+            if !keep {
+                batch.delete(engine_key);
+            }
+        }
+    }
+    let removed = batch.operations.len();
+    if removed > 0 {
+        engine.write(batch)?;
+    }
+    Ok(removed)
+}
