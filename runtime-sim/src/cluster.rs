@@ -13,7 +13,7 @@ use shardforge_core::types::NodeId;
 
 use crate::clock::SkewedClock;
 use crate::disk::SimDisk;
-use crate::driver::{run_node, NodeSetup, StatusBoard};
+use crate::driver::{run_node, NodeSetup, StatusBoard, REGISTER_GROUP};
 use crate::network::{self, NetworkFaults};
 use crate::observer::Observer;
 
@@ -51,7 +51,8 @@ impl<M: StateMachine + 'static> SimCluster<M> {
         let mut nodes = BTreeMap::new();
         for id in voters.iter().copied() {
             let disk = SimDisk::new();
-            persistence::bootstrap(&mut *disk.lock(), &voters).expect("bootstrap the simulated disk");
+            persistence::bootstrap(&mut *disk.lock(), &persistence::GroupKeys::new(REGISTER_GROUP), &voters)
+                .expect("bootstrap the simulated disk");
             let mut node_config = config.node.clone();
             node_config.raft.id = id;
             let setup = Arc::new(NodeSetup {

@@ -26,6 +26,8 @@ use crate::observer::Observer;
 
 /// Inputs handled in one turn at most, so one sync never waits on an unbounded batch.
 const INPUTS_PER_TURN_MAX: usize = 256;
+/// The one Raft group a simulated node runs today.
+pub const REGISTER_GROUP: u64 = 1;
 /// Largest datagram a node accepts.
 const DATAGRAM_BYTES_MAX: usize = 4 << 20;
 
@@ -59,7 +61,8 @@ pub async fn run_node<M: StateMachine + 'static>(setup: Arc<NodeSetup<M>>) {
     madsim::task::spawn(receive_raft(Arc::clone(&endpoint), sender.clone(), Arc::clone(&setup.observer)));
     madsim::task::spawn(receive_clients(Arc::clone(&endpoint), sender));
 
-    let recovered = persistence::recover(&*setup.disk.lock()).expect("the simulated disk is never corrupt");
+    let recovered = persistence::recover(&*setup.disk.lock(), &persistence::GroupKeys::new(REGISTER_GROUP))
+        .expect("the simulated disk is never corrupt");
     let mut config = setup.config.clone();
     config.raft.random_seed = thread_rng().gen();
     let mut node = Node::new(config, recovered, (setup.make_state_machine)());
@@ -127,9 +130,10 @@ impl<M: StateMachine + 'static> Driver<M> {
     async fn perform(&mut self, node: &Node<M>, outputs: Vec<Output>) {
         let setup = Arc::clone(&self.setup);
         {
+            let keys = persistence::GroupKeys::new(REGISTER_GROUP);
             let mut disk = setup.disk.lock();
             for ready in outputs.iter().flat_map(|output| &output.readies) {
-                persistence::write(&mut *disk, ready).expect("the simulated disk never fails");
+                persistence::write(&mut *disk, &keys, ready).expect("the simulated disk never fails");
             }
         }
         if outputs.iter().any(Output::needs_sync) {

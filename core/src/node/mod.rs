@@ -3,7 +3,7 @@
 //!
 //! Quinn-style: every input carries `now` ([`Node::handle`]), and the answer is an
 //! [`Output`] of plain data. The runtime must perform an output in this order:
-//! 1. persist each `Ready` in `readies` in order (`raft::persistence::persist`),
+//! 1. persist each `Ready` in `readies` in order (`raft::persistence::write`),
 //!    syncing once at the end if any asked for it — many proposals share that one
 //!    sync (group commit);
 //! 2. send every message of every `Ready`;

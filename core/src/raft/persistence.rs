@@ -2,9 +2,11 @@
 //! runtime: `persist` writes one [`Ready`] as one atomic batch, `recover` reads
 //! the state back after a restart.
 //!
-//! Keys: `raft/hard_state`, `raft/snapshot`, and `raft/log/<index as 8 big-endian
-//! bytes>` so entries sort by index. A whole `Ready` is one batch, so a crash that
-//! keeps a prefix of unsynced batches always leaves a log without holes.
+//! Keys, under a prefix per Raft group ([`GroupKeys`]) so that many groups can
+//! share one engine: `<group>hard_state`, `<group>snapshot`, and
+//! `<group>log/<index as 8 big-endian bytes>` so entries sort by index. A whole
+//! `Ready` is one batch, so a crash that keeps a prefix of unsynced batches always
+//! leaves a log without holes.
 
 use super::message::{Configuration, Entry, EntryPayload, HardState, Snapshot, SnapshotMetadata};
 use super::node::RecoveredState;
@@ -13,20 +15,49 @@ use crate::encoding::{DecodeError, Reader, Writer};
 use crate::storage::{Engine, StorageError, WriteBatch};
 use crate::types::{LogIndex, NodeId, Term};
 
-const HARD_STATE_KEY: &[u8] = b"raft/hard_state";
-const SNAPSHOT_KEY: &[u8] = b"raft/snapshot";
-const LOG_PREFIX: &[u8] = b"raft/log/";
-const LOG_END: &[u8] = b"raft/log0";
+/// Where one Raft group's state lives in an engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupKeys {
+    prefix: Vec<u8>,
+}
 
-fn log_key(index: LogIndex) -> Vec<u8> {
-    let mut key = LOG_PREFIX.to_vec();
-    key.extend_from_slice(&index.0.to_be_bytes());
-    key
+impl GroupKeys {
+    /// The keys of group `group`; groups never share a prefix.
+    pub fn new(group: u64) -> GroupKeys {
+        let mut prefix = b"raft/".to_vec();
+        prefix.extend_from_slice(&group.to_be_bytes());
+        prefix.push(b'/');
+        GroupKeys { prefix }
+    }
+
+    fn key(&self, suffix: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], suffix].concat()
+    }
+
+    fn hard_state(&self) -> Vec<u8> {
+        self.key(b"hard_state")
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.key(b"snapshot")
+    }
+
+    fn log_start(&self) -> Vec<u8> {
+        self.key(b"log/")
+    }
+
+    fn log_end(&self) -> Vec<u8> {
+        self.key(b"log0")
+    }
+
+    fn log(&self, index: LogIndex) -> Vec<u8> {
+        self.key(&[&b"log/"[..], &index.0.to_be_bytes()].concat())
+    }
 }
 
 /// Writes the persistent part of `ready` as one batch, and syncs when it asks.
-pub fn persist(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageError> {
-    write(engine, ready)?;
+pub fn persist(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
+    write(engine, keys, ready)?;
     if ready.sync {
         engine.sync()?;
     }
@@ -35,34 +66,34 @@ pub fn persist(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageErr
 
 /// Writes the persistent part of `ready` as one batch without syncing: runtimes
 /// that group-commit write several readies, then sync once.
-pub fn write(engine: &mut impl Engine, ready: &Ready) -> Result<(), StorageError> {
+pub fn write(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
     if !ready.has_persistence() {
         return Ok(());
     }
     let mut batch = WriteBatch::default();
     if let Some(to_persist) = &ready.snapshot {
         let snapshot = &to_persist.snapshot;
-        batch.put(SNAPSHOT_KEY.to_vec(), encode_snapshot(snapshot));
+        batch.put(keys.snapshot(), encode_snapshot(snapshot));
         // A received snapshot replaces the whole log; a local one only its prefix.
-        let end = if to_persist.restore { LOG_END.to_vec() } else { log_key(snapshot.metadata.index.next()) };
-        batch.delete_range(LOG_PREFIX.to_vec(), end);
+        let end = if to_persist.restore { keys.log_end() } else { keys.log(snapshot.metadata.index.next()) };
+        batch.delete_range(keys.log_start(), end);
     }
     if let Some(last) = ready.entries.last() {
         for entry in &ready.entries {
-            batch.put(log_key(entry.index), encode_entry(entry));
+            batch.put(keys.log(entry.index), encode_entry(entry));
         }
         // Entries after the new last one belonged to a truncated suffix.
-        batch.delete_range(log_key(last.index.next()), LOG_END.to_vec());
+        batch.delete_range(keys.log(last.index.next()), keys.log_end());
     }
     if let Some(hard_state) = &ready.hard_state {
-        batch.put(HARD_STATE_KEY.to_vec(), encode_hard_state(hard_state));
+        batch.put(keys.hard_state(), encode_hard_state(hard_state));
     }
     engine.write(batch)
 }
 
 /// Stores the first snapshot of a brand-new cluster member: index 0, listing the
 /// initial voters. Synced, since the node's identity depends on it.
-pub fn bootstrap(engine: &mut impl Engine, voters: &[NodeId]) -> Result<(), StorageError> {
+pub fn bootstrap(engine: &mut impl Engine, keys: &GroupKeys, voters: &[NodeId]) -> Result<(), StorageError> {
     let snapshot = Snapshot {
         metadata: SnapshotMetadata {
             index: LogIndex(0),
@@ -72,24 +103,24 @@ pub fn bootstrap(engine: &mut impl Engine, voters: &[NodeId]) -> Result<(), Stor
         data: Vec::new(),
     };
     let mut batch = WriteBatch::default();
-    batch.put(SNAPSHOT_KEY.to_vec(), encode_snapshot(&snapshot));
+    batch.put(keys.snapshot(), encode_snapshot(&snapshot));
     engine.write(batch)?;
     engine.sync()
 }
 
 /// Reads the state a node restarts from. Corrupt bytes are a storage error.
-pub fn recover(engine: &impl Engine) -> Result<RecoveredState, StorageError> {
+pub fn recover(engine: &impl Engine, keys: &GroupKeys) -> Result<RecoveredState, StorageError> {
     let corrupt = |error: DecodeError| StorageError(format!("corrupt raft state: {error}"));
-    let hard_state = match engine.get(HARD_STATE_KEY)? {
+    let hard_state = match engine.get(&keys.hard_state())? {
         Some(bytes) => decode_hard_state(&bytes).map_err(corrupt)?,
         None => HardState::default(),
     };
-    let snapshot = match engine.get(SNAPSHOT_KEY)? {
+    let snapshot = match engine.get(&keys.snapshot())? {
         Some(bytes) => decode_snapshot(&bytes).map_err(corrupt)?,
         None => Snapshot::default(),
     };
     let mut entries: Vec<Entry> = Vec::new();
-    for (_, bytes) in engine.scan(&log_key(snapshot.metadata.index.next()), LOG_END, usize::MAX)? {
+    for (_, bytes) in engine.scan(&keys.log(snapshot.metadata.index.next()), &keys.log_end(), usize::MAX)? {
         let entry = decode_entry(&bytes).map_err(corrupt)?;
         let expected = entries.last().map_or(snapshot.metadata.index.next(), |last| last.index.next());
         if entry.index != expected {
@@ -196,12 +227,13 @@ mod tests {
     #[test]
     fn truncation_and_compaction_survive_recovery() {
         let mut engine = MemoryEngine::new();
-        bootstrap(&mut engine, &[NodeId(1), NodeId(2)]).unwrap();
+        let keys = GroupKeys::new(7);
+        bootstrap(&mut engine, &keys, &[NodeId(1), NodeId(2)]).unwrap();
         let first = Ready { entries: (1..=5).map(|i| entry(i, 1)).collect(), sync: true, ..Ready::default() };
-        persist(&mut engine, &first).unwrap();
+        persist(&mut engine, &keys, &first).unwrap();
         let conflicting = Ready { entries: vec![entry(3, 2)], sync: true, ..Ready::default() };
-        persist(&mut engine, &conflicting).unwrap();
-        let recovered = recover(&engine).unwrap();
+        persist(&mut engine, &keys, &conflicting).unwrap();
+        let recovered = recover(&engine, &keys).unwrap();
         assert_eq!(
             recovered.entries.iter().map(|e| (e.index.0, e.term.0)).collect::<Vec<_>>(),
             [(1, 1), (2, 1), (3, 2)]
@@ -216,8 +248,8 @@ mod tests {
             sync: true,
             ..Ready::default()
         };
-        persist(&mut engine, &compaction).unwrap();
-        let recovered = recover(&engine).unwrap();
+        persist(&mut engine, &keys, &compaction).unwrap();
+        let recovered = recover(&engine, &keys).unwrap();
         assert_eq!(recovered.snapshot, snapshot);
         assert_eq!(recovered.entries, vec![entry(3, 2)]);
     }
@@ -225,14 +257,25 @@ mod tests {
     #[test]
     fn unsynced_ready_is_lost_in_a_crash() {
         let mut engine = MemoryEngine::new();
-        bootstrap(&mut engine, &[NodeId(1)]).unwrap();
+        let keys = GroupKeys::new(7);
+        bootstrap(&mut engine, &keys, &[NodeId(1)]).unwrap();
         let hard_state = HardState { term: Term(3), vote: Some(NodeId(1)), commit: LogIndex(0) };
         let ready = Ready { hard_state: Some(hard_state), entries: vec![entry(1, 3)], sync: false, ..Ready::default() };
-        persist(&mut engine, &ready).unwrap();
+        persist(&mut engine, &keys, &ready).unwrap();
         engine.crash(0);
-        let recovered = recover(&engine).unwrap();
+        let recovered = recover(&engine, &keys).unwrap();
         assert_eq!(recovered.hard_state, HardState::default());
         assert!(recovered.entries.is_empty());
+    }
+
+    #[test]
+    fn groups_sharing_an_engine_keep_their_logs_apart() {
+        let mut engine = MemoryEngine::new();
+        let (first, second) = (GroupKeys::new(1), GroupKeys::new(2));
+        persist(&mut engine, &first, &Ready { entries: vec![entry(1, 1), entry(2, 1)], ..Ready::default() }).unwrap();
+        persist(&mut engine, &second, &Ready { entries: vec![entry(1, 5)], ..Ready::default() }).unwrap();
+        assert_eq!(recover(&engine, &first).unwrap().entries.len(), 2);
+        assert_eq!(recover(&engine, &second).unwrap().entries, vec![entry(1, 5)]);
     }
 
     #[test]
@@ -241,8 +284,9 @@ mod tests {
         assert!(decode_snapshot(&[0; 40]).is_err());
         let mut engine = MemoryEngine::new();
         let mut batch = WriteBatch::default();
-        batch.put(HARD_STATE_KEY.to_vec(), vec![9]);
+        let keys = GroupKeys::new(7);
+        batch.put(keys.hard_state(), vec![9]);
         engine.write(batch).unwrap();
-        assert!(recover(&engine).is_err());
+        assert!(recover(&engine, &keys).is_err());
     }
 }
