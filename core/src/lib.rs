@@ -13,6 +13,7 @@
 //! - [`storage`]: the [`storage::Engine`] trait and the in-memory engine with an
 //!   unsynced tail, used by tests and the simulator.
 //! - [`raft`]: one Raft group as a state machine.
+//! - [`range`]: range descriptors and the map that routes keys to ranges.
 //! - [`txn`]: the hybrid logical clock and the uncertainty intervals of reads.
 //! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
 //!   group plus a replicated state machine and the client requests waiting on it.
@@ -21,6 +22,7 @@ pub mod encoding;
 pub mod keys;
 pub mod node;
 pub mod raft;
+pub mod range;
 pub mod storage;
 pub mod txn;
 pub mod types;
