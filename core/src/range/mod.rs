@@ -3,11 +3,23 @@
 //!
 //! This layer is being built in steps (see docs/transactions.md for the plan).
 //! Today it holds the [`RangeDescriptor`] — which span a range serves, on which
-//! nodes, at which generation — and the [`RangeMap`], a node's view of which
-//! range holds which key, used to route requests and to refuse misrouted ones.
+//! nodes, at which generation — the [`RangeMap`], a node's view of which range
+//! holds which key, used to route requests and to refuse misrouted ones, and the
+//! replicated [`RangeState`] with the commands it applies ([`RangeCommand`]).
 
+mod command;
 mod descriptor;
 mod map;
+mod state;
+#[cfg(test)]
+mod state_tests;
+mod timestamp_cache;
 
+pub use command::{
+    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, RangeSnapshot, TransactionRecord,
+    TransactionStatus,
+};
 pub use descriptor::{RangeDescriptor, RangeError, SplitError};
 pub use map::RangeMap;
+pub use state::{Applied, RangeState};
+pub use timestamp_cache::TimestampCache;

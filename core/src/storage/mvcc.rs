@@ -24,7 +24,8 @@
 //!   intent is a conflict; a committed version at or above the write's timestamp
 //!   is [`MvccError::WriteTooOld`]: the writer must move above it.
 //! - **Resolution** turns an intent into a committed version at the transaction's
-//!   final commit timestamp (which may be above the intent's), or removes it.
+//!   final commit timestamp (which may be above the intent's), removes it, or —
+//!   when a reader pushed a pending transaction — moves it to a later timestamp.
 //! - **Refresh**: [`has_write_between`] tells whether anything was written in a
 //!   span in a timestamp interval: a transaction whose timestamp moved from `a` to
 //!   `b` may keep its reads only if nothing it read changed in `(a, b]`.
@@ -37,7 +38,7 @@
 use std::fmt;
 
 use super::engine::{Engine, KeyValue, StorageError, WriteBatch};
-use crate::encoding::{DecodeError, Reader, Writer};
+use crate::encoding::{DecodeError, Reader, Writer as ByteWriter};
 use crate::keys::{KeyReader, KeyWriter};
 use crate::types::{Timestamp, TransactionId};
 
@@ -51,6 +52,8 @@ const VERSION_TAG: u8 = 1;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Intent {
     pub transaction: TransactionId,
+    /// The key whose range holds the transaction's record: where to push it.
+    pub anchor: Vec<u8>,
     pub timestamp: Timestamp,
     /// None: the transaction deletes the key.
     pub value: Option<Vec<u8>>,
@@ -127,8 +130,15 @@ impl ReadOptions {
 /// How an intent is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolution {
-    Committed { timestamp: Timestamp },
+    Committed {
+        timestamp: Timestamp,
+    },
     Aborted,
+    /// The transaction is still pending but may not commit below `timestamp`
+    /// (a reader pushed it): the intent moves up, out of the reader's way.
+    Pushed {
+        timestamp: Timestamp,
+    },
 }
 
 fn key_prefix(user_key: &[u8]) -> KeyWriter {
@@ -174,7 +184,7 @@ fn parse_engine_key(engine_key: &[u8]) -> Result<(Vec<u8>, Option<Timestamp>), D
 }
 
 fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
-    let mut writer = Writer::default();
+    let mut writer = ByteWriter::default();
     match value {
         Some(value) => writer.u8(1).bytes(value),
         None => writer.u8(0),
@@ -191,8 +201,8 @@ fn decode_value(reader: &mut Reader<'_>) -> Result<Option<Vec<u8>>, DecodeError>
 }
 
 fn encode_intent(intent: &Intent) -> Vec<u8> {
-    let mut writer = Writer::default();
-    writer.u64((intent.transaction.0 >> 64) as u64).u64(intent.transaction.0 as u64);
+    let mut writer = ByteWriter::default();
+    writer.u64((intent.transaction.0 >> 64) as u64).u64(intent.transaction.0 as u64).bytes(&intent.anchor);
     writer.u64(intent.timestamp.wall_nanos).u64(u64::from(intent.timestamp.logical));
     let mut bytes = writer.finish();
     bytes.extend(encode_value(intent.value.as_deref()));
@@ -202,11 +212,12 @@ fn encode_intent(intent: &Intent) -> Vec<u8> {
 fn decode_intent(bytes: &[u8]) -> Result<Intent, DecodeError> {
     let mut reader = Reader::new(bytes);
     let transaction = TransactionId(u128::from(reader.u64()?) << 64 | u128::from(reader.u64()?));
+    let anchor = reader.bytes()?.to_vec();
     let wall_nanos = reader.u64()?;
     let logical = u32::try_from(reader.u64()?).map_err(|_| DecodeError("logical clock overflows".into()))?;
     let value = decode_value(&mut reader)?;
     reader.finish()?;
-    Ok(Intent { transaction, timestamp: Timestamp { wall_nanos, logical }, value })
+    Ok(Intent { transaction, anchor, timestamp: Timestamp { wall_nanos, logical }, value })
 }
 
 fn decode_version_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
@@ -290,14 +301,22 @@ pub fn scan(
     Ok(rows)
 }
 
-/// Writes (or deletes, with `None`) `user_key` as `transaction`'s intent at `timestamp`.
+/// The writer of an intent: its transaction, and the anchor key of its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Writer<'a> {
+    pub transaction: TransactionId,
+    pub anchor: &'a [u8],
+}
+
+/// Writes (or deletes, with `None`) `user_key` as the writer's intent at `timestamp`.
 pub fn put(
     engine: &mut impl Engine,
     user_key: &[u8],
     value: Option<&[u8]>,
-    transaction: TransactionId,
+    writer: Writer<'_>,
     timestamp: Timestamp,
 ) -> Result<(), MvccError> {
+    let transaction = writer.transaction;
     if let Some(intent) = intent(engine, user_key)? {
         if intent.transaction != transaction {
             return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
@@ -309,7 +328,7 @@ pub fn put(
             return Err(MvccError::WriteTooOld { key: user_key.to_vec(), existing });
         }
     }
-    let intent = Intent { transaction, timestamp, value: value.map(<[u8]>::to_vec) };
+    let intent = Intent { transaction, anchor: writer.anchor.to_vec(), timestamp, value: value.map(<[u8]>::to_vec) };
     let mut batch = WriteBatch::default();
     batch.put(intent_key(user_key), encode_intent(&intent));
     engine.write(batch)?;
@@ -328,10 +347,17 @@ pub fn resolve(
         return Ok(false);
     };
     let mut batch = WriteBatch::default();
-    batch.delete(intent_key(user_key));
-    if let Resolution::Committed { timestamp } = resolution {
-        assert!(timestamp >= intent.timestamp, "a transaction commits at or above its intents");
-        batch.put(version_key(user_key, timestamp), encode_value(intent.value.as_deref()));
+    match resolution {
+        Resolution::Committed { timestamp } => {
+            assert!(timestamp >= intent.timestamp, "a transaction commits at or above its intents");
+            batch.delete(intent_key(user_key));
+            batch.put(version_key(user_key, timestamp), encode_value(intent.value.as_deref()));
+        }
+        Resolution::Aborted => batch.delete(intent_key(user_key)),
+        Resolution::Pushed { timestamp } => {
+            let moved = Intent { timestamp: intent.timestamp.max(timestamp), ..intent };
+            batch.put(intent_key(user_key), encode_intent(&moved));
+        }
     }
     engine.write(batch)?;
     Ok(true)
@@ -361,6 +387,14 @@ pub fn has_write_between(
         }
     }
     Ok(false)
+}
+
+/// Every engine key and value (intents and versions) of the user keys in
+/// `[start, end)` (an empty `end`: to the end), in order: what a split moves and
+/// a snapshot carries.
+pub fn engine_span(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, MvccError> {
+    let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
+    Ok(engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)?)
 }
 
 /// Removes versions in `[start, end)` no read at or above `horizon` can see.

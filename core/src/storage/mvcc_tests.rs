@@ -88,7 +88,8 @@ fn run(operations: Vec<Operation>) -> Result<(), TestCaseError> {
             Operation::Write { key: k, transaction, wall, value } => {
                 let (user_key, transaction) = (key(k), TransactionId(u128::from(transaction)));
                 let value_bytes = value.map(|v| vec![v]);
-                let result = mvcc::put(&mut engine, &user_key, value_bytes.as_deref(), transaction, at(wall));
+                let writer = mvcc::Writer { transaction, anchor: b"anchor" };
+                let result = mvcc::put(&mut engine, &user_key, value_bytes.as_deref(), writer, at(wall));
                 let newest = model.newest_at_or_below(&user_key, at(u64::MAX));
                 let expected = match model.intents.get(&user_key) {
                     Some((owner, _, _)) if *owner != transaction => Err("intent"),
@@ -176,17 +177,23 @@ proptest! {
 fn a_transaction_reads_its_own_intent_and_others_conflict() {
     let mut engine = MemoryEngine::new();
     let (writer, other) = (TransactionId(1), TransactionId(2));
-    mvcc::put(&mut engine, b"a", Some(b"1"), writer, at(10)).unwrap();
+    let as_writer = mvcc::Writer { transaction: writer, anchor: b"a" };
+    mvcc::put(&mut engine, b"a", Some(b"1"), as_writer, at(10)).unwrap();
     let own = ReadOptions { timestamp: at(5), uncertainty_limit: at(5), transaction: Some(writer) };
     assert_eq!(mvcc::get(&engine, b"a", &own).unwrap(), Some(b"1".to_vec()));
-    assert!(matches!(mvcc::put(&mut engine, b"a", Some(b"2"), other, at(20)), Err(MvccError::WriteIntent { .. })));
+    let as_other = mvcc::Writer { transaction: other, anchor: b"z" };
+    let conflict = mvcc::put(&mut engine, b"a", Some(b"2"), as_other, at(20));
+    assert!(matches!(conflict, Err(MvccError::WriteIntent { intent, .. }) if intent.anchor == b"a"));
+    // A reader pushes the pending writer above its uncertainty limit and reads past the intent.
+    mvcc::resolve(&mut engine, b"a", writer, Resolution::Pushed { timestamp: at(16) }).unwrap();
+    let reader = ReadOptions { timestamp: at(14), uncertainty_limit: at(15), transaction: None };
+    assert_eq!(mvcc::get(&engine, b"a", &reader).unwrap(), None);
     // A read below the intent and its uncertainty does not see it at all.
     assert_eq!(mvcc::get(&engine, b"a", &ReadOptions::at(at(9))).unwrap(), None);
-    mvcc::resolve(&mut engine, b"a", writer, Resolution::Committed { timestamp: at(12) }).unwrap();
-    assert_eq!(mvcc::get(&engine, b"a", &ReadOptions::at(at(12))).unwrap(), Some(b"1".to_vec()));
-    assert_eq!(mvcc::get(&engine, b"a", &ReadOptions::at(at(11))).unwrap(), None);
-    let uncertain = ReadOptions { timestamp: at(11), uncertainty_limit: at(15), transaction: None };
-    assert!(
-        matches!(mvcc::get(&engine, b"a", &uncertain), Err(MvccError::Uncertain { existing, .. }) if existing == at(12))
-    );
+    mvcc::resolve(&mut engine, b"a", writer, Resolution::Committed { timestamp: at(17) }).unwrap();
+    assert_eq!(mvcc::get(&engine, b"a", &ReadOptions::at(at(17))).unwrap(), Some(b"1".to_vec()));
+    assert_eq!(mvcc::get(&engine, b"a", &ReadOptions::at(at(16))).unwrap(), None);
+    let uncertain = ReadOptions { timestamp: at(16), uncertainty_limit: at(20), transaction: None };
+    let read = mvcc::get(&engine, b"a", &uncertain);
+    assert!(matches!(read, Err(MvccError::Uncertain { existing, .. }) if existing == at(17)));
 }

@@ -1,0 +1,180 @@
+//! The commands a range replicates through Raft, and their answers.
+//!
+//! Every command, reads included, is a Raft log entry (see docs/transactions.md:
+//! reads through Raft keep the timestamp cache replicated, so no lease is needed
+//! and clock skew cannot produce a stale read). Each names the descriptor
+//! generation it was routed by; the range refuses a stale or misrouted one.
+
+use crate::keys::{Key, KeyEnd};
+use crate::storage::mvcc::{Intent, ReadOptions, Resolution};
+use crate::storage::KeyValue;
+use crate::types::{RangeId, Timestamp, TransactionId};
+
+use super::RangeDescriptor;
+
+/// Where a transaction stands, as its record says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    Pending,
+    Committed { timestamp: Timestamp },
+    Aborted,
+}
+
+/// A transaction record, kept by the range holding the transaction's anchor key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionRecord {
+    pub id: TransactionId,
+    pub anchor: Key,
+    /// The timestamp the transaction started at: its age, for wound-wait.
+    pub start: Timestamp,
+    pub status: TransactionStatus,
+    /// The last time (on the coordinator's clock) the coordinator said it is alive.
+    pub heartbeat: Timestamp,
+    /// Readers pushed it: it may not commit below this timestamp.
+    pub minimum_commit: Timestamp,
+    /// Spans holding its intents, recorded at commit or abort for resolution.
+    pub intent_spans: Vec<(Key, KeyEnd)>,
+}
+
+/// What a pusher wants from a conflicting transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushKind {
+    /// Abort it, unless it already committed (a writer meeting an intent).
+    Abort,
+    /// Move its write timestamp above this one (a reader meeting an intent).
+    Timestamp(Timestamp),
+}
+
+/// One command to a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangeCommand {
+    Get {
+        key: Key,
+        read: ReadOptions,
+    },
+    Scan {
+        start: Key,
+        end: KeyEnd,
+        read: ReadOptions,
+        limit: usize,
+    },
+    /// Lays `transaction`'s intent at `timestamp`, or higher when the key was
+    /// read or written at or above it; the answer says where it landed.
+    Put {
+        key: Key,
+        value: Option<Vec<u8>>,
+        transaction: TransactionId,
+        anchor: Key,
+        timestamp: Timestamp,
+    },
+    ResolveIntent {
+        key: Key,
+        transaction: TransactionId,
+        resolution: Resolution,
+    },
+    /// Whether anything in the span changed in `(after, up_to]` (a read refresh).
+    Refresh {
+        start: Key,
+        end: KeyEnd,
+        after: Timestamp,
+        up_to: Timestamp,
+        transaction: TransactionId,
+    },
+    /// Creates the record (at the first write) or renews its heartbeat.
+    Heartbeat {
+        transaction: TransactionId,
+        anchor: Key,
+        start: Timestamp,
+        now: Timestamp,
+    },
+    /// Commits at `timestamp` (or aborts, with None), recording the intent spans.
+    EndTransaction {
+        transaction: TransactionId,
+        commit: Option<Timestamp>,
+        intent_spans: Vec<(Key, KeyEnd)>,
+    },
+    /// Looks at, and maybe aborts or pushes, another transaction's record.
+    /// Sent to the range of `anchor`, the pushee's anchor key (from its intent).
+    Push {
+        pushee: TransactionId,
+        anchor: Key,
+        pusher_start: Timestamp,
+        kind: PushKind,
+        now: Timestamp,
+    },
+    Split {
+        at: Key,
+        right_id: RangeId,
+    },
+}
+
+/// A command with the routing it was sent by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeRequest {
+    pub range: RangeId,
+    pub generation: u64,
+    pub command: RangeCommand,
+}
+
+/// Why a command failed. Conflicts are answers, not faults: the sender resolves
+/// them (push, refresh, retry) and tries again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// Misrouted or stale: retry with the fresh descriptor.
+    Range(super::RangeError),
+    /// Another transaction's intent is in the way: push it.
+    WriteIntent { key: Key, intent: Intent },
+    /// A version within the read's uncertainty interval: read again above it.
+    Uncertain { key: Key, existing: Timestamp },
+    /// The transaction was aborted (by a pusher, or by itself).
+    TransactionAborted { transaction: TransactionId },
+    /// A reader pushed the transaction: it must refresh to `minimum` and commit there.
+    CommitTimestampPushed { minimum: Timestamp },
+    /// Reads below, or writes at or below, the garbage collection threshold.
+    BelowGarbageCollectionThreshold { threshold: Timestamp },
+    /// The command cannot apply as asked (for example a split outside the span).
+    Invalid { reason: String },
+}
+
+/// The answer to a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RangeResponse {
+    Value(Option<Vec<u8>>),
+    Rows(Vec<KeyValue>),
+    /// The intent was laid at this timestamp.
+    Written {
+        timestamp: Timestamp,
+    },
+    Resolved {
+        found: bool,
+    },
+    Refreshed {
+        changed: bool,
+    },
+    /// The record after the command.
+    Record(TransactionRecord),
+    /// After a push: the pushee's record, and whether the push achieved its aim.
+    Pushed {
+        record: TransactionRecord,
+        succeeded: bool,
+    },
+    /// The two halves after a split.
+    Split {
+        left: RangeDescriptor,
+        right: RangeDescriptor,
+    },
+}
+
+/// Everything a range replica holds, as a Raft snapshot carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeSnapshot {
+    pub descriptor: Option<RangeDescriptor>,
+    /// The range's MVCC data: engine keys and values, in key order.
+    pub data: Vec<KeyValue>,
+    pub records: Vec<TransactionRecord>,
+    /// The timestamp cache: the highest timestamp each key was read at.
+    pub read_timestamps: Vec<(Key, Timestamp)>,
+    /// Reads of keys not in `read_timestamps` are known to be at or below this.
+    pub read_low_water: Timestamp,
+    pub garbage_collection_threshold: Timestamp,
+}

@@ -1,0 +1,219 @@
+//! The replicated state of one range, and how each command changes it.
+//!
+//! A replica applies committed Raft entries to a [`RangeState`]: the range's
+//! descriptor, its MVCC data, the records of transactions anchored in it, its
+//! timestamp cache and its garbage collection threshold. Application is
+//! deterministic — same state, same command, same answer on every replica — so
+//! conflicts are answers ([`CommandError`]), never faults. The state lives in
+//! memory and is rebuilt from the Raft snapshot and log on restart
+//! ([`RangeSnapshot`]), like the register workload's.
+//!
+//! Transaction rules applied here (see docs/transactions.md): reads record the
+//! timestamp cache; writes land above it and above committed versions; records
+//! are created by heartbeats, ended by the coordinator, and pushed by others under
+//! wound-wait (an older pusher aborts a younger transaction, an expired heartbeat
+//! is aborted by anyone, a reader pushes a writer's commit timestamp above it).
+
+use std::collections::BTreeMap;
+
+use super::command::{
+    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, RangeSnapshot, TransactionRecord,
+    TransactionStatus,
+};
+use super::timestamp_cache::TimestampCache;
+use super::{RangeDescriptor, RangeError};
+use crate::keys::{Key, KeyEnd};
+use crate::storage::mvcc::{self, MvccError, ReadOptions, Writer};
+use crate::storage::{Engine, MemoryEngine, WriteBatch};
+use crate::types::{Timestamp, TransactionId};
+
+/// One range's replicated state.
+#[derive(Clone, Debug)]
+pub struct RangeState {
+    descriptor: RangeDescriptor,
+    data: MemoryEngine,
+    records: BTreeMap<TransactionId, TransactionRecord>,
+    reads: TimestampCache,
+    garbage_collection_threshold: Timestamp,
+    /// A pending transaction silent for longer than this may be aborted by anyone.
+    heartbeat_expiry_nanos: u64,
+}
+
+/// The outcome of applying one command; a split also yields the new right range.
+#[derive(Debug)]
+pub struct Applied {
+    pub result: Result<RangeResponse, CommandError>,
+    pub right: Option<RangeState>,
+}
+
+fn answer(result: Result<RangeResponse, CommandError>) -> Applied {
+    Applied { result, right: None }
+}
+
+fn conflict(error: MvccError) -> CommandError {
+    match error {
+        MvccError::WriteIntent { key, intent } => CommandError::WriteIntent { key: Key(key), intent },
+        MvccError::Uncertain { key, existing } => CommandError::Uncertain { key: Key(key), existing },
+        // Storage and decoding faults in the in-memory engine are bugs.
+        other => panic!("range state is corrupt: {other}"),
+    }
+}
+
+/// The end of a span as MVCC takes it: empty for the end of the key space.
+fn end_bytes(end: &KeyEnd) -> &[u8] {
+    match end {
+        KeyEnd::Before(key) => &key.0,
+        KeyEnd::Unbounded => &[],
+    }
+}
+
+impl RangeState {
+    /// An empty range serving `descriptor`.
+    pub fn new(descriptor: RangeDescriptor, heartbeat_expiry_nanos: u64) -> RangeState {
+        RangeState {
+            descriptor,
+            data: MemoryEngine::new(),
+            records: BTreeMap::new(),
+            reads: TimestampCache::default(),
+            garbage_collection_threshold: Timestamp::default(),
+            heartbeat_expiry_nanos,
+        }
+    }
+
+    pub fn descriptor(&self) -> &RangeDescriptor {
+        &self.descriptor
+    }
+
+    pub fn record(&self, transaction: TransactionId) -> Option<&TransactionRecord> {
+        self.records.get(&transaction)
+    }
+
+    /// Applies one committed command.
+    pub fn apply(&mut self, request: RangeRequest) -> Applied {
+        assert_eq!(request.range, self.descriptor.id, "a store routes commands by range id");
+        if let Err(error) = self.check_span(&request.command) {
+            return answer(Err(CommandError::Range(error)));
+        }
+        match request.command {
+            RangeCommand::Get { key, read } => answer(self.get(&key, &read)),
+            RangeCommand::Scan { start, end, read, limit } => answer(self.scan(&start, &end, &read, limit)),
+            RangeCommand::Put { key, value, transaction, anchor, timestamp } => {
+                answer(self.put(&key, value.as_deref(), Writer { transaction, anchor: &anchor.0 }, timestamp))
+            }
+            RangeCommand::ResolveIntent { key, transaction, resolution } => {
+                let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict);
+                answer(found.map(|found| RangeResponse::Resolved { found }))
+            }
+            RangeCommand::Refresh { start, end, after, up_to, transaction } => {
+                answer(self.refresh(&start, &end, after, up_to, transaction))
+            }
+            RangeCommand::Heartbeat { transaction, anchor, start, now } => {
+                answer(self.heartbeat(transaction, anchor, start, now))
+            }
+            RangeCommand::EndTransaction { transaction, commit, intent_spans } => {
+                answer(self.end_transaction(transaction, commit, intent_spans))
+            }
+            RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
+                answer(self.push(pushee, anchor, pusher_start, kind, now))
+            }
+            RangeCommand::Split { at, right_id } => self.split(&at, right_id),
+        }
+    }
+
+    /// The key or span a command touches must lie in this range.
+    fn check_span(&self, command: &RangeCommand) -> Result<(), RangeError> {
+        let (key, end) = match command {
+            RangeCommand::Get { key, .. } | RangeCommand::Put { key, .. } | RangeCommand::ResolveIntent { key, .. } => {
+                (key, None)
+            }
+            RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
+            RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
+            RangeCommand::EndTransaction { .. } | RangeCommand::Split { .. } => return Ok(()),
+        };
+        let misrouted = || RangeError::KeyOutsideRange { key: key.clone(), descriptor: self.descriptor.clone() };
+        if !self.descriptor.contains(key) || end.is_some_and(|end| *end > self.descriptor.end) {
+            return Err(misrouted());
+        }
+        Ok(())
+    }
+
+    fn check_readable(&self, read: &ReadOptions) -> Result<(), CommandError> {
+        if read.timestamp < self.garbage_collection_threshold {
+            return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
+        }
+        Ok(())
+    }
+
+    fn get(&mut self, key: &Key, read: &ReadOptions) -> Result<RangeResponse, CommandError> {
+        self.check_readable(read)?;
+        let value = mvcc::get(&self.data, &key.0, read).map_err(conflict)?;
+        self.reads.record_key(key, read.timestamp);
+        Ok(RangeResponse::Value(value))
+    }
+
+    fn scan(
+        &mut self,
+        start: &Key,
+        end: &KeyEnd,
+        read: &ReadOptions,
+        limit: usize,
+    ) -> Result<RangeResponse, CommandError> {
+        self.check_readable(read)?;
+        let rows = mvcc::scan(&self.data, &start.0, end_bytes(end), read, limit).map_err(conflict)?;
+        // The whole span counts as read (a later insert into it would be a phantom),
+        // up to the last row when the limit cut the scan short.
+        let read_end = match rows.last() {
+            Some((last, _)) if rows.len() == limit => KeyEnd::Before(Key(last.clone()).next()),
+            _ => end.clone(),
+        };
+        self.reads.record_span(start, &read_end, read.timestamp);
+        Ok(RangeResponse::Rows(rows))
+    }
+
+    /// Lays an intent above every read and committed write of the key.
+    fn put(
+        &mut self,
+        key: &Key,
+        value: Option<&[u8]>,
+        writer: Writer<'_>,
+        timestamp: Timestamp,
+    ) -> Result<RangeResponse, CommandError> {
+        if timestamp <= self.garbage_collection_threshold {
+            return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
+        }
+        let aborted = self.records.get(&writer.transaction).is_some_and(|r| r.status == TransactionStatus::Aborted);
+        if aborted {
+            return Err(CommandError::TransactionAborted { transaction: writer.transaction });
+        }
+        let mut timestamp = timestamp.max(self.reads.read_timestamp(key).next());
+        loop {
+            match mvcc::put(&mut self.data, &key.0, value, writer, timestamp) {
+                Ok(()) => return Ok(RangeResponse::Written { timestamp }),
+                Err(MvccError::WriteTooOld { existing, .. }) => timestamp = existing.next(),
+                Err(error) => return Err(conflict(error)),
+            }
+        }
+    }
+
+    fn refresh(
+        &mut self,
+        start: &Key,
+        end: &KeyEnd,
+        after: Timestamp,
+        up_to: Timestamp,
+        transaction: TransactionId,
+    ) -> Result<RangeResponse, CommandError> {
+        if after < self.garbage_collection_threshold {
+            return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
+        }
+        let changed = mvcc::has_write_between(&self.data, &start.0, end_bytes(end), after, up_to, Some(transaction))
+            .map_err(conflict)?;
+        if !changed {
+            // The reads now stand at `up_to`: later writes must land above it.
+            self.reads.record_span(start, end, up_to);
+        }
+        Ok(RangeResponse::Refreshed { changed })
+    }
+}
+
+mod records;

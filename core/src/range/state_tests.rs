@@ -1,0 +1,229 @@
+//! Scenarios of the range state machine: one per rule of the transaction protocol.
+
+use super::command::{
+    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
+};
+use super::{RangeDescriptor, RangeError, RangeState};
+use crate::keys::{Key, KeyEnd};
+use crate::storage::mvcc::{ReadOptions, Resolution};
+use crate::types::{NodeId, RangeId, Timestamp, TransactionId};
+
+const EXPIRY_NANOS: u64 = 1_000;
+
+fn at(wall: u64) -> Timestamp {
+    Timestamp { wall_nanos: wall, logical: 0 }
+}
+
+fn key(text: &str) -> Key {
+    Key(text.as_bytes().to_vec())
+}
+
+fn range() -> RangeState {
+    RangeState::new(RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()), EXPIRY_NANOS)
+}
+
+fn apply(state: &mut RangeState, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+    let range = state.descriptor().id;
+    state.apply(RangeRequest { range, generation: state.descriptor().generation, command }).result
+}
+
+fn get(state: &mut RangeState, text: &str, wall: u64) -> Result<RangeResponse, CommandError> {
+    apply(state, RangeCommand::Get { key: key(text), read: ReadOptions::at(at(wall)) })
+}
+
+fn put(state: &mut RangeState, text: &str, transaction: u128, wall: u64) -> Timestamp {
+    let command = RangeCommand::Put {
+        key: key(text),
+        value: Some(text.as_bytes().to_vec()),
+        transaction: TransactionId(transaction),
+        anchor: key(text),
+        timestamp: at(wall),
+    };
+    match apply(state, command) {
+        Ok(RangeResponse::Written { timestamp }) => timestamp,
+        other => panic!("put failed: {other:?}"),
+    }
+}
+
+fn commit(state: &mut RangeState, text: &str, transaction: u128, timestamp: Timestamp) {
+    let resolution = Resolution::Committed { timestamp };
+    let command = RangeCommand::ResolveIntent { key: key(text), transaction: TransactionId(transaction), resolution };
+    assert_eq!(apply(state, command), Ok(RangeResponse::Resolved { found: true }));
+}
+
+fn heartbeat(state: &mut RangeState, transaction: u128, start: u64, now: u64) -> Result<RangeResponse, CommandError> {
+    let command = RangeCommand::Heartbeat {
+        transaction: TransactionId(transaction),
+        anchor: key("a"),
+        start: at(start),
+        now: at(now),
+    };
+    apply(state, command)
+}
+
+fn push(
+    state: &mut RangeState,
+    pushee: u128,
+    pusher_start: u64,
+    kind: PushKind,
+    now: u64,
+) -> (TransactionRecord, bool) {
+    let command = RangeCommand::Push {
+        pushee: TransactionId(pushee),
+        anchor: key("a"),
+        pusher_start: at(pusher_start),
+        kind,
+        now: at(now),
+    };
+    match apply(state, command) {
+        Ok(RangeResponse::Pushed { record, succeeded }) => (record, succeeded),
+        other => panic!("push failed: {other:?}"),
+    }
+}
+
+#[test]
+fn a_write_lands_above_an_earlier_read_of_its_key() {
+    let mut state = range();
+    assert_eq!(get(&mut state, "a", 10), Ok(RangeResponse::Value(None)));
+    assert_eq!(put(&mut state, "a", 1, 5), at(10).next());
+    assert_eq!(put(&mut state, "b", 2, 5), at(5), "other keys are not affected");
+}
+
+#[test]
+fn a_scan_protects_its_whole_span_against_phantoms() {
+    let mut state = range();
+    let scan = RangeCommand::Scan {
+        start: key("a"),
+        end: KeyEnd::Before(key("z")),
+        read: ReadOptions::at(at(10)),
+        limit: 100,
+    };
+    assert_eq!(apply(&mut state, scan), Ok(RangeResponse::Rows(Vec::new())));
+    assert_eq!(put(&mut state, "m", 1, 5), at(10).next(), "a key inserted into a scanned span moves above the scan");
+    assert_eq!(put(&mut state, "zz", 2, 5), at(5));
+}
+
+#[test]
+fn a_write_below_a_committed_version_moves_above_it() {
+    let mut state = range();
+    put(&mut state, "a", 1, 20);
+    commit(&mut state, "a", 1, at(20));
+    assert_eq!(put(&mut state, "a", 2, 15), at(20).next());
+}
+
+#[test]
+fn intents_conflict_and_uncertain_versions_are_reported() {
+    let mut state = range();
+    put(&mut state, "a", 1, 12);
+    match get(&mut state, "a", 15) {
+        Err(CommandError::WriteIntent { intent, .. }) => {
+            assert_eq!((intent.transaction, intent.anchor), (TransactionId(1), b"a".to_vec()))
+        }
+        other => panic!("expected an intent conflict, got {other:?}"),
+    }
+    commit(&mut state, "a", 1, at(12));
+    let read = ReadOptions { timestamp: at(10), uncertainty_limit: at(15), transaction: None };
+    let uncertain = apply(&mut state, RangeCommand::Get { key: key("a"), read });
+    assert_eq!(uncertain, Err(CommandError::Uncertain { key: key("a"), existing: at(12) }));
+}
+
+#[test]
+fn a_refresh_finds_writes_in_its_interval_and_then_guards_it() {
+    let mut state = range();
+    put(&mut state, "a", 1, 12);
+    commit(&mut state, "a", 1, at(12));
+    let refresh = |after, up_to| RangeCommand::Refresh {
+        start: key("a"),
+        end: KeyEnd::Before(key("b")),
+        after: at(after),
+        up_to: at(up_to),
+        transaction: TransactionId(2),
+    };
+    assert_eq!(apply(&mut state, refresh(10, 15)), Ok(RangeResponse::Refreshed { changed: true }));
+    assert_eq!(apply(&mut state, refresh(12, 30)), Ok(RangeResponse::Refreshed { changed: false }));
+    assert_eq!(put(&mut state, "a", 3, 20), at(30).next(), "writes land above a successful refresh");
+}
+
+#[test]
+fn records_commit_above_pushes_and_stay_aborted() {
+    let mut state = range();
+    heartbeat(&mut state, 1, 10, 10).unwrap();
+    let (_, pushed) = push(&mut state, 1, 50, PushKind::Timestamp(at(40)), 11);
+    assert!(pushed, "a reader pushes a live writer's commit timestamp");
+    let end = |commit| RangeCommand::EndTransaction { transaction: TransactionId(1), commit, intent_spans: Vec::new() };
+    assert_eq!(apply(&mut state, end(Some(at(30)))), Err(CommandError::CommitTimestampPushed { minimum: at(40) }));
+    let committed = apply(&mut state, end(Some(at(40))));
+    assert!(
+        matches!(committed, Ok(RangeResponse::Record(record)) if record.status == TransactionStatus::Committed { timestamp: at(40) })
+    );
+
+    heartbeat(&mut state, 2, 10, 10).unwrap();
+    let abort = RangeCommand::EndTransaction { transaction: TransactionId(2), commit: None, intent_spans: Vec::new() };
+    apply(&mut state, abort).unwrap();
+    assert_eq!(
+        heartbeat(&mut state, 2, 10, 12),
+        Err(CommandError::TransactionAborted { transaction: TransactionId(2) })
+    );
+}
+
+#[test]
+fn pushes_follow_wound_wait_and_expire_silent_transactions() {
+    let mut state = range();
+    heartbeat(&mut state, 1, 100, 100).unwrap();
+    let (record, succeeded) = push(&mut state, 1, 200, PushKind::Abort, 150);
+    assert!(!succeeded && record.status == TransactionStatus::Pending, "a younger pusher waits");
+    let (record, succeeded) = push(&mut state, 1, 50, PushKind::Abort, 150);
+    assert!(succeeded && record.status == TransactionStatus::Aborted, "an older pusher wounds");
+
+    heartbeat(&mut state, 2, 100, 100).unwrap();
+    let (record, succeeded) = push(&mut state, 2, 200, PushKind::Abort, 100 + EXPIRY_NANOS + 1);
+    assert!(succeeded && record.status == TransactionStatus::Aborted, "a silent transaction is presumed dead");
+
+    let (record, succeeded) = push(&mut state, 3, 200, PushKind::Abort, 100);
+    assert!(succeeded && record.status == TransactionStatus::Aborted, "no record yet: it can never commit");
+    assert_eq!(
+        heartbeat(&mut state, 3, 90, 100),
+        Err(CommandError::TransactionAborted { transaction: TransactionId(3) })
+    );
+}
+
+#[test]
+fn a_split_moves_the_right_half_and_refuses_misrouted_keys() {
+    let mut state = range();
+    put(&mut state, "a", 1, 10);
+    commit(&mut state, "a", 1, at(10));
+    put(&mut state, "q", 2, 10);
+    commit(&mut state, "q", 2, at(10));
+    get(&mut state, "r", 50).unwrap();
+    let applied = state.apply(RangeRequest {
+        range: RangeId(1),
+        generation: 0,
+        command: RangeCommand::Split { at: key("m"), right_id: RangeId(2) },
+    });
+    let mut right = applied.right.expect("a split yields the right range");
+    assert_eq!(right.descriptor().start, key("m"));
+    assert_eq!(get(&mut state, "a", 20), Ok(RangeResponse::Value(Some(b"a".to_vec()))));
+    match get(&mut state, "q", 20) {
+        Err(CommandError::Range(RangeError::KeyOutsideRange { descriptor, .. })) => {
+            assert_eq!(descriptor.generation, 1, "the refusal carries the fresh descriptor")
+        }
+        other => panic!("expected a misrouting error, got {other:?}"),
+    }
+    assert_eq!(get(&mut right, "q", 20), Ok(RangeResponse::Value(Some(b"q".to_vec()))));
+    assert_eq!(put(&mut right, "r", 3, 5), at(50).next(), "the read timestamps moved with the keys");
+}
+
+#[test]
+fn a_snapshot_restores_the_same_answers() {
+    let mut state = range();
+    put(&mut state, "a", 1, 10);
+    commit(&mut state, "a", 1, at(10));
+    put(&mut state, "b", 2, 10);
+    heartbeat(&mut state, 2, 10, 10).unwrap();
+    get(&mut state, "c", 30).unwrap();
+    let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
+    assert_eq!(get(&mut restored, "a", 20), get(&mut state, "a", 20));
+    assert_eq!(get(&mut restored, "b", 20), get(&mut state, "b", 20));
+    assert_eq!(restored.record(TransactionId(2)), state.record(TransactionId(2)));
+    assert_eq!(put(&mut restored, "c", 3, 5), put(&mut state, "c", 3, 5));
+}

@@ -1,0 +1,81 @@
+//! The timestamp cache: the highest timestamp at which each key (or span) of a
+//! range was read. A write below it would change what an earlier read saw, so the
+//! range moves such a write above it (and the writer refreshes at commit).
+//!
+//! It is part of the replicated range state — reads are Raft commands — so every
+//! replica, and every new leader, holds the same cache. Its size is bounded: when
+//! it passes `ENTRIES_MAX`, everything folds into the low-water mark, which is
+//! conservative (it pushes more writes than needed) and never unsafe.
+
+use std::collections::BTreeMap;
+
+use crate::keys::{Key, KeyEnd};
+use crate::types::Timestamp;
+
+/// Entries kept before folding into the low-water mark.
+const ENTRIES_MAX: usize = 4096;
+
+/// Read timestamps of keys and spans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TimestampCache {
+    keys: BTreeMap<Key, Timestamp>,
+    spans: Vec<(Key, KeyEnd, Timestamp)>,
+    low_water: Timestamp,
+}
+
+impl TimestampCache {
+    /// A cache holding `keys` above `low_water`.
+    pub fn new(keys: impl IntoIterator<Item = (Key, Timestamp)>, low_water: Timestamp) -> TimestampCache {
+        TimestampCache { keys: keys.into_iter().collect(), spans: Vec::new(), low_water }
+    }
+
+    pub fn record_key(&mut self, key: &Key, timestamp: Timestamp) {
+        let entry = self.keys.entry(key.clone()).or_default();
+        *entry = (*entry).max(timestamp);
+        self.bound_size();
+    }
+
+    pub fn record_span(&mut self, start: &Key, end: &KeyEnd, timestamp: Timestamp) {
+        self.spans.push((start.clone(), end.clone(), timestamp));
+        self.bound_size();
+    }
+
+    /// The highest timestamp `key` may have been read at.
+    pub fn read_timestamp(&self, key: &Key) -> Timestamp {
+        let spans = self.spans.iter().filter(|(start, end, _)| start <= key && end.is_above(key));
+        let span_maximum = spans.map(|(_, _, timestamp)| *timestamp).max().unwrap_or_default();
+        let key_maximum = self.keys.get(key).copied().unwrap_or_default();
+        self.low_water.max(span_maximum).max(key_maximum)
+    }
+
+    fn bound_size(&mut self) {
+        if self.keys.len() + self.spans.len() > ENTRIES_MAX {
+            self.fold_spans();
+            self.low_water = self.keys.values().copied().fold(self.low_water, Timestamp::max);
+            self.keys.clear();
+        }
+    }
+
+    /// Folds span entries into the low-water mark (snapshots carry keys only).
+    pub fn fold_spans(&mut self) {
+        let highest = self.spans.iter().map(|(_, _, timestamp)| *timestamp).max().unwrap_or_default();
+        self.low_water = self.low_water.max(highest);
+        self.spans.clear();
+    }
+
+    /// The part of the cache at or above `at`, moved out (a split's right half).
+    /// Spans crossing `at` stay in both halves.
+    pub fn split_off(&mut self, at: &Key) -> TimestampCache {
+        let keys = self.keys.split_off(at);
+        let spans = self.spans.iter().filter(|(_, end, _)| end.is_above(at)).cloned().collect();
+        TimestampCache { keys, spans, low_water: self.low_water }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = (&Key, &Timestamp)> {
+        self.keys.iter()
+    }
+
+    pub fn low_water(&self) -> Timestamp {
+        self.low_water
+    }
+}
