@@ -88,8 +88,10 @@ pub enum RangeCommand {
         now: Timestamp,
     },
     /// Commits at `timestamp` (or aborts, with None), recording the intent spans.
+    /// Sent to the range of `anchor`, where the record lives.
     EndTransaction {
         transaction: TransactionId,
+        anchor: Key,
         commit: Option<Timestamp>,
         intent_spans: Vec<(Key, KeyEnd)>,
     },

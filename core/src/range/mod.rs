@@ -9,6 +9,7 @@
 
 mod command;
 mod descriptor;
+mod local;
 mod map;
 mod state;
 #[cfg(test)]
@@ -20,6 +21,7 @@ pub use command::{
     TransactionStatus,
 };
 pub use descriptor::{RangeDescriptor, RangeError, SplitError};
+pub use local::LocalRanges;
 pub use map::RangeMap;
 pub use state::{Applied, RangeState};
 pub use timestamp_cache::TimestampCache;

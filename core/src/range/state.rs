@@ -23,7 +23,7 @@ use super::command::{
 use super::timestamp_cache::TimestampCache;
 use super::{RangeDescriptor, RangeError};
 use crate::keys::{Key, KeyEnd};
-use crate::storage::mvcc::{self, MvccError, ReadOptions, Writer};
+use crate::storage::mvcc::{self, MvccError, ReadOptions, Resolution, Writer};
 use crate::storage::{Engine, MemoryEngine, WriteBatch};
 use crate::types::{Timestamp, TransactionId};
 
@@ -101,8 +101,7 @@ impl RangeState {
                 answer(self.put(&key, value.as_deref(), Writer { transaction, anchor: &anchor.0 }, timestamp))
             }
             RangeCommand::ResolveIntent { key, transaction, resolution } => {
-                let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict);
-                answer(found.map(|found| RangeResponse::Resolved { found }))
+                answer(self.resolve_intent(&key, transaction, resolution))
             }
             RangeCommand::Refresh { start, end, after, up_to, transaction } => {
                 answer(self.refresh(&start, &end, after, up_to, transaction))
@@ -110,7 +109,7 @@ impl RangeState {
             RangeCommand::Heartbeat { transaction, anchor, start, now } => {
                 answer(self.heartbeat(transaction, anchor, start, now))
             }
-            RangeCommand::EndTransaction { transaction, commit, intent_spans } => {
+            RangeCommand::EndTransaction { transaction, commit, intent_spans, .. } => {
                 answer(self.end_transaction(transaction, commit, intent_spans))
             }
             RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
@@ -128,7 +127,8 @@ impl RangeState {
             }
             RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
-            RangeCommand::EndTransaction { .. } | RangeCommand::Split { .. } => return Ok(()),
+            RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
+            RangeCommand::Split { .. } => return Ok(()),
         };
         let misrouted = || RangeError::KeyOutsideRange { key: key.clone(), descriptor: self.descriptor.clone() };
         if !self.descriptor.contains(key) || end.is_some_and(|end| *end > self.descriptor.end) {
@@ -193,6 +193,27 @@ impl RangeState {
                 Err(error) => return Err(conflict(error)),
             }
         }
+    }
+
+    /// Resolves an intent; a commit below the intent's own timestamp is refused:
+    /// it would put a version where no reader could have been warned of it.
+    fn resolve_intent(
+        &mut self,
+        key: &Key,
+        transaction: TransactionId,
+        resolution: Resolution,
+    ) -> Result<RangeResponse, CommandError> {
+        if let Resolution::Committed { timestamp } = resolution {
+            let intent = mvcc::intent(&self.data, &key.0).map_err(conflict)?;
+            if let Some(intent) =
+                intent.filter(|intent| intent.transaction == transaction && intent.timestamp > timestamp)
+            {
+                let reason = format!("commit at {timestamp} is below the intent at {}", intent.timestamp);
+                return Err(CommandError::Invalid { reason });
+            }
+        }
+        let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict)?;
+        Ok(RangeResponse::Resolved { found })
     }
 
     fn refresh(

@@ -150,7 +150,12 @@ fn records_commit_above_pushes_and_stay_aborted() {
     heartbeat(&mut state, 1, 10, 10).unwrap();
     let (_, pushed) = push(&mut state, 1, 50, PushKind::Timestamp(at(40)), 11);
     assert!(pushed, "a reader pushes a live writer's commit timestamp");
-    let end = |commit| RangeCommand::EndTransaction { transaction: TransactionId(1), commit, intent_spans: Vec::new() };
+    let end = |commit| RangeCommand::EndTransaction {
+        transaction: TransactionId(1),
+        anchor: key("a"),
+        commit,
+        intent_spans: Vec::new(),
+    };
     assert_eq!(apply(&mut state, end(Some(at(30)))), Err(CommandError::CommitTimestampPushed { minimum: at(40) }));
     let committed = apply(&mut state, end(Some(at(40))));
     assert!(
@@ -158,7 +163,12 @@ fn records_commit_above_pushes_and_stay_aborted() {
     );
 
     heartbeat(&mut state, 2, 10, 10).unwrap();
-    let abort = RangeCommand::EndTransaction { transaction: TransactionId(2), commit: None, intent_spans: Vec::new() };
+    let abort = RangeCommand::EndTransaction {
+        transaction: TransactionId(2),
+        anchor: key("a"),
+        commit: None,
+        intent_spans: Vec::new(),
+    };
     apply(&mut state, abort).unwrap();
     assert_eq!(
         heartbeat(&mut state, 2, 10, 12),

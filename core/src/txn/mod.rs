@@ -6,3 +6,4 @@
 //! commit protocol and conflict handling will build on it.
 
 pub mod clock;
+pub mod coordinator;

@@ -4,3 +4,4 @@
 //! can be re-checked offline from its seed, and a checker is tested with crafted histories.
 
 pub mod linearizability;
+pub mod list_append;

@@ -1,0 +1,394 @@
+//! The transaction coordinator: the gateway's side of the protocol in
+//! docs/transactions.md, written as runtime-agnostic `async` code over a
+//! [`RangeSender`], so that the simulator, the production runtime and plain tests
+//! drive the same logic.
+//!
+//! A [`Transaction`] reads at its read timestamp with an uncertainty limit,
+//! writes intents at its write timestamp (which the ranges may push up), keeps
+//! the spans it read, and at commit refreshes those spans if its timestamp moved,
+//! then ends its record on the anchor range and resolves its intents. Meeting
+//! another transaction's intent, it pushes that transaction: a reader moves the
+//! writer's commit timestamp above its own uncertainty limit, a writer tries to
+//! abort it (wound-wait: only an older transaction may), and once the push says
+//! how the other transaction stands, the intent is resolved and the operation
+//! retried. A younger writer cannot push an older live one: the operation
+//! returns [`TransactionError::Blocked`] and the caller tries it again later.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use crate::keys::{Key, KeyEnd};
+use crate::range::{CommandError, PushKind, RangeCommand, RangeResponse, TransactionRecord, TransactionStatus};
+use crate::storage::mvcc::{Intent, ReadOptions, Resolution};
+use crate::storage::KeyValue;
+use crate::types::{Timestamp, TransactionId};
+
+/// Conflicts resolved within one operation before giving up with `Blocked`.
+const CONFLICT_ROUNDS_MAX: usize = 8;
+
+/// Delivers commands to the ranges that hold their keys, routing and re-routing
+/// (after splits) as needed; a span command is split across ranges and the
+/// answers merged. Also reads the gateway's clock.
+pub trait RangeSender {
+    fn send(&mut self, command: RangeCommand) -> impl Future<Output = Result<RangeResponse, CommandError>>;
+    /// The gateway's hybrid logical clock, now.
+    fn now(&mut self) -> Timestamp;
+}
+
+/// Bugs the chaos suite switches on to show its checkers catch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransactionKnobs {
+    /// Commit at a pushed timestamp without refreshing the reads: write skew.
+    pub skip_read_refresh: bool,
+    /// Resolve intents as committed before the commit record is durable.
+    pub resolve_before_durable: bool,
+    /// Read without an uncertainty interval: stale reads under clock skew.
+    pub skip_uncertainty: bool,
+}
+
+/// Why a transaction operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransactionError {
+    /// The transaction must restart (SQLSTATE 40001); names it and the key involved.
+    Retry { transaction: TransactionId, key: Option<Key>, reason: String },
+    /// An older live transaction holds `key`; try the operation again later.
+    Blocked { key: Key, holder: TransactionId },
+    /// A command failed in a way the protocol does not expect (a bug or bad input).
+    Unexpected { reason: String },
+}
+
+impl TransactionError {
+    /// The PostgreSQL error code a client sees.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            TransactionError::Retry { .. } | TransactionError::Blocked { .. } => "40001",
+            TransactionError::Unexpected { .. } => "XX000",
+        }
+    }
+}
+
+/// One transaction as its coordinator tracks it.
+#[derive(Clone, Debug)]
+pub struct Transaction {
+    id: TransactionId,
+    start: Timestamp,
+    read_timestamp: Timestamp,
+    write_timestamp: Timestamp,
+    uncertainty_limit: Timestamp,
+    anchor: Option<Key>,
+    intents: BTreeSet<Key>,
+    read_spans: Vec<(Key, KeyEnd)>,
+    /// Set when the commit timestamp is ahead of the gateway's clock.
+    commit_wait_until: Option<Timestamp>,
+    knobs: TransactionKnobs,
+}
+
+fn unexpected(response: impl std::fmt::Debug) -> TransactionError {
+    TransactionError::Unexpected { reason: format!("unexpected answer {response:?}") }
+}
+
+impl Transaction {
+    /// Starts a transaction at `now` on the gateway's clock.
+    pub fn begin(id: TransactionId, now: Timestamp, max_offset_nanos: u64, knobs: TransactionKnobs) -> Transaction {
+        let limit = if knobs.skip_uncertainty {
+            now
+        } else {
+            Timestamp { wall_nanos: now.wall_nanos.saturating_add(max_offset_nanos), logical: now.logical }
+        };
+        Transaction {
+            id,
+            start: now,
+            read_timestamp: now,
+            write_timestamp: now,
+            uncertainty_limit: limit,
+            anchor: None,
+            intents: BTreeSet::new(),
+            read_spans: Vec::new(),
+            commit_wait_until: None,
+            knobs,
+        }
+    }
+
+    pub fn id(&self) -> TransactionId {
+        self.id
+    }
+
+    pub fn read_timestamp(&self) -> Timestamp {
+        self.read_timestamp
+    }
+
+    /// **Commit wait.** A committed transaction whose timestamp is ahead of the
+    /// gateway's clock (pushed there by readers) must not be acknowledged before
+    /// the clock passes it: otherwise a transaction starting afterwards on a clock
+    /// up to the maximum offset behind could read below it and miss its writes,
+    /// breaking real-time order. The caller waits until its clock reads at least this.
+    pub fn commit_wait_until(&self) -> Option<Timestamp> {
+        self.commit_wait_until
+    }
+
+    fn read_options(&self) -> ReadOptions {
+        let limit = self.uncertainty_limit.max(self.read_timestamp);
+        ReadOptions { timestamp: self.read_timestamp, uncertainty_limit: limit, transaction: Some(self.id) }
+    }
+
+    fn retry(&self, key: Option<Key>, reason: impl Into<String>) -> TransactionError {
+        TransactionError::Retry { transaction: self.id, key, reason: reason.into() }
+    }
+
+    /// Reads `key`.
+    pub async fn get(&mut self, sender: &mut impl RangeSender, key: &Key) -> Result<Option<Vec<u8>>, TransactionError> {
+        let response = self
+            .read(sender, || RangeCommand::Get { key: key.clone(), read: ReadOptions::at(Timestamp::default()) })
+            .await?;
+        self.read_spans.push((key.clone(), KeyEnd::Before(key.next())));
+        match response {
+            RangeResponse::Value(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Reads every live key in `[start, end)`.
+    pub async fn scan(
+        &mut self,
+        sender: &mut impl RangeSender,
+        start: &Key,
+        end: &KeyEnd,
+    ) -> Result<Vec<KeyValue>, TransactionError> {
+        let command = || RangeCommand::Scan {
+            start: start.clone(),
+            end: end.clone(),
+            read: ReadOptions::at(Timestamp::default()),
+            limit: usize::MAX,
+        };
+        let response = self.read(sender, command).await?;
+        self.read_spans.push((start.clone(), end.clone()));
+        match response {
+            RangeResponse::Rows(rows) => Ok(rows),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends a read (its options filled in here), resolving conflicts on the way.
+    async fn read(
+        &mut self,
+        sender: &mut impl RangeSender,
+        command: impl Fn() -> RangeCommand,
+    ) -> Result<RangeResponse, TransactionError> {
+        for _ in 0..CONFLICT_ROUNDS_MAX {
+            let mut request = command();
+            match &mut request {
+                RangeCommand::Get { read, .. } | RangeCommand::Scan { read, .. } => *read = self.read_options(),
+                _ => unreachable!("only reads come here"),
+            }
+            match sender.send(request).await {
+                Ok(response) => return Ok(response),
+                Err(CommandError::WriteIntent { key, intent }) => {
+                    let push = PushKind::Timestamp(self.read_options().uncertainty_limit.next());
+                    self.push_and_resolve(sender, &key, &intent, push).await?;
+                }
+                Err(CommandError::Uncertain { key, existing }) => self.move_reads_to(sender, key, existing).await?,
+                Err(error) => return Err(self.command_error(error)),
+            }
+        }
+        Err(self.retry(None, "too many conflicts in one read"))
+    }
+
+    /// A version in the uncertainty interval may precede the read in real time:
+    /// read at its timestamp instead, keeping earlier reads only if they still hold.
+    async fn move_reads_to(
+        &mut self,
+        sender: &mut impl RangeSender,
+        key: Key,
+        existing: Timestamp,
+    ) -> Result<(), TransactionError> {
+        if !self.refresh(sender, existing).await? {
+            return Err(self.retry(Some(key), format!("reads changed before the uncertain version at {existing}")));
+        }
+        self.read_timestamp = existing;
+        self.write_timestamp = self.write_timestamp.max(existing);
+        Ok(())
+    }
+
+    /// Writes (or deletes, with None) `key`.
+    pub async fn put(
+        &mut self,
+        sender: &mut impl RangeSender,
+        key: &Key,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), TransactionError> {
+        let anchor = self.ensure_record(sender, key).await?;
+        for _ in 0..CONFLICT_ROUNDS_MAX {
+            let command = RangeCommand::Put {
+                key: key.clone(),
+                value: value.clone(),
+                transaction: self.id,
+                anchor: anchor.clone(),
+                timestamp: self.write_timestamp,
+            };
+            match sender.send(command).await {
+                Ok(RangeResponse::Written { timestamp }) => {
+                    self.write_timestamp = self.write_timestamp.max(timestamp);
+                    self.intents.insert(key.clone());
+                    return Ok(());
+                }
+                Ok(other) => return Err(unexpected(other)),
+                Err(CommandError::WriteIntent { key, intent }) => {
+                    self.push_and_resolve(sender, &key, &intent, PushKind::Abort).await?
+                }
+                Err(error) => return Err(self.command_error(error)),
+            }
+        }
+        Err(self.retry(Some(key.clone()), "too many conflicts in one write"))
+    }
+
+    /// The first write creates the record on the range of its key, the anchor.
+    async fn ensure_record(&mut self, sender: &mut impl RangeSender, key: &Key) -> Result<Key, TransactionError> {
+        if let Some(anchor) = &self.anchor {
+            return Ok(anchor.clone());
+        }
+        let now = sender.now();
+        let command = RangeCommand::Heartbeat { transaction: self.id, anchor: key.clone(), start: self.start, now };
+        match sender.send(command).await {
+            Ok(RangeResponse::Record(_)) => {
+                self.anchor = Some(key.clone());
+                Ok(key.clone())
+            }
+            Ok(other) => Err(unexpected(other)),
+            Err(error) => Err(self.command_error(error)),
+        }
+    }
+
+    /// Pushes the holder of `intent` and, if the push settled how it stands,
+    /// resolves the intent so the operation can go on.
+    async fn push_and_resolve(
+        &mut self,
+        sender: &mut impl RangeSender,
+        key: &Key,
+        intent: &Intent,
+        kind: PushKind,
+    ) -> Result<(), TransactionError> {
+        let now = sender.now();
+        let command = RangeCommand::Push {
+            pushee: intent.transaction,
+            anchor: Key(intent.anchor.clone()),
+            pusher_start: self.start,
+            kind,
+            now,
+        };
+        let (record, succeeded) = match sender.send(command).await {
+            Ok(RangeResponse::Pushed { record, succeeded }) => (record, succeeded),
+            Ok(other) => return Err(unexpected(other)),
+            Err(error) => return Err(self.command_error(error)),
+        };
+        if !succeeded {
+            return Err(TransactionError::Blocked { key: key.clone(), holder: intent.transaction });
+        }
+        let resolution = resolution_after_push(&record, kind);
+        let command = RangeCommand::ResolveIntent { key: key.clone(), transaction: intent.transaction, resolution };
+        sender.send(command).await.map_err(|error| self.command_error(error))?;
+        Ok(())
+    }
+
+    /// Whether nothing this transaction read changed between its read timestamp
+    /// and `up_to`.
+    async fn refresh(&mut self, sender: &mut impl RangeSender, up_to: Timestamp) -> Result<bool, TransactionError> {
+        for (start, end) in self.read_spans.clone() {
+            let command = RangeCommand::Refresh { start, end, after: self.read_timestamp, up_to, transaction: self.id };
+            match sender.send(command).await {
+                Ok(RangeResponse::Refreshed { changed: false }) => {}
+                Ok(RangeResponse::Refreshed { changed: true }) => return Ok(false),
+                Ok(other) => return Err(unexpected(other)),
+                Err(error) => return Err(self.command_error(error)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Commits; returns the commit timestamp. On error the transaction is over
+    /// (rolled back) and must restart. See [`Transaction::commit_wait_until`]
+    /// before acknowledging.
+    pub async fn commit(&mut self, sender: &mut impl RangeSender) -> Result<Timestamp, TransactionError> {
+        let Some(anchor) = self.anchor.clone() else {
+            // Read-only: its reads were all at the read timestamp, which an
+            // uncertain value may have moved ahead of the clock: wait for it too.
+            self.commit_wait_until = (self.read_timestamp > sender.now()).then_some(self.read_timestamp);
+            return Ok(self.read_timestamp);
+        };
+        for _ in 0..CONFLICT_ROUNDS_MAX {
+            if self.write_timestamp > self.read_timestamp && !self.knobs.skip_read_refresh {
+                if !self.refresh(sender, self.write_timestamp).await? {
+                    self.rollback(sender).await;
+                    return Err(self.retry(None, "a read changed before the pushed commit timestamp"));
+                }
+                self.read_timestamp = self.write_timestamp;
+            }
+            if self.knobs.resolve_before_durable {
+                self.resolve_intents(sender, Resolution::Committed { timestamp: self.write_timestamp }).await;
+            }
+            let intent_spans = self.intents.iter().map(|key| (key.clone(), KeyEnd::Before(key.next()))).collect();
+            let command = RangeCommand::EndTransaction {
+                transaction: self.id,
+                anchor: anchor.clone(),
+                commit: Some(self.write_timestamp),
+                intent_spans,
+            };
+            match sender.send(command).await {
+                Ok(RangeResponse::Record(record)) => match record.status {
+                    TransactionStatus::Committed { timestamp } => {
+                        self.resolve_intents(sender, Resolution::Committed { timestamp }).await;
+                        self.commit_wait_until = (timestamp > sender.now()).then_some(timestamp);
+                        return Ok(timestamp);
+                    }
+                    _ => return Err(unexpected(record)),
+                },
+                Ok(other) => return Err(unexpected(other)),
+                Err(CommandError::CommitTimestampPushed { minimum }) => self.write_timestamp = minimum,
+                Err(error) => {
+                    let error = self.command_error(error);
+                    self.rollback(sender).await;
+                    return Err(error);
+                }
+            }
+        }
+        self.rollback(sender).await;
+        Err(self.retry(None, "pushed too many times while committing"))
+    }
+
+    /// Aborts: ends the record (if any) and removes the intents. Best effort:
+    /// intents left behind are cleaned up by whoever meets them.
+    pub async fn rollback(&mut self, sender: &mut impl RangeSender) {
+        if let Some(anchor) = self.anchor.clone() {
+            let command =
+                RangeCommand::EndTransaction { transaction: self.id, anchor, commit: None, intent_spans: Vec::new() };
+            let _ = sender.send(command).await;
+        }
+        self.resolve_intents(sender, Resolution::Aborted).await;
+    }
+
+    async fn resolve_intents(&mut self, sender: &mut impl RangeSender, resolution: Resolution) {
+        for key in std::mem::take(&mut self.intents) {
+            let command = RangeCommand::ResolveIntent { key, transaction: self.id, resolution };
+            let _ = sender.send(command).await;
+        }
+    }
+
+    fn command_error(&self, error: CommandError) -> TransactionError {
+        match error {
+            CommandError::TransactionAborted { .. } => self.retry(None, "aborted by a conflicting transaction"),
+            CommandError::BelowGarbageCollectionThreshold { threshold } => {
+                self.retry(None, format!("timestamp below the garbage collection threshold {threshold}"))
+            }
+            other => TransactionError::Unexpected { reason: format!("{other:?}") },
+        }
+    }
+}
+
+/// How to resolve a pushee's intent once a push succeeded.
+fn resolution_after_push(record: &TransactionRecord, kind: PushKind) -> Resolution {
+    match (record.status, kind) {
+        (TransactionStatus::Committed { timestamp }, _) => Resolution::Committed { timestamp },
+        (TransactionStatus::Aborted, _) => Resolution::Aborted,
+        (TransactionStatus::Pending, PushKind::Timestamp(timestamp)) => Resolution::Pushed { timestamp },
+        (TransactionStatus::Pending, PushKind::Abort) => unreachable!("a successful abort push leaves it aborted"),
+    }
+}
