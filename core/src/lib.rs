@@ -15,6 +15,7 @@
 //! - [`raft`]: one Raft group as a state machine.
 //! - [`range`]: range descriptors and the map that routes keys to ranges.
 //! - [`txn`]: the hybrid logical clock and the uncertainty intervals of reads.
+//! - [`store`]: all replicas of one node, one Raft group per range, with splits.
 //! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
 //!   group plus a replicated state machine and the client requests waiting on it.
 
@@ -24,5 +25,6 @@ pub mod node;
 pub mod raft;
 pub mod range;
 pub mod storage;
+pub mod store;
 pub mod txn;
 pub mod types;

@@ -142,6 +142,12 @@ impl<M: StateMachine> Node<M> {
         &self.state_machine
     }
 
+    /// The state machine, for a host that collects what applying produced aside
+    /// from the replies (the store takes split-off ranges this way).
+    pub fn state_machine_mut(&mut self) -> &mut M {
+        &mut self.state_machine
+    }
+
     /// Handles one input at time `now`.
     pub fn handle(&mut self, now: Time, input: Input) -> Output {
         let mut output = Output::default();

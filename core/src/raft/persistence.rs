@@ -55,6 +55,20 @@ impl GroupKeys {
     }
 }
 
+/// The groups that have state in `engine`: those with a stored snapshot (every
+/// group has one from its start). Scans every Raft key: fine while stores hold
+/// few ranges; a registry key per group comes when that changes.
+pub fn groups(engine: &impl Engine) -> Result<Vec<u64>, StorageError> {
+    let mut groups = Vec::new();
+    for (key, _) in engine.scan(b"raft/", b"raft0", usize::MAX)? {
+        let Some(rest) = key.strip_prefix(b"raft/") else { continue };
+        if rest.len() == 8 + 1 + b"snapshot".len() && rest.ends_with(b"/snapshot") {
+            groups.push(u64::from_be_bytes(rest[..8].try_into().expect("eight bytes")));
+        }
+    }
+    Ok(groups)
+}
+
 /// Writes the persistent part of `ready` as one batch, and syncs when it asks.
 pub fn persist(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
     write(engine, keys, ready)?;
@@ -276,6 +290,15 @@ mod tests {
         persist(&mut engine, &second, &Ready { entries: vec![entry(1, 5)], ..Ready::default() }).unwrap();
         assert_eq!(recover(&engine, &first).unwrap().entries.len(), 2);
         assert_eq!(recover(&engine, &second).unwrap().entries, vec![entry(1, 5)]);
+    }
+
+    #[test]
+    fn groups_are_found_by_their_snapshots() {
+        let mut engine = MemoryEngine::new();
+        bootstrap(&mut engine, &GroupKeys::new(3), &[NodeId(1)]).unwrap();
+        bootstrap(&mut engine, &GroupKeys::new(1), &[NodeId(1)]).unwrap();
+        persist(&mut engine, &GroupKeys::new(3), &Ready { entries: vec![entry(1, 1)], ..Ready::default() }).unwrap();
+        assert_eq!(groups(&engine).unwrap(), vec![1, 3]);
     }
 
     #[test]

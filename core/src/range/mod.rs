@@ -7,6 +7,7 @@
 //! holds which key, used to route requests and to refuse misrouted ones, and the
 //! replicated [`RangeState`] with the commands it applies ([`RangeCommand`]).
 
+pub mod codec;
 mod command;
 mod descriptor;
 mod local;

@@ -1,0 +1,216 @@
+//! A store: every replica one node holds, one Raft group per range, driven as
+//! one sans-IO state machine.
+//!
+//! The store routes inputs by range id, ticks all its replicas from one timer,
+//! and gathers their outputs: each `Ready` tagged with its range (the runtime
+//! persists it under that group's keys and sends its messages, which it batches
+//! per peer node), and the replies to client requests. Two things happen here
+//! rather than in a replica:
+//! - **Splits.** When a replica applies a split, the right-hand range is born on
+//!   this node: a new Raft group with the same voters, starting from a snapshot at
+//!   index [`SPLIT_INITIAL_INDEX`] that holds the right half's state. Every replica
+//!   of the left range applies the same split at the same log position, so every
+//!   right-hand replica starts identical. Its initial state is persisted in the
+//!   same output, before anything the new group says is sent.
+//! - **Replicas created by messages.** A node that missed the split (its left
+//!   replica caught up by snapshot, or is still behind) hears from the right-hand
+//!   range's leader first. It creates an empty replica, which has no voters and so
+//!   never campaigns; because the group starts at a nonzero index, the leader
+//!   finds nothing in common and sends a snapshot, which initializes it.
+
+mod machine;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+pub use machine::RangeMachine;
+
+use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
+use crate::raft::{
+    Configuration, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState, Snapshot, SnapshotMetadata,
+    SnapshotToPersist,
+};
+use crate::range::{codec, RangeDescriptor, RangeRequest, RangeState};
+use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
+
+/// Where a range born from a split starts its log: above zero, so that a replica
+/// created empty by a message can only be initialized by a snapshot.
+pub const SPLIT_INITIAL_INDEX: LogIndex = LogIndex(5);
+const SPLIT_INITIAL_TERM: Term = Term(5);
+
+/// Settings of a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub node: NodeId,
+    /// Template for every replica's Raft settings; id and seed are set per replica.
+    pub raft: RaftConfig,
+    pub tick_interval_nanos: u64,
+    pub compaction_threshold_entries: u64,
+    pub heartbeat_expiry_nanos: u64,
+}
+
+/// What can happen to a store.
+#[derive(Clone, Debug)]
+pub enum StoreInput {
+    Tick,
+    Message { range: RangeId, message: Message },
+    Request { client: ClientId, request_id: u64, request: RangeRequest },
+}
+
+/// Work for the runtime: persist each `Ready` under its range's keys (in order,
+/// syncing once if any asks), then send their messages, then the replies.
+#[derive(Debug, Default)]
+pub struct StoreOutput {
+    pub readies: Vec<(RangeId, Ready)>,
+    pub replies: Vec<Reply>,
+    pub next_deadline: Time,
+}
+
+impl StoreOutput {
+    pub fn needs_sync(&self) -> bool {
+        self.readies.iter().any(|(_, ready)| ready.sync)
+    }
+
+    /// Every message to send, with its range, in order.
+    pub fn messages(&self) -> impl Iterator<Item = (RangeId, &Message)> {
+        self.readies.iter().flat_map(|(range, ready)| ready.messages.iter().map(move |message| (*range, message)))
+    }
+}
+
+/// All replicas of one node.
+pub struct Store {
+    config: StoreConfig,
+    replicas: BTreeMap<RangeId, Node<RangeMachine>>,
+}
+
+/// The first range of a new cluster, as every initial node stores it: the whole
+/// key space on `voters`, at index 0.
+pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
+    let range = RangeId(1);
+    let descriptor = RangeDescriptor::whole_key_space(range, voters.iter().copied().collect());
+    let state = RangeState::new(descriptor, 0);
+    let snapshot = Snapshot {
+        metadata: SnapshotMetadata {
+            index: LogIndex(0),
+            term: Term(0),
+            configuration: Configuration::with_voters(voters.iter().copied()),
+        },
+        data: codec::encode_snapshot(&state.snapshot()),
+    };
+    (range, RecoveredState { snapshot, ..RecoveredState::default() })
+}
+
+impl Store {
+    /// A store restarting with the replicas its storage holds.
+    pub fn new(config: StoreConfig, recovered: Vec<(RangeId, RecoveredState)>) -> Store {
+        let mut store = Store { config, replicas: BTreeMap::new() };
+        for (range, state) in recovered {
+            store.start_replica(range, state);
+        }
+        store
+    }
+
+    pub fn ranges(&self) -> impl Iterator<Item = RangeId> + '_ {
+        self.replicas.keys().copied()
+    }
+
+    pub fn replica(&self, range: RangeId) -> Option<&Node<RangeMachine>> {
+        self.replicas.get(&range)
+    }
+
+    fn start_replica(&mut self, range: RangeId, recovered: RecoveredState) {
+        let mut raft = self.config.raft.clone();
+        raft.id = self.config.node;
+        // Each group jitters differently, still determined by the node's seed.
+        raft.random_seed = self.config.raft.random_seed ^ range.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let config = NodeConfig {
+            raft,
+            tick_interval_nanos: self.config.tick_interval_nanos,
+            compaction_threshold_entries: self.config.compaction_threshold_entries,
+        };
+        let machine = RangeMachine::new(self.config.heartbeat_expiry_nanos);
+        self.replicas.insert(range, Node::new(config, recovered, machine));
+    }
+
+    /// Handles one input at time `now`.
+    pub fn handle(&mut self, now: Time, input: StoreInput) -> StoreOutput {
+        let mut output = StoreOutput::default();
+        match input {
+            StoreInput::Tick => {
+                let ranges: Vec<RangeId> = self.replicas.keys().copied().collect();
+                for range in ranges {
+                    self.handle_replica(now, range, Input::Tick, &mut output);
+                }
+            }
+            StoreInput::Message { range, message } => {
+                if !self.replicas.contains_key(&range) && is_from_leader(&message) {
+                    self.start_replica(range, RecoveredState::default());
+                }
+                if self.replicas.contains_key(&range) {
+                    self.handle_replica(now, range, Input::Message(message), &mut output);
+                }
+            }
+            StoreInput::Request { client, request_id, request } => {
+                let range = request.range;
+                if self.replicas.contains_key(&range) {
+                    let command = Request::Write(codec::encode_request(&request));
+                    let input = Input::Request(ClientRequest { client, request_id, request: command });
+                    self.handle_replica(now, range, input, &mut output);
+                } else {
+                    let result = Err(RequestError::NotLeader { leader: None });
+                    output.replies.push(Reply { client, request_id, result });
+                }
+            }
+        }
+        output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
+        output
+    }
+
+    fn handle_replica(&mut self, now: Time, range: RangeId, input: Input, output: &mut StoreOutput) {
+        let replica = self.replicas.get_mut(&range).expect("checked by the caller");
+        let replica_output = replica.handle(now, input);
+        output.readies.extend(replica_output.readies.into_iter().map(|ready| (range, ready)));
+        output.replies.extend(replica_output.replies);
+        let splits = replica.state_machine_mut().take_splits();
+        for right in splits {
+            self.start_split_range(now, right, output);
+        }
+    }
+
+    /// Starts the right-hand range of a split applied here (see the module doc).
+    fn start_split_range(&mut self, now: Time, right: RangeState, output: &mut StoreOutput) {
+        let descriptor = right.descriptor().clone();
+        if self.replicas.contains_key(&descriptor.id) {
+            // Created earlier by a message and initialized by a snapshot: keep it.
+            return;
+        }
+        let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
+        let snapshot = Snapshot {
+            metadata: SnapshotMetadata {
+                index: SPLIT_INITIAL_INDEX,
+                term: SPLIT_INITIAL_TERM,
+                configuration: Configuration::with_voters(descriptor.replicas.iter().copied()),
+            },
+            data: codec::encode_snapshot(&right.snapshot()),
+        };
+        let initial = Ready {
+            hard_state: Some(hard_state),
+            snapshot: Some(SnapshotToPersist { snapshot: snapshot.clone(), restore: false }),
+            sync: true,
+            ..Ready::default()
+        };
+        output.readies.push((descriptor.id, initial));
+        self.start_replica(descriptor.id, RecoveredState { hard_state, snapshot, entries: Vec::new() });
+        self.handle_replica(now, descriptor.id, Input::Tick, output);
+    }
+}
+
+/// Only a leader's messages may create a replica: a vote request from an
+/// unknown group must not.
+fn is_from_leader(message: &Message) -> bool {
+    matches!(
+        message.body,
+        MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. }
+    )
+}
