@@ -17,5 +17,6 @@ pub mod checker;
 pub mod local_transactions;
 pub mod recorder;
 pub mod register;
+pub mod replicated_transactions;
 pub mod run;
 pub mod workload;

@@ -65,3 +65,31 @@ fn resolving_before_the_record_is_durable_is_caught() {
             .expect("reads of uncommitted data must appear");
     println!("resolve-before-durable caught at seed {seed}: {found}");
 }
+
+#[test]
+fn replicated_list_append_histories_are_strictly_serializable() {
+    use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
+    let options = ReplicatedOptions::default();
+    let mut committed = 0;
+    for seed in 1..=10 {
+        let (violations, seed_committed, ranges) = run_replicated_list_append(seed, &options);
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+        assert_eq!(ranges, 2, "seed {seed}: the split must have happened");
+        committed += seed_committed;
+    }
+    assert!(committed > 10 * options.transactions / 2, "only {committed} transactions committed");
+    println!("replicated: 10 seeds, {committed} committed transactions, no anomaly");
+}
+
+#[test]
+fn replicated_runs_catch_a_skipped_read_refresh() {
+    use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
+    let knobs = TransactionKnobs { skip_read_refresh: true, ..TransactionKnobs::default() };
+    let options = ReplicatedOptions { knobs, ..ReplicatedOptions::default() };
+    let seed = (1..=50).find(|seed| {
+        let (violations, _, _) = run_replicated_list_append(*seed, &options);
+        violations.iter().any(|violation| matches!(violation.anomaly, Anomaly::GSingle | Anomaly::G2))
+    });
+    println!("replicated skip-read-refresh caught at seed {seed:?}");
+    assert!(seed.is_some(), "write skew must appear within 50 seeds");
+}

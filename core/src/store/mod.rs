@@ -18,6 +18,7 @@
 //!   never campaigns; because the group starts at a nonzero index, the leader
 //!   finds nothing in common and sends a snapshot, which initializes it.
 
+pub mod local_cluster;
 mod machine;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,167 @@
+//! Stores of several nodes in one process, exchanging messages through an
+//! in-memory queue under a script's control: a deterministic test bed for
+//! everything above Raft (ranges, splits, transactions) that runs far faster
+//! than the madsim simulator. The caller decides when time passes
+//! ([`LocalCluster::step`]) and which nodes are cut off.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::{bootstrap_range, Store, StoreConfig, StoreInput, StoreOutput};
+use crate::keys::Key;
+use crate::node::{ClientId, RequestError};
+use crate::raft::{persistence, Message, RaftConfig, Ready, RecoveredState, Role, SnapshotToPersist};
+use crate::range::{RangeDescriptor, RangeRequest};
+use crate::storage::{Engine, MemoryEngine};
+use crate::types::{NodeId, RangeId, Time};
+
+/// Simulated time per step.
+pub const STEP_NANOS: u64 = 10_000_000;
+
+/// A cluster of stores in memory.
+pub struct LocalCluster {
+    stores: BTreeMap<NodeId, Store>,
+    engines: BTreeMap<NodeId, MemoryEngine>,
+    queue: VecDeque<(NodeId, RangeId, Message)>,
+    isolated: BTreeSet<NodeId>,
+    replies: BTreeMap<u64, Result<Vec<u8>, RequestError>>,
+    now: Time,
+    next_request_id: u64,
+}
+
+fn store_config(node: NodeId, seed: u64) -> StoreConfig {
+    StoreConfig {
+        node,
+        raft: RaftConfig::new(node, seed ^ node.0),
+        tick_interval_nanos: STEP_NANOS,
+        compaction_threshold_entries: 200,
+        heartbeat_expiry_nanos: 2_000_000_000,
+    }
+}
+
+/// Every group `engine` holds, recovered.
+pub fn recover_store(engine: &MemoryEngine) -> Vec<(RangeId, RecoveredState)> {
+    let groups = persistence::groups(engine).expect("the in-memory engine does not fail");
+    groups
+        .into_iter()
+        .map(|group| {
+            let keys = persistence::GroupKeys::new(group);
+            (RangeId(group), persistence::recover(engine, &keys).expect("the in-memory engine does not fail"))
+        })
+        .collect()
+}
+
+impl LocalCluster {
+    /// `node_count` nodes sharing the first range, their randomness from `seed`.
+    pub fn new(node_count: u64, seed: u64) -> LocalCluster {
+        let nodes: Vec<NodeId> = (1..=node_count).map(NodeId).collect();
+        let mut cluster = LocalCluster {
+            stores: BTreeMap::new(),
+            engines: BTreeMap::new(),
+            queue: VecDeque::new(),
+            isolated: BTreeSet::new(),
+            replies: BTreeMap::new(),
+            now: Time(0),
+            next_request_id: 0,
+        };
+        for node in nodes.iter().copied() {
+            let (range, recovered) = bootstrap_range(&nodes);
+            let mut engine = MemoryEngine::new();
+            let snapshot = SnapshotToPersist { snapshot: recovered.snapshot, restore: false };
+            let ready = Ready { snapshot: Some(snapshot), sync: true, ..Ready::default() };
+            persistence::persist(&mut engine, &persistence::GroupKeys::new(range.0), &ready)
+                .expect("the in-memory engine does not fail");
+            cluster.stores.insert(node, Store::new(store_config(node, seed), recover_store(&engine)));
+            cluster.engines.insert(node, engine);
+        }
+        cluster
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    pub fn nodes(&self) -> Vec<NodeId> {
+        self.stores.keys().copied().collect()
+    }
+
+    pub fn store(&self, node: NodeId) -> &Store {
+        &self.stores[&node]
+    }
+
+    /// Cuts `node` off (its messages in and out are dropped) or heals it.
+    pub fn set_isolated(&mut self, node: NodeId, isolated: bool) {
+        if isolated {
+            self.isolated.insert(node);
+        } else {
+            self.isolated.remove(&node);
+        }
+    }
+
+    fn perform(&mut self, node: NodeId, output: StoreOutput) {
+        let engine = self.engines.get_mut(&node).expect("known node");
+        for (range, ready) in &output.readies {
+            persistence::write(engine, &persistence::GroupKeys::new(range.0), ready)
+                .expect("the in-memory engine does not fail");
+        }
+        engine.sync().expect("the in-memory engine does not fail");
+        for (range, message) in output.messages() {
+            self.queue.push_back((node, range, message.clone()));
+        }
+        for reply in output.replies {
+            self.replies.insert(reply.request_id, reply.result);
+        }
+    }
+
+    /// Delivers every queued message, then lets one tick pass on every node.
+    pub fn step(&mut self) {
+        while let Some((from, range, message)) = self.queue.pop_front() {
+            let to = message.to;
+            if self.isolated.contains(&from) || self.isolated.contains(&to) {
+                continue;
+            }
+            let output =
+                self.stores.get_mut(&to).expect("known node").handle(self.now, StoreInput::Message { range, message });
+            self.perform(to, output);
+        }
+        self.now = Time(self.now.0 + STEP_NANOS);
+        for node in self.nodes() {
+            let output = self.stores.get_mut(&node).expect("known node").handle(self.now, StoreInput::Tick);
+            self.perform(node, output);
+        }
+    }
+
+    /// The reachable leader of `range`, if any.
+    pub fn leader(&self, range: RangeId) -> Option<NodeId> {
+        self.stores.iter().find_map(|(node, store)| {
+            let leads = store.replica(range).is_some_and(|replica| replica.raft().role() == Role::Leader);
+            (leads && !self.isolated.contains(node)).then_some(*node)
+        })
+    }
+
+    /// The newest descriptor any reachable replica holds for the range of `key`.
+    pub fn descriptor_for(&self, key: &Key) -> Option<RangeDescriptor> {
+        let reachable = self.stores.iter().filter(|(node, _)| !self.isolated.contains(node));
+        reachable
+            .flat_map(|(_, store)| store.ranges().filter_map(|range| store.replica(range)))
+            .filter_map(|replica| replica.state_machine().state().map(|state| state.descriptor().clone()))
+            .filter(|descriptor| descriptor.contains(key))
+            .max_by_key(|descriptor| descriptor.generation)
+    }
+
+    /// Hands `request` to its range's leader; returns the id to wait for, or None
+    /// when the range has no reachable leader now.
+    pub fn submit(&mut self, request: RangeRequest) -> Option<u64> {
+        let leader = self.leader(request.range)?;
+        self.next_request_id += 1;
+        let request_id = self.next_request_id;
+        let input = StoreInput::Request { client: ClientId(0), request_id, request };
+        let output = self.stores.get_mut(&leader).expect("known node").handle(self.now, input);
+        self.perform(leader, output);
+        Some(request_id)
+    }
+
+    /// The answer to request `request_id`, once it came.
+    pub fn take_reply(&mut self, request_id: u64) -> Option<Result<Vec<u8>, RequestError>> {
+        self.replies.remove(&request_id)
+    }
+}
