@@ -251,11 +251,14 @@ pub fn run_replicated_list_append(
     (list_append::check(&history), committed, ranges)
 }
 
-/// The faults of a replicated run: a split early on, and one node at a time cut
-/// off for a while (leaders change under running transactions).
+/// The faults of a replicated run: a split early on, and every 60 steps one node
+/// cut off for a while or crashed and restarted from its storage (leaders change
+/// under running transactions; in-flight commands are lost).
 fn disturb(cluster: &Rc<RefCell<LocalCluster>>, random: &mut ChaCha8Rng, step: u64, isolated: &mut Option<u64>) {
     let mut cluster = cluster.borrow_mut();
-    if step == 30 || step == 31 {
+    // Split once, early; the request may be lost to a leader change, so repeat it
+    // until the split shows.
+    if step >= 30 && step.is_multiple_of(5) {
         let descriptor = cluster.descriptor_for(&key_of(2)).expect("the key space is covered");
         if descriptor.id == RangeId(1) {
             let split = RangeCommand::Split { at: key_of(2), right_id: RangeId(2) };
@@ -268,10 +271,14 @@ fn disturb(cluster: &Rc<RefCell<LocalCluster>>, random: &mut ChaCha8Rng, step: u
         if let Some(previous) = isolated.take() {
             cluster.set_isolated(nodes[previous as usize], false);
         }
-        if random.next_u64().is_multiple_of(2) {
-            let victim = random.next_u64() % nodes.len() as u64;
-            cluster.set_isolated(nodes[victim as usize], true);
-            *isolated = Some(victim);
+        let victim = nodes[(random.next_u64() % nodes.len() as u64) as usize];
+        match random.next_u64() % 3 {
+            0 => {
+                cluster.set_isolated(victim, true);
+                *isolated = Some(victim.0 - 1);
+            }
+            1 => cluster.restart(victim, random.next_u64()),
+            _ => {}
         }
     }
 }

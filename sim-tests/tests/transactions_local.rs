@@ -8,6 +8,7 @@ use sim_tests::checker::list_append::Anomaly;
 use sim_tests::local_transactions::{run_bank, run_list_append, LocalOptions};
 
 const SEEDS: u64 = 40;
+const REPLICATED_SEEDS: u64 = 30;
 
 #[test]
 fn list_append_histories_are_strictly_serializable() {
@@ -71,14 +72,14 @@ fn replicated_list_append_histories_are_strictly_serializable() {
     use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
     let options = ReplicatedOptions::default();
     let mut committed = 0;
-    for seed in 1..=10 {
+    for seed in 1..=REPLICATED_SEEDS {
         let (violations, seed_committed, ranges) = run_replicated_list_append(seed, &options);
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
         assert_eq!(ranges, 2, "seed {seed}: the split must have happened");
         committed += seed_committed;
     }
-    assert!(committed > 10 * options.transactions / 2, "only {committed} transactions committed");
-    println!("replicated: 10 seeds, {committed} committed transactions, no anomaly");
+    assert!(committed > REPLICATED_SEEDS as usize * options.transactions / 2, "only {committed} committed");
+    println!("replicated: {REPLICATED_SEEDS} seeds, {committed} committed transactions, no anomaly");
 }
 
 #[test]
@@ -92,4 +93,16 @@ fn replicated_runs_catch_a_skipped_read_refresh() {
     });
     println!("replicated skip-read-refresh caught at seed {seed:?}");
     assert!(seed.is_some(), "write skew must appear within 50 seeds");
+}
+
+/// A longer sweep for investigation: `REPLICATED_SWEEP=N cargo test -p sim-tests --test transactions_local sweep`.
+#[test]
+fn replicated_sweep_from_the_environment() {
+    use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
+    #[allow(clippy::disallowed_methods)] // A test's configuration comes from its environment.
+    let seeds: u64 = std::env::var("REPLICATED_SWEEP").ok().and_then(|text| text.parse().ok()).unwrap_or(0);
+    for seed in 1..=seeds {
+        let (violations, _, _) = run_replicated_list_append(seed, &ReplicatedOptions::default());
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+    }
 }

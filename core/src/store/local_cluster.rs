@@ -112,6 +112,17 @@ impl LocalCluster {
         }
     }
 
+    /// Crashes `node` and starts it again from its storage: its in-memory state,
+    /// the requests it was serving and the messages queued to it are lost.
+    pub fn restart(&mut self, node: NodeId, seed: u64) {
+        let engine = self.engines.get_mut(&node).expect("known node");
+        // Every write here was synced before anything left the node.
+        engine.crash(0);
+        let store = Store::new(store_config(node, seed), recover_store(engine));
+        self.stores.insert(node, store);
+        self.queue.retain(|(_, _, message)| message.to != node);
+    }
+
     /// Delivers every queued message, then lets one tick pass on every node.
     pub fn step(&mut self) {
         while let Some((from, range, message)) = self.queue.pop_front() {

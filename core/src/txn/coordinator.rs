@@ -78,7 +78,8 @@ pub struct Transaction {
     anchor: Option<Key>,
     intents: BTreeSet<Key>,
     read_spans: Vec<(Key, KeyEnd)>,
-    /// Set when the commit timestamp is ahead of the gateway's clock.
+    max_offset_nanos: u64,
+    /// Set when the gateway's clock has not yet passed what commit wait requires.
     commit_wait_until: Option<Timestamp>,
     knobs: TransactionKnobs,
 }
@@ -104,6 +105,7 @@ impl Transaction {
             anchor: None,
             intents: BTreeSet::new(),
             read_spans: Vec::new(),
+            max_offset_nanos,
             commit_wait_until: None,
             knobs,
         }
@@ -117,11 +119,22 @@ impl Transaction {
         self.read_timestamp
     }
 
-    /// **Commit wait.** A committed transaction whose timestamp is ahead of the
-    /// gateway's clock (pushed there by readers) must not be acknowledged before
-    /// the clock passes it: otherwise a transaction starting afterwards on a clock
-    /// up to the maximum offset behind could read below it and miss its writes,
-    /// breaking real-time order. The caller waits until its clock reads at least this.
+    /// When the transaction began (its age under wound-wait).
+    pub fn start_timestamp(&self) -> Timestamp {
+        self.start
+    }
+
+    /// **Commit wait.** The caller must not acknowledge the commit before its
+    /// clock reads at least this. A read-write transaction waits until its clock
+    /// passes its commit timestamp plus the maximum offset: then every clock in
+    /// the cluster has passed the commit timestamp, so any transaction that starts
+    /// afterwards reads above it. Without the wait, serializability holds but real
+    /// time can be reversed through a chain of transactions (CockroachDB's "causal
+    /// reverse"): T3 starts after T1 finished yet is ordered before it, because
+    /// T3 misses T2, which missed T1. The replicated list-append test found
+    /// exactly that cycle before this wait was added. A read-only transaction
+    /// waits only for its read timestamp, which an uncertain value may have moved
+    /// ahead of the clock; the uncertainty intervals of later readers cover the rest.
     pub fn commit_wait_until(&self) -> Option<Timestamp> {
         self.commit_wait_until
     }
@@ -336,7 +349,11 @@ impl Transaction {
                 Ok(RangeResponse::Record(record)) => match record.status {
                     TransactionStatus::Committed { timestamp } => {
                         self.resolve_intents(sender, Resolution::Committed { timestamp }).await;
-                        self.commit_wait_until = (timestamp > sender.now()).then_some(timestamp);
+                        let until = Timestamp {
+                            wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos),
+                            logical: timestamp.logical,
+                        };
+                        self.commit_wait_until = (until > sender.now()).then_some(until);
                         return Ok(timestamp);
                     }
                     _ => return Err(unexpected(record)),
