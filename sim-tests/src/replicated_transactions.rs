@@ -1,7 +1,8 @@
 //! The transaction protocol over Raft-replicated ranges: coordinators run as
 //! futures over a [`LocalCluster`] of three stores, interleaved by a seeded
 //! scheduler that also lets time pass, isolates nodes (leaders change mid
-//! transaction) and splits the key space. Histories are list-append, checked
+//! transaction), restarts them, and splits the key space — once by request, then
+//! by size as the lists grow. Histories are list-append, checked
 //! with the Elle checker for strict serializability.
 //!
 //! This is the replicated counterpart of [`crate::local_transactions`]: same
@@ -177,6 +178,8 @@ pub struct ReplicatedOptions {
     pub keys: u64,
     pub max_offset_nanos: u64,
     pub knobs: TransactionKnobs,
+    /// Ranges also split by themselves past this size (small, so they do).
+    pub split_threshold_bytes: Option<usize>,
 }
 
 impl Default for ReplicatedOptions {
@@ -187,6 +190,7 @@ impl Default for ReplicatedOptions {
             keys: 5,
             max_offset_nanos: 50_000_000,
             knobs: TransactionKnobs::default(),
+            split_threshold_bytes: Some(2_000),
         }
     }
 }
@@ -200,7 +204,7 @@ pub fn run_replicated_list_append(
     options: &ReplicatedOptions,
 ) -> (Vec<list_append::Violation>, usize, usize) {
     let mut random = ChaCha8Rng::seed_from_u64(seed);
-    let cluster = Rc::new(RefCell::new(LocalCluster::new(3, seed)));
+    let cluster = Rc::new(RefCell::new(LocalCluster::with_split_threshold(3, seed, options.split_threshold_bytes)));
     let (mut running, mut history): (Vec<Running>, Vec<list_append::Transaction>) = (Vec::new(), Vec::new());
     let (mut started, mut next_value, mut step) = (0u64, 1u64, 0u64);
     let mut isolated = None;

@@ -84,6 +84,20 @@ impl RangeState {
         &self.descriptor
     }
 
+    /// The bytes of MVCC data the range holds (keys and values, all versions).
+    pub fn size_bytes(&self) -> usize {
+        let data = mvcc::engine_span(&self.data, &[], &[]).expect("the in-memory engine does not fail");
+        data.iter().map(|(key, value)| key.len() + value.len()).sum()
+    }
+
+    /// Where to split to halve the range by keys: its median user key, if that
+    /// lies strictly inside the span (a range of one key cannot split).
+    pub fn median_key(&self) -> Option<Key> {
+        let keys = mvcc::user_keys_in(&self.data, &[], &[]).expect("the in-memory engine does not fail");
+        let median = Key(keys.get(keys.len() / 2)?.clone());
+        (median > self.descriptor.start).then_some(median)
+    }
+
     pub fn record(&self, transaction: TransactionId) -> Option<&TransactionRecord> {
         self.records.get(&transaction)
     }

@@ -267,8 +267,9 @@ pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Resu
     }
 }
 
-/// The distinct user keys with any MVCC data in `[start, end)`, in order.
-fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>, MvccError> {
+/// The distinct user keys with any MVCC data in `[start, end)` (an empty `end`:
+/// to the end), in order.
+pub fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>, MvccError> {
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
     for (engine_key, _) in engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)? {

@@ -26,15 +26,18 @@ pub struct LocalCluster {
     replies: BTreeMap<u64, Result<Vec<u8>, RequestError>>,
     now: Time,
     next_request_id: u64,
+    split_threshold_bytes: Option<usize>,
 }
 
-fn store_config(node: NodeId, seed: u64) -> StoreConfig {
+fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -> StoreConfig {
     StoreConfig {
         node,
         raft: RaftConfig::new(node, seed ^ node.0),
         tick_interval_nanos: STEP_NANOS,
         compaction_threshold_entries: 200,
         heartbeat_expiry_nanos: 2_000_000_000,
+        split_threshold_bytes,
+        split_check_interval_ticks: 5,
     }
 }
 
@@ -53,6 +56,11 @@ pub fn recover_store(engine: &MemoryEngine) -> Vec<(RangeId, RecoveredState)> {
 impl LocalCluster {
     /// `node_count` nodes sharing the first range, their randomness from `seed`.
     pub fn new(node_count: u64, seed: u64) -> LocalCluster {
+        LocalCluster::with_split_threshold(node_count, seed, None)
+    }
+
+    /// Like `new`, with ranges splitting once they hold more than `bytes`.
+    pub fn with_split_threshold(node_count: u64, seed: u64, bytes: Option<usize>) -> LocalCluster {
         let nodes: Vec<NodeId> = (1..=node_count).map(NodeId).collect();
         let mut cluster = LocalCluster {
             stores: BTreeMap::new(),
@@ -62,6 +70,7 @@ impl LocalCluster {
             replies: BTreeMap::new(),
             now: Time(0),
             next_request_id: 0,
+            split_threshold_bytes: bytes,
         };
         for node in nodes.iter().copied() {
             let (range, recovered) = bootstrap_range(&nodes);
@@ -70,7 +79,8 @@ impl LocalCluster {
             let ready = Ready { snapshot: Some(snapshot), sync: true, ..Ready::default() };
             persistence::persist(&mut engine, &persistence::GroupKeys::new(range.0), &ready)
                 .expect("the in-memory engine does not fail");
-            cluster.stores.insert(node, Store::new(store_config(node, seed), recover_store(&engine)));
+            let config = store_config(node, seed, bytes);
+            cluster.stores.insert(node, Store::new(config, recover_store(&engine)));
             cluster.engines.insert(node, engine);
         }
         cluster
@@ -118,7 +128,7 @@ impl LocalCluster {
         let engine = self.engines.get_mut(&node).expect("known node");
         // Every write here was synced before anything left the node.
         engine.crash(0);
-        let store = Store::new(store_config(node, seed), recover_store(engine));
+        let store = Store::new(store_config(node, seed, self.split_threshold_bytes), recover_store(engine));
         self.stores.insert(node, store);
         self.queue.retain(|(_, _, message)| message.to != node);
     }

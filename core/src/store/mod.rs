@@ -26,6 +26,8 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use machine::RangeMachine;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
 use crate::raft::{
@@ -49,6 +51,10 @@ pub struct StoreConfig {
     pub tick_interval_nanos: u64,
     pub compaction_threshold_entries: u64,
     pub heartbeat_expiry_nanos: u64,
+    /// A leader splits its range once it holds more MVCC data than this (None: never).
+    pub split_threshold_bytes: Option<usize>,
+    /// Ticks between size checks of each led range (checking scans the range).
+    pub split_check_interval_ticks: u64,
 }
 
 /// What can happen to a store.
@@ -83,7 +89,18 @@ impl StoreOutput {
 pub struct Store {
     config: StoreConfig,
     replicas: BTreeMap<RangeId, Node<RangeMachine>>,
+    /// Draws the ids of ranges this store splits off: 63 random bits from the
+    /// node's seed make a collision negligible without a cluster-wide counter
+    /// (the meta range will allocate ids once it exists).
+    random: ChaCha8Rng,
+    ticks: u64,
+    next_request_id: u64,
 }
+
+/// Request ids of the store's own proposals (splits) live above the clients'.
+const STORE_REQUEST_ID_BASE: u64 = 1 << 62;
+/// The client id of the store's own proposals; their replies are dropped.
+const STORE_CLIENT: ClientId = ClientId(u64::MAX);
 
 /// The first range of a new cluster, as every initial node stores it: the whole
 /// key space on `voters`, at index 0.
@@ -105,7 +122,9 @@ pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
 impl Store {
     /// A store restarting with the replicas its storage holds.
     pub fn new(config: StoreConfig, recovered: Vec<(RangeId, RecoveredState)>) -> Store {
-        let mut store = Store { config, replicas: BTreeMap::new() };
+        let random = ChaCha8Rng::seed_from_u64(config.raft.random_seed ^ 0x5eed_5917_u64);
+        let mut store =
+            Store { config, replicas: BTreeMap::new(), random, ticks: 0, next_request_id: STORE_REQUEST_ID_BASE };
         for (range, state) in recovered {
             store.start_replica(range, state);
         }
@@ -143,6 +162,10 @@ impl Store {
                 for range in ranges {
                     self.handle_replica(now, range, Input::Tick, &mut output);
                 }
+                self.ticks += 1;
+                if self.ticks.is_multiple_of(self.config.split_check_interval_ticks.max(1)) {
+                    self.split_large_ranges(now, &mut output);
+                }
             }
             StoreInput::Message { range, message } => {
                 if !self.replicas.contains_key(&range) && is_from_leader(&message) {
@@ -164,8 +187,38 @@ impl Store {
                 }
             }
         }
+        output.replies.retain(|reply| reply.client != STORE_CLIENT);
         output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
         output
+    }
+
+    /// Proposes a split, at the median key, of every range this store leads that
+    /// passed the size threshold. Replies to these proposals are dropped: if one
+    /// is lost the next check proposes again.
+    fn split_large_ranges(&mut self, now: Time, output: &mut StoreOutput) {
+        let Some(threshold) = self.config.split_threshold_bytes else { return };
+        let mut splits = Vec::new();
+        for (range, replica) in &self.replicas {
+            let Some(state) = replica.state_machine().state() else { continue };
+            if replica.raft().role() != crate::raft::Role::Leader || state.size_bytes() <= threshold {
+                continue;
+            }
+            if let Some(at) = state.median_key() {
+                splits.push((*range, state.descriptor().generation, at));
+            }
+        }
+        for (range, generation, at) in splits {
+            let right_id = RangeId(self.random.next_u64() >> 1);
+            let request =
+                RangeRequest { range, generation, command: crate::range::RangeCommand::Split { at, right_id } };
+            self.next_request_id += 1;
+            let input = Input::Request(ClientRequest {
+                client: STORE_CLIENT,
+                request_id: self.next_request_id,
+                request: Request::Write(codec::encode_request(&request)),
+            });
+            self.handle_replica(now, range, input, output);
+        }
     }
 
     fn handle_replica(&mut self, now: Time, range: RangeId, input: Input, output: &mut StoreOutput) {

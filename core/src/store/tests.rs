@@ -45,8 +45,25 @@ fn key(text: &str) -> Key {
     Key(text.as_bytes().to_vec())
 }
 
-/// Writes `text` = `text` as a committed value through `range`.
-fn write(harness: &mut Harness, range: RangeId, text: &str, transaction: u128) {
+/// The range that holds `text` now (splits move keys).
+fn range_of(harness: &Harness, text: &str) -> RangeId {
+    harness.descriptor_for(&key(text)).expect("the key space is covered").id
+}
+
+/// Sends `command` to the range of `text`, routing again when a split raced it,
+/// as every client must.
+fn send_routed(harness: &mut Harness, text: &str, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+    for _ in 0..10 {
+        match send(harness, range_of(harness, text), command.clone()) {
+            Err(CommandError::Range(_)) => continue,
+            outcome => return outcome,
+        }
+    }
+    panic!("{text} kept moving");
+}
+
+/// Writes `text` = `text` as a committed value, routing each command by key.
+fn write(harness: &mut Harness, text: &str, transaction: u128) {
     let transaction = TransactionId(transaction);
     let put = RangeCommand::Put {
         key: key(text),
@@ -55,10 +72,10 @@ fn write(harness: &mut Harness, range: RangeId, text: &str, transaction: u128) {
         anchor: key(text),
         timestamp: at(10),
     };
-    assert!(matches!(send(harness, range, put), Ok(RangeResponse::Written { .. })));
+    assert!(matches!(send_routed(harness, text, put), Ok(RangeResponse::Written { .. })));
     let resolution = Resolution::Committed { timestamp: at(10) };
     let resolve = RangeCommand::ResolveIntent { key: key(text), transaction, resolution };
-    assert_eq!(send(harness, range, resolve), Ok(RangeResponse::Resolved { found: true }));
+    assert_eq!(send_routed(harness, text, resolve), Ok(RangeResponse::Resolved { found: true }));
 }
 
 fn read(harness: &mut Harness, range: RangeId, text: &str) -> Result<RangeResponse, CommandError> {
@@ -69,8 +86,8 @@ fn read(harness: &mut Harness, range: RangeId, text: &str) -> Result<RangeRespon
 fn commands_replicate_and_a_split_starts_a_second_group() {
     let mut harness = LocalCluster::new(3, 1);
     let harness = &mut harness;
-    write(harness, RangeId(1), "a", 1);
-    write(harness, RangeId(1), "q", 2);
+    write(harness, "a", 1);
+    write(harness, "q", 2);
     let split = send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) });
     assert!(matches!(split, Ok(RangeResponse::Split { .. })));
     assert_eq!(read(harness, RangeId(2), "q"), Ok(RangeResponse::Value(Some(b"q".to_vec()))));
@@ -85,7 +102,7 @@ fn commands_replicate_and_a_split_starts_a_second_group() {
 fn a_replica_that_missed_the_split_is_created_by_the_new_leader() {
     let mut harness = LocalCluster::new(3, 1);
     let harness = &mut harness;
-    write(harness, RangeId(1), "q", 1);
+    write(harness, "q", 1);
     let lagging = NodeId(3);
     if wait_for_leader(harness, RangeId(1)) == lagging {
         harness.set_isolated(lagging, true);
@@ -94,7 +111,7 @@ fn a_replica_that_missed_the_split_is_created_by_the_new_leader() {
     }
     harness.set_isolated(lagging, true);
     send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
-    write(harness, RangeId(2), "x", 2);
+    write(harness, "x", 2);
     assert!(harness.store(lagging).replica(RangeId(2)).is_none());
     harness.set_isolated(lagging, false);
     for _ in 0..300 {
@@ -112,12 +129,29 @@ fn a_replica_that_missed_the_split_is_created_by_the_new_leader() {
 fn a_restarted_store_recovers_every_range() {
     let mut harness = LocalCluster::new(3, 1);
     let harness = &mut harness;
-    write(harness, RangeId(1), "q", 1);
+    write(harness, "q", 1);
     send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
-    write(harness, RangeId(2), "x", 2);
+    write(harness, "x", 2);
     for node in harness.nodes() {
         harness.restart(node, 7);
     }
     assert_eq!(read(harness, RangeId(2), "x"), Ok(RangeResponse::Value(Some(b"x".to_vec()))));
     assert_eq!(read(harness, RangeId(2), "q"), Ok(RangeResponse::Value(Some(b"q".to_vec()))));
+}
+
+#[test]
+fn a_range_past_the_size_threshold_splits_by_itself() {
+    let mut harness = LocalCluster::with_split_threshold(3, 1, Some(120));
+    let harness = &mut harness;
+    for (number, text) in ["b", "d", "f", "h", "j", "l", "n", "p", "r", "t"].into_iter().enumerate() {
+        write(harness, text, number as u128 + 1);
+    }
+    for _ in 0..100 {
+        harness.step();
+    }
+    let ranges: Vec<RangeId> = harness.store(NodeId(1)).ranges().collect();
+    assert!(ranges.len() >= 2, "the range passed 120 bytes and must have split: {ranges:?}");
+    for node in harness.nodes() {
+        assert_eq!(harness.store(node).ranges().collect::<Vec<_>>(), ranges, "every replica agrees");
+    }
 }
