@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shardforge_core::keys::{Key, KeyWriter};
+use shardforge_core::node::RequestError;
 use shardforge_core::range::{codec, CommandError, RangeCommand, RangeRequest, RangeResponse};
 use shardforge_core::store::local_cluster::LocalCluster;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
@@ -92,6 +93,8 @@ impl RangeSender for ClusterSender {
                         Err(CommandError::Range(_)) => break,
                         outcome => return outcome,
                     },
+                    // The node refused our clock: resending would be refused again.
+                    Some(Err(RequestError::ClockOffset)) => return Err(CommandError::ClockOffset),
                     // Not applied, or unknown: every command here may be sent again.
                     Some(Err(_)) => break,
                     None => yield_now().await,
@@ -180,6 +183,9 @@ pub struct ReplicatedOptions {
     pub knobs: TransactionKnobs,
     /// Ranges also split by themselves past this size (small, so they do).
     pub split_threshold_bytes: Option<usize>,
+    /// When set, every fifth transaction runs on a gateway whose clock is this far
+    /// ahead (beyond the maximum offset: the nodes must refuse it).
+    pub rogue_clock_skew_nanos: Option<i64>,
 }
 
 impl Default for ReplicatedOptions {
@@ -191,6 +197,7 @@ impl Default for ReplicatedOptions {
             max_offset_nanos: 50_000_000,
             knobs: TransactionKnobs::default(),
             split_threshold_bytes: Some(2_000),
+            rogue_clock_skew_nanos: None,
         }
     }
 }
@@ -222,8 +229,11 @@ pub fn run_replicated_list_append(
                     (key, append)
                 })
                 .collect();
-            let skew =
+            let mut skew =
                 (random.next_u64() % (options.max_offset_nanos + 1)) as i64 - options.max_offset_nanos as i64 / 2;
+            if let Some(rogue) = options.rogue_clock_skew_nanos.filter(|_| started.is_multiple_of(5)) {
+                skew = rogue;
+            }
             let sender = ClusterSender { cluster: Rc::clone(&cluster), skew_nanos: skew };
             let id = TransactionId(u128::from(started) << 64 | u128::from(random.next_u64()));
             let invoked = cluster.borrow().now().0;

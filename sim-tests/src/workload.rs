@@ -139,7 +139,7 @@ impl RegisterClient {
                         madsim::time::sleep(Duration::from_millis(20)).await;
                     }
                 },
-                Some(Err(RequestError::Unavailable | RequestError::Invalid)) => {
+                Some(Err(RequestError::Unavailable | RequestError::Invalid | RequestError::ClockOffset)) => {
                     madsim::time::sleep(Duration::from_millis(20)).await;
                 }
             }

@@ -108,3 +108,17 @@ fn replicated_sweep_from_the_environment() {
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
     }
 }
+
+#[test]
+fn nodes_refuse_a_gateway_whose_clock_is_beyond_the_maximum_offset() {
+    use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
+    let plain = ReplicatedOptions::default();
+    let rogue = ReplicatedOptions { rogue_clock_skew_nanos: Some(4 * plain.max_offset_nanos as i64), ..plain };
+    for seed in 1..=10 {
+        let (violations, committed, _) = run_replicated_list_append(seed, &rogue);
+        assert!(violations.is_empty(), "seed {seed}: {violations:?}");
+        // Every fifth transaction ran on the rogue clock and was refused, so fewer commit.
+        let (_, committed_without_rogue, _) = run_replicated_list_append(seed, &plain);
+        assert!(committed < committed_without_rogue, "seed {seed}: the rogue gateway was not refused");
+    }
+}

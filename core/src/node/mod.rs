@@ -68,6 +68,10 @@ pub enum RequestError {
     Invalid,
     /// Proposed, but this node can no longer tell whether it was applied.
     OutcomeUnknown,
+    /// Not applied; the request carried a timestamp beyond this node's clock plus
+    /// the maximum offset. One of the two clocks is out of bounds, and serving the
+    /// request could break isolation, so the node refuses.
+    ClockOffset,
 }
 
 /// A client's request with the routing the runtime needs for the reply.

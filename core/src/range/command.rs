@@ -134,6 +134,9 @@ pub enum CommandError {
     CommitTimestampPushed { minimum: Timestamp },
     /// Reads below, or writes at or below, the garbage collection threshold.
     BelowGarbageCollectionThreshold { threshold: Timestamp },
+    /// The node refused the command: a timestamp in it is beyond the node's clock
+    /// plus the maximum offset.
+    ClockOffset,
     /// The command cannot apply as asked (for example a split outside the span).
     Invalid { reason: String },
 }

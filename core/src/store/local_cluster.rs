@@ -16,6 +16,8 @@ use crate::types::{NodeId, RangeId, Time};
 
 /// Simulated time per step.
 pub const STEP_NANOS: u64 = 10_000_000;
+/// The maximum clock offset the stores assume; the nodes' own clocks agree.
+pub const MAX_OFFSET_NANOS: u64 = 50_000_000;
 
 /// A cluster of stores in memory.
 pub struct LocalCluster {
@@ -38,6 +40,7 @@ fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -
         heartbeat_expiry_nanos: 2_000_000_000,
         split_threshold_bytes,
         split_check_interval_ticks: 5,
+        max_offset_nanos: MAX_OFFSET_NANOS,
     }
 }
 

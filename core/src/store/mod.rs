@@ -34,7 +34,8 @@ use crate::raft::{
     Configuration, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState, Snapshot, SnapshotMetadata,
     SnapshotToPersist,
 };
-use crate::range::{codec, RangeDescriptor, RangeRequest, RangeState};
+use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
+use crate::txn::clock::HybridClock;
 use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
 
 /// Where a range born from a split starts its log: above zero, so that a replica
@@ -55,6 +56,8 @@ pub struct StoreConfig {
     pub split_threshold_bytes: Option<usize>,
     /// Ticks between size checks of each led range (checking scans the range).
     pub split_check_interval_ticks: u64,
+    /// The bound on clock differences between nodes that the cluster assumes.
+    pub max_offset_nanos: u64,
 }
 
 /// What can happen to a store.
@@ -93,6 +96,8 @@ pub struct Store {
     /// node's seed make a collision negligible without a cluster-wide counter
     /// (the meta range will allocate ids once it exists).
     random: ChaCha8Rng,
+    /// This node's hybrid logical clock, advanced by the timestamps requests carry.
+    clock: HybridClock,
     ticks: u64,
     next_request_id: u64,
 }
@@ -123,8 +128,9 @@ impl Store {
     /// A store restarting with the replicas its storage holds.
     pub fn new(config: StoreConfig, recovered: Vec<(RangeId, RecoveredState)>) -> Store {
         let random = ChaCha8Rng::seed_from_u64(config.raft.random_seed ^ 0x5eed_5917_u64);
-        let mut store =
-            Store { config, replicas: BTreeMap::new(), random, ticks: 0, next_request_id: STORE_REQUEST_ID_BASE };
+        let clock = HybridClock::new(config.max_offset_nanos);
+        let next_request_id = STORE_REQUEST_ID_BASE;
+        let mut store = Store { config, replicas: BTreeMap::new(), random, clock, ticks: 0, next_request_id };
         for (range, state) in recovered {
             store.start_replica(range, state);
         }
@@ -177,7 +183,9 @@ impl Store {
             }
             StoreInput::Request { client, request_id, request } => {
                 let range = request.range;
-                if self.replicas.contains_key(&range) {
+                if !self.accept_timestamps(now, &request.command) {
+                    output.replies.push(Reply { client, request_id, result: Err(RequestError::ClockOffset) });
+                } else if self.replicas.contains_key(&range) {
                     let command = Request::Write(codec::encode_request(&request));
                     let input = Input::Request(ClientRequest { client, request_id, request: command });
                     self.handle_replica(now, range, input, &mut output);
@@ -190,6 +198,21 @@ impl Store {
         output.replies.retain(|reply| reply.client != STORE_CLIENT);
         output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
         output
+    }
+
+    /// Advances this node's clock with the timestamps a command carries; false
+    /// when one is beyond the clock plus the maximum offset (see
+    /// [`RequestError::ClockOffset`]). `now` is this node's physical clock.
+    fn accept_timestamps(&mut self, now: Time, command: &RangeCommand) -> bool {
+        let carried = match command {
+            RangeCommand::Get { read, .. } | RangeCommand::Scan { read, .. } => Some(read.timestamp),
+            RangeCommand::Put { timestamp, .. } => Some(*timestamp),
+            RangeCommand::Refresh { up_to, .. } => Some(*up_to),
+            RangeCommand::Heartbeat { now, .. } | RangeCommand::Push { now, .. } => Some(*now),
+            RangeCommand::EndTransaction { commit, .. } => *commit,
+            RangeCommand::ResolveIntent { .. } | RangeCommand::Split { .. } => None,
+        };
+        carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
     }
 
     /// Proposes a split, at the median key, of every range this store leads that

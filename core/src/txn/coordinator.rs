@@ -392,6 +392,9 @@ impl Transaction {
     fn command_error(&self, error: CommandError) -> TransactionError {
         match error {
             CommandError::TransactionAborted { .. } => self.retry(None, "aborted by a conflicting transaction"),
+            CommandError::ClockOffset => {
+                self.retry(None, "a node refused the transaction's timestamp: clocks differ beyond the maximum offset")
+            }
             CommandError::BelowGarbageCollectionThreshold { threshold } => {
                 self.retry(None, format!("timestamp below the garbage collection threshold {threshold}"))
             }

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | outcome | 0 `Ok` + response, 1 `Err` + error |
 //! | `RangeResponse` | 0 `Value`, 1 `Rows`, 2 `Written`, 3 `Resolved`, 4 `Refreshed`, 5 `Record`, 6 `Pushed`, 7 `Split` |
-//! | `CommandError` | 0 `Range`, 1 `WriteIntent`, 2 `Uncertain`, 3 `TransactionAborted`, 4 `CommitTimestampPushed`, 5 `BelowGarbageCollectionThreshold`, 6 `Invalid` |
+//! | `CommandError` | 0 `Range`, 1 `WriteIntent`, 2 `Uncertain`, 3 `TransactionAborted`, 4 `CommitTimestampPushed`, 5 `BelowGarbageCollectionThreshold`, 6 `Invalid`, 7 `ClockOffset` |
 //! | `RangeError` | 0 `KeyOutsideRange`, 1 `StaleDescriptor` |
 
 use super::*;
@@ -65,6 +65,7 @@ fn write_error<'w>(writer: &'w mut Writer, error: &CommandError) -> &'w mut Writ
         CommandError::CommitTimestampPushed { minimum } => writer.u8(4).timestamp(*minimum),
         CommandError::BelowGarbageCollectionThreshold { threshold } => writer.u8(5).timestamp(*threshold),
         CommandError::Invalid { reason } => writer.u8(6).bytes(reason.as_bytes()),
+        CommandError::ClockOffset => writer.u8(7),
     }
 }
 
@@ -118,6 +119,7 @@ fn read_error(reader: &mut BoundedReader<'_>) -> Result<CommandError, DecodeErro
                 String::from_utf8(reader.bytes()?.to_vec()).map_err(|_| DecodeError("reason is not UTF-8".into()))?;
             CommandError::Invalid { reason }
         }
+        7 => CommandError::ClockOffset,
         tag => return Err(unknown_tag("command error", tag)),
     })
 }
@@ -153,6 +155,7 @@ mod tests {
             Err(CommandError::CommitTimestampPushed { minimum: Timestamp::default() }),
             Err(CommandError::BelowGarbageCollectionThreshold { threshold: Timestamp::default() }),
             Err(CommandError::Invalid { reason: "no".into() }),
+            Err(CommandError::ClockOffset),
         ];
         for outcome in outcomes {
             let bytes = encode_outcome(&outcome);
