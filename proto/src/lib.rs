@@ -23,9 +23,11 @@
 //! that module for the full list. Malformed input becomes a [`DecodeError`];
 //! decoding never panics, whatever the bytes.
 //!
-//! Use [`encode_message`] / [`decode_message`] for one message, and
-//! [`encode_batch`] / [`decode_batch`] for a `MessageBatch`, several messages in
-//! one transport frame. The `From` / `TryFrom` conversions between the types of
+//! Use [`encode_message`] / [`decode_message`] for one message,
+//! [`encode_batch`] / [`decode_batch`] for a `MessageBatch`, several messages of
+//! one group in one transport frame, and [`encode_group_batch`] /
+//! [`decode_group_batch`] for a `GroupMessageBatch`, the frame between stores that
+//! run one Raft group per range. The `From` / `TryFrom` conversions between the types of
 //! [`raft`] and the core types are public too, for storage that wants to persist
 //! entries, snapshots or hard states in the same encoding.
 //!
@@ -69,6 +71,26 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
     let batch = raft::MessageBatch::decode(bytes)?;
     let decode_one = |(position, message)| {
         Message::try_from(message).map_err(|error| DecodeError::InBatch { position, error: Box::new(error) })
+    };
+    batch.messages.into_iter().enumerate().map(decode_one).collect()
+}
+
+/// Encodes `(group, message)` pairs, in order, as one protobuf `GroupMessageBatch`.
+pub fn encode_group_batch(messages: &[(u64, Message)]) -> Vec<u8> {
+    let messages = messages
+        .iter()
+        .map(|(group, message)| raft::GroupMessage { group: *group, message: Some(raft::Message::from(message)) })
+        .collect();
+    raft::GroupMessageBatch { messages }.encode_to_vec()
+}
+
+/// Decodes a protobuf `GroupMessageBatch`; one malformed message rejects the whole batch.
+pub fn decode_group_batch(bytes: &[u8]) -> Result<Vec<(u64, Message)>, DecodeError> {
+    let batch = raft::GroupMessageBatch::decode(bytes)?;
+    let decode_one = |(position, tagged): (usize, raft::GroupMessage)| {
+        let in_batch = |error| DecodeError::InBatch { position, error: Box::new(error) };
+        let message = tagged.message.ok_or(DecodeError::MissingField("GroupMessage.message")).map_err(in_batch)?;
+        Ok((tagged.group, Message::try_from(message).map_err(in_batch)?))
     };
     batch.messages.into_iter().enumerate().map(decode_one).collect()
 }

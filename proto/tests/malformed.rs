@@ -135,3 +135,13 @@ fn errors_read_as_sentences() {
     let error = DecodeError::InBatch { position: 1, error: Box::new(DecodeError::MissingField("Message.body")) };
     assert_eq!(error.to_string(), "message 1 of the batch: required field Message.body is missing");
 }
+
+#[test]
+fn group_message_without_its_message_is_rejected() {
+    use prost::Message as _;
+    let batch = shardforge_proto::raft::GroupMessageBatch {
+        messages: vec![shardforge_proto::raft::GroupMessage { group: 7, message: None }],
+    };
+    let error = shardforge_proto::decode_group_batch(&batch.encode_to_vec()).expect_err("no message inside");
+    assert_eq!(error.to_string(), "message 0 of the batch: required field GroupMessage.message is missing");
+}

@@ -7,7 +7,9 @@ use shardforge_core::raft::{
     AppendResult, Configuration, Entry, EntryPayload, Message, MessageBody, Snapshot, SnapshotMetadata,
 };
 use shardforge_core::types::{LogIndex, NodeId, Term};
-use shardforge_proto::{decode_batch, decode_message, encode_batch, encode_message};
+use shardforge_proto::{
+    decode_batch, decode_group_batch, decode_message, encode_batch, encode_group_batch, encode_message,
+};
 
 /// The highest previous index and term of a generated append: low enough that its
 /// entries can count up without overflow.
@@ -112,9 +114,15 @@ proptest! {
     }
 
     #[test]
+    fn group_batch_round_trips(messages in vec((any::<u64>(), message()), 0..8)) {
+        prop_assert_eq!(decode_group_batch(&encode_group_batch(&messages)), Ok(messages));
+    }
+
+    #[test]
     fn random_bytes_never_panic(bytes in vec(any::<u8>(), 0..256)) {
         let _ = decode_message(&bytes);
         let _ = decode_batch(&bytes);
+        let _ = decode_group_batch(&bytes);
     }
 
     /// Random bytes rarely get past the first tag; corrupting a valid encoding
@@ -135,5 +143,7 @@ proptest! {
         let truncated = &bytes[..truncation.index(bytes.len() + 1)];
         let _ = decode_batch(truncated);
         let _ = decode_message(truncated);
+        let _ = decode_group_batch(&bytes);
+        let _ = decode_group_batch(truncated);
     }
 }

@@ -34,16 +34,17 @@ impl SimClient {
         self.id
     }
 
-    /// Sends `request` to `node`; None when no answer came within `timeout`.
+    /// Sends `request` for `group` to `node`; None when no answer came within `timeout`.
     pub async fn request(
         &mut self,
         node: NodeId,
+        group: u64,
         request: Request,
         timeout: Duration,
     ) -> Option<Result<Vec<u8>, RequestError>> {
         self.next_request_id += 1;
         let request_id = self.next_request_id;
-        let envelope = RequestEnvelope { client_id: self.id, request_id, request };
+        let envelope = RequestEnvelope { client_id: self.id, request_id, group, request };
         network::send_value(&self.endpoint, &self.faults, network::node_address(node), CLIENT_TAG, envelope).await;
         let endpoint = Arc::clone(&self.endpoint);
         let wait_for_reply = async move {

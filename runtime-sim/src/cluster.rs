@@ -7,43 +7,43 @@ use std::time::Duration;
 
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
-use shardforge_core::node::{NodeConfig, StateMachine};
-use shardforge_core::raft::persistence;
 use shardforge_core::types::NodeId;
 
 use crate::clock::SkewedClock;
 use crate::disk::SimDisk;
-use crate::driver::{run_node, NodeSetup, StatusBoard, REGISTER_GROUP};
+use crate::driver::{run_node, NodeSetup, StatusBoard};
 use crate::network::{self, NetworkFaults};
 use crate::observer::Observer;
+use crate::program::Program;
 
 /// How to build the cluster.
 #[derive(Clone, Debug)]
-pub struct ClusterConfig {
+pub struct ClusterConfig<S> {
     pub node_count: u64,
-    /// Template for every node; the id and random seed are filled in per node.
-    pub node: NodeConfig,
+    /// The program's settings for every node; the id and random seed are filled
+    /// in per node and start.
+    pub program: S,
     pub sync_latency: Duration,
 }
 
-struct SimNode<M> {
+struct SimNode<P: Program> {
     handle: NodeHandle,
-    setup: Arc<NodeSetup<M>>,
+    setup: Arc<NodeSetup<P>>,
     alive: bool,
     paused: bool,
 }
 
 /// The running cluster and its fault controls.
-pub struct SimCluster<M> {
-    nodes: BTreeMap<NodeId, SimNode<M>>,
+pub struct SimCluster<P: Program> {
+    nodes: BTreeMap<NodeId, SimNode<P>>,
     faults: NetworkFaults,
     cut_links: BTreeSet<(NodeId, NodeId)>,
     statuses: StatusBoard,
 }
 
-impl<M: StateMachine + 'static> SimCluster<M> {
+impl<P: Program> SimCluster<P> {
     /// Starts `node_count` nodes with ids 1..=n, all initial voters.
-    pub fn start(config: &ClusterConfig, observer: Arc<dyn Observer>, make_state_machine: fn() -> M) -> Self {
+    pub fn start(config: &ClusterConfig<P::Settings>, observer: Arc<dyn Observer>) -> Self {
         let faults = NetworkFaults::default();
         let voters: Vec<NodeId> = (1..=config.node_count).map(NodeId).collect();
         let origin = madsim::time::Instant::now();
@@ -51,19 +51,15 @@ impl<M: StateMachine + 'static> SimCluster<M> {
         let mut nodes = BTreeMap::new();
         for id in voters.iter().copied() {
             let disk = SimDisk::new();
-            persistence::bootstrap(&mut *disk.lock(), &persistence::GroupKeys::new(REGISTER_GROUP), &voters)
-                .expect("bootstrap the simulated disk");
-            let mut node_config = config.node.clone();
-            node_config.raft.id = id;
+            P::bootstrap(&mut disk.lock(), &voters);
             let setup = Arc::new(NodeSetup {
                 id,
-                config: node_config,
+                settings: config.program.clone(),
                 disk,
                 clock: SkewedClock::new(origin),
                 faults: faults.clone(),
                 observer: Arc::clone(&observer),
                 sync_latency: config.sync_latency,
-                make_state_machine,
                 statuses: Arc::clone(&statuses),
             });
             let init_setup = Arc::clone(&setup);

@@ -1,6 +1,6 @@
 //! The simulated node's driver loop: the same shape as the production runtime.
 //!
-//! One task owns the [`Node`]. Each turn it waits for an input or the node's
+//! One task owns the node's [`Program`] (one Raft group, or a store of many). Each turn it waits for an input or the node's
 //! deadline, takes every other input already queued (up to a bound), hands them
 //! to the node, and performs the outputs in the core's order: write every `Ready`,
 //! sync once if any asked (group commit; the sync takes simulated time, and a
@@ -15,33 +15,32 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Output, StateMachine};
+use shardforge_core::node::ClientId;
 use shardforge_core::raft::{persistence, Message};
-use shardforge_core::types::{NodeId, Time};
+use shardforge_core::store::StoreOutput;
+use shardforge_core::types::{NodeId, RangeId, Time};
 
 use crate::clock::SkewedClock;
 use crate::disk::SimDisk;
 use crate::network::{self, NetworkFaults, ReplyEnvelope, RequestEnvelope, CLIENT_TAG, RAFT_TAG};
 use crate::observer::Observer;
+use crate::program::{Program, ProgramInput};
 
 /// Inputs handled in one turn at most, so one sync never waits on an unbounded batch.
 const INPUTS_PER_TURN_MAX: usize = 256;
-/// The one Raft group a simulated node runs today.
-pub const REGISTER_GROUP: u64 = 1;
 /// Largest datagram a node accepts.
 const DATAGRAM_BYTES_MAX: usize = 4 << 20;
 
 /// Everything a simulated node needs; it outlives restarts.
-pub struct NodeSetup<M> {
+pub struct NodeSetup<P: Program> {
     pub id: NodeId,
-    pub config: NodeConfig,
+    pub settings: P::Settings,
     pub disk: SimDisk,
     pub clock: SkewedClock,
     pub faults: NetworkFaults,
     pub observer: Arc<dyn Observer>,
     /// Simulated time one sync takes.
     pub sync_latency: Duration,
-    pub make_state_machine: fn() -> M,
     /// The latest Raft status of every node, for the nemesis to target leaders.
     pub statuses: StatusBoard,
 }
@@ -50,35 +49,31 @@ pub struct NodeSetup<M> {
 pub type StatusBoard = Arc<std::sync::Mutex<BTreeMap<NodeId, shardforge_core::raft::Status>>>;
 
 enum Event {
-    Raft(Message),
+    Raft(u64, Message),
     Client(SocketAddr, RequestEnvelope),
 }
 
 /// Runs one node until it is killed. Restarting re-runs this from the disk.
-pub async fn run_node<M: StateMachine + 'static>(setup: Arc<NodeSetup<M>>) {
+pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
     let endpoint = Arc::new(Endpoint::bind(network::node_address(setup.id)).await.expect("bind node address"));
     let (sender, inbox) = async_channel::unbounded();
     madsim::task::spawn(receive_raft(Arc::clone(&endpoint), sender.clone(), Arc::clone(&setup.observer)));
     madsim::task::spawn(receive_clients(Arc::clone(&endpoint), sender));
 
-    let recovered = persistence::recover(&*setup.disk.lock(), &persistence::GroupKeys::new(REGISTER_GROUP))
-        .expect("the simulated disk is never corrupt");
-    let mut config = setup.config.clone();
-    config.raft.random_seed = thread_rng().gen();
-    let mut node = Node::new(config, recovered, (setup.make_state_machine)());
+    let mut program = P::recover(&setup.settings, setup.id, thread_rng().gen(), &setup.disk.lock());
     let mut driver = Driver { setup: Arc::clone(&setup), endpoint, clients: BTreeMap::new() };
-    trace(&setup, || format!("{} starts: {:?}", setup.id, node.raft().status()));
+    trace(&setup, || format!("{} starts: {:?}", setup.id, program.status()));
     let mut deadline = Time(0);
     loop {
         let events = next_events(&inbox, &setup.clock, deadline).await;
         let now = setup.clock.now();
-        let mut outputs = vec![node.handle(now, Input::Tick)];
+        let mut outputs = vec![program.handle(now, ProgramInput::Tick)];
         for event in events {
             let input = driver.input(event);
-            outputs.push(node.handle(now, input));
+            outputs.push(program.handle(now, input));
         }
-        deadline = outputs.last().expect("at least the tick").next_deadline;
-        driver.perform(&node, outputs).await;
+        deadline = outputs.iter().map(|output| output.next_deadline).min().expect("at least the tick");
+        driver.perform(&program, outputs).await;
     }
 }
 
@@ -100,47 +95,48 @@ async fn next_events(inbox: &async_channel::Receiver<Event>, clock: &SkewedClock
     events
 }
 
-struct Driver<M> {
-    setup: Arc<NodeSetup<M>>,
+struct Driver<P: Program> {
+    setup: Arc<NodeSetup<P>>,
     endpoint: Arc<Endpoint>,
     /// Where to send each client's replies.
     clients: BTreeMap<u64, SocketAddr>,
 }
 
-impl<M: StateMachine + 'static> Driver<M> {
-    fn input(&mut self, event: Event) -> Input {
+impl<P: Program> Driver<P> {
+    fn input(&mut self, event: Event) -> ProgramInput {
         match event {
-            Event::Raft(message) => {
-                trace(&self.setup, || format!("{} <- {message:?}", self.setup.id));
-                Input::Message(message)
+            Event::Raft(group, message) => {
+                trace(&self.setup, || format!("{} <- g{group} {message:?}", self.setup.id));
+                ProgramInput::Message { group, message }
             }
             Event::Client(from, envelope) => {
                 self.clients.insert(envelope.client_id, from);
                 trace(&self.setup, || format!("{} <- client {envelope:?}", self.setup.id));
-                Input::Request(ClientRequest {
+                ProgramInput::Request {
                     client: ClientId(envelope.client_id),
                     request_id: envelope.request_id,
+                    group: envelope.group,
                     request: envelope.request,
-                })
+                }
             }
         }
     }
 
     /// Persist, sync once, then send, then reply.
-    async fn perform(&mut self, node: &Node<M>, outputs: Vec<Output>) {
+    async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) {
         let setup = Arc::clone(&self.setup);
         {
-            let keys = persistence::GroupKeys::new(REGISTER_GROUP);
             let mut disk = setup.disk.lock();
-            for ready in outputs.iter().flat_map(|output| &output.readies) {
+            for (group, ready) in outputs.iter().flat_map(|output| &output.readies) {
+                let keys = persistence::GroupKeys::new(group.0);
                 persistence::write(&mut *disk, &keys, ready).expect("the simulated disk never fails");
             }
         }
-        if outputs.iter().any(Output::needs_sync) {
+        if outputs.iter().any(StoreOutput::needs_sync) {
             madsim::time::sleep(setup.sync_latency).await;
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
         }
-        self.report(node, &outputs);
+        self.report(program, &outputs);
         self.send_messages(&outputs).await;
         for reply in outputs.into_iter().flat_map(|output| output.replies) {
             let Some(address) = self.clients.get(&reply.client.0).copied() else { continue };
@@ -149,49 +145,45 @@ impl<M: StateMachine + 'static> Driver<M> {
         }
     }
 
-    fn report(&self, node: &Node<M>, outputs: &[Output]) {
-        let observer = &self.setup.observer;
-        for ready in outputs.iter().flat_map(|output| &output.readies) {
+    fn report(&self, program: &P, outputs: &[StoreOutput]) {
+        let (observer, id) = (&self.setup.observer, self.setup.id);
+        let mut changed_groups = std::collections::BTreeSet::new();
+        for (group, ready) in outputs.iter().flat_map(|output| &output.readies) {
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
-                observer.restored_snapshot(self.setup.id, snapshot.snapshot.metadata.index);
+                observer.restored_snapshot(id, group.0, snapshot.snapshot.metadata.index);
+                changed_groups.insert(*group);
             }
             if !ready.committed_entries.is_empty() {
-                observer.applied(self.setup.id, &ready.committed_entries);
+                observer.applied(id, group.0, &ready.committed_entries);
+                changed_groups.insert(*group);
             }
         }
-        let applied_something = outputs
-            .iter()
-            .flat_map(|output| &output.readies)
-            .any(|ready| !ready.committed_entries.is_empty() || ready.snapshot.as_ref().is_some_and(|s| s.restore));
-        if applied_something {
-            let digest = state_digest(&node.state_machine().snapshot());
-            observer.state(self.setup.id, node.raft().applied_index(), digest);
+        for RangeId(group) in changed_groups {
+            if let Some((applied_index, digest)) = program.state_digest(group) {
+                observer.state(id, group, applied_index, digest);
+            }
         }
-        let status = node.raft().status();
-        self.setup.statuses.lock().expect("status board lock").insert(self.setup.id, status.clone());
-        observer.status(self.setup.id, &status);
+        if let Some(status) = program.status() {
+            self.setup.statuses.lock().expect("status board lock").insert(id, status.clone());
+            observer.status(id, &status);
+        }
     }
 
     /// One datagram per destination per turn, in node-id order.
-    async fn send_messages(&self, outputs: &[Output]) {
-        let mut batches: BTreeMap<NodeId, Vec<Message>> = BTreeMap::new();
-        for message in outputs.iter().flat_map(Output::messages) {
-            batches.entry(message.to).or_default().push(message.clone());
+    async fn send_messages(&self, outputs: &[StoreOutput]) {
+        let mut batches: BTreeMap<NodeId, Vec<(u64, Message)>> = BTreeMap::new();
+        for (group, message) in outputs.iter().flat_map(StoreOutput::messages) {
+            batches.entry(message.to).or_default().push((group.0, message.clone()));
         }
         for (to, messages) in batches {
             trace(&self.setup, || format!("{} -> {to}: {} messages", self.setup.id, messages.len()));
-            let bytes = shardforge_proto::encode_batch(&messages);
+            let bytes = shardforge_proto::encode_group_batch(&messages);
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;
         }
     }
 }
 
-/// 64-bit FNV-1a of a state machine's serialized state.
-fn state_digest(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
-}
-
-fn trace<M>(setup: &NodeSetup<M>, line: impl FnOnce() -> String) {
+fn trace<P: Program>(setup: &NodeSetup<P>, line: impl FnOnce() -> String) {
     if setup.observer.tracing() {
         setup.observer.event(line());
     }
@@ -200,10 +192,10 @@ fn trace<M>(setup: &NodeSetup<M>, line: impl FnOnce() -> String) {
 async fn receive_raft(endpoint: Arc<Endpoint>, sender: async_channel::Sender<Event>, observer: Arc<dyn Observer>) {
     let mut buffer = vec![0; DATAGRAM_BYTES_MAX];
     while let Ok((length, from)) = endpoint.recv_from(RAFT_TAG, &mut buffer).await {
-        match shardforge_proto::decode_batch(&buffer[..length]) {
+        match shardforge_proto::decode_group_batch(&buffer[..length]) {
             Ok(messages) => {
-                for message in messages {
-                    let _ = sender.send(Event::Raft(message)).await;
+                for (group, message) in messages {
+                    let _ = sender.send(Event::Raft(group, message)).await;
                 }
             }
             // A bad datagram is dropped, never trusted: the sender will retry.

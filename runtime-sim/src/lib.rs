@@ -1,5 +1,6 @@
 //! The simulated ShardForge node: the core's [`Node`](shardforge_core::node::Node)
-//! driven on madsim, with a simulated disk, a faulty network and skewed clocks.
+//! (one Raft group) or [`Store`](shardforge_core::store::Store) (a replica per
+//! range, see [`program`]) driven on madsim, with a simulated disk, a faulty network and skewed clocks.
 //!
 //! The driver ([`driver`]) has the shape the production runtime will have: one
 //! task owns the node, takes every queued input, handles them, persists all
@@ -25,6 +26,7 @@ pub mod driver;
 pub mod nemesis;
 pub mod network;
 pub mod observer;
+pub mod program;
 
 // Without `--cfg madsim` the madsim crate is a thin layer over tokio and none of
 // the simulation APIs exist. Say why, instead of a page of unresolved imports.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::node::{Request, RequestError, StateMachine};
+use shardforge_core::node::{Request, RequestError};
 use shardforge_core::raft::ConfigurationChange;
 use shardforge_core::types::NodeId;
 
@@ -21,6 +21,7 @@ use crate::client::SimClient;
 use crate::cluster::SimCluster;
 use crate::network::FaultSettings;
 use crate::observer::Observer;
+use crate::program::{Program, FIRST_GROUP};
 
 /// The kinds of faults the nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,10 +108,29 @@ impl FaultPlan {
     }
 }
 
+/// The clock faults a nemesis may inject: each step sets a node's offset from
+/// the true time within `[offset_min_nanos, offset_max_nanos]`; drift stays
+/// within `drift_max_ppm` either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockFaults {
+    pub offset_min_nanos: i64,
+    pub offset_max_nanos: i64,
+    pub drift_max_ppm: i64,
+}
+
+impl Default for ClockFaults {
+    /// Offsets of a few seconds, as NTP-disciplined clocks that misbehave show,
+    /// and drift up to 10%: what Raft, which only measures intervals, must survive.
+    fn default() -> ClockFaults {
+        ClockFaults { offset_min_nanos: -1_000_000_000, offset_max_nanos: 2_000_000_000, drift_max_ppm: 100_000 }
+    }
+}
+
 /// Plays a fault plan against a cluster.
-pub struct Nemesis<M> {
-    pub cluster: SimCluster<M>,
+pub struct Nemesis<P: Program> {
+    pub cluster: SimCluster<P>,
     plan: FaultPlan,
+    clock_faults: ClockFaults,
     admin: SimClient,
     /// Voters the nemesis removed, or tried to (an unknown outcome counts): they
     /// are added back when healing.
@@ -122,18 +142,25 @@ pub struct Nemesis<M> {
     pub actions: Vec<String>,
 }
 
-impl<M: StateMachine + 'static> Nemesis<M> {
+impl<P: Program> Nemesis<P> {
     /// `admin` must be bound on the task's own client address.
-    pub fn new(cluster: SimCluster<M>, plan: FaultPlan, admin: SimClient, observer: Arc<dyn Observer>) -> Nemesis<M> {
+    pub fn new(cluster: SimCluster<P>, plan: FaultPlan, admin: SimClient, observer: Arc<dyn Observer>) -> Nemesis<P> {
         Nemesis {
             cluster,
             plan,
+            clock_faults: ClockFaults::default(),
             admin,
             removed_voters: BTreeSet::new(),
             observer,
             isolated_leader_term: Default::default(),
             actions: Vec::new(),
         }
+    }
+
+    /// Bounds the clock faults (the default suits consensus alone).
+    pub fn with_clock_faults(mut self, clock_faults: ClockFaults) -> Nemesis<P> {
+        self.clock_faults = clock_faults;
+        self
     }
 
     pub fn plan(&self) -> &FaultPlan {
@@ -303,22 +330,23 @@ impl<M: StateMachine + 'static> Nemesis<M> {
         let node = self.random_node();
         let clock = self.cluster.clock(node);
         if random.gen_bool(0.5) {
-            // Offsets stay within a few seconds, as NTP-disciplined clocks do; each
-            // change is a step, forwards or backwards.
-            let offset_nanos = random.gen_range(-1_000_000_000..=2_000_000_000i64);
+            // Each change is a step, forwards or backwards.
+            let faults = self.clock_faults;
+            let offset_nanos = random.gen_range(faults.offset_min_nanos..=faults.offset_max_nanos);
             let step_nanos = clock.jump_to_offset(offset_nanos);
             format!("{node} clock stepped {} ms to offset {} ms", step_nanos / 1_000_000, offset_nanos / 1_000_000)
         } else {
-            let drift = random.gen_range(-100_000..=100_000i64);
+            let drift = random.gen_range(-self.clock_faults.drift_max_ppm..=self.clock_faults.drift_max_ppm);
             clock.set_drift(drift);
             format!("{node} clock drifts {drift} ppm")
         }
     }
 
-    /// Sends `request` to each node until one answers other than "not leader".
+    /// Sends `request` for the first group to each node until one answers other
+    /// than "not leader".
     async fn ask_leader(&mut self, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
         for node in self.cluster.node_ids() {
-            match self.admin.request(node, request.clone(), Duration::from_millis(300)).await {
+            match self.admin.request(node, FIRST_GROUP, request.clone(), Duration::from_millis(300)).await {
                 Some(Err(RequestError::NotLeader { .. })) | None => continue,
                 answer => return answer,
             }

@@ -52,6 +52,8 @@ pub fn node_of(address: SocketAddr) -> Option<NodeId> {
 pub struct RequestEnvelope {
     pub client_id: u64,
     pub request_id: u64,
+    /// The Raft group (range) the request is for; see [`crate::program`].
+    pub group: u64,
     pub request: Request,
 }
 

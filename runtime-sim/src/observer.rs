@@ -6,15 +6,15 @@ use shardforge_core::types::NodeId;
 
 /// Receives every node's observations. Implemented by the chaos suite's recorder.
 pub trait Observer: Send + Sync {
-    /// `node` applied these committed entries, in order.
-    fn applied(&self, node: NodeId, entries: &[Entry]);
-    /// `node` replaced its state with a snapshot up to `index`.
-    fn restored_snapshot(&self, node: NodeId, index: shardforge_core::types::LogIndex);
-    /// `node`'s state machine, having applied everything up to `applied_index`,
-    /// serializes to bytes whose hash is `state_digest`. Replicas must agree at
-    /// every index, including states reached through a snapshot.
-    fn state(&self, node: NodeId, applied_index: shardforge_core::types::LogIndex, state_digest: u64);
-    /// `node`'s Raft status after handling a batch of inputs.
+    /// `node` applied these committed entries of Raft group `group`, in order.
+    fn applied(&self, node: NodeId, group: u64, entries: &[Entry]);
+    /// `node` replaced its state of `group` with a snapshot up to `index`.
+    fn restored_snapshot(&self, node: NodeId, group: u64, index: shardforge_core::types::LogIndex);
+    /// `node`'s state machine of `group`, having applied everything up to
+    /// `applied_index`, serializes to bytes whose hash is `state_digest`. Replicas
+    /// must agree at every index, including states reached through a snapshot.
+    fn state(&self, node: NodeId, group: u64, applied_index: shardforge_core::types::LogIndex, state_digest: u64);
+    /// `node`'s Raft status of the first group after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).
     fn tracing(&self) -> bool;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use shardforge_core::raft::TestingKnobs;
+use shardforge_core::txn::coordinator::TransactionKnobs;
 
 /// A bug injected on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,15 +14,35 @@ pub enum Bug {
     AckBeforeSync,
     /// A leader commits entries of older terms by counting replicas.
     CommitOldTerm,
+    /// A transaction pushed to a later commit timestamp commits there without
+    /// checking that its reads still hold: write skew.
+    SkipReadRefresh,
+    /// Intents are resolved as committed before the transaction record is.
+    ResolveBeforeDurable,
+    /// Reads ignore the uncertainty interval: stale reads under clock skew.
+    SkipUncertainty,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 2] = [Bug::AckBeforeSync, Bug::CommitOldTerm];
+    pub const ALL: [Bug; 5] =
+        [Bug::AckBeforeSync, Bug::CommitOldTerm, Bug::SkipReadRefresh, Bug::ResolveBeforeDurable, Bug::SkipUncertainty];
 
     pub fn name(self) -> &'static str {
         match self {
             Bug::AckBeforeSync => "ack-before-sync",
             Bug::CommitOldTerm => "commit-old-term",
+            Bug::SkipReadRefresh => "skip-read-refresh",
+            Bug::ResolveBeforeDurable => "resolve-before-durable",
+            Bug::SkipUncertainty => "skip-uncertainty",
+        }
+    }
+
+    /// The transaction coordinator's knobs that inject this bug.
+    pub fn transaction_knobs(bug: Option<Bug>) -> TransactionKnobs {
+        TransactionKnobs {
+            skip_read_refresh: bug == Some(Bug::SkipReadRefresh),
+            resolve_before_durable: bug == Some(Bug::ResolveBeforeDurable),
+            skip_uncertainty: bug == Some(Bug::SkipUncertainty),
         }
     }
 

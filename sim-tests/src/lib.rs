@@ -19,4 +19,5 @@ pub mod recorder;
 pub mod register;
 pub mod replicated_transactions;
 pub mod run;
+pub mod transactions;
 pub mod workload;

@@ -20,11 +20,14 @@ use shardforge_runtime_sim::observer::Observer;
 
 #[derive(Default)]
 struct Records {
-    /// Per index: the term and payload digest applied, and the first node to apply it.
-    applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
+    /// Per group and index: the term and payload digest applied, and the first node to apply it.
+    applied: BTreeMap<(u64, LogIndex), (Term, u64, NodeId)>,
+    /// Leaders of the first group, by term.
     leaders: BTreeMap<Term, NodeId>,
-    /// Per applied index: the digest of the state machine there, and who reported it first.
-    states: BTreeMap<LogIndex, (u64, NodeId)>,
+    /// Per group and applied index: the digest of the state machine there, and who reported it first.
+    states: BTreeMap<(u64, LogIndex), (u64, NodeId)>,
+    /// Per group, each node's latest applied index.
+    applied_indexes: BTreeMap<u64, BTreeMap<NodeId, LogIndex>>,
     statuses: BTreeMap<NodeId, Status>,
     violations: Vec<String>,
     trace: Vec<String>,
@@ -91,24 +94,25 @@ impl Recorder {
         self.records().trace_hash
     }
 
-    /// The highest index some replica applied.
-    pub fn applied_index_max(&self) -> LogIndex {
-        self.records().applied.keys().next_back().copied().unwrap_or_default()
+    /// Per group, each node's latest applied index (as of its last state report).
+    pub fn applied_indexes(&self) -> BTreeMap<u64, BTreeMap<NodeId, LogIndex>> {
+        self.records().applied_indexes.clone()
     }
 }
 
 impl Observer for Recorder {
-    fn applied(&self, node: NodeId, entries: &[Entry]) {
+    fn applied(&self, node: NodeId, group: u64, entries: &[Entry]) {
         let mut records = self.records();
         for entry in entries {
             let digest = digest(entry);
-            match records.applied.get(&entry.index).copied() {
+            match records.applied.get(&(group, entry.index)).copied() {
                 None => {
-                    records.applied.insert(entry.index, (entry.term, digest, node));
+                    records.applied.insert((group, entry.index), (entry.term, digest, node));
                 }
                 Some((term, known, first)) if term != entry.term || known != digest => {
                     let violation = format!(
-                        "state machine safety: {node} applied {}@{} but {first} applied {}@{term} (different entries)",
+                        "state machine safety: in group {group}, {node} applied {}@{} but {first} applied {}@{term} \
+                         (different entries)",
                         entry.index, entry.term, entry.index
                     );
                     drop(records);
@@ -120,19 +124,21 @@ impl Observer for Recorder {
         }
     }
 
-    fn state(&self, node: NodeId, applied_index: LogIndex, state_digest: u64) {
+    fn state(&self, node: NodeId, group: u64, applied_index: LogIndex, state_digest: u64) {
         let mut records = self.records();
-        let (known, first) = *records.states.entry(applied_index).or_insert((state_digest, node));
+        records.applied_indexes.entry(group).or_default().insert(node, applied_index);
+        let (known, first) = *records.states.entry((group, applied_index)).or_insert((state_digest, node));
         drop(records);
         if known != state_digest {
             self.violate(format!(
-                "replica state agreement: {node} and {first} hold different state machines after applying {applied_index}"
+                "replica state agreement: in group {group}, {node} and {first} hold different state machines after \
+                 applying {applied_index}"
             ));
         }
     }
 
-    fn restored_snapshot(&self, node: NodeId, index: LogIndex) {
-        self.event(format!("{node} restored a snapshot at {index}"));
+    fn restored_snapshot(&self, node: NodeId, group: u64, index: LogIndex) {
+        self.event(format!("{node} restored a snapshot of group {group} at {index}"));
     }
 
     fn status(&self, node: NodeId, status: &Status) {

@@ -1,4 +1,5 @@
-//! One seeded run of the register workload, from cluster start to verdict.
+//! One seeded run, from cluster start to verdict: the register workload here,
+//! the transaction workloads in [`crate::transactions`] (same phases and nemesis).
 //!
 //! Phases: (1) **safety**: clients run while the nemesis injects the faults its
 //! seed enabled; (2) **liveness**: every fault is healed, and a write must commit
@@ -22,6 +23,7 @@ use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
 use shardforge_runtime_sim::nemesis::{FaultKind, FaultPlan, Nemesis};
 use shardforge_runtime_sim::network::client_ip;
 use shardforge_runtime_sim::observer::Observer;
+use shardforge_runtime_sim::program::{SingleGroup, SingleGroupSettings};
 
 use crate::bugs::Bug;
 use crate::checker::linearizability::{self, RegisterOperation};
@@ -29,9 +31,50 @@ use crate::recorder::Recorder;
 use crate::register::RegisterMachine;
 use crate::workload::{History, RegisterClient};
 
+/// Which workload a run drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Linearizable registers on one Raft group.
+    Register,
+    /// Bank transfers and audits over ranges.
+    Bank,
+    /// Elle's list-append transactions over ranges.
+    ListAppend,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Register, Workload::Bank, Workload::ListAppend];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Bank => "bank",
+            Workload::ListAppend => "list-append",
+        }
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Workload, String> {
+        Workload::ALL
+            .into_iter()
+            .find(|workload| workload.name() == name)
+            .ok_or_else(|| format!("unknown workload {name:?}; known workloads: register, bank, list-append"))
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    pub workload: Workload,
     /// Cluster size; None draws 3 or 5 from the seed.
     pub nodes: Option<u64>,
     pub clients: u64,
@@ -45,6 +88,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> RunOptions {
         RunOptions {
+            workload: Workload::Register,
             nodes: None,
             clients: 4,
             keys: 3,
@@ -65,7 +109,10 @@ pub struct SeedReport {
     pub plan: String,
     /// The fault kinds this seed's plan enabled.
     pub fault_kinds: Vec<FaultKind>,
+    /// Completed register operations, or committed transactions.
     pub operations: usize,
+    /// Raft groups (ranges) seen during the run.
+    pub ranges: usize,
     pub simulated: Duration,
     pub wall: Duration,
     pub trace: Vec<String>,
@@ -79,8 +126,8 @@ impl SeedReport {
         let bug = options.bug.map(|bug| format!(" --bug {bug}")).unwrap_or_default();
         let nodes = options.nodes.map(|nodes| format!(" --nodes {nodes}")).unwrap_or_default();
         format!(
-            "cargo run -p sim-tests --bin sim -- replay --workload register --seed {}{bug}{nodes} --trace",
-            self.seed
+            "cargo run -p sim-tests --bin sim -- replay --workload {} --seed {}{bug}{nodes} --trace",
+            options.workload, self.seed
         )
     }
 }
@@ -91,7 +138,12 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     let wall_start = WallInstant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
-        runtime.block_on(simulate(seed, options.clone()))
+        match options.workload {
+            Workload::Register => runtime.block_on(simulate(seed, options.clone())),
+            Workload::Bank | Workload::ListAppend => {
+                runtime.block_on(crate::transactions::simulate(seed, options.clone()))
+            }
+        }
     }));
     let mut report = outcome.unwrap_or_else(|panic| {
         let message = panic
@@ -105,6 +157,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
             plan: String::new(),
             fault_kinds: Vec::new(),
             operations: 0,
+            ranges: 0,
             simulated: Duration::ZERO,
             wall: Duration::ZERO,
             trace: Vec::new(),
@@ -118,7 +171,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
 
 /// Which fault plan a seed plays: one seed in three plays the leader-churn plan on
 /// three nodes with one entry per append, the rest a random swarm.
-fn draw_plan() -> (FaultPlan, bool) {
+pub(crate) fn draw_plan() -> (FaultPlan, bool) {
     if thread_rng().gen_bool(1.0 / 3.0) {
         (FaultPlan::leader_churn(), true)
     } else {
@@ -126,9 +179,9 @@ fn draw_plan() -> (FaultPlan, bool) {
     }
 }
 
-/// The node configuration drawn from the seed (part of the swarm: cluster size,
-/// batching, pipelining and compaction settings vary per seed).
-fn draw_cluster_config(options: &RunOptions, leader_churn: bool) -> ClusterConfig {
+/// The Raft settings, cluster size and sync latency drawn from the seed (part
+/// of the swarm: batching, pipelining and cluster size vary per seed).
+pub(crate) fn draw_raft_config(options: &RunOptions, leader_churn: bool) -> (RaftConfig, u64, Duration) {
     let mut random = thread_rng();
     let sizes: &[u64] = if leader_churn { &[3] } else { &[3, 5] };
     let node_count = options.nodes.unwrap_or_else(|| *sizes.choose(&mut random).expect("non-empty"));
@@ -137,11 +190,21 @@ fn draw_cluster_config(options: &RunOptions, leader_churn: bool) -> ClusterConfi
     raft.append_entries_max = *batches.choose(&mut random).expect("non-empty");
     raft.inflight_appends_max = *[2, 8, 32].choose(&mut random).expect("non-empty");
     raft.testing_knobs = Bug::testing_knobs(options.bug);
-    let compaction_threshold_entries = *[5, 50, 1000].choose(&mut random).expect("non-empty");
+    (raft, node_count, Duration::from_micros(random.gen_range(0..=3000)))
+}
+
+/// The register cluster drawn from the seed (compaction varies too).
+fn draw_cluster_config(
+    options: &RunOptions,
+    leader_churn: bool,
+) -> ClusterConfig<SingleGroupSettings<RegisterMachine>> {
+    let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
+    let compaction_threshold_entries = *[5, 50, 1000].choose(&mut thread_rng()).expect("non-empty");
+    let node = NodeConfig { raft, tick_interval_nanos: 10_000_000, compaction_threshold_entries };
     ClusterConfig {
         node_count,
-        node: NodeConfig { raft, tick_interval_nanos: 10_000_000, compaction_threshold_entries },
-        sync_latency: Duration::from_micros(random.gen_range(0..=3000)),
+        program: SingleGroupSettings { node, make_state_machine: RegisterMachine::new },
+        sync_latency,
     }
 }
 
@@ -154,7 +217,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
     let plan_text = format!("{:?} every <= {} ms; {:?}", plan.enabled, plan.action_interval_millis_max, config);
     recorder.event(format!("seed {seed}: {plan_text}"));
-    let cluster = SimCluster::start(&config, recorder.clone(), RegisterMachine::new);
+    let cluster = SimCluster::<SingleGroup<RegisterMachine>>::start(&config, recorder.clone());
     let faults = cluster.faults().clone();
     let history = Arc::new(History::new(origin));
     let nodes: Vec<NodeId> = cluster.node_ids();
@@ -210,6 +273,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         plan: plan_text,
         fault_kinds,
         operations: operations.len(),
+        ranges: 1,
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,
         trace: recorder.trace(),
@@ -253,26 +317,29 @@ async fn liveness_and_final_reads(
     Ok(())
 }
 
-/// Every node must report the same applied index, equal to the highest applied
-/// anywhere, before `deadline`.
-async fn wait_for_convergence(
+/// For every Raft group, every node must report the same applied index, the
+/// highest any of them applied, before `deadline`.
+pub(crate) async fn wait_for_convergence(
     recorder: &Recorder,
     nodes: &[NodeId],
     deadline: madsim::time::Instant,
 ) -> Result<(), String> {
     loop {
-        let statuses = recorder.statuses();
-        let target = recorder.applied_index_max();
-        let behind: Vec<String> = nodes
-            .iter()
-            .filter(|node| statuses.get(node).is_none_or(|status| status.applied_index < target))
-            .map(|node| format!("{node} at {:?}", statuses.get(node).map(|status| status.applied_index)))
-            .collect();
+        let mut behind = Vec::new();
+        for (group, applied) in recorder.applied_indexes() {
+            let target = applied.values().copied().max().unwrap_or_default();
+            for node in nodes {
+                let index = applied.get(node).copied();
+                if index.is_none_or(|index| index < target) {
+                    behind.push(format!("group {group}: {node} at {index:?} of {target}"));
+                }
+            }
+        }
         if behind.is_empty() {
             return Ok(());
         }
         if madsim::time::Instant::now() > deadline {
-            return Err(format!("convergence: replicas behind applied index {target}: {}", behind.join(", ")));
+            return Err(format!("convergence: replicas behind: {}", behind.join(", ")));
         }
         madsim::time::sleep(Duration::from_millis(50)).await;
     }

@@ -18,6 +18,7 @@ use madsim::time::Instant;
 use shardforge_core::node::{Request, RequestError};
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
+use shardforge_runtime_sim::program::FIRST_GROUP;
 
 use crate::checker::linearizability::{Operation, RegisterOperation, RegisterOutcome};
 use crate::register::{compare_and_set_succeeded, decode_value, encode_get, RegisterCommand};
@@ -126,7 +127,7 @@ impl RegisterClient {
     /// None: certainly not executed. Some(None): outcome unknown.
     async fn execute(&mut self, request: Request) -> Option<Option<Vec<u8>>> {
         for _ in 0..ATTEMPTS_MAX {
-            match self.client.request(self.leader_guess, request.clone(), REQUEST_TIMEOUT).await {
+            match self.client.request(self.leader_guess, FIRST_GROUP, request.clone(), REQUEST_TIMEOUT).await {
                 Some(Ok(bytes)) => return Some(Some(bytes)),
                 None | Some(Err(RequestError::OutcomeUnknown)) => {
                     self.guess_another_leader();

@@ -76,6 +76,7 @@ const KEY_BYTES_MIN: usize = 8;
 const SPAN_BYTES_MIN: usize = KEY_BYTES_MIN + 1;
 const KEY_VALUE_BYTES_MIN: usize = 2 * KEY_BYTES_MIN;
 const READ_TIMESTAMP_BYTES_MIN: usize = KEY_BYTES_MIN + TIMESTAMP_BYTES;
+const READ_SPAN_BYTES_MIN: usize = SPAN_BYTES_MIN + TIMESTAMP_BYTES;
 /// Identifier, anchor, three timestamps, a bare status tag, and an empty span list.
 const RECORD_BYTES_MIN: usize = TRANSACTION_ID_BYTES + KEY_BYTES_MIN + 3 * TIMESTAMP_BYTES + 1 + 8;
 
@@ -100,6 +101,7 @@ pub fn encode_snapshot(snapshot: &RangeSnapshot) -> Vec<u8> {
     writer.vector(&snapshot.data, |writer, (key, value)| writer.bytes(key).bytes(value));
     writer.vector(&snapshot.records, |writer, record| writer.record(record));
     writer.vector(&snapshot.read_timestamps, |writer, (key, read)| writer.key(key).timestamp(*read));
+    writer.vector(&snapshot.read_spans, |writer, (start, end, read)| writer.key(start).key_end(end).timestamp(*read));
     writer.timestamp(snapshot.read_low_water).timestamp(snapshot.garbage_collection_threshold);
     writer.finish()
 }
@@ -113,6 +115,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<RangeSnapshot, DecodeError> {
             records: reader.vector(RECORD_BYTES_MIN, BoundedReader::record)?,
             read_timestamps: reader
                 .vector(READ_TIMESTAMP_BYTES_MIN, |reader| Ok((reader.key()?, reader.timestamp()?)))?,
+            read_spans: reader
+                .vector(READ_SPAN_BYTES_MIN, |reader| Ok((reader.key()?, reader.key_end()?, reader.timestamp()?)))?,
             read_low_water: reader.timestamp()?,
             garbage_collection_threshold: reader.timestamp()?,
         })

@@ -125,14 +125,19 @@ fn descriptor() -> impl Strategy<Value = RangeDescriptor> {
 fn snapshot() -> impl Strategy<Value = RangeSnapshot> {
     let data = vec((vec(any::<u8>(), 0..6), vec(any::<u8>(), 0..6)), 0..4);
     let read_timestamps = vec((key(), timestamp()), 0..4);
-    (proptest::option::of(descriptor()), data, vec(record(), 0..3), read_timestamps, timestamp(), timestamp()).prop_map(
-        |(descriptor, data, records, read_timestamps, read_low_water, garbage_collection_threshold)| RangeSnapshot {
-            descriptor,
-            data,
-            records,
-            read_timestamps,
-            read_low_water,
-            garbage_collection_threshold,
+    let read_spans = vec((key(), key_end(), timestamp()), 0..3);
+    let reads = (read_timestamps, read_spans);
+    (proptest::option::of(descriptor()), data, vec(record(), 0..3), reads, timestamp(), timestamp()).prop_map(
+        |(descriptor, data, records, (read_timestamps, read_spans), read_low_water, garbage_collection_threshold)| {
+            RangeSnapshot {
+                descriptor,
+                data,
+                records,
+                read_timestamps,
+                read_spans,
+                read_low_water,
+                garbage_collection_threshold,
+            }
         },
     )
 }
@@ -290,6 +295,10 @@ fn element_minimums_are_exact() {
         (RangeSnapshot { data: vec![(Vec::new(), Vec::new())], ..Default::default() }, KEY_VALUE_BYTES_MIN),
         (RangeSnapshot { records: vec![empty_record()], ..Default::default() }, RECORD_BYTES_MIN),
         (RangeSnapshot { read_timestamps: vec![(Key::MIN, at(0))], ..Default::default() }, READ_TIMESTAMP_BYTES_MIN),
+        (
+            RangeSnapshot { read_spans: vec![(Key::MIN, KeyEnd::Unbounded, at(0))], ..Default::default() },
+            READ_SPAN_BYTES_MIN,
+        ),
     ];
     for (snapshot, element_bytes) in snapshots {
         let bytes = encode_snapshot(&snapshot);

@@ -179,6 +179,9 @@ pub struct RangeSnapshot {
     pub records: Vec<TransactionRecord>,
     /// The timestamp cache: the highest timestamp each key was read at.
     pub read_timestamps: Vec<(Key, Timestamp)>,
+    /// The timestamp cache's spans (scans and refreshes), exactly: a replica
+    /// restored from a snapshot must push later writes exactly as the others do.
+    pub read_spans: Vec<(Key, KeyEnd, Timestamp)>,
     /// Reads of keys not in `read_timestamps` are known to be at or below this.
     pub read_low_water: Timestamp,
     pub garbage_collection_threshold: Timestamp,

@@ -70,6 +70,11 @@ impl RangeDescriptor {
         *key >= self.start && self.end.is_above(key)
     }
 
+    /// Whether the two spans share a key.
+    pub fn overlaps(&self, other: &RangeDescriptor) -> bool {
+        self.end.is_above(&other.start) && other.end.is_above(&self.start)
+    }
+
     /// Checks that a request routed by `generation` for `key` belongs here.
     pub fn check(&self, key: &Key, generation: u64) -> Result<(), RangeError> {
         if !self.contains(key) {

@@ -56,8 +56,8 @@ impl TimestampCache {
         }
     }
 
-    /// Folds span entries into the low-water mark (snapshots carry keys only).
-    pub fn fold_spans(&mut self) {
+    /// Folds span entries into the low-water mark.
+    fn fold_spans(&mut self) {
         let highest = self.spans.iter().map(|(_, _, timestamp)| *timestamp).max().unwrap_or_default();
         self.low_water = self.low_water.max(highest);
         self.spans.clear();
@@ -73,6 +73,10 @@ impl TimestampCache {
 
     pub fn keys(&self) -> impl Iterator<Item = (&Key, &Timestamp)> {
         self.keys.iter()
+    }
+
+    pub fn spans(&self) -> &[(Key, KeyEnd, Timestamp)] {
+        &self.spans
     }
 
     pub fn low_water(&self) -> Timestamp {

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::{bootstrap_range, Store, StoreConfig, StoreInput, StoreOutput};
+use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput};
 use crate::keys::Key;
 use crate::node::{ClientId, RequestError};
-use crate::raft::{persistence, Message, RaftConfig, Ready, RecoveredState, Role, SnapshotToPersist};
+use crate::raft::{persistence, Message, RaftConfig, RecoveredState, Role};
 use crate::range::{RangeDescriptor, RangeRequest};
 use crate::storage::{Engine, MemoryEngine};
 use crate::types::{NodeId, RangeId, Time};
@@ -46,14 +46,7 @@ fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -
 
 /// Every group `engine` holds, recovered.
 pub fn recover_store(engine: &MemoryEngine) -> Vec<(RangeId, RecoveredState)> {
-    let groups = persistence::groups(engine).expect("the in-memory engine does not fail");
-    groups
-        .into_iter()
-        .map(|group| {
-            let keys = persistence::GroupKeys::new(group);
-            (RangeId(group), persistence::recover(engine, &keys).expect("the in-memory engine does not fail"))
-        })
-        .collect()
+    super::recover(engine).expect("the in-memory engine does not fail")
 }
 
 impl LocalCluster {
@@ -76,12 +69,8 @@ impl LocalCluster {
             split_threshold_bytes: bytes,
         };
         for node in nodes.iter().copied() {
-            let (range, recovered) = bootstrap_range(&nodes);
             let mut engine = MemoryEngine::new();
-            let snapshot = SnapshotToPersist { snapshot: recovered.snapshot, restore: false };
-            let ready = Ready { snapshot: Some(snapshot), sync: true, ..Ready::default() };
-            persistence::persist(&mut engine, &persistence::GroupKeys::new(range.0), &ready)
-                .expect("the in-memory engine does not fail");
+            bootstrap(&mut engine, &nodes).expect("the in-memory engine does not fail");
             let config = store_config(node, seed, bytes);
             cluster.stores.insert(node, Store::new(config, recover_store(&engine)));
             cluster.engines.insert(node, engine);

@@ -31,10 +31,11 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
 use crate::raft::{
-    Configuration, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState, Snapshot, SnapshotMetadata,
-    SnapshotToPersist,
+    persistence, Configuration, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState, Snapshot,
+    SnapshotMetadata, SnapshotToPersist,
 };
 use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
+use crate::storage::{Engine, StorageError};
 use crate::txn::clock::HybridClock;
 use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
 
@@ -64,8 +65,23 @@ pub struct StoreConfig {
 #[derive(Clone, Debug)]
 pub enum StoreInput {
     Tick,
-    Message { range: RangeId, message: Message },
-    Request { client: ClientId, request_id: u64, request: RangeRequest },
+    Message {
+        range: RangeId,
+        message: Message,
+    },
+    Request {
+        client: ClientId,
+        request_id: u64,
+        request: RangeRequest,
+    },
+    /// An operator's request to one range's Raft group: a membership change or a
+    /// leadership transfer (range moves and rebalancing are made of these).
+    Admin {
+        client: ClientId,
+        request_id: u64,
+        range: RangeId,
+        request: Request,
+    },
 }
 
 /// Work for the runtime: persist each `Ready` under its range's keys (in order,
@@ -124,6 +140,24 @@ pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
     (range, RecoveredState { snapshot, ..RecoveredState::default() })
 }
 
+/// Writes the first range of a new cluster into `engine`, synced.
+pub fn bootstrap(engine: &mut impl Engine, voters: &[NodeId]) -> Result<(), StorageError> {
+    let (range, recovered) = bootstrap_range(voters);
+    let snapshot = SnapshotToPersist { snapshot: recovered.snapshot, restore: false };
+    let ready = Ready { snapshot: Some(snapshot), sync: true, ..Ready::default() };
+    persistence::persist(engine, &persistence::GroupKeys::new(range.0), &ready)
+}
+
+/// Every range replica `engine` holds, as persisted.
+pub fn recover(engine: &impl Engine) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
+    let mut recovered = Vec::new();
+    for group in persistence::groups(engine)? {
+        let state = persistence::recover(engine, &persistence::GroupKeys::new(group))?;
+        recovered.push((RangeId(group), state));
+    }
+    Ok(recovered)
+}
+
 impl Store {
     /// A store restarting with the replicas its storage holds.
     pub fn new(config: StoreConfig, recovered: Vec<(RangeId, RecoveredState)>) -> Store {
@@ -143,6 +177,18 @@ impl Store {
 
     pub fn replica(&self, range: RangeId) -> Option<&Node<RangeMachine>> {
         self.replicas.get(&range)
+    }
+
+    /// The newest descriptor this store's replicas hold for the range of `key`.
+    /// A hint for routing, possibly stale: a request sent with it is checked
+    /// against the range's replicated descriptor, which answers with the fresh one.
+    pub fn descriptor_for(&self, key: &crate::keys::Key) -> Option<RangeDescriptor> {
+        self.replicas
+            .values()
+            .filter_map(|replica| replica.state_machine().state().map(|state| state.descriptor()))
+            .filter(|descriptor| descriptor.contains(key))
+            .max_by_key(|descriptor| descriptor.generation)
+            .cloned()
     }
 
     fn start_replica(&mut self, range: RangeId, recovered: RecoveredState) {
@@ -188,6 +234,18 @@ impl Store {
                 } else if self.replicas.contains_key(&range) {
                     let command = Request::Write(codec::encode_request(&request));
                     let input = Input::Request(ClientRequest { client, request_id, request: command });
+                    self.handle_replica(now, range, input, &mut output);
+                } else {
+                    let result = Err(RequestError::NotLeader { leader: None });
+                    output.replies.push(Reply { client, request_id, result });
+                }
+            }
+            StoreInput::Admin { client, request_id, range, request } => {
+                let is_admin = matches!(request, Request::ChangeConfiguration(_) | Request::TransferLeadership(_));
+                if !is_admin {
+                    output.replies.push(Reply { client, request_id, result: Err(RequestError::Invalid) });
+                } else if self.replicas.contains_key(&range) {
+                    let input = Input::Request(ClientRequest { client, request_id, request });
                     self.handle_replica(now, range, input, &mut output);
                 } else {
                     let result = Err(RequestError::NotLeader { leader: None });

@@ -373,13 +373,29 @@ impl Transaction {
 
     /// Aborts: ends the record (if any) and removes the intents. Best effort:
     /// intents left behind are cleaned up by whoever meets them.
+    ///
+    /// The record decides, not this coordinator: after a commit whose answer was
+    /// lost, the record may already say committed, and then the intents are
+    /// resolved as committed. When the record cannot be reached, the intents are
+    /// left for others to resolve against the record.
     pub async fn rollback(&mut self, sender: &mut impl RangeSender) {
+        let mut resolution = Resolution::Aborted;
         if let Some(anchor) = self.anchor.clone() {
             let command =
                 RangeCommand::EndTransaction { transaction: self.id, anchor, commit: None, intent_spans: Vec::new() };
-            let _ = sender.send(command).await;
+            match sender.send(command).await {
+                Ok(RangeResponse::Record(TransactionRecord {
+                    status: TransactionStatus::Committed { timestamp },
+                    ..
+                })) => resolution = Resolution::Committed { timestamp },
+                Ok(_) => {}
+                Err(_) => {
+                    self.intents.clear();
+                    return;
+                }
+            }
         }
-        self.resolve_intents(sender, Resolution::Aborted).await;
+        self.resolve_intents(sender, resolution).await;
     }
 
     async fn resolve_intents(&mut self, sender: &mut impl RangeSender, resolution: Resolution) {

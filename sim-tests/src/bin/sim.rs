@@ -1,8 +1,8 @@
 //! The seed runner: sweep many seeds, or replay one with its full trace.
 //!
 //! ```text
-//! cargo run -p sim-tests --bin sim -- run --workload register --seeds 1..200 [--bug NAME]
-//! cargo run -p sim-tests --bin sim -- replay --workload register --seed 17 [--bug NAME] --trace
+//! cargo run -p sim-tests --bin sim -- run --workload register|bank|list-append --seeds 1..200 [--bug NAME]
+//! cargo run -p sim-tests --bin sim -- replay --workload list-append --seed 17 [--bug NAME] --trace
 //! ```
 //! `run` exits 0 when every seed passes, and otherwise stops at the first failing
 //! seed, printing it and its violation last. `replay` exits non-zero when the seed
@@ -12,9 +12,9 @@ use std::ops::Range;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use sim_tests::bugs::Bug;
-use sim_tests::run::{run_seed, RunOptions, SeedReport};
+use sim_tests::run::{run_seed, RunOptions, SeedReport, Workload};
 
 #[derive(Parser)]
 #[command(name = "sim", about = "Run ShardForge's seeded chaos simulations")]
@@ -23,22 +23,18 @@ struct Arguments {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Workload {
-    /// Linearizable registers (put, get, compare-and-set) on one Raft group.
-    Register,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Run a range of seeds; stop at the first failure.
     Run {
-        #[arg(long, value_enum)]
+        /// register (one Raft group), bank or list-append (transactions over ranges).
+        #[arg(long)]
         workload: Workload,
         /// Seeds as START..END (end exclusive), e.g. 1..200.
         #[arg(long, value_parser = parse_seeds)]
         seeds: Range<u64>,
-        /// Inject a known bug: ack-before-sync or commit-old-term.
+        /// Inject a known bug: ack-before-sync, commit-old-term, skip-read-refresh,
+        /// resolve-before-durable or skip-uncertainty.
         #[arg(long)]
         bug: Option<Bug>,
         /// Keep going after a failure and count the failing seeds.
@@ -50,7 +46,7 @@ enum Command {
     },
     /// Run one seed again, exactly.
     Replay {
-        #[arg(long, value_enum)]
+        #[arg(long)]
         workload: Workload,
         #[arg(long)]
         seed: u64,
@@ -79,11 +75,11 @@ fn main() -> ExitCode {
     // Panics inside the simulation are reported as failures with their seed.
     std::panic::set_hook(Box::new(|_| {}));
     match Arguments::parse().command {
-        Command::Run { workload: Workload::Register, seeds, bug, keep_going, nodes } => {
-            sweep(seeds, RunOptions { bug, nodes, ..RunOptions::default() }, keep_going)
+        Command::Run { workload, seeds, bug, keep_going, nodes } => {
+            sweep(seeds, RunOptions { workload, bug, nodes, ..RunOptions::default() }, keep_going)
         }
-        Command::Replay { workload: Workload::Register, seed, bug, trace, nodes } => {
-            replay(seed, RunOptions { bug, nodes, trace: true, ..RunOptions::default() }, trace)
+        Command::Replay { workload, seed, bug, trace, nodes } => {
+            replay(seed, RunOptions { workload, bug, nodes, trace: true, ..RunOptions::default() }, trace)
         }
     }
 }
@@ -142,8 +138,9 @@ fn replay(seed: u64, options: RunOptions, trace: bool) -> ExitCode {
     }
     println!("plan: {}", report.plan);
     println!(
-        "seed {seed}: {} operations, simulated {:.1} s in {:.2} s wall, trace hash {:016x}",
+        "seed {seed}: {} operations (committed transactions), {} ranges, simulated {:.1} s in {:.2} s wall, trace hash {:016x}",
         report.operations,
+        report.ranges,
         report.simulated.as_secs_f64(),
         report.wall.as_secs_f64(),
         report.trace_hash

@@ -134,13 +134,13 @@ impl RangeState {
 
     /// Everything this replica holds, for a Raft snapshot.
     pub fn snapshot(&self) -> RangeSnapshot {
-        let mut reads = self.reads.clone();
-        reads.fold_spans();
+        let reads = &self.reads;
         RangeSnapshot {
             descriptor: Some(self.descriptor.clone()),
             data: mvcc::engine_span(&self.data, &[], &[]).expect("the in-memory engine does not fail"),
             records: self.records.values().cloned().collect(),
             read_timestamps: reads.keys().map(|(key, timestamp)| (key.clone(), *timestamp)).collect(),
+            read_spans: reads.spans().to_vec(),
             read_low_water: reads.low_water(),
             garbage_collection_threshold: self.garbage_collection_threshold,
         }
@@ -156,6 +156,9 @@ impl RangeState {
         state.data.write(batch).expect("the in-memory engine does not fail");
         state.records = snapshot.records.into_iter().map(|record| (record.id, record)).collect();
         state.reads = TimestampCache::new(snapshot.read_timestamps, snapshot.read_low_water);
+        for (start, end, timestamp) in &snapshot.read_spans {
+            state.reads.record_span(start, end, *timestamp);
+        }
         state.garbage_collection_threshold = snapshot.garbage_collection_threshold;
         Some(state)
     }

@@ -1,0 +1,204 @@
+//! What a simulated node runs, behind one interface for the driver: either a
+//! single Raft group with any state machine (the register workload), or a
+//! [`Store`] of many range replicas (the transaction workloads).
+//!
+//! Both take the same inputs (ticks, group-tagged messages, client requests
+//! tagged with the group they are for) and produce the store's output shape:
+//! each `Ready` tagged with its group, then the replies. The single group is the
+//! degenerate store of one range with id [`FIRST_GROUP`].
+
+use shardforge_core::keys::Key;
+use shardforge_core::node::StateMachine;
+use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
+use shardforge_core::raft::{persistence, Message, Status};
+use shardforge_core::range::codec;
+use shardforge_core::storage::MemoryEngine;
+use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
+use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
+
+/// The register's one group, and a store's first range (its id survives splits:
+/// the left-hand side keeps it). The nemesis's leader-directed faults target it.
+pub const FIRST_GROUP: u64 = 1;
+/// Requests for this group are range lookups any store answers from its own
+/// replicas: `Request::Read(key)` returns the newest descriptor it holds whose
+/// span contains `key`, encoded, or nothing.
+pub const LOOKUP_GROUP: u64 = 0;
+
+/// One input to a program.
+#[derive(Clone, Debug)]
+pub enum ProgramInput {
+    Tick,
+    Message { group: u64, message: Message },
+    Request { client: ClientId, request_id: u64, group: u64, request: Request },
+}
+
+/// A sans-IO node program the simulated driver can run.
+pub trait Program: Sized + 'static {
+    /// What every start of the program needs besides its disk.
+    type Settings: Clone + Send + Sync + 'static;
+
+    /// Writes the state of a new cluster's node whose first group has `voters`.
+    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]);
+    /// The program as it restarts from `disk`; `random_seed` is drawn per start.
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self;
+    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput;
+    /// The Raft status of [`FIRST_GROUP`], if this node has a replica of it.
+    fn status(&self) -> Option<Status>;
+    /// The applied index of `group` and a digest of its state machine there.
+    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)>;
+}
+
+/// 64-bit FNV-1a of a state machine's serialized state.
+pub fn state_digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The output of an input handled without the core: no deadline of its own (the
+/// driver waits for the earliest deadline of a turn's outputs).
+fn answered_at_once(replies: Vec<Reply>) -> StoreOutput {
+    StoreOutput { readies: Vec::new(), replies, next_deadline: Time(u64::MAX) }
+}
+
+/// Settings of a single-group program.
+pub struct SingleGroupSettings<M> {
+    pub node: NodeConfig,
+    pub make_state_machine: fn() -> M,
+}
+
+impl<M> std::fmt::Debug for SingleGroupSettings<M> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.node.fmt(formatter)
+    }
+}
+
+impl<M> Clone for SingleGroupSettings<M> {
+    fn clone(&self) -> Self {
+        SingleGroupSettings { node: self.node.clone(), make_state_machine: self.make_state_machine }
+    }
+}
+
+/// One Raft group ([`FIRST_GROUP`]) with the state machine `M`.
+pub struct SingleGroup<M: StateMachine> {
+    node: Node<M>,
+}
+
+impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
+    type Settings = SingleGroupSettings<M>;
+
+    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]) {
+        persistence::bootstrap(disk, &persistence::GroupKeys::new(FIRST_GROUP), voters)
+            .expect("bootstrap the simulated disk");
+    }
+
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self {
+        let recovered = persistence::recover(disk, &persistence::GroupKeys::new(FIRST_GROUP))
+            .expect("the simulated disk is never corrupt");
+        let mut config = settings.node.clone();
+        config.raft.id = id;
+        config.raft.random_seed = random_seed;
+        SingleGroup { node: Node::new(config, recovered, (settings.make_state_machine)()) }
+    }
+
+    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput {
+        let input = match input {
+            ProgramInput::Tick => Input::Tick,
+            ProgramInput::Message { group, message } if group == FIRST_GROUP => Input::Message(message),
+            // A message for a group this node does not run: dropped, as a lost one.
+            ProgramInput::Message { .. } => return answered_at_once(Vec::new()),
+            ProgramInput::Request { client, request_id, request, .. } => {
+                Input::Request(ClientRequest { client, request_id, request })
+            }
+        };
+        let output = self.node.handle(now, input);
+        StoreOutput {
+            readies: output.readies.into_iter().map(|ready| (RangeId(FIRST_GROUP), ready)).collect(),
+            replies: output.replies,
+            next_deadline: output.next_deadline,
+        }
+    }
+
+    fn status(&self) -> Option<Status> {
+        Some(self.node.raft().status())
+    }
+
+    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)> {
+        (group == FIRST_GROUP)
+            .then(|| (self.node.raft().applied_index(), state_digest(&self.node.state_machine().snapshot())))
+    }
+}
+
+/// A store: one replica per range this node holds.
+pub struct StoreProgram {
+    store: Store,
+}
+
+impl StoreProgram {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Turns a client's request into the store's input, or answers it at once.
+    fn store_input(
+        &self,
+        client: ClientId,
+        request_id: u64,
+        group: u64,
+        request: Request,
+    ) -> Result<StoreInput, Reply> {
+        let answer = |result| Err(Reply { client, request_id, result });
+        match request {
+            Request::Read(key) if group == LOOKUP_GROUP => {
+                let descriptor = self.store.descriptor_for(&Key(key));
+                answer(Ok(descriptor.map(|descriptor| descriptor.encode()).unwrap_or_default()))
+            }
+            Request::Write(bytes) => match codec::decode_request(&bytes) {
+                Ok(request) if request.range.0 == group => Ok(StoreInput::Request { client, request_id, request }),
+                _ => answer(Err(RequestError::Invalid)),
+            },
+            request @ (Request::ChangeConfiguration(_) | Request::TransferLeadership(_)) => {
+                Ok(StoreInput::Admin { client, request_id, range: RangeId(group), request })
+            }
+            Request::Read(_) => answer(Err(RequestError::Invalid)),
+        }
+    }
+}
+
+impl Program for StoreProgram {
+    type Settings = StoreConfig;
+
+    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]) {
+        store::bootstrap(disk, voters).expect("bootstrap the simulated disk");
+    }
+
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self {
+        let mut config = settings.clone();
+        config.node = id;
+        config.raft.id = id;
+        config.raft.random_seed = random_seed;
+        let recovered = store::recover(disk).expect("the simulated disk is never corrupt");
+        StoreProgram { store: Store::new(config, recovered) }
+    }
+
+    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput {
+        let input = match input {
+            ProgramInput::Tick => StoreInput::Tick,
+            ProgramInput::Message { group, message } => StoreInput::Message { range: RangeId(group), message },
+            ProgramInput::Request { client, request_id, group, request } => {
+                match self.store_input(client, request_id, group, request) {
+                    Ok(input) => input,
+                    Err(reply) => return answered_at_once(vec![reply]),
+                }
+            }
+        };
+        self.store.handle(now, input)
+    }
+
+    fn status(&self) -> Option<Status> {
+        self.store.replica(RangeId(FIRST_GROUP)).map(|replica| replica.raft().status())
+    }
+
+    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)> {
+        let replica = self.store.replica(RangeId(group))?;
+        Some((replica.raft().applied_index(), state_digest(&replica.state_machine().snapshot())))
+    }
+}

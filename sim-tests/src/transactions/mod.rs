@@ -1,0 +1,233 @@
+//! One seeded run of a transaction workload (bank or list-append) on stores of
+//! many ranges, under the same nemesis as the register workload.
+//!
+//! Every node runs a [`StoreProgram`]: one Raft replica per range, ranges
+//! splitting by size as the data grows (the threshold is drawn per seed and
+//! small). Clients run transaction coordinators through [`gateway::Gateway`]s,
+//! each reading the skewed clock of one node, so the nemesis's clock faults
+//! reach transaction timestamps: offsets within the maximum offset must be
+//! tolerated, offsets beyond it must be refused by the nodes.
+//!
+//! Phases: (1) safety: clients run while the nemesis injects faults; (2) heal,
+//! stop the clients, and let each finish its transaction within the liveness
+//! bound; (3) a final transaction (a read of every list, or an audit) must
+//! commit within the bound; (4) every replica of every range converges; (5) the
+//! checkers: list-append anomalies or wrong bank totals, plus the Raft-level
+//! checks of the recorder, per range.
+
+pub mod gateway;
+pub mod workloads;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::rand::seq::SliceRandom;
+use madsim::rand::{thread_rng, Rng};
+use madsim::runtime::Handle;
+use shardforge_core::store::StoreConfig;
+use shardforge_core::txn::coordinator::TransactionKnobs;
+use shardforge_core::types::NodeId;
+use shardforge_runtime_sim::client::SimClient;
+use shardforge_runtime_sim::clock::SkewedClock;
+use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
+use shardforge_runtime_sim::nemesis::{ClockFaults, FaultKind, Nemesis};
+use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
+use shardforge_runtime_sim::observer::Observer;
+use shardforge_runtime_sim::program::StoreProgram;
+
+use self::gateway::Gateway;
+use self::workloads::{Recorded, TransactionSettings};
+use crate::bugs::Bug;
+use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
+use crate::recorder::Recorder;
+use crate::run::{draw_plan, draw_raft_config, wait_for_convergence, RunOptions, SeedReport, Workload};
+
+/// The clock offset the stores assume: small, because every read-write
+/// transaction waits it out before acknowledging (commit wait).
+pub const MAX_OFFSET_NANOS: u64 = 250_000_000;
+
+/// Clock steps from half the maximum offset behind to one and a half times it ahead, so
+/// runs see offsets within and beyond it. A clock ahead beyond the bound is the
+/// case nodes detect (timestamps from beyond their clock plus the offset are
+/// refused); a gateway far behind would read stale data, which needs offset
+/// monitoring between nodes (see docs/transactions.md).
+fn clock_faults() -> ClockFaults {
+    let max_offset = MAX_OFFSET_NANOS as i64;
+    ClockFaults { offset_min_nanos: -max_offset / 2, offset_max_nanos: 3 * max_offset / 2, drift_max_ppm: 2_000 }
+}
+/// Client host ids (the register workload's clients use 1..).
+const SETUP_CLIENT: u64 = 900;
+const CHECKER_CLIENT: u64 = 901;
+
+fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, Duration) {
+    let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
+    let mut random = thread_rng();
+    let config = StoreConfig {
+        node: NodeId(1),
+        raft,
+        tick_interval_nanos: 10_000_000,
+        compaction_threshold_entries: *[20, 200, 1000].choose(&mut random).expect("non-empty"),
+        heartbeat_expiry_nanos: 2_000_000_000,
+        split_threshold_bytes: Some(*[1_500, 4_000, 16_000].choose(&mut random).expect("non-empty")),
+        split_check_interval_ticks: 10,
+        max_offset_nanos: MAX_OFFSET_NANOS,
+    };
+    (config, node_count, sync_latency)
+}
+
+fn settings(options: &RunOptions) -> TransactionSettings {
+    let knobs = Bug::transaction_knobs(options.bug);
+    TransactionSettings { max_offset_nanos: MAX_OFFSET_NANOS, knobs, keys: options.keys * 2 }
+}
+
+async fn gateway_on(host: u64, faults: NetworkFaults, nodes: Vec<NodeId>, clock: SkewedClock) -> Gateway {
+    Gateway::new(SimClient::bind(host, faults).await, nodes, clock)
+}
+
+/// The whole run, inside a madsim runtime seeded with `seed`.
+pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
+    let origin = madsim::time::Instant::now();
+    let recorder = Arc::new(Recorder::new(options.trace));
+    let (plan, leader_churn) = draw_plan();
+    let (store, node_count, sync_latency) = store_config(&options, leader_churn);
+    let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
+    let plan_text =
+        format!("{:?} every <= {} ms; {node_count} nodes; {store:?}", plan.enabled, plan.action_interval_millis_max);
+    recorder.event(format!("seed {seed}: {plan_text}"));
+    let config = ClusterConfig { node_count, program: store, sync_latency };
+    let cluster = SimCluster::<StoreProgram>::start(&config, recorder.clone());
+    let faults = cluster.faults().clone();
+    let nodes = cluster.node_ids();
+    let clocks: Vec<SkewedClock> = nodes.iter().map(|node| cluster.clock(*node).clone()).collect();
+    // Clocks never agree exactly: each starts somewhere within half the maximum
+    // offset (so within it pairwise); the nemesis's clock faults go further.
+    let half_offset = MAX_OFFSET_NANOS as i64 / 2;
+    for clock in &clocks {
+        clock.jump_to_offset(thread_rng().gen_range(-half_offset..=half_offset));
+    }
+    let settings = settings(&options);
+    let recorded = Arc::new(Recorded::new(origin));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    if options.workload == Workload::Bank {
+        let host = Handle::current().create_node().name("setup").ip(client_ip(SETUP_CLIENT)).build();
+        let (faults, nodes, clock, recorded) = (faults.clone(), nodes.clone(), clocks[0].clone(), recorded.clone());
+        let setup = host.spawn(async move {
+            let mut gateway = gateway_on(SETUP_CLIENT, faults, nodes, clock).await;
+            workloads::open_accounts(&mut gateway, settings, &recorded).await;
+        });
+        setup.await.expect("setup task");
+    }
+
+    for client in 1..=options.clients {
+        let (faults, nodes, recorded, stop) = (faults.clone(), nodes.clone(), recorded.clone(), stop.clone());
+        let clock = clocks[(client as usize - 1) % clocks.len()].clone();
+        let workload = options.workload;
+        let host = Handle::current().create_node().name(format!("client-{client}")).ip(client_ip(client)).build();
+        host.spawn(async move {
+            let gateway = gateway_on(client, faults, nodes, clock).await;
+            match workload {
+                Workload::Bank => workloads::bank_client(gateway, settings, recorded, stop).await,
+                _ => workloads::list_append_client(gateway, client, settings, recorded, stop).await,
+            }
+        });
+    }
+
+    let actions = Arc::new(Mutex::new(Vec::new()));
+    let control = Handle::current().create_node().name("control").ip(client_ip(1000)).build();
+    let verdict = {
+        let (options, recorder, actions) = (options.clone(), recorder.clone(), actions.clone());
+        let (recorded, stop, nodes) = (recorded.clone(), stop.clone(), nodes.clone());
+        control.spawn(async move {
+            let admin = SimClient::bind(1000, faults.clone()).await;
+            let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone()).with_clock_faults(clock_faults());
+            nemesis.run(options.safety_phase).await;
+            let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
+            *actions.lock().expect("actions lock") = nemesis.actions.clone();
+            stop.store(true, Ordering::SeqCst);
+            if !healed {
+                return Err("liveness: the removed voter could not be added back after healing".to_string());
+            }
+            let checker = Handle::current().create_node().name("checker").ip(client_ip(CHECKER_CLIENT)).build();
+            let clock = clocks[0].clone();
+            let final_phase = checker.spawn(async move {
+                let gateway = gateway_on(CHECKER_CLIENT, faults, nodes.clone(), clock).await;
+                liveness_and_final_check(gateway, &options, settings, &recorded, &recorder, &nodes).await
+            });
+            final_phase.await.expect("final phase task")
+        })
+    };
+    let verdict = verdict.await.expect("control task");
+    let history = recorded.transactions.lock().expect("history lock").clone();
+    let wrong_totals = recorded.wrong_totals.lock().expect("audit lock").clone();
+    let anomaly = list_append::check(&history).into_iter().next();
+    let failure = recorder
+        .violations()
+        .first()
+        .cloned()
+        .or_else(|| anomaly.map(|violation| format!("list-append {:?}: {}", violation.anomaly, violation.explanation)))
+        .or_else(|| wrong_totals.first().map(|wrong| format!("bank: {wrong}")))
+        .or(verdict.err());
+    let nemesis_actions = actions.lock().expect("actions lock").clone();
+    SeedReport {
+        seed,
+        failure,
+        plan: plan_text,
+        fault_kinds,
+        operations: recorded.committed.load(Ordering::SeqCst) as usize,
+        ranges: recorder.applied_indexes().len(),
+        simulated: madsim::time::Instant::now().duration_since(origin),
+        wall: Duration::ZERO,
+        trace: recorder.trace(),
+        trace_hash: recorder.trace_hash(),
+        nemesis_actions,
+    }
+}
+
+/// After healing: every client finishes, a final transaction commits, and every
+/// range's replicas converge, each within the liveness bound.
+async fn liveness_and_final_check(
+    mut gateway: Gateway,
+    options: &RunOptions,
+    settings: TransactionSettings,
+    recorded: &Recorded,
+    recorder: &Recorder,
+    nodes: &[NodeId],
+) -> Result<(), String> {
+    let deadline = madsim::time::Instant::now() + options.liveness_bound;
+    while recorded.finished_clients.load(Ordering::SeqCst) < options.clients {
+        if madsim::time::Instant::now() > deadline {
+            return Err(format!("liveness: clients still in a transaction {:?} after healing", options.liveness_bound));
+        }
+        madsim::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deadline = madsim::time::Instant::now() + options.liveness_bound;
+    let final_settings = TransactionSettings { knobs: TransactionKnobs::default(), ..settings };
+    loop {
+        let committed = match options.workload {
+            Workload::Bank => workloads::bank_transaction(&mut gateway, final_settings, recorded, true).await,
+            _ => final_reads(&mut gateway, final_settings, recorded).await,
+        };
+        if committed {
+            break;
+        }
+        if madsim::time::Instant::now() > deadline {
+            return Err(format!("liveness: no final transaction committed within {:?}", options.liveness_bound));
+        }
+    }
+    let deadline = madsim::time::Instant::now() + options.liveness_bound;
+    wait_for_convergence(recorder, nodes, deadline).await
+}
+
+/// One transaction reading every list, recorded in the history; whether it committed.
+async fn final_reads(gateway: &mut Gateway, settings: TransactionSettings, recorded: &Recorded) -> bool {
+    let steps: Vec<(u64, bool)> = (0..settings.keys).map(|key| (key, false)).collect();
+    let before = recorded.transactions.lock().expect("history lock").len();
+    workloads::run_list_append_transaction(gateway, u64::MAX, settings, recorded, &steps).await;
+    let history = recorded.transactions.lock().expect("history lock");
+    history[before..].iter().any(|transaction| {
+        transaction.outcome == TransactionOutcome::Committed
+            && transaction.operations.iter().all(|operation| matches!(operation, MicroOperation::Read { .. }))
+    })
+}

@@ -1,0 +1,286 @@
+//! The transaction workloads' clients, as they run on simulated client hosts:
+//! each runs one transaction at a time through its [`Gateway`] until told to
+//! stop, and records what it saw.
+//!
+//! - **List-append** (Elle): each transaction reads and appends to lists stored
+//!   at a few keys; the history goes to the list-append checker.
+//! - **Bank**: transfers between accounts, and audits that read every account in
+//!   one transaction; an audit that commits must see the initial total.
+//!
+//! Outcomes are what a client can know: committed (after commit wait), aborted,
+//! or unknown when a commit was sent and its answer lost.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::rand::{thread_rng, Rng};
+use madsim::time::{sleep, Instant};
+use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
+use shardforge_core::txn::coordinator::{Transaction, TransactionError, TransactionKnobs};
+use shardforge_core::types::TransactionId;
+
+use super::gateway::Gateway;
+use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
+
+/// How long an operation may wait behind an older transaction before giving up.
+const BLOCKED_WAIT_MAX: Duration = Duration::from_secs(2);
+const BLOCKED_PAUSE: Duration = Duration::from_millis(5);
+pub const ACCOUNTS: u64 = 8;
+pub const INITIAL_BALANCE: i64 = 100;
+
+/// The transaction settings every client shares.
+#[derive(Clone, Copy, Debug)]
+pub struct TransactionSettings {
+    pub max_offset_nanos: u64,
+    pub knobs: TransactionKnobs,
+    pub keys: u64,
+}
+
+/// What the clients of one run recorded.
+pub struct Recorded {
+    origin: Instant,
+    next_transaction: AtomicU64,
+    next_value: AtomicU64,
+    pub transactions: Mutex<Vec<list_append::Transaction>>,
+    /// Bank audits that committed with a wrong total.
+    pub wrong_totals: Mutex<Vec<String>>,
+    pub committed: AtomicU64,
+    /// Clients that finished their last transaction after the stop.
+    pub finished_clients: AtomicU64,
+}
+
+impl Recorded {
+    pub fn new(origin: Instant) -> Recorded {
+        Recorded {
+            origin,
+            next_transaction: AtomicU64::new(1),
+            next_value: AtomicU64::new(1),
+            transactions: Mutex::new(Vec::new()),
+            wrong_totals: Mutex::new(Vec::new()),
+            committed: AtomicU64::new(0),
+            finished_clients: AtomicU64::new(0),
+        }
+    }
+
+    fn nanos(&self) -> u64 {
+        Instant::now().duration_since(self.origin).as_nanos() as u64
+    }
+
+    /// A fresh transaction id: a global sequence number above 64 random bits.
+    fn transaction_id(&self) -> (u64, TransactionId) {
+        let number = self.next_transaction.fetch_add(1, Ordering::SeqCst);
+        (number, TransactionId(u128::from(number) << 64 | u128::from(thread_rng().gen::<u64>())))
+    }
+}
+
+pub fn key_of(number: u64) -> Key {
+    KeyWriter::new().u64(number).finish_key()
+}
+
+fn decode_list(bytes: &[u8]) -> Vec<u64> {
+    bytes.chunks(8).map(|chunk| u64::from_be_bytes(chunk.try_into().expect("8-byte values"))).collect()
+}
+
+fn decode_balance(bytes: &[u8]) -> i64 {
+    i64::from_be_bytes(bytes[..8].try_into().expect("8-byte balances"))
+}
+
+/// Runs an operation again while it waits behind an older transaction.
+macro_rules! unblocked {
+    ($operation:expr) => {{
+        let give_up_at = Instant::now() + BLOCKED_WAIT_MAX;
+        loop {
+            match $operation.await {
+                Err(TransactionError::Blocked { .. }) if Instant::now() < give_up_at => sleep(BLOCKED_PAUSE).await,
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Commits and waits out commit wait; the outcome the client can tell.
+async fn finish(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
+    match transaction.commit(gateway).await {
+        Ok(_) => {
+            while let Some(until) = transaction.commit_wait_until() {
+                if shardforge_core::txn::coordinator::RangeSender::now(gateway) >= until {
+                    break;
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+            TransactionOutcome::Committed
+        }
+        Err(_) if gateway.take_commit_in_doubt() => TransactionOutcome::Unknown,
+        Err(_) => TransactionOutcome::Aborted,
+    }
+}
+
+async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
+    transaction.rollback(gateway).await;
+    if gateway.take_commit_in_doubt() {
+        TransactionOutcome::Unknown
+    } else {
+        TransactionOutcome::Aborted
+    }
+}
+
+/// List-append transactions until `stop`.
+pub async fn list_append_client(
+    mut gateway: Gateway,
+    client: u64,
+    settings: TransactionSettings,
+    recorded: Arc<Recorded>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let steps: Vec<(u64, bool)> = {
+            let mut random = thread_rng();
+            (0..random.gen_range(1..=4)).map(|_| (random.gen_range(0..settings.keys), random.gen_bool(0.5))).collect()
+        };
+        run_list_append_transaction(&mut gateway, client, settings, &recorded, &steps).await;
+    }
+    recorded.finished_clients.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs one list-append transaction of `steps` (key, whether to append) and
+/// records it in the history.
+pub async fn run_list_append_transaction(
+    gateway: &mut Gateway,
+    client: u64,
+    settings: TransactionSettings,
+    recorded: &Recorded,
+    steps: &[(u64, bool)],
+) {
+    let (number, id) = recorded.transaction_id();
+    gateway.take_commit_in_doubt();
+    let invoked_at_nanos = recorded.nanos();
+    let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
+    let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
+    let (operations, outcome) = list_append_steps(&mut transaction, gateway, steps, recorded).await;
+    let completed_at_nanos = (outcome != TransactionOutcome::Unknown).then(|| recorded.nanos());
+    if outcome == TransactionOutcome::Committed {
+        recorded.committed.fetch_add(1, Ordering::SeqCst);
+    }
+    let record =
+        list_append::Transaction { id: number, client, operations, outcome, invoked_at_nanos, completed_at_nanos };
+    recorded.transactions.lock().expect("history lock").push(record);
+}
+
+async fn list_append_steps(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    steps: &[(u64, bool)],
+    recorded: &Recorded,
+) -> (Vec<MicroOperation>, TransactionOutcome) {
+    let mut observed = Vec::new();
+    for (key, appends) in steps.iter().copied() {
+        let list = match unblocked!(transaction.get(gateway, &key_of(key))) {
+            Ok(value) => value.map(|bytes| decode_list(&bytes)).unwrap_or_default(),
+            Err(_) => return (observed, abort(transaction, gateway).await),
+        };
+        if !appends {
+            observed.push(MicroOperation::Read { key, list: Some(list) });
+            continue;
+        }
+        let value = recorded.next_value.fetch_add(1, Ordering::SeqCst);
+        let mut appended = list;
+        appended.push(value);
+        let bytes: Vec<u8> = appended.iter().flat_map(|value| value.to_be_bytes()).collect();
+        if unblocked!(transaction.put(gateway, &key_of(key), Some(bytes.clone()))).is_err() {
+            return (observed, abort(transaction, gateway).await);
+        }
+        observed.push(MicroOperation::Append { key, value });
+    }
+    (observed, finish(transaction, gateway).await)
+}
+
+/// Writes every account's initial balance in one transaction; retries until it commits.
+pub async fn open_accounts(gateway: &mut Gateway, settings: TransactionSettings, recorded: &Recorded) {
+    loop {
+        let (_, id) = recorded.transaction_id();
+        let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
+        let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
+        let mut written = true;
+        for account in 0..ACCOUNTS {
+            let balance = Some(INITIAL_BALANCE.to_be_bytes().to_vec());
+            written &= unblocked!(transaction.put(gateway, &key_of(account), balance.clone())).is_ok();
+        }
+        if written && finish(&mut transaction, gateway).await == TransactionOutcome::Committed {
+            return;
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Bank transfers and audits until `stop`.
+pub async fn bank_client(
+    mut gateway: Gateway,
+    settings: TransactionSettings,
+    recorded: Arc<Recorded>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let audit = thread_rng().gen_bool(0.3);
+        bank_transaction(&mut gateway, settings, &recorded, audit).await;
+    }
+    recorded.finished_clients.fetch_add(1, Ordering::SeqCst);
+}
+
+/// One audit (read every account) or transfer; returns whether it committed.
+pub async fn bank_transaction(
+    gateway: &mut Gateway,
+    settings: TransactionSettings,
+    recorded: &Recorded,
+    audit: bool,
+) -> bool {
+    let (number, id) = recorded.transaction_id();
+    gateway.take_commit_in_doubt();
+    let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
+    let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
+    let outcome = if audit {
+        let rows = unblocked!(transaction.scan(gateway, &key_of(0), &KeyEnd::Before(key_of(ACCOUNTS))));
+        match rows {
+            Ok(rows) => {
+                let outcome = finish(&mut transaction, gateway).await;
+                let total: i64 = rows.iter().map(|(_, value)| decode_balance(value)).sum();
+                if outcome == TransactionOutcome::Committed && total != ACCOUNTS as i64 * INITIAL_BALANCE {
+                    let wrong = format!("audit {number} ({} accounts) saw a total of {total}", rows.len());
+                    recorded.wrong_totals.lock().expect("audit lock").push(wrong);
+                }
+                outcome
+            }
+            Err(_) => abort(&mut transaction, gateway).await,
+        }
+    } else {
+        let (from, to, amount) = {
+            let mut random = thread_rng();
+            (random.gen_range(0..ACCOUNTS), random.gen_range(0..ACCOUNTS), random.gen_range(1..=20i64))
+        };
+        match transfer(&mut transaction, gateway, from, to, amount).await {
+            Ok(()) => finish(&mut transaction, gateway).await,
+            Err(_) => abort(&mut transaction, gateway).await,
+        }
+    };
+    let committed = outcome == TransactionOutcome::Committed;
+    if committed {
+        recorded.committed.fetch_add(1, Ordering::SeqCst);
+    }
+    committed
+}
+
+async fn transfer(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    from: u64,
+    to: u64,
+    amount: i64,
+) -> Result<(), TransactionError> {
+    for (account, change) in [(from, -amount), (to, amount)] {
+        let balance = unblocked!(transaction.get(gateway, &key_of(account)))?;
+        let balance = balance.map(|bytes| decode_balance(&bytes)).unwrap_or_default();
+        let updated = Some((balance + change).to_be_bytes().to_vec());
+        unblocked!(transaction.put(gateway, &key_of(account), updated.clone()))?;
+    }
+    Ok(())
+}
