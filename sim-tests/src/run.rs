@@ -137,10 +137,18 @@ impl SeedReport {
 pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     let wall_start = WallInstant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
         match options.workload {
-            Workload::Register => runtime.block_on(simulate(seed, options.clone())),
+            Workload::Register => {
+                let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+                runtime.block_on(simulate(seed, options.clone()))
+            }
             Workload::Bank | Workload::ListAppend => {
+                // One datacenter: 0.1–2 ms a hop (madsim's default is 1–10 ms),
+                // so that transactions are fast next to the clock offsets, where
+                // uncertainty matters.
+                let mut config = madsim::Config::default();
+                config.net.send_latency = Duration::from_micros(100)..Duration::from_millis(2);
+                let runtime = Runtime::with_seed_and_config(seed, config);
                 runtime.block_on(crate::transactions::simulate(seed, options.clone()))
             }
         }

@@ -228,10 +228,11 @@ fn piece_end_is_before(next: &Key, end: &KeyEnd) -> bool {
 
 impl RangeSender for Gateway {
     async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        match command {
+        let result = match command {
             RangeCommand::Scan { .. } | RangeCommand::Refresh { .. } => self.route_span(command).await,
             _ => self.route(command).await,
-        }
+        };
+        result
     }
 
     fn now(&mut self) -> Timestamp {

@@ -47,14 +47,14 @@ use crate::run::{draw_plan, draw_raft_config, wait_for_convergence, RunOptions, 
 /// transaction waits it out before acknowledging (commit wait).
 pub const MAX_OFFSET_NANOS: u64 = 250_000_000;
 
-/// Clock steps from half the maximum offset behind to one and a half times it ahead, so
+/// Clock steps from half the maximum offset behind to the whole of it ahead (pairwise, half as much again beyond it), so
 /// runs see offsets within and beyond it. A clock ahead beyond the bound is the
 /// case nodes detect (timestamps from beyond their clock plus the offset are
 /// refused); a gateway far behind would read stale data, which needs offset
 /// monitoring between nodes (see docs/transactions.md).
 fn clock_faults() -> ClockFaults {
     let max_offset = MAX_OFFSET_NANOS as i64;
-    ClockFaults { offset_min_nanos: -max_offset / 2, offset_max_nanos: 3 * max_offset / 2, drift_max_ppm: 2_000 }
+    ClockFaults { offset_min_nanos: -max_offset / 2, offset_max_nanos: max_offset, drift_max_ppm: 2_000 }
 }
 /// Client host ids (the register workload's clients use 1..).
 const SETUP_CLIENT: u64 = 900;
@@ -78,7 +78,7 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
 
 fn settings(options: &RunOptions) -> TransactionSettings {
     let knobs = Bug::transaction_knobs(options.bug);
-    TransactionSettings { max_offset_nanos: MAX_OFFSET_NANOS, knobs, keys: options.keys * 2 }
+    TransactionSettings { max_offset_nanos: MAX_OFFSET_NANOS, knobs, keys: options.keys + 2 }
 }
 
 async fn gateway_on(host: u64, faults: NetworkFaults, nodes: Vec<NodeId>, clock: SkewedClock) -> Gateway {
@@ -120,7 +120,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         setup.await.expect("setup task");
     }
 
-    for client in 1..=options.clients {
+    for client in 1..=options.clients + 2 {
         let (faults, nodes, recorded, stop) = (faults.clone(), nodes.clone(), recorded.clone(), stop.clone());
         let clock = clocks[(client as usize - 1) % clocks.len()].clone();
         let workload = options.workload;
@@ -196,7 +196,7 @@ async fn liveness_and_final_check(
     nodes: &[NodeId],
 ) -> Result<(), String> {
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
-    while recorded.finished_clients.load(Ordering::SeqCst) < options.clients {
+    while recorded.finished_clients.load(Ordering::SeqCst) < options.clients + 2 {
         if madsim::time::Instant::now() > deadline {
             return Err(format!("liveness: clients still in a transaction {:?} after healing", options.liveness_bound));
         }
