@@ -101,20 +101,19 @@ impl NetworkFaults {
     }
 }
 
-/// Sends bytes under the current faults. Delayed copies are sent by their own
-/// tasks, so later messages may overtake them.
+/// Sends bytes under the current faults. Each copy is sent by its own task:
+/// a send takes simulated time in madsim, and a node sends to all its peers
+/// at once rather than one after another. Delayed copies may be overtaken.
 pub async fn send_bytes(endpoint: &Arc<Endpoint>, faults: &NetworkFaults, to: SocketAddr, tag: u64, bytes: Vec<u8>) {
     for delay in faults.deliveries(true) {
-        if delay.is_zero() {
-            let _ = endpoint.send_to(to, tag, &bytes).await;
-        } else {
-            let endpoint = Arc::clone(endpoint);
-            let bytes = bytes.clone();
-            madsim::task::spawn(async move {
+        let endpoint = Arc::clone(endpoint);
+        let bytes = bytes.clone();
+        madsim::task::spawn(async move {
+            if !delay.is_zero() {
                 madsim::time::sleep(delay).await;
-                let _ = endpoint.send_to(to, tag, &bytes).await;
-            });
-        }
+            }
+            let _ = endpoint.send_to(to, tag, &bytes).await;
+        });
     }
 }
 
@@ -132,14 +131,12 @@ pub async fn send_value<T: Clone + Send + Sync + 'static>(
     for delay in faults.deliveries(false) {
         let endpoint = Arc::clone(endpoint);
         let value = value.clone();
-        let send = async move {
-            madsim::time::sleep(delay).await;
+        // Its own task, as in `send_bytes`.
+        madsim::task::spawn(async move {
+            if !delay.is_zero() {
+                madsim::time::sleep(delay).await;
+            }
             let _ = endpoint.send_to_raw(to, tag, Box::new(value)).await;
-        };
-        if delay.is_zero() {
-            send.await;
-        } else {
-            madsim::task::spawn(send);
-        }
+        });
     }
 }

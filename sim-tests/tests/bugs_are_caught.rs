@@ -57,3 +57,9 @@ fn resolving_intents_before_the_record_is_durable_is_caught() {
     let report = first_failure(Bug::ResolveBeforeDurable);
     assert_replays(Bug::ResolveBeforeDurable, &report);
 }
+
+#[test]
+fn reading_without_the_uncertainty_interval_is_caught() {
+    let report = first_failure(Bug::SkipUncertainty);
+    assert_replays(Bug::SkipUncertainty, &report);
+}

@@ -251,9 +251,9 @@ impl WriteRangeValues for Writer {
             RangeCommand::Scan { start, end, read, limit } => {
                 self.u8(COMMAND_SCAN).key(start).key_end(end).read_options(read).u64(*limit as u64)
             }
-            RangeCommand::Put { key, value, transaction, anchor, timestamp } => {
+            RangeCommand::Put { key, value, transaction, anchor, timestamp, sequence } => {
                 self.u8(COMMAND_PUT).key(key).option(value.as_ref(), |writer, value| writer.bytes(value));
-                self.u128(transaction.0).key(anchor).timestamp(*timestamp)
+                self.u128(transaction.0).key(anchor).timestamp(*timestamp).u64(u64::from(*sequence))
             }
             RangeCommand::ResolveIntent { key, transaction, resolution } => {
                 self.u8(COMMAND_RESOLVE_INTENT).key(key).u128(transaction.0).resolution(*resolution)
@@ -314,6 +314,11 @@ impl<'a> BoundedReader<'a> {
     fn usize(&mut self) -> Result<usize, DecodeError> {
         let value = self.u64()?;
         usize::try_from(value).map_err(|_| DecodeError(format!("{value} does not fit a usize")))
+    }
+
+    pub(super) fn sequence(&mut self) -> Result<u32, DecodeError> {
+        let sequence = self.u64()?;
+        u32::try_from(sequence).map_err(|_| DecodeError(format!("write sequence {sequence} overflows")))
     }
 
     fn transaction(&mut self) -> Result<TransactionId, DecodeError> {
@@ -439,6 +444,7 @@ impl<'a> BoundedReader<'a> {
                 transaction: self.transaction()?,
                 anchor: self.key()?,
                 timestamp: self.timestamp()?,
+                sequence: self.sequence()?,
             }),
             COMMAND_RESOLVE_INTENT => Ok(RangeCommand::ResolveIntent {
                 key: self.key()?,

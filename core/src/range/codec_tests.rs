@@ -65,9 +65,11 @@ fn command() -> impl Strategy<Value = RangeCommand> {
             read,
             limit
         }),
-        (key(), value, transaction(), key(), timestamp()).prop_map(|(key, value, transaction, anchor, timestamp)| {
-            RangeCommand::Put { key, value, transaction, anchor, timestamp }
-        }),
+        (key(), value, transaction(), key(), timestamp(), any::<u32>()).prop_map(
+            |(key, value, transaction, anchor, timestamp, sequence)| {
+                RangeCommand::Put { key, value, transaction, anchor, timestamp, sequence }
+            }
+        ),
         (key(), transaction(), resolution()).prop_map(|(key, transaction, resolution)| RangeCommand::ResolveIntent {
             key,
             transaction,
@@ -230,7 +232,7 @@ fn command_tags_are_the_documented_ones() {
     let commands = [
         RangeCommand::Get { key: Key::MIN, read },
         RangeCommand::Scan { start: Key::MIN, end: KeyEnd::Unbounded, read, limit: 1 },
-        RangeCommand::Put { key: Key::MIN, value: None, transaction, anchor: Key::MIN, timestamp: at(1) },
+        RangeCommand::Put { key: Key::MIN, value: None, transaction, anchor: Key::MIN, timestamp: at(1), sequence: 1 },
         RangeCommand::ResolveIntent { key: Key::MIN, transaction, resolution: Resolution::Aborted },
         RangeCommand::Refresh { start: Key::MIN, end: KeyEnd::Unbounded, after: at(1), up_to: at(2), transaction },
         RangeCommand::Heartbeat { transaction, anchor: Key::MIN, start: at(1), now: at(2) },

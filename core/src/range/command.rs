@@ -66,6 +66,8 @@ pub enum RangeCommand {
         transaction: TransactionId,
         anchor: Key,
         timestamp: Timestamp,
+        /// Numbers the transaction's writes: a replayed write changes nothing.
+        sequence: u32,
     },
     ResolveIntent {
         key: Key,

@@ -111,8 +111,9 @@ impl RangeState {
         match request.command {
             RangeCommand::Get { key, read } => answer(self.get(&key, &read)),
             RangeCommand::Scan { start, end, read, limit } => answer(self.scan(&start, &end, &read, limit)),
-            RangeCommand::Put { key, value, transaction, anchor, timestamp } => {
-                answer(self.put(&key, value.as_deref(), Writer { transaction, anchor: &anchor.0 }, timestamp))
+            RangeCommand::Put { key, value, transaction, anchor, timestamp, sequence } => {
+                let writer = Writer { transaction, anchor: &anchor.0, sequence };
+                answer(self.put(&key, value.as_deref(), writer, timestamp))
             }
             RangeCommand::ResolveIntent { key, transaction, resolution } => {
                 answer(self.resolve_intent(&key, transaction, resolution))
@@ -202,30 +203,23 @@ impl RangeState {
         let mut timestamp = timestamp.max(self.reads.read_timestamp(key).next());
         loop {
             match mvcc::put(&mut self.data, &key.0, value, writer, timestamp) {
-                Ok(()) => return Ok(RangeResponse::Written { timestamp }),
+                Ok(written) => return Ok(RangeResponse::Written { timestamp: written }),
                 Err(MvccError::WriteTooOld { existing, .. }) => timestamp = existing.next(),
                 Err(error) => return Err(conflict(error)),
             }
         }
     }
 
-    /// Resolves an intent; a commit below the intent's own timestamp is refused:
-    /// it would put a version where no reader could have been warned of it.
+    /// Resolves an intent. An intent above the commit timestamp is a replayed
+    /// write applied after the real one was resolved, and is removed (see
+    /// [`mvcc::resolve`]): every write the transaction was told of lies at or
+    /// below its commit timestamp.
     fn resolve_intent(
         &mut self,
         key: &Key,
         transaction: TransactionId,
         resolution: Resolution,
     ) -> Result<RangeResponse, CommandError> {
-        if let Resolution::Committed { timestamp } = resolution {
-            let intent = mvcc::intent(&self.data, &key.0).map_err(conflict)?;
-            if let Some(intent) =
-                intent.filter(|intent| intent.transaction == transaction && intent.timestamp > timestamp)
-            {
-                let reason = format!("commit at {timestamp} is below the intent at {}", intent.timestamp);
-                return Err(CommandError::Invalid { reason });
-            }
-        }
         let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict)?;
         Ok(RangeResponse::Resolved { found })
     }

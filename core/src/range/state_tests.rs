@@ -31,6 +31,12 @@ fn get(state: &mut RangeState, text: &str, wall: u64) -> Result<RangeResponse, C
     apply(state, RangeCommand::Get { key: key(text), read: ReadOptions::at(at(wall)) })
 }
 
+/// A fresh write sequence for every write of the scenarios (none is a replay).
+fn next_sequence() -> u32 {
+    static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
 fn put(state: &mut RangeState, text: &str, transaction: u128, wall: u64) -> Timestamp {
     let command = RangeCommand::Put {
         key: key(text),
@@ -38,6 +44,7 @@ fn put(state: &mut RangeState, text: &str, transaction: u128, wall: u64) -> Time
         transaction: TransactionId(transaction),
         anchor: key(text),
         timestamp: at(wall),
+        sequence: next_sequence(),
     };
     match apply(state, command) {
         Ok(RangeResponse::Written { timestamp }) => timestamp,
@@ -248,7 +255,44 @@ fn a_restored_replica_pushes_writes_exactly_as_the_others() {
         RangeCommand::Scan { start: key("a"), end: KeyEnd::Before(key("c")), read: ReadOptions::at(at(50)), limit: 10 };
     apply(&mut state, scan).unwrap();
     let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
-    assert_eq!(put(&mut restored, "x", 1, 5), put(&mut state, "x", 1, 5), "outside the scanned span");
-    assert_eq!(put(&mut restored, "b", 2, 5), put(&mut state, "b", 2, 5), "inside the scanned span");
+    let (outside, inside) =
+        (put_with_sequence(&mut state, "x", "v", 1, 5), put_with_sequence(&mut state, "b", "v", 2, 5));
+    assert_eq!(put_with_sequence(&mut restored, "x", "v", 1, 5), outside, "outside the scanned span");
+    assert_eq!(put_with_sequence(&mut restored, "b", "v", 2, 5), inside, "inside the scanned span");
     assert_eq!(restored.snapshot(), state.snapshot());
+}
+
+fn put_with_sequence(state: &mut RangeState, text: &str, value: &str, sequence: u32, wall: u64) -> Timestamp {
+    let command = RangeCommand::Put {
+        key: key(text),
+        value: Some(value.as_bytes().to_vec()),
+        transaction: TransactionId(9),
+        anchor: key(text),
+        timestamp: at(wall),
+        sequence,
+    };
+    match apply(state, command) {
+        Ok(RangeResponse::Written { timestamp }) => timestamp,
+        other => panic!("put failed: {other:?}"),
+    }
+}
+
+/// Found by the simulator: a write delayed in a paused leader applied after its
+/// transaction had committed and been resolved, laying a fresh intent above the
+/// commit timestamp; resolving it was refused forever and readers were stuck.
+#[test]
+fn replayed_writes_change_nothing() {
+    let mut state = range();
+    put_with_sequence(&mut state, "k", "first", 1, 10);
+    put_with_sequence(&mut state, "k", "second", 2, 10);
+    // A replay of the first write, before resolution: the later write stands.
+    assert_eq!(put_with_sequence(&mut state, "k", "first", 1, 10), at(10));
+    let committed = Resolution::Committed { timestamp: at(10) };
+    let resolve = RangeCommand::ResolveIntent { key: key("k"), transaction: TransactionId(9), resolution: committed };
+    assert_eq!(apply(&mut state, resolve.clone()), Ok(RangeResponse::Resolved { found: true }));
+    // A replay after resolution lands above the committed version; resolving it
+    // again (as a reader that pushes the committed record does) removes it.
+    assert!(put_with_sequence(&mut state, "k", "first", 1, 10) > at(10));
+    assert_eq!(apply(&mut state, resolve), Ok(RangeResponse::Resolved { found: true }));
+    assert_eq!(get(&mut state, "k", 50), Ok(RangeResponse::Value(Some(b"second".to_vec()))));
 }

@@ -57,6 +57,10 @@ pub struct Intent {
     pub timestamp: Timestamp,
     /// None: the transaction deletes the key.
     pub value: Option<Vec<u8>>,
+    /// The transaction's write sequence number of this write: a write with a
+    /// sequence at or below it is a replay (a retried or delayed command) and
+    /// changes nothing.
+    pub sequence: u32,
 }
 
 /// Why an MVCC operation could not proceed.
@@ -204,6 +208,7 @@ fn encode_intent(intent: &Intent) -> Vec<u8> {
     let mut writer = ByteWriter::default();
     writer.u64((intent.transaction.0 >> 64) as u64).u64(intent.transaction.0 as u64).bytes(&intent.anchor);
     writer.u64(intent.timestamp.wall_nanos).u64(u64::from(intent.timestamp.logical));
+    writer.u64(u64::from(intent.sequence));
     let mut bytes = writer.finish();
     bytes.extend(encode_value(intent.value.as_deref()));
     bytes
@@ -215,9 +220,10 @@ fn decode_intent(bytes: &[u8]) -> Result<Intent, DecodeError> {
     let anchor = reader.bytes()?.to_vec();
     let wall_nanos = reader.u64()?;
     let logical = u32::try_from(reader.u64()?).map_err(|_| DecodeError("logical clock overflows".into()))?;
+    let sequence = u32::try_from(reader.u64()?).map_err(|_| DecodeError("write sequence overflows".into()))?;
     let value = decode_value(&mut reader)?;
     reader.finish()?;
-    Ok(Intent { transaction, anchor, timestamp: Timestamp { wall_nanos, logical }, value })
+    Ok(Intent { transaction, anchor, timestamp: Timestamp { wall_nanos, logical }, value, sequence })
 }
 
 fn decode_version_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
@@ -302,25 +308,33 @@ pub fn scan(
     Ok(rows)
 }
 
-/// The writer of an intent: its transaction, and the anchor key of its record.
+/// The writer of an intent: its transaction, the anchor key of its record, and
+/// the sequence number of this write within the transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Writer<'a> {
     pub transaction: TransactionId,
     pub anchor: &'a [u8],
+    pub sequence: u32,
 }
 
-/// Writes (or deletes, with `None`) `user_key` as the writer's intent at `timestamp`.
+/// Writes (or deletes, with `None`) `user_key` as the writer's intent at
+/// `timestamp`; returns the timestamp of the writer's intent now on the key.
+/// A replay (the writer's intent already holds this write or a later one)
+/// changes nothing and returns that intent's timestamp.
 pub fn put(
     engine: &mut impl Engine,
     user_key: &[u8],
     value: Option<&[u8]>,
     writer: Writer<'_>,
     timestamp: Timestamp,
-) -> Result<(), MvccError> {
+) -> Result<Timestamp, MvccError> {
     let transaction = writer.transaction;
     if let Some(intent) = intent(engine, user_key)? {
         if intent.transaction != transaction {
             return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
+        }
+        if intent.sequence >= writer.sequence {
+            return Ok(intent.timestamp);
         }
     }
     let newest = Timestamp { wall_nanos: u64::MAX, logical: u32::MAX };
@@ -329,11 +343,12 @@ pub fn put(
             return Err(MvccError::WriteTooOld { key: user_key.to_vec(), existing });
         }
     }
-    let intent = Intent { transaction, anchor: writer.anchor.to_vec(), timestamp, value: value.map(<[u8]>::to_vec) };
+    let value = value.map(<[u8]>::to_vec);
+    let intent = Intent { transaction, anchor: writer.anchor.to_vec(), timestamp, value, sequence: writer.sequence };
     let mut batch = WriteBatch::default();
     batch.put(intent_key(user_key), encode_intent(&intent));
     engine.write(batch)?;
-    Ok(())
+    Ok(timestamp)
 }
 
 /// Resolves `transaction`'s intent on `user_key`. Returns false when there was
@@ -349,8 +364,12 @@ pub fn resolve(
     };
     let mut batch = WriteBatch::default();
     match resolution {
+        // A transaction commits at or above every intent it was told of. An
+        // intent above its commit timestamp was laid by a replayed write after
+        // the real one had been resolved (a delayed command applied late): the
+        // committed version already holds the write, so the replay goes.
+        Resolution::Committed { timestamp } if intent.timestamp > timestamp => batch.delete(intent_key(user_key)),
         Resolution::Committed { timestamp } => {
-            assert!(timestamp >= intent.timestamp, "a transaction commits at or above its intents");
             batch.delete(intent_key(user_key));
             batch.put(version_key(user_key, timestamp), encode_value(intent.value.as_deref()));
         }

@@ -81,20 +81,20 @@ fn kind(error: &MvccError) -> &'static str {
 fn run(operations: Vec<Operation>) -> Result<(), TestCaseError> {
     let mut engine = MemoryEngine::new();
     let mut model = Model::default();
-    for operation in operations {
+    for (sequence, operation) in (1..).zip(operations) {
         match operation {
             // The range refuses writes at or below the garbage collection horizon.
             Operation::Write { wall, .. } if at(wall) <= model.horizon => {}
             Operation::Write { key: k, transaction, wall, value } => {
                 let (user_key, transaction) = (key(k), TransactionId(u128::from(transaction)));
                 let value_bytes = value.map(|v| vec![v]);
-                let writer = mvcc::Writer { transaction, anchor: b"anchor" };
+                let writer = mvcc::Writer { transaction, anchor: b"anchor", sequence };
                 let result = mvcc::put(&mut engine, &user_key, value_bytes.as_deref(), writer, at(wall));
                 let newest = model.newest_at_or_below(&user_key, at(u64::MAX));
                 let expected = match model.intents.get(&user_key) {
                     Some((owner, _, _)) if *owner != transaction => Err("intent"),
                     _ if newest.is_some_and(|(existing, _)| existing >= at(wall)) => Err("too old"),
-                    _ => Ok(()),
+                    _ => Ok(at(wall)),
                 };
                 prop_assert_eq!(result.as_ref().map_err(kind).copied(), expected);
                 if expected.is_ok() {
@@ -177,11 +177,11 @@ proptest! {
 fn a_transaction_reads_its_own_intent_and_others_conflict() {
     let mut engine = MemoryEngine::new();
     let (writer, other) = (TransactionId(1), TransactionId(2));
-    let as_writer = mvcc::Writer { transaction: writer, anchor: b"a" };
+    let as_writer = mvcc::Writer { transaction: writer, anchor: b"a", sequence: 1 };
     mvcc::put(&mut engine, b"a", Some(b"1"), as_writer, at(10)).unwrap();
     let own = ReadOptions { timestamp: at(5), uncertainty_limit: at(5), transaction: Some(writer) };
     assert_eq!(mvcc::get(&engine, b"a", &own).unwrap(), Some(b"1".to_vec()));
-    let as_other = mvcc::Writer { transaction: other, anchor: b"z" };
+    let as_other = mvcc::Writer { transaction: other, anchor: b"z", sequence: 1 };
     let conflict = mvcc::put(&mut engine, b"a", Some(b"2"), as_other, at(20));
     assert!(matches!(conflict, Err(MvccError::WriteIntent { intent, .. }) if intent.anchor == b"a"));
     // A reader pushes the pending writer above its uncertainty limit and reads past the intent.

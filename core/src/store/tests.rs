@@ -71,6 +71,7 @@ fn write(harness: &mut Harness, text: &str, transaction: u128) {
         transaction,
         anchor: key(text),
         timestamp: at(10),
+        sequence: 1,
     };
     assert!(matches!(send_routed(harness, text, put), Ok(RangeResponse::Written { .. })));
     let resolution = Resolution::Committed { timestamp: at(10) };

@@ -77,6 +77,8 @@ pub struct Transaction {
     uncertainty_limit: Timestamp,
     anchor: Option<Key>,
     intents: BTreeSet<Key>,
+    /// The sequence number of the latest write.
+    write_sequence: u32,
     read_spans: Vec<(Key, KeyEnd)>,
     max_offset_nanos: u64,
     /// Set when the gateway's clock has not yet passed what commit wait requires.
@@ -104,6 +106,7 @@ impl Transaction {
             uncertainty_limit: limit,
             anchor: None,
             intents: BTreeSet::new(),
+            write_sequence: 0,
             read_spans: Vec::new(),
             max_offset_nanos,
             commit_wait_until: None,
@@ -230,6 +233,10 @@ impl Transaction {
         value: Option<Vec<u8>>,
     ) -> Result<(), TransactionError> {
         let anchor = self.ensure_record(sender, key).await?;
+        // Every attempt of this write carries the same sequence, so whichever
+        // of them the range applies first wins and the others are replays.
+        self.write_sequence += 1;
+        let sequence = self.write_sequence;
         for _ in 0..CONFLICT_ROUNDS_MAX {
             let command = RangeCommand::Put {
                 key: key.clone(),
@@ -237,6 +244,7 @@ impl Transaction {
                 transaction: self.id,
                 anchor: anchor.clone(),
                 timestamp: self.write_timestamp,
+                sequence,
             };
             match sender.send(command).await {
                 Ok(RangeResponse::Written { timestamp }) => {

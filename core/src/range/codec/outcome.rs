@@ -58,6 +58,7 @@ fn write_error<'w>(writer: &'w mut Writer, error: &CommandError) -> &'w mut Writ
         }
         CommandError::WriteIntent { key, intent } => {
             writer.u8(1).key(key).u128(intent.transaction.0).bytes(&intent.anchor).timestamp(intent.timestamp);
+            writer.u64(u64::from(intent.sequence));
             writer.option(intent.value.as_ref(), |writer, value| writer.bytes(value))
         }
         CommandError::Uncertain { key, existing } => writer.u8(2).key(key).timestamp(*existing),
@@ -107,8 +108,9 @@ fn read_error(reader: &mut BoundedReader<'_>) -> Result<CommandError, DecodeErro
             let transaction = reader.transaction()?;
             let anchor = reader.bytes()?.to_vec();
             let timestamp = reader.timestamp()?;
+            let sequence = reader.sequence()?;
             let value = reader.option(|reader| Ok(reader.bytes()?.to_vec()))?;
-            CommandError::WriteIntent { key, intent: Intent { transaction, anchor, timestamp, value } }
+            CommandError::WriteIntent { key, intent: Intent { transaction, anchor, timestamp, value, sequence } }
         }
         2 => CommandError::Uncertain { key: reader.key()?, existing: reader.timestamp()? },
         3 => CommandError::TransactionAborted { transaction: reader.transaction()? },
@@ -138,6 +140,7 @@ mod tests {
             anchor: b"a".to_vec(),
             timestamp: Timestamp { wall_nanos: 5, logical: 1 },
             value: Some(b"v".to_vec()),
+            sequence: 3,
         };
         let outcomes: Vec<Result<RangeResponse, CommandError>> = vec![
             Ok(RangeResponse::Value(None)),
