@@ -86,6 +86,17 @@ impl<P: Program> SimCluster<P> {
             .max_by_key(|(_, term)| *term)
     }
 
+    /// Whether `node` is a voter in the configuration of the leader of the
+    /// highest term (as last reported); false when there is no leader.
+    pub fn leader_has_voter(&self, node: NodeId) -> bool {
+        let statuses = self.statuses.lock().expect("status board lock");
+        let leader = statuses
+            .values()
+            .filter(|status| status.role == shardforge_core::raft::Role::Leader)
+            .max_by_key(|status| status.term);
+        leader.is_some_and(|status| status.configuration.voters.contains(&node))
+    }
+
     pub fn node_ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()
     }

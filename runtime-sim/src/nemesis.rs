@@ -367,12 +367,23 @@ impl<P: Program> Nemesis<P> {
                 self.removed_voters.insert(node);
             }
             ConfigurationChange::AddVoter(node) => {
-                if matches!(answer, Some(Ok(_)) | Some(Err(RequestError::Invalid))) {
+                if self.voter_is_back(node, &answer) {
                     self.removed_voters.remove(&node);
                 }
             }
         }
         format!("{change:?}: {answer:?}")
+    }
+
+    /// Whether adding `node` back is done: applied, or refused as a no-op by the
+    /// leader of the highest term (a deposed leader that has not heard of the
+    /// removal also calls it a no-op, and must not be believed).
+    fn voter_is_back(&self, node: NodeId, answer: &Option<Result<Vec<u8>, RequestError>>) -> bool {
+        match answer {
+            Some(Ok(_)) => true,
+            Some(Err(RequestError::Invalid)) => self.cluster.leader_has_voter(node),
+            _ => false,
+        }
     }
 
     async fn transfer_leadership(&mut self) -> String {
@@ -397,7 +408,7 @@ impl<P: Program> Nemesis<P> {
         while let Some(node) = self.removed_voters.first().copied() {
             madsim::time::sleep(Duration::from_millis(100)).await;
             let answer = self.ask_leader(Request::ChangeConfiguration(ConfigurationChange::AddVoter(node))).await;
-            if matches!(answer, Some(Ok(_)) | Some(Err(RequestError::Invalid))) {
+            if self.voter_is_back(node, &answer) {
                 self.removed_voters.remove(&node);
             }
             self.record(format!("re-adding {node}: {answer:?}"));

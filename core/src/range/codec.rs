@@ -68,6 +68,7 @@ const COMMAND_HEARTBEAT: u8 = 5;
 const COMMAND_END_TRANSACTION: u8 = 6;
 const COMMAND_PUSH: u8 = 7;
 const COMMAND_SPLIT: u8 = 8;
+const COMMAND_GARBAGE_COLLECT: u8 = 9;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
 const TIMESTAMP_BYTES: usize = 16;
@@ -275,6 +276,7 @@ impl WriteRangeValues for Writer {
                 self.push_kind(*kind).timestamp(*now)
             }
             RangeCommand::Split { at, right_id } => self.u8(COMMAND_SPLIT).key(at).u64(right_id.0),
+            RangeCommand::GarbageCollect { threshold } => self.u8(COMMAND_GARBAGE_COLLECT).timestamp(*threshold),
         }
     }
 }
@@ -486,6 +488,7 @@ impl<'a> BoundedReader<'a> {
                 now: self.timestamp()?,
             }),
             COMMAND_SPLIT => Ok(RangeCommand::Split { at: self.key()?, right_id: RangeId(self.u64()?) }),
+            COMMAND_GARBAGE_COLLECT => Ok(RangeCommand::GarbageCollect { threshold: self.timestamp()? }),
             tag => Err(unknown_tag("range command", tag)),
         }
     }

@@ -92,6 +92,7 @@ fn command() -> impl Strategy<Value = RangeCommand> {
             |(pushee, anchor, pusher_start, kind, now)| RangeCommand::Push { pushee, anchor, pusher_start, kind, now }
         ),
         (key(), any::<u64>()).prop_map(|(at, right_id)| RangeCommand::Split { at, right_id: RangeId(right_id) }),
+        timestamp().prop_map(|threshold| RangeCommand::GarbageCollect { threshold }),
     ]
 }
 
@@ -245,6 +246,7 @@ fn command_tags_are_the_documented_ones() {
             now: at(2),
         },
         RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) },
+        RangeCommand::GarbageCollect { threshold: at(1) },
     ];
     for (tag, command) in commands.into_iter().enumerate() {
         let bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command });
@@ -256,8 +258,8 @@ fn command_tags_are_the_documented_ones() {
 fn unknown_tags_and_overflowing_numbers_are_refused() {
     let split = RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) };
     let mut bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command: split });
-    bytes[16] = 9;
-    assert!(decode_request(&bytes).is_err(), "command tag 9 is unassigned");
+    bytes[16] = 10;
+    assert!(decode_request(&bytes).is_err(), "command tag 10 is unassigned");
     let mut bytes = encode_record(&empty_record());
     bytes[16 + 8 + 16] = 3;
     assert!(decode_record(&bytes).is_err(), "status tag 3 is unassigned");

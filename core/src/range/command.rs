@@ -110,6 +110,12 @@ pub enum RangeCommand {
         at: Key,
         right_id: RangeId,
     },
+    /// Removes the versions no read at or above `threshold` can see, and from
+    /// then on refuses reads below it and writes at or below it. Proposed by the
+    /// range's leader on a schedule (the store's garbage collection horizon).
+    GarbageCollect {
+        threshold: Timestamp,
+    },
 }
 
 /// A command with the routing it was sent by.
@@ -169,6 +175,10 @@ pub enum RangeResponse {
     Split {
         left: RangeDescriptor,
         right: RangeDescriptor,
+    },
+    /// Garbage collection removed this many versions.
+    Collected {
+        versions: u64,
     },
 }
 

@@ -123,6 +123,7 @@ impl RangeSender for LocalRanges {
             | RangeCommand::Push { anchor, .. }
             | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
             RangeCommand::Split { at, .. } => at.clone(),
+            RangeCommand::GarbageCollect { .. } => Key::MIN,
         };
         let range = self.route(&key);
         self.apply(range, command)

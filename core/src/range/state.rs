@@ -85,6 +85,11 @@ impl RangeState {
     }
 
     /// The bytes of MVCC data the range holds (keys and values, all versions).
+    /// Reads below this timestamp are refused; versions below it may be gone.
+    pub fn garbage_collection_threshold(&self) -> Timestamp {
+        self.garbage_collection_threshold
+    }
+
     pub fn size_bytes(&self) -> usize {
         let data = mvcc::engine_span(&self.data, &[], &[]).expect("the in-memory engine does not fail");
         data.iter().map(|(key, value)| key.len() + value.len()).sum()
@@ -131,6 +136,7 @@ impl RangeState {
                 answer(self.push(pushee, anchor, pusher_start, kind, now))
             }
             RangeCommand::Split { at, right_id } => self.split(&at, right_id),
+            RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(threshold)),
         }
     }
 
@@ -143,7 +149,7 @@ impl RangeState {
             RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
             RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
-            RangeCommand::Split { .. } => return Ok(()),
+            RangeCommand::Split { .. } | RangeCommand::GarbageCollect { .. } => return Ok(()),
         };
         let misrouted = || RangeError::KeyOutsideRange { key: key.clone(), descriptor: self.descriptor.clone() };
         if !self.descriptor.contains(key) || end.is_some_and(|end| *end > self.descriptor.end) {
@@ -222,6 +228,17 @@ impl RangeState {
     ) -> Result<RangeResponse, CommandError> {
         let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict)?;
         Ok(RangeResponse::Resolved { found })
+    }
+
+    /// Raises the garbage collection threshold (never lowers it) and removes the
+    /// versions below it that no read at or above it can see.
+    fn garbage_collect(&mut self, threshold: Timestamp) -> Result<RangeResponse, CommandError> {
+        if threshold <= self.garbage_collection_threshold {
+            return Ok(RangeResponse::Collected { versions: 0 });
+        }
+        self.garbage_collection_threshold = threshold;
+        let removed = mvcc::garbage_collect(&mut self.data, &[], &[], threshold).map_err(conflict)?;
+        Ok(RangeResponse::Collected { versions: removed as u64 })
     }
 
     fn refresh(

@@ -296,3 +296,20 @@ fn replayed_writes_change_nothing() {
     assert_eq!(apply(&mut state, resolve), Ok(RangeResponse::Resolved { found: true }));
     assert_eq!(get(&mut state, "k", 50), Ok(RangeResponse::Value(Some(b"second".to_vec()))));
 }
+
+#[test]
+fn garbage_collection_keeps_what_reads_above_its_threshold_see() {
+    let mut state = range();
+    for (transaction, wall) in [(1, 10), (2, 20), (3, 30)] {
+        let written = put(&mut state, "k", transaction, wall);
+        commit(&mut state, "k", transaction, written);
+    }
+    let collect = RangeCommand::GarbageCollect { threshold: at(25) };
+    assert_eq!(apply(&mut state, collect), Ok(RangeResponse::Collected { versions: 1 }));
+    assert_eq!(get(&mut state, "k", 25), Ok(RangeResponse::Value(Some(b"k".to_vec()))));
+    assert_eq!(get(&mut state, "k", 24), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
+    // The threshold never moves back.
+    let older = RangeCommand::GarbageCollect { threshold: at(5) };
+    assert_eq!(apply(&mut state, older), Ok(RangeResponse::Collected { versions: 0 }));
+    assert_eq!(get(&mut state, "k", 24), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
+}

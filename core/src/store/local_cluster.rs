@@ -40,6 +40,7 @@ fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -
         heartbeat_expiry_nanos: 2_000_000_000,
         split_threshold_bytes,
         split_check_interval_ticks: 5,
+        garbage_collection_ttl_nanos: None,
         max_offset_nanos: MAX_OFFSET_NANOS,
     }
 }

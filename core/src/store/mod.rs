@@ -55,8 +55,12 @@ pub struct StoreConfig {
     pub heartbeat_expiry_nanos: u64,
     /// A leader splits its range once it holds more MVCC data than this (None: never).
     pub split_threshold_bytes: Option<usize>,
-    /// Ticks between size checks of each led range (checking scans the range).
+    /// Ticks between size checks of each led range (checking scans the range),
+    /// and between garbage collections.
     pub split_check_interval_ticks: u64,
+    /// Versions older than this (by the leader's clock) that a newer version
+    /// hides are removed, and reads below it refused (None: kept forever).
+    pub garbage_collection_ttl_nanos: Option<u64>,
     /// The bound on clock differences between nodes that the cluster assumes.
     pub max_offset_nanos: u64,
 }
@@ -217,6 +221,7 @@ impl Store {
                 self.ticks += 1;
                 if self.ticks.is_multiple_of(self.config.split_check_interval_ticks.max(1)) {
                     self.split_large_ranges(now, &mut output);
+                    self.collect_garbage(now, &mut output);
                 }
             }
             StoreInput::Message { range, message } => {
@@ -268,7 +273,9 @@ impl Store {
             RangeCommand::Refresh { up_to, .. } => Some(*up_to),
             RangeCommand::Heartbeat { now, .. } | RangeCommand::Push { now, .. } => Some(*now),
             RangeCommand::EndTransaction { commit, .. } => *commit,
-            RangeCommand::ResolveIntent { .. } | RangeCommand::Split { .. } => None,
+            RangeCommand::ResolveIntent { .. } | RangeCommand::Split { .. } | RangeCommand::GarbageCollect { .. } => {
+                None
+            }
         };
         carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
     }
@@ -290,16 +297,45 @@ impl Store {
         }
         for (range, generation, at) in splits {
             let right_id = RangeId(self.random.next_u64() >> 1);
-            let request =
-                RangeRequest { range, generation, command: crate::range::RangeCommand::Split { at, right_id } };
-            self.next_request_id += 1;
-            let input = Input::Request(ClientRequest {
-                client: STORE_CLIENT,
-                request_id: self.next_request_id,
-                request: Request::Write(codec::encode_request(&request)),
-            });
-            self.handle_replica(now, range, input, output);
+            let request = RangeRequest { range, generation, command: RangeCommand::Split { at, right_id } };
+            self.propose_own(now, range, request, output);
         }
+    }
+
+    /// Proposes, on every range this store leads, a garbage collection up to
+    /// the configured time to live before `now`, once the threshold would move
+    /// by half the time to live (each collection is a log entry). Replies are
+    /// dropped: the next round proposes again.
+    fn collect_garbage(&mut self, now: Time, output: &mut StoreOutput) {
+        let Some(ttl) = self.config.garbage_collection_ttl_nanos else { return };
+        let Some(wall_nanos) = now.0.checked_sub(ttl) else { return };
+        let threshold = crate::types::Timestamp { wall_nanos, logical: 0 };
+        let led: Vec<(RangeId, u64)> = self
+            .replicas
+            .iter()
+            .filter(|(_, replica)| replica.raft().role() == crate::raft::Role::Leader)
+            .filter_map(|(range, replica)| Some((*range, replica.state_machine().state()?)))
+            .filter(|(_, state)| {
+                let current = state.garbage_collection_threshold().wall_nanos;
+                wall_nanos.saturating_sub(current) >= ttl / 2
+            })
+            .map(|(range, state)| (range, state.descriptor().generation))
+            .collect();
+        for (range, generation) in led {
+            let request = RangeRequest { range, generation, command: RangeCommand::GarbageCollect { threshold } };
+            self.propose_own(now, range, request, output);
+        }
+    }
+
+    /// Proposes one of the store's own commands (its reply is dropped).
+    fn propose_own(&mut self, now: Time, range: RangeId, request: RangeRequest, output: &mut StoreOutput) {
+        self.next_request_id += 1;
+        let input = Input::Request(ClientRequest {
+            client: STORE_CLIENT,
+            request_id: self.next_request_id,
+            request: Request::Write(codec::encode_request(&request)),
+        });
+        self.handle_replica(now, range, input, output);
     }
 
     fn handle_replica(&mut self, now: Time, range: RangeId, input: Input, output: &mut StoreOutput) {

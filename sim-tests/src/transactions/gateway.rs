@@ -45,6 +45,7 @@ pub fn routing_key(command: &RangeCommand) -> Key {
         | RangeCommand::Push { anchor, .. }
         | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
         RangeCommand::Split { at, .. } => at.clone(),
+        RangeCommand::GarbageCollect { .. } => Key::MIN,
     }
 }
 

@@ -71,6 +71,7 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
         heartbeat_expiry_nanos: 2_000_000_000,
         split_threshold_bytes: Some(*[1_500, 4_000, 16_000].choose(&mut random).expect("non-empty")),
         split_check_interval_ticks: 10,
+        garbage_collection_ttl_nanos: Some(*[1_000_000_000, 5_000_000_000].choose(&mut random).expect("non-empty")),
         max_offset_nanos: MAX_OFFSET_NANOS,
     };
     (config, node_count, sync_latency)

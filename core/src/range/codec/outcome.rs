@@ -45,6 +45,7 @@ fn write_response<'w>(writer: &'w mut Writer, response: &RangeResponse) -> &'w m
         RangeResponse::Record(record) => writer.u8(5).record(record),
         RangeResponse::Pushed { record, succeeded } => writer.u8(6).record(record).u8(u8::from(*succeeded)),
         RangeResponse::Split { left, right } => write_descriptor(write_descriptor(writer.u8(7), left), right),
+        RangeResponse::Collected { versions } => writer.u8(8).u64(*versions),
     }
 }
 
@@ -92,6 +93,7 @@ fn read_response(reader: &mut BoundedReader<'_>) -> Result<RangeResponse, Decode
         5 => RangeResponse::Record(reader.record()?),
         6 => RangeResponse::Pushed { record: reader.record()?, succeeded: read_bool(reader)? },
         7 => RangeResponse::Split { left: read_descriptor(reader)?, right: read_descriptor(reader)? },
+        8 => RangeResponse::Collected { versions: reader.u64()? },
         tag => return Err(unknown_tag("response", tag)),
     })
 }
