@@ -61,7 +61,9 @@ fn routing_key(command: &RangeCommand) -> Key {
         | RangeCommand::Push { anchor, .. }
         | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
         RangeCommand::Split { at, .. } => at.clone(),
-        RangeCommand::GarbageCollect { .. } => Key::MIN,
+        RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
+            Key::MIN
+        }
     }
 }
 

@@ -69,6 +69,9 @@ const COMMAND_END_TRANSACTION: u8 = 6;
 const COMMAND_PUSH: u8 = 7;
 const COMMAND_SPLIT: u8 = 8;
 const COMMAND_GARBAGE_COLLECT: u8 = 9;
+const COMMAND_UPDATE_META: u8 = 10;
+const COMMAND_LOOKUP_META: u8 = 11;
+const DESCRIPTOR_BYTES_MIN: usize = 8;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
 const TIMESTAMP_BYTES: usize = 16;
@@ -104,6 +107,7 @@ pub fn encode_snapshot(snapshot: &RangeSnapshot) -> Vec<u8> {
     writer.vector(&snapshot.read_timestamps, |writer, (key, read)| writer.key(key).timestamp(*read));
     writer.vector(&snapshot.read_spans, |writer, (start, end, read)| writer.key(start).key_end(end).timestamp(*read));
     writer.timestamp(snapshot.read_low_water).timestamp(snapshot.garbage_collection_threshold);
+    writer.vector(&snapshot.meta, |writer, descriptor| writer.bytes(&descriptor.encode()));
     writer.finish()
 }
 
@@ -120,6 +124,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<RangeSnapshot, DecodeError> {
                 .vector(READ_SPAN_BYTES_MIN, |reader| Ok((reader.key()?, reader.key_end()?, reader.timestamp()?)))?,
             read_low_water: reader.timestamp()?,
             garbage_collection_threshold: reader.timestamp()?,
+            meta: reader.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,
         })
     })
 }
@@ -277,6 +282,10 @@ impl WriteRangeValues for Writer {
             }
             RangeCommand::Split { at, right_id } => self.u8(COMMAND_SPLIT).key(at).u64(right_id.0),
             RangeCommand::GarbageCollect { threshold } => self.u8(COMMAND_GARBAGE_COLLECT).timestamp(*threshold),
+            RangeCommand::UpdateMeta { descriptors } => self
+                .u8(COMMAND_UPDATE_META)
+                .vector(descriptors, |writer, descriptor| writer.bytes(&descriptor.encode())),
+            RangeCommand::LookupMeta { key } => self.u8(COMMAND_LOOKUP_META).key(key),
         }
     }
 }
@@ -489,6 +498,10 @@ impl<'a> BoundedReader<'a> {
             }),
             COMMAND_SPLIT => Ok(RangeCommand::Split { at: self.key()?, right_id: RangeId(self.u64()?) }),
             COMMAND_GARBAGE_COLLECT => Ok(RangeCommand::GarbageCollect { threshold: self.timestamp()? }),
+            COMMAND_UPDATE_META => Ok(RangeCommand::UpdateMeta {
+                descriptors: self.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,
+            }),
+            COMMAND_LOOKUP_META => Ok(RangeCommand::LookupMeta { key: self.key()? }),
             tag => Err(unknown_tag("range command", tag)),
         }
     }

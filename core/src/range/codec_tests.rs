@@ -93,6 +93,8 @@ fn command() -> impl Strategy<Value = RangeCommand> {
         ),
         (key(), any::<u64>()).prop_map(|(at, right_id)| RangeCommand::Split { at, right_id: RangeId(right_id) }),
         timestamp().prop_map(|threshold| RangeCommand::GarbageCollect { threshold }),
+        vec(descriptor(), 0..3).prop_map(|descriptors| RangeCommand::UpdateMeta { descriptors }),
+        key().prop_map(|key| RangeCommand::LookupMeta { key }),
     ]
 }
 
@@ -130,8 +132,17 @@ fn snapshot() -> impl Strategy<Value = RangeSnapshot> {
     let read_timestamps = vec((key(), timestamp()), 0..4);
     let read_spans = vec((key(), key_end(), timestamp()), 0..3);
     let reads = (read_timestamps, read_spans);
-    (proptest::option::of(descriptor()), data, vec(record(), 0..3), reads, timestamp(), timestamp()).prop_map(
-        |(descriptor, data, records, (read_timestamps, read_spans), read_low_water, garbage_collection_threshold)| {
+    let thresholds = (timestamp(), timestamp());
+    let meta = vec(descriptor(), 0..3);
+    (proptest::option::of(descriptor()), data, vec(record(), 0..3), reads, thresholds, meta).prop_map(
+        |(
+            descriptor,
+            data,
+            records,
+            (read_timestamps, read_spans),
+            (read_low_water, garbage_collection_threshold),
+            meta,
+        )| {
             RangeSnapshot {
                 descriptor,
                 data,
@@ -140,6 +151,7 @@ fn snapshot() -> impl Strategy<Value = RangeSnapshot> {
                 read_spans,
                 read_low_water,
                 garbage_collection_threshold,
+                meta,
             }
         },
     )
@@ -247,6 +259,8 @@ fn command_tags_are_the_documented_ones() {
         },
         RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) },
         RangeCommand::GarbageCollect { threshold: at(1) },
+        RangeCommand::UpdateMeta { descriptors: Vec::new() },
+        RangeCommand::LookupMeta { key: Key::MIN },
     ];
     for (tag, command) in commands.into_iter().enumerate() {
         let bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command });
@@ -258,8 +272,8 @@ fn command_tags_are_the_documented_ones() {
 fn unknown_tags_and_overflowing_numbers_are_refused() {
     let split = RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) };
     let mut bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command: split });
-    bytes[16] = 10;
-    assert!(decode_request(&bytes).is_err(), "command tag 10 is unassigned");
+    bytes[16] = 12;
+    assert!(decode_request(&bytes).is_err(), "command tag 12 is unassigned");
     let mut bytes = encode_record(&empty_record());
     bytes[16 + 8 + 16] = 3;
     assert!(decode_record(&bytes).is_err(), "status tag 3 is unassigned");

@@ -116,6 +116,18 @@ pub enum RangeCommand {
     GarbageCollect {
         threshold: Timestamp,
     },
+    /// Records range descriptors in the meta map, which the first range (the one
+    /// starting at the smallest key) keeps for the whole key space. A descriptor
+    /// older than one it overlaps is ignored. Sent by that range's leader.
+    UpdateMeta {
+        descriptors: Vec<RangeDescriptor>,
+    },
+    /// Which range holds `key`, by the meta map. Only the first range answers;
+    /// the answer may be older than the range itself knows (the range then
+    /// refuses misrouted commands with its fresh descriptor).
+    LookupMeta {
+        key: Key,
+    },
 }
 
 /// A command with the routing it was sent by.
@@ -180,6 +192,12 @@ pub enum RangeResponse {
     Collected {
         versions: u64,
     },
+    /// The meta map recorded this many of the descriptors it was sent.
+    MetaUpdated {
+        recorded: u64,
+    },
+    /// The meta map's range for a key, if it knows one.
+    Descriptor(Option<RangeDescriptor>),
 }
 
 /// Everything a range replica holds, as a Raft snapshot carries it.
@@ -196,5 +214,7 @@ pub struct RangeSnapshot {
     pub read_spans: Vec<(Key, KeyEnd, Timestamp)>,
     /// Reads of keys not in `read_timestamps` are known to be at or below this.
     pub read_low_water: Timestamp,
+    /// The meta map (only the first range keeps one), in key order.
+    pub meta: Vec<RangeDescriptor>,
     pub garbage_collection_threshold: Timestamp,
 }

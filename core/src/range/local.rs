@@ -123,7 +123,9 @@ impl RangeSender for LocalRanges {
             | RangeCommand::Push { anchor, .. }
             | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
             RangeCommand::Split { at, .. } => at.clone(),
-            RangeCommand::GarbageCollect { .. } => Key::MIN,
+            RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
+                Key::MIN
+            }
         };
         let range = self.route(&key);
         self.apply(range, command)

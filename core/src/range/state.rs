@@ -21,7 +21,7 @@ use super::command::{
     TransactionStatus,
 };
 use super::timestamp_cache::TimestampCache;
-use super::{RangeDescriptor, RangeError};
+use super::{RangeDescriptor, RangeError, RangeMap};
 use crate::keys::{Key, KeyEnd};
 use crate::storage::mvcc::{self, MvccError, ReadOptions, Resolution, Writer};
 use crate::storage::{Engine, MemoryEngine, WriteBatch};
@@ -37,6 +37,9 @@ pub struct RangeState {
     garbage_collection_threshold: Timestamp,
     /// A pending transaction silent for longer than this may be aborted by anyone.
     heartbeat_expiry_nanos: u64,
+    /// The meta map of the whole key space: kept by the first range only (the
+    /// one starting at the smallest key), empty elsewhere.
+    meta: RangeMap,
 }
 
 /// The outcome of applying one command; a split also yields the new right range.
@@ -77,7 +80,27 @@ impl RangeState {
             reads: TimestampCache::default(),
             garbage_collection_threshold: Timestamp::default(),
             heartbeat_expiry_nanos,
+            meta: RangeMap::default(),
         }
+    }
+
+    /// The first range of a new cluster: the whole key space, and a meta map
+    /// that knows only it.
+    pub fn first(descriptor: RangeDescriptor, heartbeat_expiry_nanos: u64) -> RangeState {
+        assert_eq!(descriptor.start, Key::MIN, "the first range starts at the smallest key");
+        let mut state = RangeState::new(descriptor.clone(), heartbeat_expiry_nanos);
+        state.meta.learn(descriptor);
+        state
+    }
+
+    /// Whether this range keeps the meta map.
+    pub fn is_meta(&self) -> bool {
+        self.descriptor.start == Key::MIN
+    }
+
+    /// The meta map (empty unless [`RangeState::is_meta`]).
+    pub fn meta(&self) -> &RangeMap {
+        &self.meta
     }
 
     pub fn descriptor(&self) -> &RangeDescriptor {
@@ -110,6 +133,9 @@ impl RangeState {
     /// Applies one committed command.
     pub fn apply(&mut self, request: RangeRequest) -> Applied {
         assert_eq!(request.range, self.descriptor.id, "a store routes commands by range id");
+        if let RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } = &request.command {
+            return answer(self.meta_command(request.command));
+        }
         if let Err(error) = self.check_span(&request.command) {
             return answer(Err(CommandError::Range(error)));
         }
@@ -137,7 +163,25 @@ impl RangeState {
             }
             RangeCommand::Split { at, right_id } => self.split(&at, right_id),
             RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(threshold)),
+            RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => unreachable!("answered above"),
         }
+    }
+
+    /// Meta commands go to the first range, whatever their generation; another
+    /// range refuses them as misrouted (the key space's first key is not its).
+    fn meta_command(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+        if !self.is_meta() {
+            let misrouted = RangeError::KeyOutsideRange { key: Key::MIN, descriptor: self.descriptor.clone() };
+            return Err(CommandError::Range(misrouted));
+        }
+        Ok(match command {
+            RangeCommand::UpdateMeta { descriptors } => {
+                let recorded = descriptors.into_iter().filter(|descriptor| self.meta.learn(descriptor.clone())).count();
+                RangeResponse::MetaUpdated { recorded: recorded as u64 }
+            }
+            RangeCommand::LookupMeta { key } => RangeResponse::Descriptor(self.meta.lookup(&key).cloned()),
+            _ => unreachable!("only meta commands come here"),
+        })
     }
 
     /// The key or span a command touches must lie in this range.
@@ -149,7 +193,10 @@ impl RangeState {
             RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
             RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
-            RangeCommand::Split { .. } | RangeCommand::GarbageCollect { .. } => return Ok(()),
+            RangeCommand::Split { .. }
+            | RangeCommand::GarbageCollect { .. }
+            | RangeCommand::UpdateMeta { .. }
+            | RangeCommand::LookupMeta { .. } => return Ok(()),
         };
         let misrouted = || RangeError::KeyOutsideRange { key: key.clone(), descriptor: self.descriptor.clone() };
         if !self.descriptor.contains(key) || end.is_some_and(|end| *end > self.descriptor.end) {

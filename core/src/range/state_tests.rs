@@ -313,3 +313,25 @@ fn garbage_collection_keeps_what_reads_above_its_threshold_see() {
     assert_eq!(apply(&mut state, older), Ok(RangeResponse::Collected { versions: 0 }));
     assert_eq!(get(&mut state, "k", 24), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
 }
+
+#[test]
+fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
+    let mut state = RangeState::first(RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()), EXPIRY_NANOS);
+    let lookup = |state: &mut RangeState, text: &str| match apply(state, RangeCommand::LookupMeta { key: key(text) }) {
+        Ok(RangeResponse::Descriptor(descriptor)) => descriptor.map(|descriptor| descriptor.id),
+        other => panic!("lookup failed: {other:?}"),
+    };
+    assert_eq!(lookup(&mut state, "q"), Some(RangeId(1)));
+    let split = apply(&mut state, RangeCommand::Split { at: key("m"), right_id: RangeId(2) });
+    let Ok(RangeResponse::Split { right, .. }) = split else { panic!("split failed: {split:?}") };
+    assert_eq!(lookup(&mut state, "q"), Some(RangeId(2)), "the meta range records its own split");
+    // Another range's split reaches the map through an update; older news is ignored.
+    let (middle, high) = right.split(&key("t"), RangeId(3)).unwrap();
+    let update = RangeCommand::UpdateMeta { descriptors: vec![middle, high, right] };
+    assert_eq!(apply(&mut state, update), Ok(RangeResponse::MetaUpdated { recorded: 2 }));
+    assert_eq!(lookup(&mut state, "q"), Some(RangeId(2)));
+    assert_eq!(lookup(&mut state, "x"), Some(RangeId(3)));
+    let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
+    assert_eq!(lookup(&mut restored, "x"), Some(RangeId(3)));
+    assert!(restored.meta().covers_key_space());
+}

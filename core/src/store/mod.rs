@@ -39,6 +39,10 @@ use crate::storage::{Engine, StorageError};
 use crate::txn::clock::HybridClock;
 use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
 
+/// The range that keeps the meta map: the first range, which keeps its id and
+/// the smallest key through every split.
+pub const META_RANGE: RangeId = RangeId(1);
+
 /// Where a range born from a split starts its log: above zero, so that a replica
 /// created empty by a message can only be initialized by a snapshot.
 pub const SPLIT_INITIAL_INDEX: LogIndex = LogIndex(5);
@@ -132,7 +136,7 @@ const STORE_CLIENT: ClientId = ClientId(u64::MAX);
 pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
     let range = RangeId(1);
     let descriptor = RangeDescriptor::whole_key_space(range, voters.iter().copied().collect());
-    let state = RangeState::new(descriptor, 0);
+    let state = RangeState::first(descriptor, 0);
     let snapshot = Snapshot {
         metadata: SnapshotMetadata {
             index: LogIndex(0),
@@ -222,6 +226,7 @@ impl Store {
                 if self.ticks.is_multiple_of(self.config.split_check_interval_ticks.max(1)) {
                     self.split_large_ranges(now, &mut output);
                     self.collect_garbage(now, &mut output);
+                    self.update_meta(now, &mut output);
                 }
             }
             StoreInput::Message { range, message } => {
@@ -273,9 +278,11 @@ impl Store {
             RangeCommand::Refresh { up_to, .. } => Some(*up_to),
             RangeCommand::Heartbeat { now, .. } | RangeCommand::Push { now, .. } => Some(*now),
             RangeCommand::EndTransaction { commit, .. } => *commit,
-            RangeCommand::ResolveIntent { .. } | RangeCommand::Split { .. } | RangeCommand::GarbageCollect { .. } => {
-                None
-            }
+            RangeCommand::ResolveIntent { .. }
+            | RangeCommand::Split { .. }
+            | RangeCommand::GarbageCollect { .. }
+            | RangeCommand::UpdateMeta { .. }
+            | RangeCommand::LookupMeta { .. } => None,
         };
         carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
     }
@@ -324,6 +331,29 @@ impl Store {
         for (range, generation) in led {
             let request = RangeRequest { range, generation, command: RangeCommand::GarbageCollect { threshold } };
             self.propose_own(now, range, request, output);
+        }
+    }
+
+    /// As leader of the meta range, proposes recording in the meta map every
+    /// descriptor this store's replicas hold that the map does not hold yet
+    /// (while every range has a replica on every node, that is all of them).
+    fn update_meta(&mut self, now: Time, output: &mut StoreOutput) {
+        let Some(meta_replica) = self.replicas.get(&META_RANGE) else { return };
+        let Some(meta_state) = meta_replica.state_machine().state() else { return };
+        if meta_replica.raft().role() != crate::raft::Role::Leader || !meta_state.is_meta() {
+            return;
+        }
+        let mut known = meta_state.meta().clone();
+        let descriptors: Vec<RangeDescriptor> = self
+            .replicas
+            .values()
+            .filter_map(|replica| replica.state_machine().state().map(|state| state.descriptor().clone()))
+            .filter(|descriptor| known.lookup(&descriptor.start) != Some(descriptor) && known.learn(descriptor.clone()))
+            .collect();
+        if !descriptors.is_empty() {
+            let request =
+                RangeRequest { range: META_RANGE, generation: 0, command: RangeCommand::UpdateMeta { descriptors } };
+            self.propose_own(now, META_RANGE, request, output);
         }
     }
 

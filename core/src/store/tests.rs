@@ -156,3 +156,35 @@ fn a_range_past_the_size_threshold_splits_by_itself() {
         assert_eq!(harness.store(node).ranges().collect::<Vec<_>>(), ranges, "every replica agrees");
     }
 }
+
+/// A split of a range other than the meta range reaches the meta map: the
+/// meta range's leader records the new descriptors it finds on its own store.
+#[test]
+fn the_meta_map_learns_every_split() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    write(harness, "q", 1);
+    send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
+    write(harness, "x", 2);
+    send(harness, RangeId(2), RangeCommand::Split { at: key("t"), right_id: RangeId(3) }).unwrap();
+    for _ in 0..50 {
+        harness.step();
+    }
+    let lookup = |harness: &mut Harness, text: &str| match send(
+        harness,
+        META_RANGE,
+        RangeCommand::LookupMeta { key: key(text) },
+    ) {
+        Ok(RangeResponse::Descriptor(Some(descriptor))) => descriptor.id,
+        other => panic!("meta lookup of {text} failed: {other:?}"),
+    };
+    assert_eq!(lookup(harness, "a"), RangeId(1));
+    assert_eq!(lookup(harness, "q"), RangeId(2));
+    assert_eq!(lookup(harness, "x"), RangeId(3));
+    let leader = wait_for_leader(harness, META_RANGE);
+    let meta = harness.store(leader).replica(META_RANGE).unwrap().state_machine().state().unwrap().meta().clone();
+    assert!(meta.covers_key_space(), "{:?}", meta.ranges().collect::<Vec<_>>());
+    // Any other range refuses meta commands as misrouted.
+    let misrouted = send(harness, RangeId(3), RangeCommand::LookupMeta { key: key("x") });
+    assert!(matches!(misrouted, Err(CommandError::Range(RangeError::KeyOutsideRange { .. }))));
+}

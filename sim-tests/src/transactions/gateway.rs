@@ -3,8 +3,10 @@
 //! everything the network and the cluster do to it.
 //!
 //! Routing uses a cache of range descriptors. A key with no cached range is
-//! looked up on some node (every store answers from its own replicas, see
-//! [`LOOKUP_GROUP`]); the answer may be stale, which the range itself detects
+//! looked up in the meta map, which the first range keeps (see
+//! [`RangeCommand::LookupMeta`]), or, when the map has no answer yet, on some
+//! node (every store answers from its own replicas, see [`LOOKUP_GROUP`]). The
+//! answer may be stale, which the range itself detects
 //! (its replicated descriptor is checked on every command) and answers with a
 //! retryable error carrying its fresh descriptor. A leader hint per range comes
 //! from "not leader" answers; without one the gateway tries nodes in turn.
@@ -23,6 +25,7 @@ use shardforge_core::node::{Request, RequestError};
 use shardforge_core::range::{
     codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse,
 };
+use shardforge_core::store::META_RANGE;
 use shardforge_core::txn::coordinator::RangeSender;
 use shardforge_core::types::{NodeId, RangeId, Timestamp};
 use shardforge_runtime_sim::client::SimClient;
@@ -45,7 +48,9 @@ pub fn routing_key(command: &RangeCommand) -> Key {
         | RangeCommand::Push { anchor, .. }
         | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
         RangeCommand::Split { at, .. } => at.clone(),
-        RangeCommand::GarbageCollect { .. } => Key::MIN,
+        RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
+            Key::MIN
+        }
     }
 }
 
@@ -100,21 +105,37 @@ impl Gateway {
         self.descriptors.retain(|known| known.id != range);
     }
 
-    /// The cached range of `key`, after looking it up if need be.
+    /// The cached range of `key`, after looking it up if need be: in the meta
+    /// map first, and on some node's own replicas when the map has no answer
+    /// yet (a split the meta range's leader has not recorded).
     async fn descriptor_for(&mut self, key: &Key) -> RangeDescriptor {
         loop {
             if let Some(known) = self.descriptors.iter().find(|known| known.contains(key)) {
                 return known.clone();
             }
-            let node = self.rotate();
-            let lookup = Request::Read(key.0.clone());
-            match self.client.request(node, LOOKUP_GROUP, lookup, ANSWER_TIMEOUT).await {
-                Some(Ok(bytes)) if !bytes.is_empty() => match RangeDescriptor::decode(&bytes) {
-                    Ok(descriptor) if descriptor.contains(key) => self.learn(descriptor),
-                    _ => sleep(RETRY_PAUSE).await,
-                },
-                _ => sleep(RETRY_PAUSE).await,
+            // Only the id matters for routing a meta command.
+            let meta = RangeDescriptor::whole_key_space(META_RANGE, Default::default());
+            let lookup = RangeCommand::LookupMeta { key: key.clone() };
+            match self.try_range(&meta, &lookup).await {
+                Some(Ok(RangeResponse::Descriptor(Some(descriptor)))) if descriptor.contains(key) => {
+                    self.learn(descriptor);
+                    continue;
+                }
+                _ => self.lookup_on_a_node(key).await,
             }
+        }
+    }
+
+    /// Asks the next node which range holds `key`, by its own replicas.
+    async fn lookup_on_a_node(&mut self, key: &Key) {
+        let node = self.rotate();
+        let lookup = Request::Read(key.0.clone());
+        match self.client.request(node, LOOKUP_GROUP, lookup, ANSWER_TIMEOUT).await {
+            Some(Ok(bytes)) if !bytes.is_empty() => match RangeDescriptor::decode(&bytes) {
+                Ok(descriptor) if descriptor.contains(key) => self.learn(descriptor),
+                _ => sleep(RETRY_PAUSE).await,
+            },
+            _ => sleep(RETRY_PAUSE).await,
         }
     }
 

@@ -46,6 +46,10 @@ fn write_response<'w>(writer: &'w mut Writer, response: &RangeResponse) -> &'w m
         RangeResponse::Pushed { record, succeeded } => writer.u8(6).record(record).u8(u8::from(*succeeded)),
         RangeResponse::Split { left, right } => write_descriptor(write_descriptor(writer.u8(7), left), right),
         RangeResponse::Collected { versions } => writer.u8(8).u64(*versions),
+        RangeResponse::MetaUpdated { recorded } => writer.u8(9).u64(*recorded),
+        RangeResponse::Descriptor(descriptor) => {
+            writer.u8(10).option(descriptor.as_ref(), |writer, descriptor| writer.bytes(&descriptor.encode()))
+        }
     }
 }
 
@@ -94,6 +98,8 @@ fn read_response(reader: &mut BoundedReader<'_>) -> Result<RangeResponse, Decode
         6 => RangeResponse::Pushed { record: reader.record()?, succeeded: read_bool(reader)? },
         7 => RangeResponse::Split { left: read_descriptor(reader)?, right: read_descriptor(reader)? },
         8 => RangeResponse::Collected { versions: reader.u64()? },
+        9 => RangeResponse::MetaUpdated { recorded: reader.u64()? },
+        10 => RangeResponse::Descriptor(reader.option(read_descriptor)?),
         tag => return Err(unknown_tag("response", tag)),
     })
 }
@@ -151,7 +157,11 @@ mod tests {
             Ok(RangeResponse::Written { timestamp: Timestamp { wall_nanos: 9, logical: 2 } }),
             Ok(RangeResponse::Resolved { found: true }),
             Ok(RangeResponse::Refreshed { changed: false }),
-            Ok(RangeResponse::Split { left: left.clone(), right }),
+            Ok(RangeResponse::Split { left: left.clone(), right: right.clone() }),
+            Ok(RangeResponse::Collected { versions: 7 }),
+            Ok(RangeResponse::MetaUpdated { recorded: 2 }),
+            Ok(RangeResponse::Descriptor(None)),
+            Ok(RangeResponse::Descriptor(Some(right))),
             Err(CommandError::Range(RangeError::KeyOutsideRange { key: Key(b"q".to_vec()), descriptor: left.clone() })),
             Err(CommandError::Range(RangeError::StaleDescriptor { generation: 0, descriptor: left })),
             Err(CommandError::WriteIntent { key: Key(b"k".to_vec()), intent }),

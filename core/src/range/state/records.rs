@@ -129,6 +129,12 @@ impl RangeState {
         right_state.reads = self.reads.split_off(at);
         right_state.garbage_collection_threshold = self.garbage_collection_threshold;
         self.descriptor = left.clone();
+        // The meta range splitting records its own halves at once; other
+        // ranges' splits reach the meta map through its leader (see `store`).
+        if self.is_meta() {
+            self.meta.learn(left.clone());
+            self.meta.learn(right.clone());
+        }
         Applied { result: Ok(RangeResponse::Split { left, right }), right: Some(right_state) }
     }
 
@@ -142,6 +148,7 @@ impl RangeState {
             read_timestamps: reads.keys().map(|(key, timestamp)| (key.clone(), *timestamp)).collect(),
             read_spans: reads.spans().to_vec(),
             read_low_water: reads.low_water(),
+            meta: self.meta.ranges().cloned().collect(),
             garbage_collection_threshold: self.garbage_collection_threshold,
         }
     }
@@ -160,6 +167,9 @@ impl RangeState {
             state.reads.record_span(start, end, *timestamp);
         }
         state.garbage_collection_threshold = snapshot.garbage_collection_threshold;
+        for descriptor in snapshot.meta {
+            state.meta.learn(descriptor);
+        }
         Some(state)
     }
 }
