@@ -51,7 +51,7 @@ impl<P: Program> SimCluster<P> {
         let mut nodes = BTreeMap::new();
         for id in voters.iter().copied() {
             let disk = SimDisk::new();
-            P::bootstrap(&mut disk.lock(), &voters);
+            P::bootstrap(&mut disk.lock(), id, &voters);
             let setup = Arc::new(NodeSetup {
                 id,
                 settings: config.program.clone(),

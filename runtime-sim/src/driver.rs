@@ -159,8 +159,8 @@ impl<P: Program> Driver<P> {
             }
         }
         for RangeId(group) in changed_groups {
-            if let Some((applied_index, digest)) = program.state_digest(group) {
-                observer.state(id, group, applied_index, digest);
+            if let Some(replica) = program.replica_state(group) {
+                observer.state(id, group, &replica);
             }
         }
         if let Some(status) = program.status() {

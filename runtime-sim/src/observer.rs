@@ -11,9 +11,10 @@ pub trait Observer: Send + Sync {
     /// `node` replaced its state of `group` with a snapshot up to `index`.
     fn restored_snapshot(&self, node: NodeId, group: u64, index: shardforge_core::types::LogIndex);
     /// `node`'s state machine of `group`, having applied everything up to
-    /// `applied_index`, serializes to bytes whose hash is `state_digest`. Replicas
-    /// must agree at every index, including states reached through a snapshot.
-    fn state(&self, node: NodeId, group: u64, applied_index: shardforge_core::types::LogIndex, state_digest: u64);
+    /// `replica.applied_index`, serializes to bytes whose hash is
+    /// `replica.digest`. Replicas must agree at every index, including states
+    /// reached through a snapshot.
+    fn state(&self, node: NodeId, group: u64, replica: &crate::program::ReplicaState);
     /// `node`'s Raft status of the first group after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).

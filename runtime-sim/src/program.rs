@@ -7,6 +7,8 @@
 //! each `Ready` tagged with its group, then the replies. The single group is the
 //! degenerate store of one range with id [`FIRST_GROUP`].
 
+use std::collections::BTreeSet;
+
 use shardforge_core::keys::Key;
 use shardforge_core::node::StateMachine;
 use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
@@ -23,6 +25,8 @@ pub const FIRST_GROUP: u64 = 1;
 /// replicas: `Request::Read(key)` returns the newest descriptor it holds whose
 /// span contains `key`, encoded, or nothing.
 pub const LOOKUP_GROUP: u64 = 0;
+/// Replicas of each range a store cluster starts with.
+pub const REPLICATION_FACTOR: usize = 3;
 
 /// One input to a program.
 #[derive(Clone, Debug)]
@@ -37,15 +41,24 @@ pub trait Program: Sized + 'static {
     /// What every start of the program needs besides its disk.
     type Settings: Clone + Send + Sync + 'static;
 
-    /// Writes the state of a new cluster's node whose first group has `voters`.
-    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]);
+    /// Writes the state of node `id` of a new cluster of `nodes`.
+    fn bootstrap(disk: &mut MemoryEngine, id: NodeId, nodes: &[NodeId]);
     /// The program as it restarts from `disk`; `random_seed` is drawn per start.
     fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self;
     fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput;
     /// The Raft status of [`FIRST_GROUP`], if this node has a replica of it.
     fn status(&self) -> Option<Status>;
-    /// The applied index of `group` and a digest of its state machine there.
-    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)>;
+    /// The applied index of `group`, a digest of its state machine there, and
+    /// the group's voters as this replica knows them.
+    fn replica_state(&self, group: u64) -> Option<ReplicaState>;
+}
+
+/// What a replica reports after applying.
+#[derive(Clone, Debug)]
+pub struct ReplicaState {
+    pub applied_index: LogIndex,
+    pub digest: u64,
+    pub voters: BTreeSet<NodeId>,
 }
 
 /// 64-bit FNV-1a of a state machine's serialized state.
@@ -85,8 +98,8 @@ pub struct SingleGroup<M: StateMachine> {
 impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
     type Settings = SingleGroupSettings<M>;
 
-    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]) {
-        persistence::bootstrap(disk, &persistence::GroupKeys::new(FIRST_GROUP), voters)
+    fn bootstrap(disk: &mut MemoryEngine, _id: NodeId, nodes: &[NodeId]) {
+        persistence::bootstrap(disk, &persistence::GroupKeys::new(FIRST_GROUP), nodes)
             .expect("bootstrap the simulated disk");
     }
 
@@ -121,9 +134,12 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
         Some(self.node.raft().status())
     }
 
-    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)> {
-        (group == FIRST_GROUP)
-            .then(|| (self.node.raft().applied_index(), state_digest(&self.node.state_machine().snapshot())))
+    fn replica_state(&self, group: u64) -> Option<ReplicaState> {
+        (group == FIRST_GROUP).then(|| ReplicaState {
+            applied_index: self.node.raft().applied_index(),
+            digest: state_digest(&self.node.state_machine().snapshot()),
+            voters: self.node.raft().status().configuration.voters,
+        })
     }
 }
 
@@ -166,8 +182,13 @@ impl StoreProgram {
 impl Program for StoreProgram {
     type Settings = StoreConfig;
 
-    fn bootstrap(disk: &mut MemoryEngine, voters: &[NodeId]) {
-        store::bootstrap(disk, voters).expect("bootstrap the simulated disk");
+    /// The first range starts on the first [`REPLICATION_FACTOR`] nodes; the
+    /// others start empty and receive replicas as ranges move.
+    fn bootstrap(disk: &mut MemoryEngine, id: NodeId, nodes: &[NodeId]) {
+        let replicas = &nodes[..nodes.len().min(REPLICATION_FACTOR)];
+        if replicas.contains(&id) {
+            store::bootstrap(disk, replicas).expect("bootstrap the simulated disk");
+        }
     }
 
     fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self {
@@ -197,8 +218,12 @@ impl Program for StoreProgram {
         self.store.replica(RangeId(FIRST_GROUP)).map(|replica| replica.raft().status())
     }
 
-    fn state_digest(&self, group: u64) -> Option<(LogIndex, u64)> {
+    fn replica_state(&self, group: u64) -> Option<ReplicaState> {
         let replica = self.store.replica(RangeId(group))?;
-        Some((replica.raft().applied_index(), state_digest(&replica.state_machine().snapshot())))
+        Some(ReplicaState {
+            applied_index: replica.raft().applied_index(),
+            digest: state_digest(&replica.state_machine().snapshot()),
+            voters: replica.raft().status().configuration.voters,
+        })
     }
 }

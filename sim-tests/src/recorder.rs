@@ -10,13 +10,14 @@
 //!
 //! It also keeps the trace (when asked) and a hash of it, to show determinism.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use madsim::time::Instant;
 use shardforge_core::raft::{Entry, EntryPayload, Role, Status};
 use shardforge_core::types::{LogIndex, NodeId, Term};
 use shardforge_runtime_sim::observer::Observer;
+use shardforge_runtime_sim::program::ReplicaState;
 
 #[derive(Default)]
 struct Records {
@@ -28,6 +29,8 @@ struct Records {
     states: BTreeMap<(u64, LogIndex), (u64, NodeId)>,
     /// Per group, each node's latest applied index.
     applied_indexes: BTreeMap<u64, BTreeMap<NodeId, LogIndex>>,
+    /// Per group, the voters reported by the most advanced replica, and its index.
+    voters: BTreeMap<u64, (LogIndex, BTreeSet<NodeId>)>,
     statuses: BTreeMap<NodeId, Status>,
     violations: Vec<String>,
     trace: Vec<String>,
@@ -98,6 +101,11 @@ impl Recorder {
     pub fn applied_indexes(&self) -> BTreeMap<u64, BTreeMap<NodeId, LogIndex>> {
         self.records().applied_indexes.clone()
     }
+
+    /// Per group, its voters as the most advanced replica reported them.
+    pub fn voters(&self) -> BTreeMap<u64, BTreeSet<NodeId>> {
+        self.records().voters.iter().map(|(group, (_, voters))| (*group, voters.clone())).collect()
+    }
 }
 
 impl Observer for Recorder {
@@ -124,9 +132,14 @@ impl Observer for Recorder {
         }
     }
 
-    fn state(&self, node: NodeId, group: u64, applied_index: LogIndex, state_digest: u64) {
+    fn state(&self, node: NodeId, group: u64, replica: &ReplicaState) {
+        let (applied_index, state_digest) = (replica.applied_index, replica.digest);
         let mut records = self.records();
         records.applied_indexes.entry(group).or_default().insert(node, applied_index);
+        let voters = records.voters.entry(group).or_default();
+        if applied_index >= voters.0 {
+            *voters = (applied_index, replica.voters.clone());
+        }
         let (known, first) = *records.states.entry((group, applied_index)).or_insert((state_digest, node));
         drop(records);
         if known != state_digest {

@@ -61,6 +61,7 @@ fn routing_key(command: &RangeCommand) -> Key {
         | RangeCommand::Push { anchor, .. }
         | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
         RangeCommand::Split { at, .. } => at.clone(),
+        RangeCommand::ChangeReplicas { key, .. } => key.clone(),
         RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
             Key::MIN
         }

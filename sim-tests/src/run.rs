@@ -113,6 +113,8 @@ pub struct SeedReport {
     pub operations: usize,
     /// Raft groups (ranges) seen during the run.
     pub ranges: usize,
+    /// Ranges moved (a replica traded for another node) during the run.
+    pub range_moves: usize,
     pub simulated: Duration,
     pub wall: Duration,
     pub trace: Vec<String>,
@@ -166,6 +168,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
             fault_kinds: Vec::new(),
             operations: 0,
             ranges: 0,
+            range_moves: 0,
             simulated: Duration::ZERO,
             wall: Duration::ZERO,
             trace: Vec::new(),
@@ -282,6 +285,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         fault_kinds,
         operations: operations.len(),
         ranges: 1,
+        range_moves: 0,
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,
         trace: recorder.trace(),
@@ -325,8 +329,9 @@ async fn liveness_and_final_reads(
     Ok(())
 }
 
-/// For every Raft group, every node must report the same applied index, the
-/// highest any of them applied, before `deadline`.
+/// For every Raft group, every voter (as the most advanced replica knows the
+/// voters) must report the same applied index, the highest any replica
+/// applied, before `deadline`.
 pub(crate) async fn wait_for_convergence(
     recorder: &Recorder,
     nodes: &[NodeId],
@@ -334,9 +339,11 @@ pub(crate) async fn wait_for_convergence(
 ) -> Result<(), String> {
     loop {
         let mut behind = Vec::new();
+        let voters = recorder.voters();
         for (group, applied) in recorder.applied_indexes() {
             let target = applied.values().copied().max().unwrap_or_default();
-            for node in nodes {
+            let group_voters = voters.get(&group);
+            for node in nodes.iter().filter(|node| group_voters.is_none_or(|voters| voters.contains(node))) {
                 let index = applied.get(node).copied();
                 if index.is_none_or(|index| index < target) {
                     behind.push(format!("group {group}: {node} at {index:?} of {target}"));

@@ -71,6 +71,7 @@ const COMMAND_SPLIT: u8 = 8;
 const COMMAND_GARBAGE_COLLECT: u8 = 9;
 const COMMAND_UPDATE_META: u8 = 10;
 const COMMAND_LOOKUP_META: u8 = 11;
+const COMMAND_CHANGE_REPLICAS: u8 = 12;
 const DESCRIPTOR_BYTES_MIN: usize = 8;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
@@ -286,6 +287,10 @@ impl WriteRangeValues for Writer {
                 .u8(COMMAND_UPDATE_META)
                 .vector(descriptors, |writer, descriptor| writer.bytes(&descriptor.encode())),
             RangeCommand::LookupMeta { key } => self.u8(COMMAND_LOOKUP_META).key(key),
+            RangeCommand::ChangeReplicas { key, replicas } => {
+                let replicas: Vec<u64> = replicas.iter().map(|node| node.0).collect();
+                self.u8(COMMAND_CHANGE_REPLICAS).key(key).vector(&replicas, |writer, node| writer.u64(*node))
+            }
         }
     }
 }
@@ -502,6 +507,10 @@ impl<'a> BoundedReader<'a> {
                 descriptors: self.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,
             }),
             COMMAND_LOOKUP_META => Ok(RangeCommand::LookupMeta { key: self.key()? }),
+            COMMAND_CHANGE_REPLICAS => Ok(RangeCommand::ChangeReplicas {
+                key: self.key()?,
+                replicas: self.vector(8, |reader| Ok(crate::types::NodeId(reader.u64()?)))?.into_iter().collect(),
+            }),
             tag => Err(unknown_tag("range command", tag)),
         }
     }

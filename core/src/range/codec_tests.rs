@@ -95,6 +95,8 @@ fn command() -> impl Strategy<Value = RangeCommand> {
         timestamp().prop_map(|threshold| RangeCommand::GarbageCollect { threshold }),
         vec(descriptor(), 0..3).prop_map(|descriptors| RangeCommand::UpdateMeta { descriptors }),
         key().prop_map(|key| RangeCommand::LookupMeta { key }),
+        (key(), btree_set(any::<u64>().prop_map(NodeId), 0..4))
+            .prop_map(|(key, replicas)| RangeCommand::ChangeReplicas { key, replicas }),
     ]
 }
 
@@ -261,6 +263,7 @@ fn command_tags_are_the_documented_ones() {
         RangeCommand::GarbageCollect { threshold: at(1) },
         RangeCommand::UpdateMeta { descriptors: Vec::new() },
         RangeCommand::LookupMeta { key: Key::MIN },
+        RangeCommand::ChangeReplicas { key: Key::MIN, replicas: [NodeId(1)].into() },
     ];
     for (tag, command) in commands.into_iter().enumerate() {
         let bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command });
@@ -272,8 +275,8 @@ fn command_tags_are_the_documented_ones() {
 fn unknown_tags_and_overflowing_numbers_are_refused() {
     let split = RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) };
     let mut bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command: split });
-    bytes[16] = 12;
-    assert!(decode_request(&bytes).is_err(), "command tag 12 is unassigned");
+    bytes[16] = 13;
+    assert!(decode_request(&bytes).is_err(), "command tag 13 is unassigned");
     let mut bytes = encode_record(&empty_record());
     bytes[16 + 8 + 16] = 3;
     assert!(decode_record(&bytes).is_err(), "status tag 3 is unassigned");

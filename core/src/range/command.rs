@@ -128,6 +128,13 @@ pub enum RangeCommand {
     LookupMeta {
         key: Key,
     },
+    /// Moves the range: its descriptor's replicas become `replicas` (one
+    /// generation on). The leader then changes the Raft group's voters to match,
+    /// one at a time (see `store`). `key` is any key of the range, for routing.
+    ChangeReplicas {
+        key: Key,
+        replicas: std::collections::BTreeSet<crate::types::NodeId>,
+    },
 }
 
 /// A command with the routing it was sent by.

@@ -123,6 +123,7 @@ impl RangeSender for LocalRanges {
             | RangeCommand::Push { anchor, .. }
             | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
             RangeCommand::Split { at, .. } => at.clone(),
+            RangeCommand::ChangeReplicas { key, .. } => key.clone(),
             RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
                 Key::MIN
             }

@@ -164,7 +164,31 @@ impl RangeState {
             RangeCommand::Split { at, right_id } => self.split(&at, right_id),
             RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(threshold)),
             RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => unreachable!("answered above"),
+            RangeCommand::ChangeReplicas { replicas, .. } => answer(self.change_replicas(request.generation, replicas)),
         }
+    }
+
+    /// Records the range's new replicas. Refused when routed by an older
+    /// descriptor (two moves planned from the same state must not both apply)
+    /// or when it would leave the range without replicas or with node id 0.
+    fn change_replicas(
+        &mut self,
+        generation: u64,
+        replicas: std::collections::BTreeSet<crate::types::NodeId>,
+    ) -> Result<RangeResponse, CommandError> {
+        if generation != self.descriptor.generation {
+            let stale = RangeError::StaleDescriptor { generation, descriptor: self.descriptor.clone() };
+            return Err(CommandError::Range(stale));
+        }
+        if replicas.is_empty() || replicas.contains(&crate::types::NodeId(0)) {
+            return Err(CommandError::Invalid { reason: format!("a range cannot live on {replicas:?}") });
+        }
+        self.descriptor.replicas = replicas;
+        self.descriptor.generation += 1;
+        if self.is_meta() {
+            self.meta.learn(self.descriptor.clone());
+        }
+        Ok(RangeResponse::Descriptor(Some(self.descriptor.clone())))
     }
 
     /// Meta commands go to the first range, whatever their generation; another
@@ -193,6 +217,7 @@ impl RangeState {
             RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
             RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
+            RangeCommand::ChangeReplicas { key, .. } => (key, None),
             RangeCommand::Split { .. }
             | RangeCommand::GarbageCollect { .. }
             | RangeCommand::UpdateMeta { .. }

@@ -13,10 +13,17 @@
 //!   right-hand replica starts identical. Its initial state is persisted in the
 //!   same output, before anything the new group says is sent.
 //! - **Replicas created by messages.** A node that missed the split (its left
-//!   replica caught up by snapshot, or is still behind) hears from the right-hand
-//!   range's leader first. It creates an empty replica, which has no voters and so
-//!   never campaigns; because the group starts at a nonzero index, the leader
-//!   finds nothing in common and sends a snapshot, which initializes it.
+//!   replica caught up by snapshot, or is still behind), or that a range moves
+//!   to, hears from the range's leader first. It creates an empty replica, which
+//!   has no voters and so never campaigns; because every group starts at a
+//!   nonzero index (the first range too), the leader finds nothing in common and
+//!   sends a snapshot, which initializes it.
+//! - **Range moves.** A range's descriptor lists its replicas; a
+//!   `ChangeReplicas` command changes the list, and the range's leader then
+//!   changes the Raft group's voters to match, one at a time, adding before
+//!   removing (`reconcile_voters`).
+//! - **The meta map.** The leader of the first range records in its meta map
+//!   the descriptors this store's replicas hold (`update_meta`).
 
 pub mod local_cluster;
 mod machine;
@@ -137,22 +144,27 @@ pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
     let range = RangeId(1);
     let descriptor = RangeDescriptor::whole_key_space(range, voters.iter().copied().collect());
     let state = RangeState::first(descriptor, 0);
+    // Like a range born from a split, the first range starts above index zero,
+    // so that a replica created empty on a node the range moves to can only be
+    // initialized by a snapshot (see the module doc).
     let snapshot = Snapshot {
         metadata: SnapshotMetadata {
-            index: LogIndex(0),
-            term: Term(0),
+            index: SPLIT_INITIAL_INDEX,
+            term: SPLIT_INITIAL_TERM,
             configuration: Configuration::with_voters(voters.iter().copied()),
         },
         data: codec::encode_snapshot(&state.snapshot()),
     };
-    (range, RecoveredState { snapshot, ..RecoveredState::default() })
+    let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
+    (range, RecoveredState { snapshot, hard_state, entries: Vec::new() })
 }
 
 /// Writes the first range of a new cluster into `engine`, synced.
 pub fn bootstrap(engine: &mut impl Engine, voters: &[NodeId]) -> Result<(), StorageError> {
     let (range, recovered) = bootstrap_range(voters);
     let snapshot = SnapshotToPersist { snapshot: recovered.snapshot, restore: false };
-    let ready = Ready { snapshot: Some(snapshot), sync: true, ..Ready::default() };
+    let ready =
+        Ready { hard_state: Some(recovered.hard_state), snapshot: Some(snapshot), sync: true, ..Ready::default() };
     persistence::persist(engine, &persistence::GroupKeys::new(range.0), &ready)
 }
 
@@ -227,10 +239,11 @@ impl Store {
                     self.split_large_ranges(now, &mut output);
                     self.collect_garbage(now, &mut output);
                     self.update_meta(now, &mut output);
+                    self.reconcile_voters(now, &mut output);
                 }
             }
             StoreInput::Message { range, message } => {
-                if !self.replicas.contains_key(&range) && is_from_leader(&message) {
+                if !self.replicas.contains_key(&range) && may_create_replica(&message) {
                     self.start_replica(range, RecoveredState::default());
                 }
                 if self.replicas.contains_key(&range) {
@@ -282,7 +295,8 @@ impl Store {
             | RangeCommand::Split { .. }
             | RangeCommand::GarbageCollect { .. }
             | RangeCommand::UpdateMeta { .. }
-            | RangeCommand::LookupMeta { .. } => None,
+            | RangeCommand::LookupMeta { .. }
+            | RangeCommand::ChangeReplicas { .. } => None,
         };
         carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
     }
@@ -357,6 +371,42 @@ impl Store {
         }
     }
 
+    /// Moves each range this store leads toward its descriptor's replicas, one
+    /// voter at a time: first adds a missing one (so a move never shrinks the
+    /// group below its size), then removes an extra one; a leader that must go
+    /// hands leadership to a replica that stays. Raft refuses a change while
+    /// another is pending, and the next round tries again.
+    fn reconcile_voters(&mut self, now: Time, output: &mut StoreOutput) {
+        let mut changes = Vec::new();
+        for (range, replica) in &self.replicas {
+            let Some(state) = replica.state_machine().state() else { continue };
+            if replica.raft().role() != crate::raft::Role::Leader {
+                continue;
+            }
+            let desired = &state.descriptor().replicas;
+            let current = replica.raft().status().configuration.voters;
+            let change = if let Some(missing) = desired.difference(&current).next() {
+                Request::ChangeConfiguration(crate::raft::ConfigurationChange::AddVoter(*missing))
+            } else if let Some(extra) = current.difference(desired).next() {
+                if *extra == self.config.node {
+                    let Some(successor) = desired.iter().next() else { continue };
+                    Request::TransferLeadership(*successor)
+                } else {
+                    Request::ChangeConfiguration(crate::raft::ConfigurationChange::RemoveVoter(*extra))
+                }
+            } else {
+                continue;
+            };
+            changes.push((*range, change));
+        }
+        for (range, request) in changes {
+            self.next_request_id += 1;
+            let input =
+                Input::Request(ClientRequest { client: STORE_CLIENT, request_id: self.next_request_id, request });
+            self.handle_replica(now, range, input, output);
+        }
+    }
+
     /// Proposes one of the store's own commands (its reply is dropped).
     fn propose_own(&mut self, now: Time, range: RangeId, request: RangeRequest, output: &mut StoreOutput) {
         self.next_request_id += 1;
@@ -407,11 +457,19 @@ impl Store {
     }
 }
 
-/// Only a leader's messages may create a replica: a vote request from an
-/// unknown group must not.
-fn is_from_leader(message: &Message) -> bool {
+/// The messages that may create a replica: a leader's (the replica then waits
+/// for a snapshot), and vote requests. A node added to a range's voters must be
+/// able to vote before it has any data, or a group whose other voters failed
+/// could never elect a leader to send it that data. An empty replica's vote is
+/// safe: it never acknowledged an entry, so it is in no majority that
+/// committed one, and it never campaigns (it knows no voters).
+fn may_create_replica(message: &Message) -> bool {
     matches!(
         message.body,
-        MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. }
+        MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::InstallSnapshot { .. }
+            | MessageBody::PreVote { .. }
+            | MessageBody::Vote { .. }
     )
 }

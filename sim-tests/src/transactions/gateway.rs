@@ -48,6 +48,7 @@ pub fn routing_key(command: &RangeCommand) -> Key {
         | RangeCommand::Push { anchor, .. }
         | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
         RangeCommand::Split { at, .. } => at.clone(),
+        RangeCommand::ChangeReplicas { key, .. } => key.clone(),
         RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
             Key::MIN
         }
@@ -96,6 +97,11 @@ impl Gateway {
         self.nodes[self.next_node]
     }
 
+    /// Records a descriptor learned elsewhere (the answer to a move).
+    pub fn learn_descriptor(&mut self, descriptor: RangeDescriptor) {
+        self.learn(descriptor);
+    }
+
     fn learn(&mut self, descriptor: RangeDescriptor) {
         self.descriptors.retain(|known| !known.overlaps(&descriptor));
         self.descriptors.push(descriptor);
@@ -124,6 +130,11 @@ impl Gateway {
                 _ => self.lookup_on_a_node(key).await,
             }
         }
+    }
+
+    /// The range that holds `key`, as far as this gateway knows.
+    pub async fn range_of(&mut self, key: &Key) -> RangeDescriptor {
+        self.descriptor_for(key).await
     }
 
     /// Asks the next node which range holds `key`, by its own replicas.

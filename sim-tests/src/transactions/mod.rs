@@ -18,14 +18,16 @@
 pub mod gateway;
 pub mod workloads;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::Handle;
+use shardforge_core::range::{RangeCommand, RangeResponse};
 use shardforge_core::store::StoreConfig;
+use shardforge_core::txn::coordinator::RangeSender;
 use shardforge_core::txn::coordinator::TransactionKnobs;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
@@ -34,7 +36,7 @@ use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
 use shardforge_runtime_sim::nemesis::{ClockFaults, FaultKind, Nemesis};
 use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
 use shardforge_runtime_sim::observer::Observer;
-use shardforge_runtime_sim::program::StoreProgram;
+use shardforge_runtime_sim::program::{StoreProgram, REPLICATION_FACTOR};
 
 use self::gateway::Gateway;
 use self::workloads::{Recorded, TransactionSettings};
@@ -59,6 +61,7 @@ fn clock_faults() -> ClockFaults {
 /// Client host ids (the register workload's clients use 1..).
 const SETUP_CLIENT: u64 = 900;
 const CHECKER_CLIENT: u64 = 901;
+const MOVER_CLIENT: u64 = 902;
 
 fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, Duration) {
     let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
@@ -135,6 +138,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         });
     }
 
+    let moves = Arc::new(AtomicU64::new(0));
+    if nodes.len() > REPLICATION_FACTOR {
+        let host = Handle::current().create_node().name("mover").ip(client_ip(MOVER_CLIENT)).build();
+        let (faults, nodes, clock, stop, moves) =
+            (faults.clone(), nodes.clone(), clocks[0].clone(), stop.clone(), moves.clone());
+        let keys = settings.keys;
+        host.spawn(async move {
+            let gateway = gateway_on(MOVER_CLIENT, faults, nodes.clone(), clock).await;
+            move_ranges(gateway, nodes, keys, stop, moves).await;
+        });
+    }
+
     let actions = Arc::new(Mutex::new(Vec::new()));
     let control = Handle::current().create_node().name("control").ip(client_ip(1000)).build();
     let verdict = {
@@ -177,12 +192,43 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         plan: plan_text,
         fault_kinds,
         operations: recorded.committed.load(Ordering::SeqCst) as usize,
+        range_moves: moves.load(Ordering::SeqCst) as usize,
         ranges: recorder.applied_indexes().len(),
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,
         trace: recorder.trace(),
         trace_hash: recorder.trace_hash(),
         nemesis_actions,
+    }
+}
+
+/// Moves ranges while the clients run: every few hundred milliseconds, the
+/// range of a random key trades one replica for a node that has none of it.
+/// The store leading the range then changes its Raft group to match.
+async fn move_ranges(
+    mut gateway: Gateway,
+    nodes: Vec<NodeId>,
+    keys: u64,
+    stop: Arc<AtomicBool>,
+    moves: Arc<AtomicU64>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(200..=1000))).await;
+        let key = workloads::key_of(thread_rng().gen_range(0..keys));
+        let descriptor = gateway.range_of(&key).await;
+        let outside: Vec<NodeId> = nodes.iter().copied().filter(|node| !descriptor.replicas.contains(node)).collect();
+        let inside: Vec<NodeId> = descriptor.replicas.iter().copied().collect();
+        let (Some(add), Some(remove)) = (outside.choose(&mut thread_rng()), inside.choose(&mut thread_rng())) else {
+            continue;
+        };
+        let mut replicas = descriptor.replicas.clone();
+        replicas.remove(remove);
+        replicas.insert(*add);
+        let command = RangeCommand::ChangeReplicas { key, replicas };
+        if let Ok(RangeResponse::Descriptor(Some(moved))) = RangeSender::send(&mut gateway, command).await {
+            moves.fetch_add(1, Ordering::SeqCst);
+            gateway.learn_descriptor(moved);
+        }
     }
 }
 
