@@ -25,6 +25,7 @@
 //! - **The meta map.** The leader of the first range records in its meta map
 //!   the descriptors this store's replicas hold (`update_meta`).
 
+mod housekeeping;
 pub mod local_cluster;
 mod machine;
 #[cfg(test)]
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 
 pub use machine::RangeMachine;
 use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
 use crate::raft::{
@@ -236,10 +237,7 @@ impl Store {
                 }
                 self.ticks += 1;
                 if self.ticks.is_multiple_of(self.config.split_check_interval_ticks.max(1)) {
-                    self.split_large_ranges(now, &mut output);
-                    self.collect_garbage(now, &mut output);
-                    self.update_meta(now, &mut output);
-                    self.reconcile_voters(now, &mut output);
+                    self.housekeeping(now, &mut output);
                 }
             }
             StoreInput::Message { range, message } => {
@@ -299,123 +297,6 @@ impl Store {
             | RangeCommand::ChangeReplicas { .. } => None,
         };
         carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
-    }
-
-    /// Proposes a split, at the median key, of every range this store leads that
-    /// passed the size threshold. Replies to these proposals are dropped: if one
-    /// is lost the next check proposes again.
-    fn split_large_ranges(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(threshold) = self.config.split_threshold_bytes else { return };
-        let mut splits = Vec::new();
-        for (range, replica) in &self.replicas {
-            let Some(state) = replica.state_machine().state() else { continue };
-            if replica.raft().role() != crate::raft::Role::Leader || state.size_bytes() <= threshold {
-                continue;
-            }
-            if let Some(at) = state.median_key() {
-                splits.push((*range, state.descriptor().generation, at));
-            }
-        }
-        for (range, generation, at) in splits {
-            let right_id = RangeId(self.random.next_u64() >> 1);
-            let request = RangeRequest { range, generation, command: RangeCommand::Split { at, right_id } };
-            self.propose_own(now, range, request, output);
-        }
-    }
-
-    /// Proposes, on every range this store leads, a garbage collection up to
-    /// the configured time to live before `now`, once the threshold would move
-    /// by half the time to live (each collection is a log entry). Replies are
-    /// dropped: the next round proposes again.
-    fn collect_garbage(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(ttl) = self.config.garbage_collection_ttl_nanos else { return };
-        let Some(wall_nanos) = now.0.checked_sub(ttl) else { return };
-        let threshold = crate::types::Timestamp { wall_nanos, logical: 0 };
-        let led: Vec<(RangeId, u64)> = self
-            .replicas
-            .iter()
-            .filter(|(_, replica)| replica.raft().role() == crate::raft::Role::Leader)
-            .filter_map(|(range, replica)| Some((*range, replica.state_machine().state()?)))
-            .filter(|(_, state)| {
-                let current = state.garbage_collection_threshold().wall_nanos;
-                wall_nanos.saturating_sub(current) >= ttl / 2
-            })
-            .map(|(range, state)| (range, state.descriptor().generation))
-            .collect();
-        for (range, generation) in led {
-            let request = RangeRequest { range, generation, command: RangeCommand::GarbageCollect { threshold } };
-            self.propose_own(now, range, request, output);
-        }
-    }
-
-    /// As leader of the meta range, proposes recording in the meta map every
-    /// descriptor this store's replicas hold that the map does not hold yet
-    /// (while every range has a replica on every node, that is all of them).
-    fn update_meta(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(meta_replica) = self.replicas.get(&META_RANGE) else { return };
-        let Some(meta_state) = meta_replica.state_machine().state() else { return };
-        if meta_replica.raft().role() != crate::raft::Role::Leader || !meta_state.is_meta() {
-            return;
-        }
-        let mut known = meta_state.meta().clone();
-        let descriptors: Vec<RangeDescriptor> = self
-            .replicas
-            .values()
-            .filter_map(|replica| replica.state_machine().state().map(|state| state.descriptor().clone()))
-            .filter(|descriptor| known.lookup(&descriptor.start) != Some(descriptor) && known.learn(descriptor.clone()))
-            .collect();
-        if !descriptors.is_empty() {
-            let request =
-                RangeRequest { range: META_RANGE, generation: 0, command: RangeCommand::UpdateMeta { descriptors } };
-            self.propose_own(now, META_RANGE, request, output);
-        }
-    }
-
-    /// Moves each range this store leads toward its descriptor's replicas, one
-    /// voter at a time: first adds a missing one (so a move never shrinks the
-    /// group below its size), then removes an extra one; a leader that must go
-    /// hands leadership to a replica that stays. Raft refuses a change while
-    /// another is pending, and the next round tries again.
-    fn reconcile_voters(&mut self, now: Time, output: &mut StoreOutput) {
-        let mut changes = Vec::new();
-        for (range, replica) in &self.replicas {
-            let Some(state) = replica.state_machine().state() else { continue };
-            if replica.raft().role() != crate::raft::Role::Leader {
-                continue;
-            }
-            let desired = &state.descriptor().replicas;
-            let current = replica.raft().status().configuration.voters;
-            let change = if let Some(missing) = desired.difference(&current).next() {
-                Request::ChangeConfiguration(crate::raft::ConfigurationChange::AddVoter(*missing))
-            } else if let Some(extra) = current.difference(desired).next() {
-                if *extra == self.config.node {
-                    let Some(successor) = desired.iter().next() else { continue };
-                    Request::TransferLeadership(*successor)
-                } else {
-                    Request::ChangeConfiguration(crate::raft::ConfigurationChange::RemoveVoter(*extra))
-                }
-            } else {
-                continue;
-            };
-            changes.push((*range, change));
-        }
-        for (range, request) in changes {
-            self.next_request_id += 1;
-            let input =
-                Input::Request(ClientRequest { client: STORE_CLIENT, request_id: self.next_request_id, request });
-            self.handle_replica(now, range, input, output);
-        }
-    }
-
-    /// Proposes one of the store's own commands (its reply is dropped).
-    fn propose_own(&mut self, now: Time, range: RangeId, request: RangeRequest, output: &mut StoreOutput) {
-        self.next_request_id += 1;
-        let input = Input::Request(ClientRequest {
-            client: STORE_CLIENT,
-            request_id: self.next_request_id,
-            request: Request::Write(codec::encode_request(&request)),
-        });
-        self.handle_replica(now, range, input, output);
     }
 
     fn handle_replica(&mut self, now: Time, range: RangeId, input: Input, output: &mut StoreOutput) {
