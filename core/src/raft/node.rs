@@ -212,6 +212,12 @@ impl RaftNode {
         self.log.configuration()
     }
 
+    /// As leader: how far `peer`'s log is known to match this one (None when
+    /// not leader, or `peer` is not replicated to).
+    pub fn match_index(&self, peer: NodeId) -> Option<LogIndex> {
+        self.progress.get(&peer).map(|progress| progress.match_index)
+    }
+
     pub fn status(&self) -> Status {
         Status {
             id: self.id(),

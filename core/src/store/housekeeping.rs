@@ -109,6 +109,15 @@ impl Store {
             let change = if let Some(missing) = desired.difference(&current).next() {
                 Request::ChangeConfiguration(ConfigurationChange::AddVoter(*missing))
             } else if let Some(extra) = current.difference(desired).next() {
+                // Remove only once every replica that stays has acknowledged
+                // the log: while a new voter waits for its snapshot, removing
+                // an old one would leave fewer voters with data than a quorum
+                // needs to survive a failure.
+                let me = self.config.node;
+                let staying = desired.iter().filter(|node| **node != me);
+                if !staying.into_iter().all(|node| replica.raft().match_index(*node).is_some_and(|index| index.0 > 0)) {
+                    continue;
+                }
                 if *extra == self.config.node {
                     let Some(successor) = desired.iter().next() else { continue };
                     Request::TransferLeadership(*successor)

@@ -62,6 +62,9 @@ pub struct Gateway {
     clock: SkewedClock,
     /// Ranges learned so far, none overlapping another.
     descriptors: Vec<RangeDescriptor>,
+    /// The newest generation seen of each range: an older descriptor (from a
+    /// lagging meta map or node) is known to be stale.
+    generations: std::collections::BTreeMap<RangeId, u64>,
     leaders: std::collections::BTreeMap<RangeId, NodeId>,
     next_node: usize,
     /// Whether a committing `EndTransaction` went unanswered since the last reset.
@@ -76,6 +79,7 @@ impl Gateway {
             nodes,
             clock,
             descriptors: Vec::new(),
+            generations: Default::default(),
             leaders: Default::default(),
             next_node,
             commit_in_doubt: false,
@@ -102,7 +106,13 @@ impl Gateway {
         self.learn(descriptor);
     }
 
+    fn is_stale(&self, descriptor: &RangeDescriptor) -> bool {
+        self.generations.get(&descriptor.id).is_some_and(|newest| descriptor.generation < *newest)
+    }
+
     fn learn(&mut self, descriptor: RangeDescriptor) {
+        let newest = self.generations.entry(descriptor.id).or_default();
+        *newest = (*newest).max(descriptor.generation);
         self.descriptors.retain(|known| !known.overlaps(&descriptor));
         self.descriptors.push(descriptor);
     }
@@ -123,7 +133,9 @@ impl Gateway {
             let meta = RangeDescriptor::whole_key_space(META_RANGE, Default::default());
             let lookup = RangeCommand::LookupMeta { key: key.clone() };
             match self.try_range(&meta, &lookup).await {
-                Some(Ok(RangeResponse::Descriptor(Some(descriptor)))) if descriptor.contains(key) => {
+                Some(Ok(RangeResponse::Descriptor(Some(descriptor))))
+                    if descriptor.contains(key) && !self.is_stale(&descriptor) =>
+                {
                     self.learn(descriptor);
                     continue;
                 }
@@ -143,7 +155,7 @@ impl Gateway {
         let lookup = Request::Read(key.0.clone());
         match self.client.request(node, LOOKUP_GROUP, lookup, ANSWER_TIMEOUT).await {
             Some(Ok(bytes)) if !bytes.is_empty() => match RangeDescriptor::decode(&bytes) {
-                Ok(descriptor) if descriptor.contains(key) => self.learn(descriptor),
+                Ok(descriptor) if descriptor.contains(key) && !self.is_stale(&descriptor) => self.learn(descriptor),
                 _ => sleep(RETRY_PAUSE).await,
             },
             _ => sleep(RETRY_PAUSE).await,
