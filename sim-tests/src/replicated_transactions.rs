@@ -50,24 +50,6 @@ fn yield_now() -> YieldNow {
     YieldNow(false)
 }
 
-/// The key a command is routed by.
-fn routing_key(command: &RangeCommand) -> Key {
-    match command {
-        RangeCommand::Get { key, .. } | RangeCommand::Put { key, .. } | RangeCommand::ResolveIntent { key, .. } => {
-            key.clone()
-        }
-        RangeCommand::Scan { start, .. } | RangeCommand::Refresh { start, .. } => start.clone(),
-        RangeCommand::Heartbeat { anchor, .. }
-        | RangeCommand::Push { anchor, .. }
-        | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
-        RangeCommand::Split { at, .. } => at.clone(),
-        RangeCommand::ChangeReplicas { key, .. } => key.clone(),
-        RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
-            Key::MIN
-        }
-    }
-}
-
 /// A gateway: routes commands to range leaders, retrying through leader changes
 /// and stale descriptors; reads its own skewed clock.
 pub struct ClusterSender {
@@ -77,7 +59,7 @@ pub struct ClusterSender {
 
 impl RangeSender for ClusterSender {
     async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let key = routing_key(&command);
+        let key = command.routing_key().clone();
         loop {
             let descriptor = self.cluster.borrow().descriptor_for(&key);
             let submitted = descriptor.and_then(|descriptor| {

@@ -137,6 +137,33 @@ pub enum RangeCommand {
     },
 }
 
+impl RangeCommand {
+    /// The key that decides which range a command goes to: the key it reads or
+    /// writes, the start of its span, or its transaction's anchor. Commands for
+    /// the meta map and garbage collection route by the smallest key (the first
+    /// range answers meta commands; garbage collection is proposed per range by
+    /// its leader and never routed).
+    pub fn routing_key(&self) -> &Key {
+        match self {
+            RangeCommand::Get { key, .. }
+            | RangeCommand::Put { key, .. }
+            | RangeCommand::ResolveIntent { key, .. }
+            | RangeCommand::ChangeReplicas { key, .. } => key,
+            RangeCommand::Scan { start, .. } | RangeCommand::Refresh { start, .. } => start,
+            RangeCommand::Heartbeat { anchor, .. }
+            | RangeCommand::Push { anchor, .. }
+            | RangeCommand::EndTransaction { anchor, .. } => anchor,
+            RangeCommand::Split { at, .. } => at,
+            RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
+                &SMALLEST_KEY
+            }
+        }
+    }
+}
+
+/// `Key::MIN` as a static, to lend out.
+static SMALLEST_KEY: Key = Key::MIN;
+
 /// A command with the routing it was sent by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeRequest {

@@ -114,20 +114,10 @@ impl LocalRanges {
 
 impl RangeSender for LocalRanges {
     async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let key = match &command {
-            RangeCommand::Scan { .. } | RangeCommand::Refresh { .. } => return self.send_span(command),
-            RangeCommand::Get { key, .. } | RangeCommand::Put { key, .. } | RangeCommand::ResolveIntent { key, .. } => {
-                key.clone()
-            }
-            RangeCommand::Heartbeat { anchor, .. }
-            | RangeCommand::Push { anchor, .. }
-            | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
-            RangeCommand::Split { at, .. } => at.clone(),
-            RangeCommand::ChangeReplicas { key, .. } => key.clone(),
-            RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
-                Key::MIN
-            }
-        };
+        if let RangeCommand::Scan { .. } | RangeCommand::Refresh { .. } = command {
+            return self.send_span(command);
+        }
+        let key = command.routing_key().clone();
         let range = self.route(&key);
         self.apply(range, command)
     }

@@ -37,24 +37,6 @@ const ANSWER_TIMEOUT: Duration = Duration::from_millis(150);
 /// Pause before retrying after a failure that another try soon would repeat.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
-/// The key a command is routed by.
-pub fn routing_key(command: &RangeCommand) -> Key {
-    match command {
-        RangeCommand::Get { key, .. } | RangeCommand::Put { key, .. } | RangeCommand::ResolveIntent { key, .. } => {
-            key.clone()
-        }
-        RangeCommand::Scan { start, .. } | RangeCommand::Refresh { start, .. } => start.clone(),
-        RangeCommand::Heartbeat { anchor, .. }
-        | RangeCommand::Push { anchor, .. }
-        | RangeCommand::EndTransaction { anchor, .. } => anchor.clone(),
-        RangeCommand::Split { at, .. } => at.clone(),
-        RangeCommand::ChangeReplicas { key, .. } => key.clone(),
-        RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
-            Key::MIN
-        }
-    }
-}
-
 /// One client's gateway to the cluster, reading the clock of the node it runs beside.
 pub struct Gateway {
     client: SimClient,
@@ -164,7 +146,7 @@ impl Gateway {
 
     /// Sends a single-key command to its range until an answer that is not about routing.
     async fn route(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let key = routing_key(&command);
+        let key = command.routing_key().clone();
         loop {
             let descriptor = self.descriptor_for(&key).await;
             if let Some(outcome) = self.try_range(&descriptor, &command).await {
