@@ -78,6 +78,15 @@ impl Gateway {
         self.descriptors.len()
     }
 
+    /// The next of `replicas` to try (any node when the list is empty).
+    fn rotate_among(&mut self, replicas: &std::collections::BTreeSet<NodeId>) -> NodeId {
+        if replicas.is_empty() {
+            return self.rotate();
+        }
+        self.next_node = (self.next_node + 1) % replicas.len();
+        *replicas.iter().nth(self.next_node).expect("in bounds")
+    }
+
     fn rotate(&mut self) -> NodeId {
         self.next_node = (self.next_node + 1) % self.nodes.len();
         self.nodes[self.next_node]
@@ -201,7 +210,7 @@ impl Gateway {
         loop {
             let node = match self.leaders.get(&range) {
                 Some(leader) => *leader,
-                None => self.rotate(),
+                None => self.rotate_among(&descriptor.replicas),
             };
             let answer = self.client.request(node, range.0, Request::Write(bytes.clone()), ANSWER_TIMEOUT).await;
             match answer {
