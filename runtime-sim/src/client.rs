@@ -14,6 +14,8 @@ use crate::network::{self, NetworkFaults, ReplyEnvelope, RequestEnvelope, CLIENT
 /// address is `network::client_ip(id)`.
 pub struct SimClient {
     id: u64,
+    /// The clock whose reading stamps every request, if any.
+    clock: Option<crate::clock::SkewedClock>,
     endpoint: Arc<Endpoint>,
     faults: NetworkFaults,
     next_request_id: u64,
@@ -27,7 +29,14 @@ impl SimClient {
     /// A client on an explicit address (several clients can share one simulated host).
     pub async fn bind_on(id: u64, address: std::net::SocketAddr, faults: NetworkFaults) -> SimClient {
         let endpoint = Arc::new(Endpoint::bind(address).await.expect("bind client address"));
-        SimClient { id, endpoint, faults, next_request_id: 0 }
+        SimClient { id, endpoint, faults, next_request_id: 0, clock: None }
+    }
+
+    /// Stamps every request with `clock`'s reading when sent (the gateway's
+    /// clock, which nodes check against their own).
+    pub fn with_clock(mut self, clock: crate::clock::SkewedClock) -> SimClient {
+        self.clock = Some(clock);
+        self
     }
 
     pub fn id(&self) -> u64 {
@@ -44,7 +53,13 @@ impl SimClient {
     ) -> Option<Result<Vec<u8>, RequestError>> {
         self.next_request_id += 1;
         let request_id = self.next_request_id;
-        let envelope = RequestEnvelope { client_id: self.id, request_id, group, request };
+        let envelope = RequestEnvelope {
+            client_id: self.id,
+            request_id,
+            group,
+            request,
+            sender_clock: self.clock.as_ref().map(|clock| clock.now()),
+        };
         network::send_value(&self.endpoint, &self.faults, network::node_address(node), CLIENT_TAG, envelope).await;
         let endpoint = Arc::clone(&self.endpoint);
         let wait_for_reply = async move {

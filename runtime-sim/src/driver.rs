@@ -117,6 +117,7 @@ impl<P: Program> Driver<P> {
                     request_id: envelope.request_id,
                     group: envelope.group,
                     request: envelope.request,
+                    sender_clock: envelope.sender_clock,
                 }
             }
         }

@@ -54,6 +54,8 @@ pub struct RequestEnvelope {
     pub request_id: u64,
     /// The Raft group (range) the request is for; see [`crate::program`].
     pub group: u64,
+    /// The sender's clock when it sent the request, if it has one to show.
+    pub sender_clock: Option<shardforge_core::types::Time>,
     pub request: Request,
 }
 

@@ -32,8 +32,18 @@ pub const REPLICATION_FACTOR: usize = 3;
 #[derive(Clone, Debug)]
 pub enum ProgramInput {
     Tick,
-    Message { group: u64, message: Message },
-    Request { client: ClientId, request_id: u64, group: u64, request: Request },
+    Message {
+        group: u64,
+        message: Message,
+    },
+    /// `sender_clock`: the sender's clock when it sent the request, if it said.
+    Request {
+        client: ClientId,
+        request_id: u64,
+        group: u64,
+        request: Request,
+        sender_clock: Option<Time>,
+    },
 }
 
 /// A sans-IO node program the simulated driver can run.
@@ -160,6 +170,7 @@ impl StoreProgram {
         request_id: u64,
         group: u64,
         request: Request,
+        sender_clock: Option<Time>,
     ) -> Result<StoreInput, Reply> {
         let answer = |result| Err(Reply { client, request_id, result });
         match request {
@@ -168,7 +179,9 @@ impl StoreProgram {
                 answer(Ok(descriptor.map(|descriptor| descriptor.encode()).unwrap_or_default()))
             }
             Request::Write(bytes) => match codec::decode_request(&bytes) {
-                Ok(request) if request.range.0 == group => Ok(StoreInput::Request { client, request_id, request }),
+                Ok(request) if request.range.0 == group => {
+                    Ok(StoreInput::Request { client, request_id, request, sender_clock })
+                }
                 _ => answer(Err(RequestError::Invalid)),
             },
             request @ (Request::ChangeConfiguration(_) | Request::TransferLeadership(_)) => {
@@ -204,8 +217,8 @@ impl Program for StoreProgram {
         let input = match input {
             ProgramInput::Tick => StoreInput::Tick,
             ProgramInput::Message { group, message } => StoreInput::Message { range: RangeId(group), message },
-            ProgramInput::Request { client, request_id, group, request } => {
-                match self.store_input(client, request_id, group, request) {
+            ProgramInput::Request { client, request_id, group, request, sender_clock } => {
+                match self.store_input(client, request_id, group, request, sender_clock) {
                     Ok(input) => input,
                     Err(reply) => return answered_at_once(vec![reply]),
                 }

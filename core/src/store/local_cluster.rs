@@ -168,7 +168,7 @@ impl LocalCluster {
         let leader = self.leader(request.range)?;
         self.next_request_id += 1;
         let request_id = self.next_request_id;
-        let input = StoreInput::Request { client: ClientId(0), request_id, request };
+        let input = StoreInput::Request { client: ClientId(0), request_id, request, sender_clock: None };
         let output = self.stores.get_mut(&leader).expect("known node").handle(self.now, input);
         self.perform(leader, output);
         Some(request_id)

@@ -85,10 +85,13 @@ pub enum StoreInput {
         range: RangeId,
         message: Message,
     },
+    /// A client's command for a range. `sender_clock` is the sender's clock
+    /// when it sent the request, if it says (see `Store::accept_sender_clock`).
     Request {
         client: ClientId,
         request_id: u64,
         request: RangeRequest,
+        sender_clock: Option<Time>,
     },
     /// An operator's request to one range's Raft group: a membership change or a
     /// leadership transfer (range moves and rebalancing are made of these).
@@ -248,9 +251,9 @@ impl Store {
                     self.handle_replica(now, range, Input::Message(message), &mut output);
                 }
             }
-            StoreInput::Request { client, request_id, request } => {
+            StoreInput::Request { client, request_id, request, sender_clock } => {
                 let range = request.range;
-                if !self.accept_timestamps(now, &request.command) {
+                if !self.accept_sender_clock(now, sender_clock) || !self.accept_timestamps(now, &request.command) {
                     output.replies.push(Reply { client, request_id, result: Err(RequestError::ClockOffset) });
                 } else if self.replicas.contains_key(&range) {
                     let command = Request::Write(codec::encode_request(&request));
@@ -277,6 +280,19 @@ impl Store {
         output.replies.retain(|reply| reply.client != STORE_CLIENT);
         output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
         output
+    }
+
+    /// Whether the sender's clock reading, taken when it sent the request, is
+    /// within the maximum offset of this node's clock. A sender whose clock runs
+    /// behind by more would read at timestamps so old that uncertainty intervals
+    /// could miss writes that finished before it began: refused, as a clock
+    /// ahead is by [`Store::accept_timestamps`]. Network delay makes a sender
+    /// look further behind, never ahead, so the check errs toward refusing.
+    fn accept_sender_clock(&self, now: Time, sender_clock: Option<Time>) -> bool {
+        sender_clock.is_none_or(|sent| {
+            now.0.saturating_sub(sent.0) <= self.config.max_offset_nanos
+                && sent.0.saturating_sub(now.0) <= self.config.max_offset_nanos
+        })
     }
 
     /// Advances this node's clock with the timestamps a command carries; false

@@ -188,3 +188,36 @@ fn the_meta_map_learns_every_split() {
     let misrouted = send(harness, RangeId(3), RangeCommand::LookupMeta { key: key("x") });
     assert!(matches!(misrouted, Err(CommandError::Range(RangeError::KeyOutsideRange { .. }))));
 }
+
+/// A request whose sender's clock is beyond the maximum offset of the node's,
+/// behind or ahead, is refused before it reaches a replica.
+#[test]
+fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
+    let node = NodeId(1);
+    let config = StoreConfig {
+        node,
+        raft: RaftConfig::new(node, 1),
+        tick_interval_nanos: 10_000_000,
+        compaction_threshold_entries: 100,
+        heartbeat_expiry_nanos: 1_000_000_000,
+        split_threshold_bytes: None,
+        split_check_interval_ticks: 10,
+        garbage_collection_ttl_nanos: None,
+        max_offset_nanos: 100,
+    };
+    let mut store = Store::new(config, vec![bootstrap_range(&[node])]);
+    let now = Time(10_000);
+    let read = RangeCommand::Get { key: key("a"), read: ReadOptions::at(at(10_000)) };
+    let request = RangeRequest { range: RangeId(1), generation: 0, command: read };
+    for (sent, refused) in [(9_800, true), (9_950, false), (10_050, false), (10_200, true)] {
+        let input = StoreInput::Request {
+            client: crate::node::ClientId(1),
+            request_id: sent,
+            request: request.clone(),
+            sender_clock: Some(Time(sent)),
+        };
+        let output = store.handle(now, input);
+        let clock_refusal = output.replies.iter().any(|reply| reply.result == Err(RequestError::ClockOffset));
+        assert_eq!(clock_refusal, refused, "a sender at {sent} against a node at {}", now.0);
+    }
+}

@@ -49,14 +49,13 @@ use crate::run::{draw_plan, draw_raft_config, wait_for_convergence, RunOptions, 
 /// transaction waits it out before acknowledging (commit wait).
 pub const MAX_OFFSET_NANOS: u64 = 250_000_000;
 
-/// Clock steps from half the maximum offset behind to the whole of it ahead (pairwise, half as much again beyond it), so
-/// runs see offsets within and beyond it. A clock ahead beyond the bound is the
-/// case nodes detect (timestamps from beyond their clock plus the offset are
-/// refused); a gateway far behind would read stale data, which needs offset
-/// monitoring between nodes (see docs/transactions.md).
+/// Clock steps up to the maximum offset either way from true time, so that two
+/// clocks differ by up to twice the offset: runs see offsets within and beyond
+/// it. Nodes refuse a request whose sender's clock, or any timestamp in it, is
+/// beyond their own clock plus or minus the offset.
 fn clock_faults() -> ClockFaults {
     let max_offset = MAX_OFFSET_NANOS as i64;
-    ClockFaults { offset_min_nanos: -max_offset / 2, offset_max_nanos: max_offset, drift_max_ppm: 2_000 }
+    ClockFaults { offset_min_nanos: -max_offset, offset_max_nanos: max_offset, drift_max_ppm: 2_000 }
 }
 /// Client host ids (the register workload's clients use 1..).
 const SETUP_CLIENT: u64 = 900;
@@ -86,7 +85,7 @@ fn settings(options: &RunOptions) -> TransactionSettings {
 }
 
 async fn gateway_on(host: u64, faults: NetworkFaults, nodes: Vec<NodeId>, clock: SkewedClock) -> Gateway {
-    Gateway::new(SimClient::bind(host, faults).await, nodes, clock)
+    Gateway::new(SimClient::bind(host, faults).await.with_clock(clock.clone()), nodes, clock)
 }
 
 /// The whole run, inside a madsim runtime seeded with `seed`.
