@@ -6,18 +6,25 @@
 //! `match_index`; the leader pipelines appends optimistically, advancing
 //! `next_index` as it sends, with at most `inflight_appends_max` unanswered (the
 //! flow-control window). **Snapshot**: the follower needs entries that were
-//! compacted away; the leader sent a snapshot and waits for it to be installed.
+//! compacted away; the leader sent a snapshot and waits for it to be installed,
+//! sending it again only after [`SNAPSHOT_RESEND_HEARTBEATS`] heartbeat answers
+//! without news of it (it may have been lost, but it is large and installing it
+//! takes time: resending on every heartbeat would flood the follower).
 
 use std::collections::VecDeque;
 
 use crate::types::LogIndex;
+
+/// Heartbeat answers a leader waits, in the Snapshot state, before sending the
+/// snapshot again.
+pub const SNAPSHOT_RESEND_HEARTBEATS: u32 = 8;
 
 /// How the leader is currently replicating to one follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplicationState {
     Probe,
     Replicate,
-    Snapshot { snapshot_index: LogIndex },
+    Snapshot { snapshot_index: LogIndex, heartbeats_waited: u32 },
 }
 
 /// The leader's view of one follower.
@@ -87,7 +94,7 @@ impl Progress {
         }
         match self.state {
             ReplicationState::Probe => self.become_replicate(),
-            ReplicationState::Snapshot { snapshot_index } if self.match_index >= snapshot_index => {
+            ReplicationState::Snapshot { snapshot_index, .. } if self.match_index >= snapshot_index => {
                 self.become_replicate()
             }
             _ => {}
@@ -112,8 +119,20 @@ impl Progress {
 
     /// The follower is being sent a snapshot up to `snapshot_index`.
     pub fn become_snapshot(&mut self, snapshot_index: LogIndex) {
-        self.state = ReplicationState::Snapshot { snapshot_index };
+        self.state = ReplicationState::Snapshot { snapshot_index, heartbeats_waited: 0 };
         self.inflight.clear();
+    }
+
+    /// A heartbeat answer while a snapshot is pending: whether it is time to
+    /// give up waiting for it (and probe, which sends it again).
+    pub fn snapshot_overdue(&mut self) -> bool {
+        match &mut self.state {
+            ReplicationState::Snapshot { heartbeats_waited, .. } => {
+                *heartbeats_waited += 1;
+                *heartbeats_waited >= SNAPSHOT_RESEND_HEARTBEATS
+            }
+            _ => false,
+        }
     }
 
     /// Back to probing: after a rejection, an unreachable follower or a lost snapshot.

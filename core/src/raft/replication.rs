@@ -126,17 +126,30 @@ impl RaftNode {
         let inflight_appends_max = self.config.inflight_appends_max;
         let Some(progress) = self.progress.get_mut(&from) else { return };
         progress.recently_active = true;
-        match progress.state {
-            ReplicationState::Probe => progress.resume_probe(),
-            // Appends or the snapshot may have been lost: start over from what is known.
-            ReplicationState::Snapshot { .. } => progress.become_probe(),
-            ReplicationState::Replicate if progress.is_paused(inflight_appends_max) => progress.free_first_inflight(),
-            ReplicationState::Replicate => {}
-        }
+        let waiting_for_snapshot = match progress.state {
+            ReplicationState::Probe => {
+                progress.resume_probe();
+                false
+            }
+            // The snapshot may have been lost: after a while, start over from what is known.
+            ReplicationState::Snapshot { .. } => {
+                let overdue = progress.snapshot_overdue();
+                if overdue {
+                    progress.become_probe();
+                }
+                !overdue
+            }
+            ReplicationState::Replicate => {
+                if progress.is_paused(inflight_appends_max) {
+                    progress.free_first_inflight();
+                }
+                false
+            }
+        };
         // Appends or their answers may have been lost: an append at the follower's
         // next index (empty when the leader thinks it sent everything) makes the
         // follower either confirm its match or reject, which restarts probing.
-        if progress.match_index < last_index {
+        if !waiting_for_snapshot && progress.match_index < last_index {
             self.send_append(from, true);
         }
         self.read_index.acknowledge(from, round);

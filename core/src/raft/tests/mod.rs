@@ -97,6 +97,7 @@ golden_scripts!(
     pipelining_window,
     crash_restart_keeps_vote,
     lost_appends_resent,
+    snapshot_resent_after_loss,
 );
 
 #[test]
