@@ -151,6 +151,17 @@ impl<P: Program> SimCluster<P> {
         }
     }
 
+    /// Kills every node for good, at the end of a run: madsim does not drop the
+    /// tasks still pending when a runtime ends, so a node left running would
+    /// keep its memory (disk included) for the rest of the process.
+    pub fn shut_down(&mut self) {
+        for node in self.nodes.values_mut() {
+            Handle::current().kill(node.handle.id());
+            node.alive = false;
+            node.paused = false;
+        }
+    }
+
     /// Cuts the one-way link `from -> to`.
     pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
         NetSim::current().clog_link(self.nodes[&from].handle.id(), self.nodes[&to].handle.id());

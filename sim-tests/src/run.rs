@@ -253,15 +253,20 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         control.spawn(async move {
             let admin = SimClient::bind(1000, faults.clone()).await;
             let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone());
-            nemesis.run(options.safety_phase).await;
-            let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
-            *actions.lock().expect("actions lock") = nemesis.actions.clone();
-            if !healed {
-                return Err("liveness: the removed voter could not be added back after healing".to_string());
+            let verdict = async {
+                nemesis.run(options.safety_phase).await;
+                let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
+                *actions.lock().expect("actions lock") = nemesis.actions.clone();
+                if !healed {
+                    return Err("liveness: the removed voter could not be added back after healing".to_string());
+                }
+                let address = std::net::SocketAddr::new(client_ip(1000), 7001);
+                let checker_client = SimClient::bind_on(1001, address, faults).await;
+                liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await
             }
-            let address = std::net::SocketAddr::new(client_ip(1000), 7001);
-            let checker_client = SimClient::bind_on(1001, address, faults).await;
-            liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await
+            .await;
+            nemesis.cluster.shut_down();
+            verdict
         })
     };
     let verdict = verdict.await.expect("control task");

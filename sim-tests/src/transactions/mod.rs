@@ -123,11 +123,14 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         setup.await.expect("setup task");
     }
 
+    // Client hosts, killed at the end (madsim keeps pending tasks alive otherwise).
+    let mut hosts = Vec::new();
     for client in 1..=options.clients + 2 {
         let (faults, nodes, recorded, stop) = (faults.clone(), nodes.clone(), recorded.clone(), stop.clone());
         let clock = clocks[(client as usize - 1) % clocks.len()].clone();
         let workload = options.workload;
         let host = Handle::current().create_node().name(format!("client-{client}")).ip(client_ip(client)).build();
+        hosts.push(host.clone());
         host.spawn(async move {
             let gateway = gateway_on(client, faults, nodes, clock).await;
             match workload {
@@ -140,6 +143,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let moves = Arc::new(AtomicU64::new(0));
     if nodes.len() > REPLICATION_FACTOR {
         let host = Handle::current().create_node().name("mover").ip(client_ip(MOVER_CLIENT)).build();
+        hosts.push(host.clone());
         let (faults, nodes, clock, stop, moves) =
             (faults.clone(), nodes.clone(), clocks[0].clone(), stop.clone(), moves.clone());
         let keys = settings.keys;
@@ -157,23 +161,40 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         control.spawn(async move {
             let admin = SimClient::bind(1000, faults.clone()).await;
             let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone()).with_clock_faults(clock_faults());
-            nemesis.run(options.safety_phase).await;
-            let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
-            *actions.lock().expect("actions lock") = nemesis.actions.clone();
-            stop.store(true, Ordering::SeqCst);
-            if !healed {
-                return Err("liveness: the removed voter could not be added back after healing".to_string());
+            let verdict = async {
+                nemesis.run(options.safety_phase).await;
+                let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
+                *actions.lock().expect("actions lock") = nemesis.actions.clone();
+                stop.store(true, Ordering::SeqCst);
+                if !healed {
+                    return Err("liveness: the removed voter could not be added back after healing".to_string());
+                }
+                let checker = Handle::current().create_node().name("checker").ip(client_ip(CHECKER_CLIENT)).build();
+                let clock = clocks[0].clone();
+                // Each step of the final phase has its own bound; this one catches
+                // a command retried forever by a cluster that never recovered.
+                let bound = options.liveness_bound * 4;
+                let (options, recorder) = (options.clone(), recorder.clone());
+                let final_phase = checker.spawn(async move {
+                    let gateway = gateway_on(CHECKER_CLIENT, faults, nodes.clone(), clock).await;
+                    liveness_and_final_check(gateway, &options, settings, &recorded, &recorder, &nodes).await
+                });
+                let finished = madsim::time::timeout(bound, final_phase).await;
+                Handle::current().kill(checker.id());
+                match finished {
+                    Ok(verdict) => verdict.expect("final phase task"),
+                    Err(_) => Err(format!("liveness: the final phase did not end within {bound:?}")),
+                }
             }
-            let checker = Handle::current().create_node().name("checker").ip(client_ip(CHECKER_CLIENT)).build();
-            let clock = clocks[0].clone();
-            let final_phase = checker.spawn(async move {
-                let gateway = gateway_on(CHECKER_CLIENT, faults, nodes.clone(), clock).await;
-                liveness_and_final_check(gateway, &options, settings, &recorded, &recorder, &nodes).await
-            });
-            final_phase.await.expect("final phase task")
+            .await;
+            nemesis.cluster.shut_down();
+            verdict
         })
     };
     let verdict = verdict.await.expect("control task");
+    for host in &hosts {
+        Handle::current().kill(host.id());
+    }
     let history = recorded.transactions.lock().expect("history lock").clone();
     let wrong_totals = recorded.wrong_totals.lock().expect("audit lock").clone();
     let anomaly = list_append::check(&history).into_iter().next();
