@@ -4,7 +4,7 @@
 //! an in-memory cluster (`cluster.rs`), each followed by the output it must produce.
 //! A test fails listing every command whose output differs. To regenerate the
 //! expected output after a deliberate change, run
-//! `UPDATE_GOLDEN=1 cargo test -p shardforge-core raft::tests`, then read the diff:
+//! `cargo test -p shardforge-core --features update-golden raft::tests`, then read the diff:
 //! the expectation is only as good as its review. Never rewrite a failing script
 //! just to make it pass: its expectation may be the correct behaviour that the
 //! implementation does not have yet.

@@ -68,14 +68,15 @@ fn render(script: &Script, outputs: &[Vec<String>]) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Whether expected output is to be rewritten rather than checked.
-#[expect(clippy::disallowed_methods, reason = "test-only switch; the core itself never reads the environment")]
+/// Whether expected output is to be rewritten rather than checked: chosen when
+/// the tests are built (`--features update-golden`), so the core reads no
+/// environment even in its tests.
 fn update_requested() -> bool {
-    std::env::var("UPDATE_GOLDEN").is_ok_and(|value| !value.is_empty() && value != "0")
+    cfg!(feature = "update-golden")
 }
 
 /// Runs the script `testdata/<name>.txt`; panics listing every command whose output
-/// differs from the expected one, or rewrites the file when `UPDATE_GOLDEN=1`.
+/// differs from the expected one, or rewrites the file when built with `--features update-golden`.
 pub fn run(name: &str) {
     let path = testdata_directory().join(format!("{name}.txt"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
@@ -115,7 +116,7 @@ pub fn run(name: &str) {
         .collect();
     assert!(
         mismatches.is_empty(),
-        "{} command(s) of {name}.txt differ (UPDATE_GOLDEN=1 rewrites them):\n\n{}",
+        "{} command(s) of {name}.txt differ (`--features update-golden` rewrites them):\n\n{}",
         mismatches.len(),
         mismatches.join("\n")
     );
