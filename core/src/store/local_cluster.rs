@@ -155,11 +155,7 @@ impl LocalCluster {
     /// The newest descriptor any reachable replica holds for the range of `key`.
     pub fn descriptor_for(&self, key: &Key) -> Option<RangeDescriptor> {
         let reachable = self.stores.iter().filter(|(node, _)| !self.isolated.contains(node));
-        reachable
-            .flat_map(|(_, store)| store.ranges().filter_map(|range| store.replica(range)))
-            .filter_map(|replica| replica.state_machine().state().map(|state| state.descriptor().clone()))
-            .filter(|descriptor| descriptor.contains(key))
-            .max_by_key(|descriptor| descriptor.generation)
+        reachable.filter_map(|(_, store)| store.descriptor_for(key)).max_by_key(|descriptor| descriptor.generation)
     }
 
     /// Hands `request` to its range's leader; returns the id to wait for, or None

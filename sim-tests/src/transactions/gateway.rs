@@ -92,16 +92,12 @@ impl Gateway {
         self.nodes[self.next_node]
     }
 
-    /// Records a descriptor learned elsewhere (the answer to a move).
-    pub fn learn_descriptor(&mut self, descriptor: RangeDescriptor) {
-        self.learn(descriptor);
-    }
-
     fn is_stale(&self, descriptor: &RangeDescriptor) -> bool {
         self.generations.get(&descriptor.id).is_some_and(|newest| descriptor.generation < *newest)
     }
 
-    fn learn(&mut self, descriptor: RangeDescriptor) {
+    /// Records a descriptor: from a lookup, an error, or elsewhere (the answer to a move).
+    pub fn learn(&mut self, descriptor: RangeDescriptor) {
         let newest = self.generations.entry(descriptor.id).or_default();
         *newest = (*newest).max(descriptor.generation);
         self.descriptors.retain(|known| !known.overlaps(&descriptor));
@@ -115,7 +111,7 @@ impl Gateway {
     /// The cached range of `key`, after looking it up if need be: in the meta
     /// map first, and on some node's own replicas when the map has no answer
     /// yet (a split the meta range's leader has not recorded).
-    async fn descriptor_for(&mut self, key: &Key) -> RangeDescriptor {
+    pub async fn descriptor_for(&mut self, key: &Key) -> RangeDescriptor {
         loop {
             if let Some(known) = self.descriptors.iter().find(|known| known.contains(key)) {
                 return known.clone();
@@ -133,11 +129,6 @@ impl Gateway {
                 _ => self.lookup_on_a_node(key).await,
             }
         }
-    }
-
-    /// The range that holds `key`, as far as this gateway knows.
-    pub async fn range_of(&mut self, key: &Key) -> RangeDescriptor {
-        self.descriptor_for(key).await
     }
 
     /// Asks the next node which range holds `key`, by its own replicas.

@@ -244,7 +244,7 @@ async fn move_ranges(
     while !stop.load(Ordering::SeqCst) {
         madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(200..=1000))).await;
         let key = workloads::key_of(thread_rng().gen_range(0..keys));
-        let descriptor = gateway.range_of(&key).await;
+        let descriptor = gateway.descriptor_for(&key).await;
         let outside: Vec<NodeId> = nodes.iter().copied().filter(|node| !descriptor.replicas.contains(node)).collect();
         let inside: Vec<NodeId> = descriptor.replicas.iter().copied().collect();
         let (Some(add), Some(remove)) = (outside.choose(&mut thread_rng()), inside.choose(&mut thread_rng())) else {
@@ -256,7 +256,7 @@ async fn move_ranges(
         let command = RangeCommand::ChangeReplicas { key, replicas };
         if let Ok(RangeResponse::Descriptor(Some(moved))) = RangeSender::send(&mut gateway, command).await {
             moves.fetch_add(1, Ordering::SeqCst);
-            gateway.learn_descriptor(moved);
+            gateway.learn(moved);
         }
     }
 }
