@@ -50,6 +50,14 @@ pub mod raft {
     include!(concat!(env!("OUT_DIR"), "/shardforge.raft.v1.rs"));
 }
 
+/// The production node's gRPC services and their messages, generated from
+/// `proto/node.proto` by tonic (feature `grpc`).
+#[cfg(feature = "grpc")]
+#[allow(clippy::all)] // Generated code: its style is tonic's to choose, not ours.
+pub mod node {
+    include!(concat!(env!("OUT_DIR"), "/shardforge.node.v1.rs"));
+}
+
 /// Encodes one message as a protobuf `Message`.
 pub fn encode_message(message: &Message) -> Vec<u8> {
     raft::Message::from(message).encode_to_vec()

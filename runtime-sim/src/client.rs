@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use shardforge_core::node::{Request, RequestError};
-use shardforge_core::types::NodeId;
+use shardforge_core::txn::gateway::NodeTransport;
+use shardforge_core::types::{NodeId, Time};
 
 use crate::network::{self, NetworkFaults, ReplyEnvelope, RequestEnvelope, CLIENT_TAG};
 
@@ -73,5 +74,41 @@ impl SimClient {
             }
         };
         madsim::time::timeout(timeout, wait_for_reply).await.ok()
+    }
+}
+
+/// How long a gateway waits for one answer before asking again (elsewhere).
+const GATEWAY_ANSWER_TIMEOUT: Duration = Duration::from_millis(150);
+/// A gateway's pause before retrying after a failure that another try soon would repeat.
+const GATEWAY_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// A gateway's transport in the simulator: a [`SimClient`] stamping requests
+/// with the skewed clock of the node the gateway runs beside.
+pub struct SimTransport {
+    client: SimClient,
+    clock: crate::clock::SkewedClock,
+}
+
+impl SimTransport {
+    pub fn new(client: SimClient, clock: crate::clock::SkewedClock) -> SimTransport {
+        SimTransport { client: client.with_clock(clock.clone()), clock }
+    }
+
+    pub fn client_id(&self) -> u64 {
+        self.client.id()
+    }
+}
+
+impl NodeTransport for SimTransport {
+    async fn request(&mut self, node: NodeId, group: u64, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
+        self.client.request(node, group, request, GATEWAY_ANSWER_TIMEOUT).await
+    }
+
+    async fn pause(&mut self) {
+        madsim::time::sleep(GATEWAY_RETRY_PAUSE).await;
+    }
+
+    fn clock(&mut self) -> Time {
+        self.clock.now()
     }
 }

@@ -9,11 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use shardforge_core::keys::Key;
 use shardforge_core::node::StateMachine;
-use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
+use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request};
 use shardforge_core::raft::{persistence, Message, Status};
-use shardforge_core::range::codec;
 use shardforge_core::storage::MemoryEngine;
 use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
 use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
@@ -21,10 +19,7 @@ use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
 /// The register's one group, and a store's first range (its id survives splits:
 /// the left-hand side keeps it). The nemesis's leader-directed faults target it.
 pub const FIRST_GROUP: u64 = 1;
-/// Requests for this group are range lookups any store answers from its own
-/// replicas: `Request::Read(key)` returns the newest descriptor it holds whose
-/// span contains `key`, encoded, or nothing.
-pub const LOOKUP_GROUP: u64 = 0;
+pub use shardforge_core::store::LOOKUP_GROUP;
 /// Replicas of each range a store cluster starts with.
 pub const REPLICATION_FACTOR: usize = 3;
 
@@ -162,34 +157,6 @@ impl StoreProgram {
     pub fn store(&self) -> &Store {
         &self.store
     }
-
-    /// Turns a client's request into the store's input, or answers it at once.
-    fn store_input(
-        &self,
-        client: ClientId,
-        request_id: u64,
-        group: u64,
-        request: Request,
-        sender_clock: Option<Time>,
-    ) -> Result<StoreInput, Reply> {
-        let answer = |result| Err(Reply { client, request_id, result });
-        match request {
-            Request::Read(key) if group == LOOKUP_GROUP => {
-                let descriptor = self.store.descriptor_for(&Key(key));
-                answer(Ok(descriptor.map(|descriptor| descriptor.encode()).unwrap_or_default()))
-            }
-            Request::Write(bytes) => match codec::decode_request(&bytes) {
-                Ok(request) if request.range.0 == group => {
-                    Ok(StoreInput::Request { client, request_id, request, sender_clock })
-                }
-                _ => answer(Err(RequestError::Invalid)),
-            },
-            request @ (Request::ChangeConfiguration(_) | Request::TransferLeadership(_)) => {
-                Ok(StoreInput::Admin { client, request_id, range: RangeId(group), request })
-            }
-            Request::Read(_) => answer(Err(RequestError::Invalid)),
-        }
-    }
 }
 
 impl Program for StoreProgram {
@@ -218,7 +185,7 @@ impl Program for StoreProgram {
             ProgramInput::Tick => StoreInput::Tick,
             ProgramInput::Message { group, message } => StoreInput::Message { range: RangeId(group), message },
             ProgramInput::Request { client, request_id, group, request, sender_clock } => {
-                match self.store_input(client, request_id, group, request, sender_clock) {
+                match self.store.client_input(client, request_id, group, request, sender_clock) {
                     Ok(input) => input,
                     Err(reply) => return answered_at_once(vec![reply]),
                 }

@@ -28,6 +28,7 @@
 mod housekeeping;
 pub mod local_cluster;
 mod machine;
+mod requests;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 pub use machine::RangeMachine;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+pub use requests::LOOKUP_GROUP;
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
 use crate::raft::{

@@ -7,3 +7,4 @@
 
 pub mod clock;
 pub mod coordinator;
+pub mod gateway;

@@ -3,7 +3,7 @@
 //!
 //! Every node runs a [`StoreProgram`]: one Raft replica per range, ranges
 //! splitting by size as the data grows (the threshold is drawn per seed and
-//! small). Clients run transaction coordinators through [`gateway::Gateway`]s,
+//! small). Clients run transaction coordinators through [`Gateway`]s,
 //! each reading the skewed clock of one node, so the nemesis's clock faults
 //! reach transaction timestamps: offsets within the maximum offset must be
 //! tolerated, offsets beyond it must be refused by the nodes.
@@ -15,7 +15,6 @@
 //! checkers: list-append anomalies or wrong bank totals, plus the Raft-level
 //! checks of the recorder, per range.
 
-pub mod gateway;
 pub mod workloads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,7 +37,10 @@ use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
 use shardforge_runtime_sim::observer::Observer;
 use shardforge_runtime_sim::program::{StoreProgram, REPLICATION_FACTOR};
 
-use self::gateway::Gateway;
+use shardforge_runtime_sim::client::SimTransport;
+
+/// A workload client's gateway: the core's, over the simulated network.
+pub type Gateway = shardforge_core::txn::gateway::Gateway<SimTransport>;
 use self::workloads::{Recorded, TransactionSettings};
 use crate::bugs::Bug;
 use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
@@ -85,7 +87,9 @@ fn settings(options: &RunOptions) -> TransactionSettings {
 }
 
 async fn gateway_on(host: u64, faults: NetworkFaults, nodes: Vec<NodeId>, clock: SkewedClock) -> Gateway {
-    Gateway::new(SimClient::bind(host, faults).await.with_clock(clock.clone()), nodes, clock)
+    let transport = SimTransport::new(SimClient::bind(host, faults).await, clock);
+    let first_node = transport.client_id() as usize;
+    Gateway::new(transport, nodes, first_node)
 }
 
 /// The whole run, inside a madsim runtime seeded with `seed`.

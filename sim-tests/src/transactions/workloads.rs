@@ -20,7 +20,7 @@ use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::txn::coordinator::{Transaction, TransactionError, TransactionKnobs};
 use shardforge_core::types::TransactionId;
 
-use super::gateway::Gateway;
+use super::Gateway;
 use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
 
 /// How long an operation may wait behind an older transaction before giving up.

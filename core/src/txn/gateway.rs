@@ -1,6 +1,7 @@
-//! A gateway: the transaction coordinator's [`RangeSender`] over the simulated
-//! network. It routes each command to its range's leader and retries through
-//! everything the network and the cluster do to it.
+//! A gateway: the transaction coordinator's [`RangeSender`] over any
+//! [`NodeTransport`] (madsim's network in the simulator, gRPC in production). It
+//! routes each command to its range's leader and retries through everything the
+//! network and the cluster do to it.
 //!
 //! Routing uses a cache of range descriptors. A key with no cached range is
 //! looked up in the meta map, which the first range keeps (see
@@ -17,49 +18,57 @@
 //! have been applied although no answer came, so the gateway remembers whether
 //! a commit's outcome was ever in doubt.
 
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
-use madsim::time::sleep;
-use shardforge_core::keys::{Key, KeyEnd};
-use shardforge_core::node::{Request, RequestError};
-use shardforge_core::range::{
-    codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse,
-};
-use shardforge_core::store::META_RANGE;
-use shardforge_core::txn::coordinator::RangeSender;
-use shardforge_core::types::{NodeId, RangeId, Timestamp};
-use shardforge_runtime_sim::client::SimClient;
-use shardforge_runtime_sim::clock::SkewedClock;
-use shardforge_runtime_sim::program::LOOKUP_GROUP;
+use crate::keys::{Key, KeyEnd};
+use crate::node::{Request, RequestError};
+use crate::range::{codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse};
+use crate::store::{LOOKUP_GROUP, META_RANGE};
+use crate::txn::coordinator::RangeSender;
+use crate::types::{NodeId, RangeId, Time, Timestamp};
 
-/// How long to wait for one answer before asking again (elsewhere).
-const ANSWER_TIMEOUT: Duration = Duration::from_millis(150);
-/// Pause before retrying after a failure that another try soon would repeat.
-const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// How a gateway reaches nodes, and the clock of the node it runs beside.
+pub trait NodeTransport {
+    /// Sends `request` for Raft group `group` to `node`, stamped with the
+    /// gateway's clock, and waits a bounded time for the answer: None when
+    /// none came (lost, late or unreachable).
+    fn request(
+        &mut self,
+        node: NodeId,
+        group: u64,
+        request: Request,
+    ) -> impl Future<Output = Option<Result<Vec<u8>, RequestError>>>;
+    /// Waits a little before a retry that another try at once would repeat.
+    fn pause(&mut self) -> impl Future<Output = ()>;
+    /// The physical clock of the node this gateway runs beside.
+    fn clock(&mut self) -> Time;
+}
 
-/// One client's gateway to the cluster, reading the clock of the node it runs beside.
-pub struct Gateway {
-    client: SimClient,
+/// One client's gateway to the cluster.
+pub struct Gateway<T: NodeTransport> {
+    transport: T,
     nodes: Vec<NodeId>,
-    clock: SkewedClock,
     /// Ranges learned so far, none overlapping another.
     descriptors: Vec<RangeDescriptor>,
     /// The newest generation seen of each range: an older descriptor (from a
     /// lagging meta map or node) is known to be stale.
-    generations: std::collections::BTreeMap<RangeId, u64>,
-    leaders: std::collections::BTreeMap<RangeId, NodeId>,
+    generations: BTreeMap<RangeId, u64>,
+    leaders: BTreeMap<RangeId, NodeId>,
     next_node: usize,
     /// Whether a committing `EndTransaction` went unanswered since the last reset.
     commit_in_doubt: bool,
 }
 
-impl Gateway {
-    pub fn new(client: SimClient, nodes: Vec<NodeId>, clock: SkewedClock) -> Gateway {
-        let next_node = client.id() as usize % nodes.len();
+impl<T: NodeTransport> Gateway<T> {
+    /// A gateway over `nodes` (not empty) that tries them in turn from the one
+    /// after `first_node`, so that gateways spread their first tries.
+    pub fn new(transport: T, nodes: Vec<NodeId>, first_node: usize) -> Gateway<T> {
+        assert!(!nodes.is_empty(), "a gateway needs a node to talk to");
+        let next_node = first_node % nodes.len();
         Gateway {
-            client,
+            transport,
             nodes,
-            clock,
             descriptors: Vec::new(),
             generations: Default::default(),
             leaders: Default::default(),
@@ -73,13 +82,25 @@ impl Gateway {
         std::mem::take(&mut self.commit_in_doubt)
     }
 
+    /// Replaces the nodes to try when no descriptor says where to go (nodes
+    /// that joined or left the cluster).
+    pub fn set_nodes(&mut self, nodes: Vec<NodeId>) {
+        assert!(!nodes.is_empty(), "a gateway needs a node to talk to");
+        self.next_node %= nodes.len();
+        self.nodes = nodes;
+    }
+
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     /// The ranges this gateway has seen (for reports).
     pub fn known_ranges(&self) -> usize {
         self.descriptors.len()
     }
 
     /// The next of `replicas` to try (any node when the list is empty).
-    fn rotate_among(&mut self, replicas: &std::collections::BTreeSet<NodeId>) -> NodeId {
+    fn rotate_among(&mut self, replicas: &BTreeSet<NodeId>) -> NodeId {
         if replicas.is_empty() {
             return self.rotate();
         }
@@ -135,12 +156,12 @@ impl Gateway {
     async fn lookup_on_a_node(&mut self, key: &Key) {
         let node = self.rotate();
         let lookup = Request::Read(key.0.clone());
-        match self.client.request(node, LOOKUP_GROUP, lookup, ANSWER_TIMEOUT).await {
+        match self.transport.request(node, LOOKUP_GROUP, lookup).await {
             Some(Ok(bytes)) if !bytes.is_empty() => match RangeDescriptor::decode(&bytes) {
                 Ok(descriptor) if descriptor.contains(key) && !self.is_stale(&descriptor) => self.learn(descriptor),
-                _ => sleep(RETRY_PAUSE).await,
+                _ => self.transport.pause().await,
             },
-            _ => sleep(RETRY_PAUSE).await,
+            _ => self.transport.pause().await,
         }
     }
 
@@ -203,7 +224,7 @@ impl Gateway {
                 Some(leader) => *leader,
                 None => self.rotate_among(&descriptor.replicas),
             };
-            let answer = self.client.request(node, range.0, Request::Write(bytes.clone()), ANSWER_TIMEOUT).await;
+            let answer = self.transport.request(node, range.0, Request::Write(bytes.clone())).await;
             match answer {
                 Some(Ok(answer)) => match codec::decode_outcome(&answer) {
                     Ok(Err(CommandError::Range(error))) => {
@@ -229,7 +250,7 @@ impl Gateway {
                 }
                 Some(Err(RequestError::NotLeader { .. } | RequestError::Unavailable | RequestError::Invalid)) => {
                     self.leaders.remove(&range);
-                    sleep(RETRY_PAUSE).await;
+                    self.transport.pause().await;
                     // No node knows a leader: the range may be gone (merged, in a
                     // later issue) or our descriptor wrong. Look it up again.
                     leaderless_answers += 1;
@@ -253,7 +274,7 @@ fn piece_end_is_before(next: &Key, end: &KeyEnd) -> bool {
     end.is_above(next)
 }
 
-impl RangeSender for Gateway {
+impl<T: NodeTransport> RangeSender for Gateway<T> {
     async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         let result = match command {
             RangeCommand::Scan { .. } | RangeCommand::Refresh { .. } => self.route_span(command).await,
@@ -263,6 +284,6 @@ impl RangeSender for Gateway {
     }
 
     fn now(&mut self) -> Timestamp {
-        Timestamp { wall_nanos: self.clock.now().0, logical: 0 }
+        Timestamp { wall_nanos: self.transport.clock().0, logical: 0 }
     }
 }

@@ -1,0 +1,23 @@
+//! The production ShardForge node: the deterministic core driven by tokio, with
+//! RocksDB for storage and tonic gRPC between nodes and for clients.
+//!
+//! - [`engine`]: the core's `Engine` on RocksDB (column families, WAL sync).
+//! - [`driver`]: the loop that owns the store: persist, sync once, send, answer.
+//! - [`peers`] and [`services`]: the gRPC transport (a long-lived stream per
+//!   peer, chunked batches, reconnects) and the services a node serves.
+//! - [`gateway`] and [`kv`]: the core's gateway and transaction coordinator over
+//!   gRPC, behind the KV API.
+//! - [`node`]: initialising a data directory, starting and stopping a node.
+//! - [`config`]: the TOML configuration.
+
+pub mod clock;
+pub mod config;
+pub mod driver;
+pub mod engine;
+pub mod gateway;
+pub mod identity;
+pub mod kv;
+pub mod node;
+pub mod peers;
+pub mod services;
+pub mod status;

@@ -1,0 +1,320 @@
+//! A running node: initialisation of a data directory, start-up, and shutdown.
+//!
+//! # Initialising
+//! - A single node (`shardforge init --single-node`): the data directory gets
+//!   a new cluster id, node id 1, and the first range with this node as its
+//!   only voter.
+//! - The first nodes of a cluster share a join list that names each of them.
+//!   A node's id is its position in the list (from 1). The node listed first
+//!   bootstraps: once every listed node answers, it draws the cluster id. The
+//!   others wait until the first one reports a cluster id and take it. Each
+//!   writes the same first range (voters: the first three ids) itself, which is
+//!   safe because `store::bootstrap_range` is deterministic; no node serves
+//!   Raft before it holds an identity.
+//!
+//! # Starting
+//! Open the engine, read the identity, bind the RPC port (a port in use is an
+//! error before anything runs), recover the store, then run the driver and the
+//! gRPC server until shutdown is asked for.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shardforge_core::raft::RaftConfig;
+use shardforge_core::store::{self, Store, StoreConfig};
+use shardforge_core::types::NodeId;
+use shardforge_proto::node::admin_client::AdminClient;
+use shardforge_proto::node::{admin_server, kv_server, raft_server, ranges_server, StatusRequest};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::driver::{Driver, StoreHandle};
+use crate::engine::RocksEngine;
+use crate::gateway::GrpcTransport;
+use crate::identity::{self, Identity};
+use crate::kv::Kv;
+use crate::peers::{self, Peers};
+use crate::services::Services;
+
+/// Voters of the first range of a new cluster.
+pub const REPLICATION_FACTOR: usize = 3;
+/// How long a stopping node lets calls in flight finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How often a node joining a new cluster asks the others again.
+const BOOTSTRAP_POLL: Duration = Duration::from_millis(200);
+
+/// Why a node cannot be initialised or started: one line for the operator.
+#[derive(Debug)]
+pub struct NodeError(pub String);
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+fn open_engine(data_dir: &Path) -> Result<RocksEngine, NodeError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| NodeError(format!("cannot create data directory {}: {error}", data_dir.display())))?;
+    RocksEngine::open(data_dir)
+        .map_err(|error| NodeError(format!("cannot open data directory {}: {}", data_dir.display(), error.0)))
+}
+
+fn storage_failure(data_dir: &Path) -> impl Fn(shardforge_core::storage::StorageError) -> NodeError + '_ {
+    move |error| NodeError(format!("data directory {}: {}", data_dir.display(), error.0))
+}
+
+/// Initialises `data_dir` as the only node of a new cluster. Refuses a data
+/// directory that already belongs to a cluster.
+pub fn initialise_single_node(data_dir: &Path) -> Result<Identity, NodeError> {
+    let mut engine = open_engine(data_dir)?;
+    if let Some(existing) = identity::read(&engine).map_err(storage_failure(data_dir))? {
+        return Err(NodeError(format!(
+            "data directory {} already holds {existing}; refusing to overwrite it",
+            data_dir.display()
+        )));
+    }
+    let identity = Identity { cluster: identity::new_cluster_id(), node: NodeId(1) };
+    write_first_range(&mut engine, &identity, 1).map_err(storage_failure(data_dir))?;
+    Ok(identity)
+}
+
+/// The first range (synced), then the identity: a crash between the two leaves
+/// no identity, and initialising again rewrites the same range.
+fn write_first_range(
+    engine: &mut RocksEngine,
+    identity: &Identity,
+    initial_nodes: usize,
+) -> Result<(), shardforge_core::storage::StorageError> {
+    let voters: Vec<NodeId> = (1..=initial_nodes.min(REPLICATION_FACTOR) as u64).map(NodeId).collect();
+    store::bootstrap(engine, &voters)?;
+    identity::write(engine, identity)
+}
+
+/// A node that is running; dropping it does not stop it, [`RunningNode::stop`] does.
+pub struct RunningNode {
+    pub identity: Identity,
+    pub rpc_address: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    driver: tokio::task::JoinHandle<Result<(), String>>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningNode {
+    /// Stops serving, lets the driver finish its turn, and closes the engine.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        let driver = self.driver.await.map_err(|error| NodeError(format!("driver task failed: {error}")))?;
+        driver.map_err(|error| NodeError(format!("storage failure: {error}")))?;
+        // Graceful shutdown waits for open streams, and peers keep theirs open:
+        // give calls in flight a moment, then close the rest.
+        let mut server = self.server;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
+            server.abort();
+        }
+        Ok(())
+    }
+
+    /// Waits until the node stops by itself (a storage failure), or forever.
+    pub async fn wait_for_failure(&mut self) -> NodeError {
+        match (&mut self.driver).await {
+            Ok(Ok(())) => NodeError("the driver stopped".into()),
+            Ok(Err(error)) => NodeError(format!("storage failure: {error}")),
+            Err(error) => NodeError(format!("driver task failed: {error}")),
+        }
+    }
+}
+
+/// Starts a node from `config`.
+pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
+    config.check().map_err(NodeError)?;
+    let opening = std::time::Instant::now();
+    let mut engine = open_engine(&config.data_dir)?;
+    tracing::info!(elapsed = ?opening.elapsed(), "opened the data directory");
+    let listener = TcpListener::bind(config.rpc_addr)
+        .await
+        .map_err(|error| NodeError(format!("cannot listen on rpc_addr {}: {error}", config.rpc_addr)))?;
+    let stored = identity::read(&engine).map_err(storage_failure(&config.data_dir))?;
+    let (identity, listener) = match stored {
+        Some(identity) => (identity, listener),
+        None if config.join.is_empty() => {
+            return Err(NodeError(format!(
+                "data directory {} is not initialised: run `shardforge init --single-node --data-dir {}` first, \
+                 or give the node a join list",
+                config.data_dir.display(),
+                config.data_dir.display()
+            )))
+        }
+        None => join_new_cluster(config, &mut engine, listener).await?,
+    };
+    let recovering = std::time::Instant::now();
+    let recovered = store::recover(&engine).map_err(storage_failure(&config.data_dir))?;
+    let entries: usize = recovered.iter().map(|(_, state)| state.entries.len()).sum();
+    tracing::info!(replicas = recovered.len(), entries, elapsed = ?recovering.elapsed(), "recovered the store");
+    let rpc_address = listener.local_addr().map_err(|error| NodeError(format!("rpc listener: {error}")))?;
+    let book = initial_book(config, identity.node);
+    let peers = Arc::new(Peers::new(identity.node, rpc_address, identity.cluster.clone(), book));
+    let store = Store::new(store_config(config, identity.node), recovered);
+    let tick_interval = Duration::from_millis(config.tuning.tick_interval_millis);
+    let (driver, handle) = Driver::new(store, engine, Arc::clone(&peers), tick_interval);
+    let (shutdown, stopping) = watch::channel(false);
+    let driver = tokio::spawn(driver.run(stopping.clone()));
+    let server = tokio::spawn(serve(listener, services(config, handle, peers), stopping));
+    tracing::info!(%rpc_address, "{identity} is up");
+    Ok(RunningNode { identity, rpc_address, shutdown, driver, server })
+}
+
+fn services(config: &Config, store: StoreHandle, peers: Arc<Peers>) -> Services {
+    let transport = GrpcTransport::new(store.clone(), Arc::clone(&peers));
+    let max_offset_nanos = config.tuning.max_offset_millis * 1_000_000;
+    let kv = Kv::new(transport, max_offset_nanos, config.tuning.strict_serializable);
+    Services { store, peers, kv: Arc::new(kv) }
+}
+
+async fn serve(
+    listener: TcpListener,
+    services: Services,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(raft_server::RaftServer::new(services.clone()))
+        .add_service(ranges_server::RangesServer::new(services.clone()))
+        .add_service(kv_server::KvServer::new(services.clone()))
+        .add_service(admin_server::AdminServer::new(services))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+/// Node ids of the first nodes are their positions in the join list.
+fn initial_book(config: &Config, node: NodeId) -> BTreeMap<NodeId, SocketAddr> {
+    let ids = (1..).map(NodeId);
+    ids.zip(config.join.iter().copied()).filter(|(id, _)| *id != node).collect()
+}
+
+fn store_config(config: &Config, node: NodeId) -> StoreConfig {
+    let tuning = &config.tuning;
+    let mut raft = RaftConfig::new(node, random_seed());
+    raft.election_timeout_ticks_min = tuning.election_timeout_ticks_min;
+    raft.election_timeout_ticks_max = tuning.election_timeout_ticks_max;
+    raft.heartbeat_interval_ticks = tuning.heartbeat_interval_ticks;
+    StoreConfig {
+        node,
+        raft,
+        tick_interval_nanos: tuning.tick_interval_millis * 1_000_000,
+        compaction_threshold_entries: tuning.compaction_threshold_entries,
+        heartbeat_expiry_nanos: 10 * tuning.election_timeout_ticks_max as u64 * tuning.tick_interval_millis * 1_000_000,
+        split_threshold_bytes: Some(tuning.split_threshold_bytes),
+        split_check_interval_ticks: 50,
+        garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
+        max_offset_nanos: tuning.max_offset_millis * 1_000_000,
+    }
+}
+
+/// A seed for the node's own random number generator, different every start.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(crate::clock::wall_clock().0);
+    hasher.finish()
+}
+
+/// Initialises this node as one of a new cluster's first nodes (module doc).
+async fn join_new_cluster(
+    config: &Config,
+    engine: &mut RocksEngine,
+    listener: TcpListener,
+) -> Result<(Identity, TcpListener), NodeError> {
+    let position = config.join.iter().position(|address| *address == config.rpc_addr).ok_or_else(|| {
+        NodeError(format!(
+            "rpc_addr {} is not in the join list: joining a running cluster is not supported yet",
+            config.rpc_addr
+        ))
+    })?;
+    let node = NodeId(position as u64 + 1);
+    // Until it has an identity, the node answers status calls only, with no cluster.
+    let (stop_answering, answering) = watch::channel(false);
+    let answering = tokio::spawn(answer_uninitialised(listener, node, answering));
+    let cluster = if position == 0 {
+        for address in &config.join[1..] {
+            tracing::info!(%address, "waiting for the node to answer before bootstrapping");
+            while cluster_of(*address).await.is_none() {
+                tokio::time::sleep(BOOTSTRAP_POLL).await;
+            }
+        }
+        identity::new_cluster_id()
+    } else {
+        let first = config.join[0];
+        tracing::info!(%first, "waiting for the first node to bootstrap the cluster");
+        loop {
+            match cluster_of(first).await {
+                Some(cluster) if !cluster.is_empty() => break cluster,
+                _ => tokio::time::sleep(BOOTSTRAP_POLL).await,
+            }
+        }
+    };
+    let _ = stop_answering.send(true);
+    let _ = answering.await;
+    let identity = Identity { cluster, node };
+    write_first_range(engine, &identity, config.join.len()).map_err(storage_failure(&config.data_dir))?;
+    tracing::info!("initialised as {identity}");
+    // The placeholder server closed the socket; take the port again (tokio
+    // sets SO_REUSEADDR, so nothing lingers).
+    let listener = TcpListener::bind(config.rpc_addr)
+        .await
+        .map_err(|error| NodeError(format!("cannot listen on rpc_addr {}: {error}", config.rpc_addr)))?;
+    Ok((identity, listener))
+}
+
+/// Answers status calls, with no cluster, until `stop`.
+async fn answer_uninitialised(listener: TcpListener, node: NodeId, mut stop: watch::Receiver<bool>) {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = tonic::transport::Server::builder()
+        .add_service(admin_server::AdminServer::new(UninitialisedAdmin { node }))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(error) = result {
+        tracing::warn!("status server before bootstrap: {error}");
+    }
+}
+
+/// The status service of a node that has no cluster yet.
+struct UninitialisedAdmin {
+    node: NodeId,
+}
+
+#[tonic::async_trait]
+impl admin_server::Admin for UninitialisedAdmin {
+    async fn status(
+        &self,
+        _request: tonic::Request<StatusRequest>,
+    ) -> Result<tonic::Response<shardforge_proto::node::StatusResponse>, tonic::Status> {
+        Ok(tonic::Response::new(shardforge_proto::node::StatusResponse {
+            cluster_id: String::new(),
+            node: self.node.0,
+            nodes: Vec::new(),
+            ranges: Vec::new(),
+        }))
+    }
+}
+
+/// The cluster id a node reports (empty: not initialised); None when it does not answer.
+async fn cluster_of(address: SocketAddr) -> Option<String> {
+    let channel = peers::connect(address).await.ok()?;
+    let mut request = tonic::Request::new(StatusRequest { local_only: true });
+    request.set_timeout(Duration::from_secs(1));
+    let answer = AdminClient::new(channel).status(request).await.ok()?;
+    Some(answer.into_inner().cluster_id)
+}
