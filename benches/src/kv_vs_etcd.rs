@@ -167,7 +167,8 @@ fn start_shardforge(binary: &Path, nodes: usize) -> Running {
 async fn connect(system: System, address: SocketAddr) -> Client {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(channel) = shardforge_runtime_tokio::peers::connect(address).await {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("a valid URI");
+        if let Ok(channel) = endpoint.tcp_nodelay(true).connect().await {
             let mut client = match system {
                 System::Etcd => Client::Etcd(etcd::kv_client::KvClient::new(channel)),
                 System::ShardForge { .. } => Client::ShardForge(ShardForgeClient::new(channel)),

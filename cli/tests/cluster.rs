@@ -102,3 +102,42 @@ async fn three_nodes_survive_killing_each_leader_and_a_restarted_node_catches_up
     }
     assert_eq!(get(&mut client, "while-down-1-199").await.expect("read"), Some("199".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_cluster_and_an_unreachable_join_address_are_clear_errors() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let first = free_address();
+    let mut running = Node::init(root.path(), "first", first, &[]);
+    running.start();
+    wait_until_serving(first, Duration::from_secs(20)).await;
+
+    // A data directory of another cluster, pointed at the running one.
+    let stranger_address = free_address();
+    let stranger = Node::init(root.path(), "stranger", stranger_address, &[]);
+    let config = std::fs::read_to_string(&stranger.config).expect("read");
+    let config = config.replace("join = []", &format!("join = [\"{first}\", \"{stranger_address}\"]"));
+    std::fs::write(&stranger.config, config).expect("write");
+    let output = stranger.cli(&["start", "--config", stranger.config.to_str().expect("utf-8")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap_or_default().contains(&format!("join address {first} belongs to cluster")),
+        "{stderr}"
+    );
+
+    // The second node of a new cluster whose first node never comes.
+    let (nobody, second) = (free_address(), free_address());
+    let waiting = Node::init(root.path(), "waiting", second, &[nobody, second]);
+    let config = std::fs::read_to_string(&waiting.config).expect("read");
+    std::fs::write(&waiting.config, config.replace("join_timeout_seconds = 120", "join_timeout_seconds = 2"))
+        .expect("write");
+    let started = Instant::now();
+    let output = waiting.cli(&["start", "--config", waiting.config.to_str().expect("utf-8")]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap_or_default().contains(&format!("join address {nobody} did not answer")),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

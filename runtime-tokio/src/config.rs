@@ -59,6 +59,9 @@ pub struct Tuning {
     /// between transactions that share no keys. Off, transactions are
     /// serializable and each key linearizable, as in CockroachDB.
     pub strict_serializable: bool,
+    /// How long one of a new cluster's first nodes waits for the others to
+    /// answer before giving up.
+    pub join_timeout_seconds: u64,
 }
 
 impl Default for Tuning {
@@ -73,6 +76,7 @@ impl Default for Tuning {
             max_offset_millis: 500,
             garbage_collection_ttl_seconds: 4 * 3600,
             strict_serializable: false,
+            join_timeout_seconds: 120,
         }
     }
 }
@@ -208,6 +212,9 @@ garbage_collection_ttl_seconds = {ttl}
 # serializability). Off, transactions are serializable and every key is
 # linearizable, as in CockroachDB.
 strict_serializable = {strict}
+# How long one of a new cluster's first nodes waits for the others (and the
+# first node) to answer before it gives up with an error.
+join_timeout_seconds = {join_timeout}
 "#,
             data_dir = self.data_dir.display(),
             sql = self.sql_addr,
@@ -222,6 +229,7 @@ strict_serializable = {strict}
             offset = tuning.max_offset_millis,
             ttl = tuning.garbage_collection_ttl_seconds,
             strict = tuning.strict_serializable,
+            join_timeout = tuning.join_timeout_seconds,
         )
     }
 }

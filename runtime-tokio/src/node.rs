@@ -143,7 +143,10 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
         .map_err(|error| NodeError(format!("cannot listen on rpc_addr {}: {error}", config.rpc_addr)))?;
     let stored = identity::read(&engine).map_err(storage_failure(&config.data_dir))?;
     let (identity, listener) = match stored {
-        Some(identity) => (identity, listener),
+        Some(identity) => {
+            check_join_list(config, &identity).await?;
+            (identity, listener)
+        }
         None if config.join.is_empty() => {
             return Err(NodeError(format!(
                 "data directory {} is not initialised: run `shardforge init --single-node --data-dir {}` first, \
@@ -245,23 +248,22 @@ async fn join_new_cluster(
     // Until it has an identity, the node answers status calls only, with no cluster.
     let (stop_answering, answering) = watch::channel(false);
     let answering = tokio::spawn(answer_uninitialised(listener, node, answering));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.tuning.join_timeout_seconds);
     let cluster = if position == 0 {
         for address in &config.join[1..] {
             tracing::info!(%address, "waiting for the node to answer before bootstrapping");
-            while cluster_of(*address).await.is_none() {
-                tokio::time::sleep(BOOTSTRAP_POLL).await;
+            let cluster = wait_for_answer(*address, deadline, |_| true).await?;
+            if !cluster.is_empty() {
+                return Err(NodeError(format!(
+                    "{address} already belongs to cluster {cluster}: the join list names a running cluster"
+                )));
             }
         }
         identity::new_cluster_id()
     } else {
         let first = config.join[0];
         tracing::info!(%first, "waiting for the first node to bootstrap the cluster");
-        loop {
-            match cluster_of(first).await {
-                Some(cluster) if !cluster.is_empty() => break cluster,
-                _ => tokio::time::sleep(BOOTSTRAP_POLL).await,
-            }
-        }
+        wait_for_answer(first, deadline, |cluster| !cluster.is_empty()).await?
     };
     let _ = stop_answering.send(true);
     let _ = answering.await;
@@ -308,6 +310,43 @@ impl admin_server::Admin for UninitialisedAdmin {
             ranges: Vec::new(),
         }))
     }
+}
+
+/// Asks `address` for its cluster id until the answer satisfies `enough`, or
+/// fails once `deadline` passes.
+async fn wait_for_answer(
+    address: SocketAddr,
+    deadline: tokio::time::Instant,
+    enough: impl Fn(&str) -> bool,
+) -> Result<String, NodeError> {
+    loop {
+        if let Some(cluster) = cluster_of(address).await.filter(|cluster| enough(cluster)) {
+            return Ok(cluster);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(NodeError(format!(
+                "join address {address} did not answer in time (tuning.join_timeout_seconds)"
+            )));
+        }
+        tokio::time::sleep(BOOTSTRAP_POLL).await;
+    }
+}
+
+/// Refuses to start a node whose join list names nodes of another cluster
+/// (a data directory reused, or a join list copied from elsewhere). Nodes that
+/// do not answer are skipped: a cluster must start with some nodes down.
+async fn check_join_list(config: &Config, identity: &Identity) -> Result<(), NodeError> {
+    for address in config.join.iter().filter(|address| **address != config.rpc_addr) {
+        if let Some(cluster) = cluster_of(*address).await.filter(|cluster| !cluster.is_empty()) {
+            if cluster != identity.cluster {
+                return Err(NodeError(format!(
+                    "data directory {} holds {identity}, but join address {address} belongs to cluster {cluster}",
+                    config.data_dir.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The cluster id a node reports (empty: not initialised); None when it does not answer.
