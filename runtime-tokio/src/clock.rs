@@ -10,3 +10,13 @@ pub fn wall_clock() -> Time {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Time(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
 }
+
+/// 64 random bits for the runtime (seeds, cluster and transaction ids): std's
+/// hasher keys are drawn from the OS, and each call takes fresh keys. The core
+/// never calls this; it receives seeds as inputs.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(wall_clock().0);
+    hasher.finish()
+}

@@ -6,7 +6,6 @@
 //! them, so a data directory of another cluster can never join this one.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 
 use shardforge_core::storage::{Engine, StorageError, WriteBatch};
 use shardforge_core::types::NodeId;
@@ -26,16 +25,9 @@ impl fmt::Display for Identity {
     }
 }
 
-/// A new cluster id: 128 bits from the process's OS-seeded hasher keys.
+/// A new cluster id: 128 random bits.
 pub fn new_cluster_id() -> String {
-    let random = std::collections::hash_map::RandomState::new();
-    let word = |salt: u64| {
-        let mut hasher = random.build_hasher();
-        hasher.write_u64(salt);
-        hasher.write_u128(crate::clock::wall_clock().0.into());
-        hasher.finish()
-    };
-    format!("{:016x}{:016x}", word(1), word(2))
+    format!("{:016x}{:016x}", crate::clock::random_u64(), crate::clock::random_u64())
 }
 
 /// The identity stored in `engine`, if it was initialised.

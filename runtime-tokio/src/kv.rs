@@ -9,7 +9,6 @@
 //! reported as such: it may or may not have happened, and retrying could apply
 //! it twice.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use shardforge_core::storage::KeyValue;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
 use shardforge_core::types::TransactionId;
 
+use crate::clock::random_u64;
 use crate::gateway::{GrpcGateway, GrpcTransport};
 
 /// Tries of one transaction before giving up with a serialization failure.
@@ -89,12 +89,11 @@ pub struct Kv {
     commit_wait: bool,
     /// Gateways not in use; each keeps its cache of where ranges are.
     idle: Mutex<Vec<GrpcGateway>>,
-    random: std::collections::hash_map::RandomState,
 }
 
 impl Kv {
     pub fn new(transport: GrpcTransport, max_offset_nanos: u64, commit_wait: bool) -> Kv {
-        Kv { transport, max_offset_nanos, commit_wait, idle: Mutex::default(), random: Default::default() }
+        Kv { transport, max_offset_nanos, commit_wait, idle: Mutex::default() }
     }
 
     fn take_gateway(&self) -> GrpcGateway {
@@ -106,21 +105,14 @@ impl Kv {
                 gateway
             }
             None => {
-                let first = self.random_u64() as usize;
+                let first = random_u64() as usize;
                 GrpcGateway::new(self.transport.clone(), nodes, first)
             }
         }
     }
 
-    /// 64 random bits from the process's hasher keys (seeded by the OS).
-    fn random_u64(&self) -> u64 {
-        let mut hasher = self.random.build_hasher();
-        hasher.write_u128(crate::clock::wall_clock().0.into());
-        hasher.finish()
-    }
-
     fn transaction_id(&self) -> TransactionId {
-        TransactionId((u128::from(self.random_u64()) << 64) | u128::from(self.random_u64()))
+        TransactionId((u128::from(random_u64()) << 64) | u128::from(random_u64()))
     }
 
     /// Runs `operations` in order as one transaction and commits it.

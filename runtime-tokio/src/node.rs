@@ -207,7 +207,7 @@ fn initial_book(config: &Config, node: NodeId) -> BTreeMap<NodeId, SocketAddr> {
 
 fn store_config(config: &Config, node: NodeId) -> StoreConfig {
     let tuning = &config.tuning;
-    let mut raft = RaftConfig::new(node, random_seed());
+    let mut raft = RaftConfig::new(node, crate::clock::random_u64());
     raft.election_timeout_ticks_min = tuning.election_timeout_ticks_min;
     raft.election_timeout_ticks_max = tuning.election_timeout_ticks_max;
     raft.heartbeat_interval_ticks = tuning.heartbeat_interval_ticks;
@@ -222,14 +222,6 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
     }
-}
-
-/// A seed for the node's own random number generator, different every start.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(crate::clock::wall_clock().0);
-    hasher.finish()
 }
 
 /// Initialises this node as one of a new cluster's first nodes (module doc).

@@ -68,7 +68,10 @@ impl Peers {
     }
 
     pub fn address_of(&self, node: NodeId) -> Option<SocketAddr> {
-        self.addresses().get(&node).copied()
+        if node == self.node {
+            return Some(self.address);
+        }
+        self.book.lock().expect("peers lock").get(&node).copied()
     }
 
     /// Records where `node` listens; a changed address drops the old channel.
