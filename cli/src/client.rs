@@ -7,7 +7,8 @@ use clap::Subcommand;
 use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::kv_client::KvClient;
 use shardforge_proto::node::{
-    DeleteRequest, GetRequest, Operation, PutRequest, ScanRequest, StatusRequest, StatusResponse, TransactionRequest,
+    DecommissionRequest, DeleteRequest, GetRequest, Operation, PutRequest, ScanRequest, StatusRequest, StatusResponse,
+    TransactionRequest,
 };
 use shardforge_runtime_tokio::peers;
 use shardforge_runtime_tokio::status::printable;
@@ -34,6 +35,22 @@ pub enum KvCommand {
         /// At most this many pairs (0: all).
         #[arg(long, default_value_t = 0)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Move every replica off NODE, then mark it decommissioned, so it can be
+    /// stopped for good. Waits until it is done, showing progress.
+    Decommission {
+        /// The node's id (see `shardforge status`).
+        node: u64,
+        /// Return once the move has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (the move goes on in the cluster).
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
     },
 }
 
@@ -95,6 +112,45 @@ pub fn kv(addr: SocketAddr, command: KvCommand) -> Result<Outcome, String> {
     })
 }
 
+pub fn node(addr: SocketAddr, command: NodeCommand) -> Result<Outcome, String> {
+    let NodeCommand::Decommission { node, no_wait, timeout_seconds } = command;
+    runtime()?.block_on(async {
+        let mut client = AdminClient::new(channel(addr).await?);
+        let answer = client.decommission(request(DecommissionRequest { node })).await.map_err(failure(addr))?;
+        println!("node {node} is {}", answer.into_inner().membership);
+        if no_wait {
+            return Ok(Outcome::Done);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(timeout_seconds);
+        let mut last_count = None;
+        loop {
+            let status = client.status(request(StatusRequest { local_only: false })).await.map_err(failure(addr))?;
+            let status = status.into_inner();
+            let membership = status.nodes.iter().find(|entry| entry.id == node).map(|entry| entry.membership.clone());
+            let count = replica_count(&status, node);
+            if membership.as_deref() == Some("decommissioned") {
+                println!("node {node} is decommissioned: it holds no replicas and can be stopped");
+                return Ok(Outcome::Done);
+            }
+            if last_count != Some(count) {
+                println!("node {node}: {count} replicas left to move");
+                last_count = Some(count);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "node {node} still holds {count} replicas after {timeout_seconds} s; the moves go on in the cluster"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+/// How many ranges keep a replica on `node`.
+fn replica_count(status: &StatusResponse, node: u64) -> usize {
+    status.ranges.iter().filter(|range| range.replicas.contains(&node)).count()
+}
+
 pub fn status(addr: SocketAddr, json: bool) -> Result<Outcome, String> {
     let answer = runtime()?.block_on(async {
         let mut client = AdminClient::new(channel(addr).await?);
@@ -117,7 +173,12 @@ fn status_json(answer: &StatusResponse) -> serde_json::Value {
     let nodes: Vec<_> = answer
         .nodes
         .iter()
-        .map(|node| serde_json::json!({"id": node.id, "rpc_address": node.rpc_address, "live": node.live}))
+        .map(|node| {
+            serde_json::json!({
+                "id": node.id, "rpc_address": node.rpc_address, "live": node.live,
+                "membership": node.membership, "replicas": replica_count(answer, node.id),
+            })
+        })
         .collect();
     let ranges: Vec<_> = answer
         .ranges
@@ -135,9 +196,12 @@ fn status_json(answer: &StatusResponse) -> serde_json::Value {
 
 fn status_table(answer: &StatusResponse) -> String {
     let mut text = format!("cluster {} (answered by node {})\n\n", answer.cluster_id, answer.node);
-    text += &format!("{:<6} {:<22} {}\n", "NODE", "RPC ADDRESS", "LIVE");
+    text += &format!("{:<6} {:<22} {:<5} {:<16} {}\n", "NODE", "RPC ADDRESS", "LIVE", "MEMBERSHIP", "REPLICAS");
     for node in &answer.nodes {
-        text += &format!("{:<6} {:<22} {}\n", node.id, node.rpc_address, if node.live { "yes" } else { "no" });
+        let live = if node.live { "yes" } else { "no" };
+        let membership = if node.membership.is_empty() { "-" } else { &node.membership };
+        let replicas = replica_count(answer, node.id);
+        text += &format!("{:<6} {:<22} {:<5} {:<16} {}\n", node.id, node.rpc_address, live, membership, replicas);
     }
     text +=
         &format!("\n{:<6} {:<20} {:<20} {:<7} {:<10} {}\n", "RANGE", "START", "END", "LEADER", "REPLICAS", "APPLIED");

@@ -30,8 +30,9 @@ pub struct InitArguments {
     /// HTTP listen address (health, metrics).
     #[arg(long, default_value = DEFAULT_HTTP_ADDRESS)]
     http_addr: SocketAddr,
-    /// RPC addresses of the cluster's first nodes, this one's included,
-    /// comma-separated; the first one bootstraps the cluster.
+    /// RPC addresses, comma-separated. For the first nodes of a new cluster:
+    /// all of them, this one's included, the same list on each (the first
+    /// one bootstraps). To join a running cluster: some of its nodes.
     #[arg(long, value_delimiter = ',', required_unless_present = "single_node")]
     join: Vec<SocketAddr>,
 }
@@ -39,12 +40,6 @@ pub struct InitArguments {
 pub fn run(arguments: InitArguments) -> Result<Outcome, String> {
     if arguments.config.exists() {
         return Err(format!("{} already exists; refusing to overwrite it", arguments.config.display()));
-    }
-    if !arguments.single_node && !arguments.join.contains(&arguments.rpc_addr) {
-        return Err(format!(
-            "--join must list this node's own --rpc-addr {} (joining a running cluster is not supported yet)",
-            arguments.rpc_addr
-        ));
     }
     let mut config = Config::new(
         data_dir_as_written(&arguments.data_dir, &arguments.config)?,
@@ -60,6 +55,9 @@ pub fn run(arguments: InitArguments) -> Result<Outcome, String> {
     }
     std::fs::write(&arguments.config, config.to_commented_toml())
         .map_err(|error| format!("cannot write {}: {error}", arguments.config.display()))?;
+    if !config.join.is_empty() && !config.join.contains(&config.rpc_addr) {
+        println!("the join list does not name this node's rpc address: it will join the running cluster there");
+    }
     println!(
         "wrote {}; start the node with: shardforge start --config {}",
         arguments.config.display(),

@@ -43,6 +43,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Operate on the cluster's nodes.
+    Node {
+        /// RPC address of any node.
+        #[arg(long, default_value = shardforge_runtime_tokio::config::DEFAULT_RPC_ADDRESS)]
+        addr: SocketAddr,
+        #[command(subcommand)]
+        command: client::NodeCommand,
+    },
     /// Read and write keys through a node (each command is one transaction).
     Kv {
         /// RPC address of any node.
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
         Command::Start { config } => start::run(&config),
         Command::Status { addr, format } => client::status(addr, matches!(format, Format::Json)),
         Command::Kv { addr, command } => client::kv(addr, command),
+        Command::Node { addr, command } => client::node(addr, command),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

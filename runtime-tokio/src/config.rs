@@ -49,6 +49,8 @@ pub struct Tuning {
     pub compaction_threshold_entries: u64,
     /// A range splits once it holds more than this many bytes.
     pub split_threshold_bytes: usize,
+    /// Ticks between two checks of the size of each range a node leads.
+    pub split_check_interval_ticks: u64,
     /// The largest difference between two nodes' clocks the cluster tolerates.
     pub max_offset_millis: u64,
     /// Old versions are garbage-collected after this long.
@@ -73,6 +75,7 @@ impl Default for Tuning {
             heartbeat_interval_ticks: 2,
             compaction_threshold_entries: 10_000,
             split_threshold_bytes: 64 << 20,
+            split_check_interval_ticks: 50,
             max_offset_millis: 500,
             garbage_collection_ttl_seconds: 4 * 3600,
             strict_serializable: false,
@@ -151,6 +154,9 @@ impl Config {
                     .into(),
             );
         }
+        if tuning.split_check_interval_ticks == 0 {
+            return Err("tuning.split_check_interval_ticks must be above 0".into());
+        }
         if tuning.heartbeat_interval_ticks == 0 {
             return Err("tuning.heartbeat_interval_ticks must be above 0".into());
         }
@@ -202,6 +208,8 @@ heartbeat_interval_ticks = {heartbeat}
 compaction_threshold_entries = {compaction}
 # A range splits once it holds more than this many bytes.
 split_threshold_bytes = {split}
+# Ticks between two checks of each led range's size (a check scans the range).
+split_check_interval_ticks = {split_check}
 # The largest difference between two nodes' clocks the cluster tolerates.
 # Requests from a node whose clock is further off are refused.
 max_offset_millis = {offset}
@@ -213,7 +221,8 @@ garbage_collection_ttl_seconds = {ttl}
 # linearizable, as in CockroachDB.
 strict_serializable = {strict}
 # How long one of a new cluster's first nodes waits for the others (and the
-# first node) to answer before it gives up with an error.
+# first node) to answer, or a node joining a running cluster for a member to
+# let it in, before it gives up with an error.
 join_timeout_seconds = {join_timeout}
 "#,
             data_dir = self.data_dir.display(),
@@ -226,6 +235,7 @@ join_timeout_seconds = {join_timeout}
             heartbeat = tuning.heartbeat_interval_ticks,
             compaction = tuning.compaction_threshold_entries,
             split = tuning.split_threshold_bytes,
+            split_check = tuning.split_check_interval_ticks,
             offset = tuning.max_offset_millis,
             ttl = tuning.garbage_collection_ttl_seconds,
             strict = tuning.strict_serializable,

@@ -11,6 +11,7 @@ use shardforge_core::storage::{Engine, StorageError, WriteBatch};
 use shardforge_core::types::NodeId;
 
 const IDENTITY_KEY: &[u8] = b"node/identity";
+const JOIN_TOKEN_KEY: &[u8] = b"node/join-token";
 
 /// A node's place in its cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +49,22 @@ pub fn write(engine: &mut impl Engine, identity: &Identity) -> Result<(), Storag
     engine.sync()
 }
 
+/// The token a joining node drew (see `registry::admit`), if it drew one.
+pub fn read_join_token(engine: &impl Engine) -> Result<Option<u64>, StorageError> {
+    let Some(bytes) = engine.get(JOIN_TOKEN_KEY)? else { return Ok(None) };
+    let token =
+        <[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| StorageError("the stored join token is corrupt".into()))?;
+    Ok(Some(u64::from_be_bytes(token)))
+}
+
+/// Writes the join token and syncs.
+pub fn write_join_token(engine: &mut impl Engine, token: u64) -> Result<(), StorageError> {
+    let mut batch = WriteBatch::default();
+    batch.put(JOIN_TOKEN_KEY.to_vec(), token.to_be_bytes().to_vec());
+    engine.write(batch)?;
+    engine.sync()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +79,8 @@ mod tests {
         assert_eq!(read(&engine).expect("read"), Some(identity.clone()));
         assert_ne!(identity.cluster, new_cluster_id());
         assert_eq!(identity.cluster.len(), 32);
+        assert_eq!(read_join_token(&engine).expect("read"), None);
+        write_join_token(&mut engine, 0xfeed).expect("write");
+        assert_eq!(read_join_token(&engine).expect("read"), Some(0xfeed));
     }
 }

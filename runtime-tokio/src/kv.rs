@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use shardforge_core::keys::{Key, KeyEnd};
+use shardforge_core::range::{CommandError, RangeCommand, RangeResponse};
 use shardforge_core::storage::KeyValue;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
 use shardforge_core::types::TransactionId;
@@ -26,6 +27,11 @@ const ATTEMPTS_MAX: u32 = 30;
 const BLOCKED_WAIT: Duration = Duration::from_secs(2);
 const BLOCKED_PAUSE: Duration = Duration::from_millis(5);
 const RESTART_BACKOFF_MAX: Duration = Duration::from_millis(200);
+/// The first byte of every key of the system's own records (the node
+/// registry): below every key a client may use, and refused to clients.
+/// Tuple keys never start with it (their tags start at 0x01).
+pub const SYSTEM_PREFIX: u8 = 0x00;
+const RESERVED: &str = "keys starting with byte 0x00 are reserved for the cluster's own records";
 
 /// One step of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +72,10 @@ pub enum KvError {
     Conflict(String),
     /// The commit was sent but its outcome is unknown.
     OutcomeUnknown,
+    /// The cluster's state does not allow it (an operator's request refused).
+    Refused(String),
+    /// Not possible yet (the cluster is still starting); try again later.
+    Unavailable(String),
     /// Something the protocol does not expect; a bug.
     Internal(String),
 }
@@ -76,6 +86,7 @@ impl std::fmt::Display for KvError {
             KvError::Invalid(reason) => write!(formatter, "invalid request: {reason}"),
             KvError::Conflict(reason) => write!(formatter, "serialization failure (40001): {reason}"),
             KvError::OutcomeUnknown => formatter.write_str("the commit's outcome is unknown"),
+            KvError::Refused(reason) | KvError::Unavailable(reason) => formatter.write_str(reason),
             KvError::Internal(reason) => write!(formatter, "internal error: {reason}"),
         }
     }
@@ -115,18 +126,44 @@ impl Kv {
         TransactionId((u128::from(random_u64()) << 64) | u128::from(random_u64()))
     }
 
-    /// Runs `operations` in order as one transaction and commits it.
+    /// Runs `operations` in order as one transaction and commits it: a
+    /// client's call, so keys of the system's own records are refused.
     pub async fn transaction(&self, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
-        for operation in operations {
-            check(operation)?;
-        }
+        let operations: Vec<Operation> = operations.iter().map(check).collect::<Result<_, _>>()?;
+        let (results, ()) = self.read_then_write(&operations, |_| Ok((Vec::new(), ()))).await?;
+        Ok(results)
+    }
+
+    /// One transaction that runs `reads`, lets `decide` choose the writes from
+    /// what they returned (or refuse), and commits. `decide` runs again on
+    /// every restart, with what that attempt read. For the node's own records:
+    /// no key is refused.
+    pub async fn read_then_write<R>(
+        &self,
+        reads: &[Operation],
+        decide: impl FnMut(&[OperationResult]) -> Result<(Vec<Operation>, R), KvError>,
+    ) -> Result<(Vec<OperationResult>, R), KvError> {
         let mut gateway = self.take_gateway();
-        let result = self.run(&mut gateway, operations).await;
+        let result = self.run(&mut gateway, reads, decide).await;
         self.idle.lock().expect("gateway pool lock").push(gateway);
         result
     }
 
-    async fn run(&self, gateway: &mut GrpcGateway, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
+    /// Sends one command to its range (for operations on ranges themselves,
+    /// such as moving replicas).
+    pub async fn send(&self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+        let mut gateway = self.take_gateway();
+        let result = RangeSender::send(&mut gateway, command).await;
+        self.idle.lock().expect("gateway pool lock").push(gateway);
+        result
+    }
+
+    async fn run<R>(
+        &self,
+        gateway: &mut GrpcGateway,
+        reads: &[Operation],
+        mut decide: impl FnMut(&[OperationResult]) -> Result<(Vec<Operation>, R), KvError>,
+    ) -> Result<(Vec<OperationResult>, R), KvError> {
         let mut last_conflict = String::new();
         for attempt in 0..ATTEMPTS_MAX {
             if attempt > 0 {
@@ -137,17 +174,35 @@ impl Kv {
             let now = gateway.now();
             let id = self.transaction_id();
             let mut transaction = Transaction::begin(id, now, self.max_offset_nanos, TransactionKnobs::default());
-            let error = match steps(&mut transaction, gateway, operations).await {
-                Ok(results) => match transaction.commit(gateway).await {
-                    Ok(_) => {
-                        if self.commit_wait {
-                            wait_for_commit(&transaction, gateway).await;
+            let error = match steps(&mut transaction, gateway, reads).await {
+                Ok(mut results) => {
+                    let (writes, decided) = match decide(&results) {
+                        Ok(decision) => decision,
+                        Err(refusal) => {
+                            transaction.rollback(gateway).await;
+                            return Err(refusal);
                         }
-                        return Ok(results);
+                    };
+                    match steps(&mut transaction, gateway, &writes).await {
+                        Ok(written) => {
+                            results.extend(written);
+                            match transaction.commit(gateway).await {
+                                Ok(_) => {
+                                    if self.commit_wait {
+                                        wait_for_commit(&transaction, gateway).await;
+                                    }
+                                    return Ok((results, decided));
+                                }
+                                Err(_) if gateway.take_commit_in_doubt() => return Err(KvError::OutcomeUnknown),
+                                Err(error) => error,
+                            }
+                        }
+                        Err(error) => {
+                            transaction.rollback(gateway).await;
+                            error
+                        }
                     }
-                    Err(_) if gateway.take_commit_in_doubt() => return Err(KvError::OutcomeUnknown),
-                    Err(error) => error,
-                },
+                }
                 Err(error) => {
                     transaction.rollback(gateway).await;
                     error
@@ -165,20 +220,33 @@ impl Kv {
     }
 }
 
-fn check(operation: &Operation) -> Result<(), KvError> {
+/// Whether `key` belongs to the system's own records (see [`SYSTEM_PREFIX`]).
+pub fn is_system_key(key: &[u8]) -> bool {
+    key.first() == Some(&SYSTEM_PREFIX)
+}
+
+/// Checks a client's operation; a scan from below the first client key starts there.
+fn check(operation: &Operation) -> Result<Operation, KvError> {
     let key = match operation {
         Operation::Get { key } | Operation::Put { key, .. } | Operation::Delete { key } => key,
-        Operation::Scan { start, end, .. } => {
+        Operation::Scan { start, end, limit } => {
             if end.as_ref().is_some_and(|end| end <= start) {
                 return Err(KvError::Invalid("a scan's end must be above its start".into()));
             }
-            return Ok(());
+            let start = if start.is_empty() { vec![SYSTEM_PREFIX + 1] } else { start.clone() };
+            if is_system_key(&start) || end.as_ref().is_some_and(|end| *end <= start) {
+                return Err(KvError::Invalid(RESERVED.into()));
+            }
+            return Ok(Operation::Scan { start, end: end.clone(), limit: *limit });
         }
     };
     if key.is_empty() {
         return Err(KvError::Invalid("keys must not be empty".into()));
     }
-    Ok(())
+    if is_system_key(key) {
+        return Err(KvError::Invalid(RESERVED.into()));
+    }
+    Ok(operation.clone())
 }
 
 async fn steps(

@@ -7,9 +7,13 @@
 //!   peer, chunked batches, reconnects) and the services a node serves.
 //! - [`gateway`] and [`kv`]: the core's gateway and transaction coordinator over
 //!   gRPC, behind the KV API.
-//! - [`node`]: initialising a data directory, starting and stopping a node.
+//! - [`registry`]: the cluster's nodes, recorded in its own key space;
+//!   [`rebalancer`]: where ranges keep their replicas (joins, decommissions).
+//! - [`node`]: initialising a data directory, joining a cluster, starting and
+//!   stopping a node.
 //! - [`config`]: the TOML configuration.
 
+pub mod address_book;
 pub mod clock;
 pub mod config;
 pub mod driver;
@@ -19,5 +23,7 @@ pub mod identity;
 pub mod kv;
 pub mod node;
 pub mod peers;
+pub mod rebalancer;
+pub mod registry;
 pub mod services;
 pub mod status;

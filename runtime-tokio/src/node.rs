@@ -12,6 +12,11 @@
 //!   safe because `store::bootstrap_range` is deterministic; no node serves
 //!   Raft before it holds an identity.
 //!
+//! - A node joining a running cluster has a join list that does not name it:
+//!   it asks the members listed for a node id (`Admin.Join`), and the member
+//!   records it in the node registry (see [`crate::registry`]). It starts with
+//!   no replicas; the rebalancer ([`crate::rebalancer`]) gives it some.
+//!
 //! # Starting
 //! Open the engine, read the identity, bind the RPC port (a port in use is an
 //! error before anything runs), recover the store, then run the driver and the
@@ -28,10 +33,13 @@ use shardforge_core::raft::RaftConfig;
 use shardforge_core::store::{self, Store, StoreConfig};
 use shardforge_core::types::NodeId;
 use shardforge_proto::node::admin_client::AdminClient;
-use shardforge_proto::node::{admin_server, kv_server, raft_server, ranges_server, StatusRequest};
+use shardforge_proto::node::{
+    admin_server, kv_server, raft_server, ranges_server, JoinRequest, JoinResponse, StatusRequest,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::address_book;
 use crate::config::Config;
 use crate::driver::{Driver, StoreHandle};
 use crate::engine::RocksEngine;
@@ -40,13 +48,14 @@ use crate::identity::{self, Identity};
 use crate::kv::Kv;
 use crate::peers::{self, Peers};
 use crate::services::Services;
+use crate::{rebalancer, registry};
 
-/// Voters of the first range of a new cluster.
-pub const REPLICATION_FACTOR: usize = 3;
 /// How long a stopping node lets calls in flight finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// How often a node joining a new cluster asks the others again.
 const BOOTSTRAP_POLL: Duration = Duration::from_millis(200);
+/// How long a joining node waits for one member's answer.
+const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a node cannot be initialised or started: one line for the operator.
 #[derive(Debug)]
@@ -93,7 +102,7 @@ fn write_first_range(
     identity: &Identity,
     initial_nodes: usize,
 ) -> Result<(), shardforge_core::storage::StorageError> {
-    let voters: Vec<NodeId> = (1..=initial_nodes.min(REPLICATION_FACTOR) as u64).map(NodeId).collect();
+    let voters: Vec<NodeId> = (1..=initial_nodes.min(registry::REPLICATION_FACTOR) as u64).map(NodeId).collect();
     store::bootstrap(engine, &voters)?;
     identity::write(engine, identity)
 }
@@ -105,12 +114,17 @@ pub struct RunningNode {
     shutdown: watch::Sender<bool>,
     driver: tokio::task::JoinHandle<Result<(), String>>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The registry's and the rebalancer's tasks.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
     /// Stops serving, lets the driver finish its turn, and closes the engine.
     pub async fn stop(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(true);
+        for task in &self.background {
+            task.abort();
+        }
         let driver = self.driver.await.map_err(|error| NodeError(format!("driver task failed: {error}")))?;
         driver.map_err(|error| NodeError(format!("storage failure: {error}")))?;
         // Graceful shutdown waits for open streams, and peers keep theirs open:
@@ -155,30 +169,46 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
                 config.data_dir.display()
             )))
         }
-        None => join_new_cluster(config, &mut engine, listener).await?,
+        None if config.join.contains(&config.rpc_addr) => join_new_cluster(config, &mut engine, listener).await?,
+        None => join_running_cluster(config, &mut engine, listener).await?,
     };
     let recovering = std::time::Instant::now();
     let recovered = store::recover(&engine).map_err(storage_failure(&config.data_dir))?;
     let entries: usize = recovered.iter().map(|(_, state)| state.entries.len()).sum();
     tracing::info!(replicas = recovered.len(), entries, elapsed = ?recovering.elapsed(), "recovered the store");
     let rpc_address = listener.local_addr().map_err(|error| NodeError(format!("rpc listener: {error}")))?;
-    let book = initial_book(config, identity.node);
+    let book = initial_book(config, identity.node)?;
     let peers = Arc::new(Peers::new(identity.node, rpc_address, identity.cluster.clone(), book));
     let store = Store::new(store_config(config, identity.node), recovered);
     let tick_interval = Duration::from_millis(config.tuning.tick_interval_millis);
     let (driver, handle) = Driver::new(store, engine, Arc::clone(&peers), tick_interval);
     let (shutdown, stopping) = watch::channel(false);
     let driver = tokio::spawn(driver.run(stopping.clone()));
-    let server = tokio::spawn(serve(listener, services(config, handle, peers), stopping));
+    let services = services(config, handle, Arc::clone(&peers));
+    let (kv, registry) = (Arc::clone(&services.kv), Arc::clone(&services.registry));
+    let initial_nodes = config.join.len().max(1) as u64;
+    let data_dir = config.data_dir.clone();
+    let background = vec![
+        tokio::spawn(registry::maintain(
+            Arc::clone(&registry),
+            Arc::clone(&kv),
+            peers,
+            data_dir,
+            rpc_address,
+            initial_nodes,
+        )),
+        tokio::spawn(rebalancer::run(services.clone(), kv, registry, stopping.clone())),
+    ];
+    let server = tokio::spawn(serve(listener, services, stopping));
     tracing::info!(%rpc_address, "{identity} is up");
-    Ok(RunningNode { identity, rpc_address, shutdown, driver, server })
+    Ok(RunningNode { identity, rpc_address, shutdown, driver, server, background })
 }
 
 fn services(config: &Config, store: StoreHandle, peers: Arc<Peers>) -> Services {
     let transport = GrpcTransport::new(store.clone(), Arc::clone(&peers));
     let max_offset_nanos = config.tuning.max_offset_millis * 1_000_000;
     let kv = Kv::new(transport, max_offset_nanos, config.tuning.strict_serializable);
-    Services { store, peers, kv: Arc::new(kv) }
+    Services { store, peers, kv: Arc::new(kv), registry: Arc::default() }
 }
 
 async fn serve(
@@ -199,10 +229,17 @@ async fn serve(
         .await
 }
 
-/// Node ids of the first nodes are their positions in the join list.
-fn initial_book(config: &Config, node: NodeId) -> BTreeMap<NodeId, SocketAddr> {
-    let ids = (1..).map(NodeId);
-    ids.zip(config.join.iter().copied()).filter(|(id, _)| *id != node).collect()
+/// Where the other nodes listen, as far as this node knows before it can read
+/// the registry: the address book it kept, and for the first nodes of a
+/// cluster the join list (a node's id is its position in it).
+fn initial_book(config: &Config, node: NodeId) -> Result<BTreeMap<NodeId, SocketAddr>, NodeError> {
+    let mut book = address_book::read(&config.data_dir).map_err(NodeError)?;
+    if config.join.contains(&config.rpc_addr) {
+        let ids = (1..).map(NodeId);
+        book.extend(ids.zip(config.join.iter().copied()));
+    }
+    book.remove(&node);
+    Ok(book)
 }
 
 fn store_config(config: &Config, node: NodeId) -> StoreConfig {
@@ -218,7 +255,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         compaction_threshold_entries: tuning.compaction_threshold_entries,
         heartbeat_expiry_nanos: 10 * tuning.election_timeout_ticks_max as u64 * tuning.tick_interval_millis * 1_000_000,
         split_threshold_bytes: Some(tuning.split_threshold_bytes),
-        split_check_interval_ticks: 50,
+        split_check_interval_ticks: tuning.split_check_interval_ticks,
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
     }
@@ -230,12 +267,7 @@ async fn join_new_cluster(
     engine: &mut RocksEngine,
     listener: TcpListener,
 ) -> Result<(Identity, TcpListener), NodeError> {
-    let position = config.join.iter().position(|address| *address == config.rpc_addr).ok_or_else(|| {
-        NodeError(format!(
-            "rpc_addr {} is not in the join list: joining a running cluster is not supported yet",
-            config.rpc_addr
-        ))
-    })?;
+    let position = config.join.iter().position(|address| *address == config.rpc_addr).expect("listed");
     let node = NodeId(position as u64 + 1);
     // Until it has an identity, the node answers status calls only, with no cluster.
     let (stop_answering, answering) = watch::channel(false);
@@ -270,6 +302,71 @@ async fn join_new_cluster(
     Ok((identity, listener))
 }
 
+/// Joins a running cluster through the members in the join list (module doc):
+/// asks them in turn for a node id until one gives it, then writes the
+/// identity and the address book the member sent. The join token is kept in
+/// the data directory first, so a join retried after a crash gets the same id.
+async fn join_running_cluster(
+    config: &Config,
+    engine: &mut RocksEngine,
+    listener: TcpListener,
+) -> Result<(Identity, TcpListener), NodeError> {
+    let token = match identity::read_join_token(engine).map_err(storage_failure(&config.data_dir))? {
+        Some(token) => token,
+        None => {
+            let token = crate::clock::random_u64().max(1);
+            identity::write_join_token(engine, token).map_err(storage_failure(&config.data_dir))?;
+            token
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.tuning.join_timeout_seconds);
+    let request = JoinRequest { rpc_address: config.rpc_addr.to_string(), token };
+    let answer = 'asking: loop {
+        for address in &config.join {
+            match ask_to_join(*address, request.clone()).await {
+                Ok(answer) => break 'asking answer,
+                Err(status) if refused(&status) => {
+                    return Err(NodeError(format!("{address} refused the join: {}", status.message())))
+                }
+                Err(status) => tracing::info!(%address, reason = status.message(), "asking to join; trying again"),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(NodeError(format!(
+                "no node of the join list {} let this node join in time (tuning.join_timeout_seconds)",
+                config.join.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            )));
+        }
+        tokio::time::sleep(BOOTSTRAP_POLL).await;
+    };
+    let node = NodeId(answer.node);
+    let mut book = BTreeMap::new();
+    for member in &answer.nodes {
+        let address =
+            member.rpc_address.parse().map_err(|_| NodeError(format!("bad address {:?}", member.rpc_address)))?;
+        book.insert(NodeId(member.id), address);
+    }
+    book.remove(&node);
+    address_book::write(&config.data_dir, &book)
+        .map_err(|error| NodeError(format!("cannot write the address book: {error}")))?;
+    let identity = Identity { cluster: answer.cluster_id, node };
+    identity::write(engine, &identity).map_err(storage_failure(&config.data_dir))?;
+    tracing::info!("joined as {identity}");
+    Ok((identity, listener))
+}
+
+/// Whether a member refused a join for good (rather than "not now").
+fn refused(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument)
+}
+
+async fn ask_to_join(address: SocketAddr, request: JoinRequest) -> Result<JoinResponse, tonic::Status> {
+    let channel = peers::connect(address).await.map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let mut request = tonic::Request::new(request);
+    request.set_timeout(JOIN_CALL_TIMEOUT);
+    Ok(AdminClient::new(channel).join(request).await?.into_inner())
+}
+
 /// Answers status calls, with no cluster, until `stop`.
 async fn answer_uninitialised(listener: TcpListener, node: NodeId, mut stop: watch::Receiver<bool>) {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -301,6 +398,20 @@ impl admin_server::Admin for UninitialisedAdmin {
             nodes: Vec::new(),
             ranges: Vec::new(),
         }))
+    }
+
+    async fn join(
+        &self,
+        _request: tonic::Request<JoinRequest>,
+    ) -> Result<tonic::Response<JoinResponse>, tonic::Status> {
+        Err(tonic::Status::unavailable("this node has no cluster yet"))
+    }
+
+    async fn decommission(
+        &self,
+        _request: tonic::Request<shardforge_proto::node::DecommissionRequest>,
+    ) -> Result<tonic::Response<shardforge_proto::node::DecommissionResponse>, tonic::Status> {
+        Err(tonic::Status::unavailable("this node has no cluster yet"))
     }
 }
 

@@ -13,9 +13,10 @@ use shardforge_core::store::LOOKUP_GROUP;
 use shardforge_core::types::{NodeId, Time};
 use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::{
-    admin_server, kv_server, operation, operation_result, raft_server, ranges_server, GetRequest, GetResponse,
-    KeyValue, NodeStatus, OperationResult, PutRequest, PutResponse, RaftFrame, RangeAnswer, RangeCall, RangeStatus,
-    ScanRequest, ScanResponse, StatusRequest, StatusResponse, StreamClosed, TransactionRequest, TransactionResponse,
+    admin_server, kv_server, operation, operation_result, raft_server, ranges_server, DecommissionRequest,
+    DecommissionResponse, GetRequest, GetResponse, JoinRequest, JoinResponse, KeyValue, NodeStatus, OperationResult,
+    PutRequest, PutResponse, RaftFrame, RangeAnswer, RangeCall, RangeStatus, ScanRequest, ScanResponse, StatusRequest,
+    StatusResponse, StreamClosed, TransactionRequest, TransactionResponse,
 };
 use tonic::{Request as GrpcRequest, Response, Status, Streaming};
 
@@ -23,6 +24,7 @@ use crate::driver::StoreHandle;
 use crate::gateway::encode_answer;
 use crate::kv::{Kv, KvError, Operation, OperationResult as KvResult};
 use crate::peers::{Peers, ADDRESS_HEADER, CLUSTER_HEADER, NODE_HEADER};
+use crate::registry::{self, Registry};
 
 /// The largest Raft batch a peer may send, joined from its chunks.
 const BATCH_BYTES_MAX: usize = 256 << 20;
@@ -37,6 +39,7 @@ pub struct Services {
     pub store: StoreHandle,
     pub peers: Arc<Peers>,
     pub kv: Arc<Kv>,
+    pub registry: Arc<Registry>,
 }
 
 impl Services {
@@ -108,6 +111,8 @@ fn kv_status(error: KvError) -> Status {
         KvError::Invalid(_) => Status::invalid_argument(error.to_string()),
         KvError::Conflict(_) => Status::aborted(error.to_string()),
         KvError::OutcomeUnknown => Status::unavailable(error.to_string()),
+        KvError::Refused(_) => Status::failed_precondition(error.to_string()),
+        KvError::Unavailable(_) => Status::unavailable(error.to_string()),
         KvError::Internal(_) => Status::internal(error.to_string()),
     }
 }
@@ -202,16 +207,56 @@ impl admin_server::Admin for Services {
             }
             let remote = self.remote_status(node).await;
             let live = remote.is_some();
-            response.nodes.push(NodeStatus { id: node.0, rpc_address: address.to_string(), live });
+            let membership = self.membership_of(node);
+            response.nodes.push(NodeStatus { id: node.0, rpc_address: address.to_string(), live, membership });
             response.ranges.extend(remote.into_iter().flat_map(|remote| remote.ranges));
         }
+        response.nodes.sort_by_key(|node| node.id);
         response.ranges = merge_ranges(std::mem::take(&mut response.ranges));
         Ok(Response::new(response))
+    }
+
+    async fn join(&self, request: GrpcRequest<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let JoinRequest { rpc_address, token } = request.into_inner();
+        let address = rpc_address
+            .parse()
+            .map_err(|_| Status::invalid_argument(format!("rpc_address {rpc_address:?} is not HOST:PORT")))?;
+        if token == 0 {
+            return Err(Status::invalid_argument("a join token must not be 0"));
+        }
+        let (node, records) = registry::admit(&self.kv, address, token).await.map_err(kv_status)?;
+        self.peers.learn(node, address);
+        tracing::info!(%node, %address, "a node joined");
+        let nodes = records
+            .into_iter()
+            .map(|(id, record)| NodeStatus {
+                id: id.0,
+                rpc_address: record.address.to_string(),
+                live: false,
+                membership: record.membership.to_string(),
+            })
+            .collect();
+        Ok(Response::new(JoinResponse { cluster_id: self.peers.cluster().to_string(), node: node.0, nodes }))
+    }
+
+    async fn decommission(
+        &self,
+        request: GrpcRequest<DecommissionRequest>,
+    ) -> Result<Response<DecommissionResponse>, Status> {
+        let node = NodeId(request.into_inner().node);
+        let membership = registry::decommission(&self.kv, node).await.map_err(kv_status)?;
+        tracing::info!(%node, %membership, "decommission asked for");
+        Ok(Response::new(DecommissionResponse { membership: membership.to_string() }))
     }
 }
 
 impl Services {
-    async fn local_status(&self) -> Result<StatusResponse, Status> {
+    /// What the registry, as last read, says of `node` (empty if it does not say).
+    fn membership_of(&self, node: NodeId) -> String {
+        self.registry.records().get(&node).map(|record| record.membership.to_string()).unwrap_or_default()
+    }
+
+    pub(crate) async fn local_status(&self) -> Result<StatusResponse, Status> {
         let store = self.store.status().await.ok_or_else(|| Status::unavailable("the node is stopping"))?;
         let node = self.peers.node();
         let address = self.peers.address_of(node).map(|address| address.to_string()).unwrap_or_default();
@@ -226,17 +271,19 @@ impl Services {
                 leader: replica.leader.map_or(0, |leader| leader.0),
                 replicas: replica.replicas.iter().map(|node| node.0).collect(),
                 applied_index: replica.applied_index,
+                start_key: replica.start_key,
             })
             .collect();
+        let membership = self.membership_of(node);
         Ok(StatusResponse {
             cluster_id: self.peers.cluster().to_string(),
             node: node.0,
-            nodes: vec![NodeStatus { id: node.0, rpc_address: address, live: true }],
+            nodes: vec![NodeStatus { id: node.0, rpc_address: address, live: true, membership }],
             ranges,
         })
     }
 
-    async fn remote_status(&self, node: NodeId) -> Option<StatusResponse> {
+    pub(crate) async fn remote_status(&self, node: NodeId) -> Option<StatusResponse> {
         let channel = self.peers.channel(node)?;
         let mut request = GrpcRequest::new(StatusRequest { local_only: true });
         request.set_timeout(STATUS_TIMEOUT);

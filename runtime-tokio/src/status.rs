@@ -8,6 +8,7 @@ use shardforge_core::types::NodeId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaStatus {
     pub range: u64,
+    pub start_key: Vec<u8>,
     pub start: String,
     pub end: String,
     pub generation: u64,
@@ -33,6 +34,7 @@ pub fn store_status(store: &Store) -> StoreStatus {
         let raft = replica.raft().status();
         replicas.push(ReplicaStatus {
             range: range.0,
+            start_key: descriptor.start.0.clone(),
             start: printable(&descriptor.start.0),
             end: match &descriptor.end {
                 KeyEnd::Before(key) => printable(&key.0),

@@ -1,0 +1,118 @@
+//! A running cluster grows and shrinks, with real binaries on 127.0.0.1: a
+//! fourth node joins and the rebalancer gives it replicas; a node is
+//! decommissioned, its replicas move away, and it is stopped with every key
+//! still readable.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use shardforge_proto::node::kv_client::KvClient;
+use shardforge_proto::node::StatusResponse;
+
+const KEYS: usize = 300;
+
+/// Small ranges checked often, so that a few hundred keys make several ranges.
+fn small_ranges(node: &Node) {
+    let config = std::fs::read_to_string(&node.config).expect("read config");
+    let config = config
+        .replace("split_threshold_bytes = 67108864", "split_threshold_bytes = 4096")
+        .replace("split_check_interval_ticks = 50", "split_check_interval_ticks = 5");
+    std::fs::write(&node.config, config).expect("write config");
+}
+
+/// Replicas per node, over the newest descriptor of every range.
+fn loads(cluster: &StatusResponse) -> BTreeMap<u64, usize> {
+    let mut loads: BTreeMap<u64, usize> = cluster.nodes.iter().map(|node| (node.id, 0)).collect();
+    for node in cluster.ranges.iter().flat_map(|range| &range.replicas) {
+        *loads.entry(*node).or_default() += 1;
+    }
+    loads
+}
+
+fn membership(cluster: &StatusResponse, node: u64) -> Option<&str> {
+    cluster.nodes.iter().find(|entry| entry.id == node).map(|entry| entry.membership.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_hands_its_own_over() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let addresses: Vec<_> = (0..3).map(|_| free_address()).collect();
+    let mut nodes: Vec<Node> =
+        (0..3).map(|index| Node::init(root.path(), &format!("n{}", index + 1), addresses[index], &addresses)).collect();
+    for node in &mut nodes {
+        small_ranges(node);
+        node.start();
+    }
+    let mut client = wait_until_serving(addresses[0], Duration::from_secs(30)).await;
+    let value = "v".repeat(64);
+    for index in 0..KEYS {
+        put(&mut client, &format!("key-{index:04}"), &value).await.expect("write");
+    }
+    let cluster = eventually(Duration::from_secs(60), "the keys spread over several ranges", || async {
+        let cluster = status(addresses[0]).await?;
+        (cluster.ranges.len() >= 4).then_some(cluster)
+    })
+    .await;
+    eprintln!("{} ranges on nodes 1-3", cluster.ranges.len());
+
+    // A fourth node joins through the first three and receives replicas.
+    let fourth_address = free_address();
+    let mut fourth = Node::init(root.path(), "n4", fourth_address, &addresses);
+    small_ranges(&fourth);
+    fourth.start();
+    let joined_at = Instant::now();
+    let cluster = eventually(Duration::from_secs(90), "node 4 joins and the replicas even out", || async {
+        let cluster = status(addresses[0]).await?;
+        let loads = loads(&cluster);
+        let node_four = cluster.nodes.iter().find(|node| node.id == 4)?;
+        let (most, least) = (*loads.values().max()?, *loads.values().min()?);
+        let full = cluster.ranges.iter().all(|range| range.replicas.len() == 3);
+        (node_four.live && node_four.membership == "active" && loads.len() == 4 && full && most - least <= 1)
+            .then_some(cluster)
+    })
+    .await;
+    let on_four = loads(&cluster)[&4];
+    eprintln!(
+        "node 4 joined and holds {on_four} of {} replicas after {:?}",
+        cluster.ranges.len() * 3,
+        joined_at.elapsed()
+    );
+    assert!(on_four >= 1 && fourth.log_text().contains("joined as node 4"), "{}", fourth.log_text());
+    let mut through_fourth = KvClient::new(channel(fourth_address).await.expect("node 4"));
+    assert_eq!(get(&mut through_fourth, "key-0000").await.expect("read"), Some(value.clone()));
+    put(&mut through_fourth, "written-through-4", "yes").await.expect("write through node 4");
+
+    // Node 2 is decommissioned: the command waits until it holds nothing.
+    let decommissioned_at = Instant::now();
+    let first = nodes[0].folder.clone();
+    let address = addresses[0].to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        shardforge(&["node", "--addr", &address, "decommission", "2", "--timeout-seconds", "120"], &first)
+    })
+    .await
+    .expect("decommission command");
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("node 2 is decommissioned"), "{stdout}");
+    eprintln!("node 2 decommissioned after {:?}:\n{stdout}", decommissioned_at.elapsed());
+    let cluster = status(addresses[0]).await.expect("status");
+    assert_eq!(membership(&cluster, 2), Some("decommissioned"));
+    assert!(cluster.ranges.iter().all(|range| !range.replicas.contains(&2) && range.replicas.len() == 3));
+    nodes[1].terminate();
+
+    // Three active nodes left: decommissioning another one is refused.
+    let output = nodes[0].cli(&["node", "--addr", &addresses[0].to_string(), "decommission", "1"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("would leave 2 active nodes"), "{stderr}");
+
+    // Every key is still there, read through the node that joined.
+    for index in 0..KEYS {
+        let key = format!("key-{index:04}");
+        assert_eq!(get(&mut through_fourth, &key).await.expect("read"), Some(value.clone()), "{key}");
+    }
+    put(&mut through_fourth, "after-decommission", "yes").await.expect("write after node 2 left");
+}
