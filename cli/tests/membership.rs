@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
+use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::kv_client::KvClient;
-use shardforge_proto::node::StatusResponse;
+use shardforge_proto::node::{StatusRequest, StatusResponse};
 
 const KEYS: usize = 300;
 
@@ -30,6 +31,11 @@ fn loads(cluster: &StatusResponse) -> BTreeMap<u64, usize> {
         *loads.entry(*node).or_default() += 1;
     }
     loads
+}
+
+async fn local_status(address: std::net::SocketAddr) -> Option<StatusResponse> {
+    let mut client = AdminClient::new(channel(address).await?);
+    Some(client.status(StatusRequest { local_only: true }).await.ok()?.into_inner())
 }
 
 fn membership(cluster: &StatusResponse, node: u64) -> Option<&str> {
@@ -115,4 +121,65 @@ async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_han
         assert_eq!(get(&mut through_fourth, &key).await.expect("read"), Some(value.clone()), "{key}");
     }
     put(&mut through_fourth, "after-decommission", "yes").await.expect("write after node 2 left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_grows_into_three_replicas_as_nodes_join_and_survives_losing_the_first() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let first_address = free_address();
+    let mut first = Node::init(root.path(), "n1", first_address, &[]);
+    first.start();
+    let mut client = wait_until_serving(first_address, Duration::from_secs(20)).await;
+    for index in 0..50 {
+        put(&mut client, &format!("key-{index:02}"), &index.to_string()).await.expect("write");
+    }
+    let mut joined = Vec::new();
+    for name in ["n2", "n3"] {
+        let address = free_address();
+        let mut node = Node::init(root.path(), name, address, &[first_address]);
+        node.start();
+        joined.push(node);
+    }
+    let started = Instant::now();
+    let joined_addresses: Vec<_> = joined.iter().map(|node| node.rpc).collect();
+    eventually(Duration::from_secs(60), "every range on three nodes", || {
+        let joined_addresses = joined_addresses.clone();
+        async move {
+            let cluster = status(first_address).await?;
+            let live = cluster.nodes.iter().filter(|node| node.live && node.membership == "active").count();
+            let replicated = cluster.ranges.iter().all(|range| range.replicas == vec![1, 2, 3]);
+            // The new replicas hold the data (their snapshot arrived), not only the descriptor.
+            for address in joined_addresses {
+                let local = local_status(address).await?;
+                let held = cluster.ranges.iter().all(|range| {
+                    local.ranges.iter().any(|own| own.id == range.id && own.generation == range.generation)
+                });
+                if !held {
+                    return None;
+                }
+            }
+            (live == 3 && replicated).then_some(())
+        }
+    })
+    .await;
+    eprintln!("replicated onto the two new nodes after {:?}", started.elapsed());
+
+    // The first node dies; the two that joined hold a quorum and every key.
+    first.kill();
+    let mut client = KvClient::new(channel(joined[0].rpc).await.expect("node 2"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(error) = put(&mut client, "after-first-died", "yes").await {
+        if Instant::now() > deadline {
+            let cluster = status(joined[0].rpc).await;
+            panic!(
+                "no write without the first node: {error:?}\nstatus: {cluster:#?}\nnode 2:\n{}\nnode 3:\n{}",
+                joined[0].log_text(),
+                joined[1].log_text()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for index in 0..50 {
+        assert_eq!(get(&mut client, &format!("key-{index:02}")).await.expect("read"), Some(index.to_string()));
+    }
 }
