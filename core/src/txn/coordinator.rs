@@ -103,6 +103,8 @@ pub struct Transaction {
     max_offset_nanos: u64,
     /// Set when the gateway's clock has not yet passed what commit wait requires.
     commit_wait_until: Option<Timestamp>,
+    /// Whether it committed with one command (see [`Transaction::commit_writes`]).
+    committed_in_one_phase: bool,
     knobs: TransactionKnobs,
 }
 
@@ -130,6 +132,7 @@ impl Transaction {
             read_spans: Vec::new(),
             max_offset_nanos,
             commit_wait_until: None,
+            committed_in_one_phase: false,
             knobs,
         }
     }
@@ -160,6 +163,11 @@ impl Transaction {
     /// ahead of the clock; the uncertainty intervals of later readers cover the rest.
     pub fn commit_wait_until(&self) -> Option<Timestamp> {
         self.commit_wait_until
+    }
+
+    /// Whether the transaction committed with one command (for metrics and tests).
+    pub fn committed_in_one_phase(&self) -> bool {
+        self.committed_in_one_phase
     }
 
     fn read_options(&self) -> ReadOptions {
@@ -433,6 +441,7 @@ impl Transaction {
             }
             // The record goes where the one-phase commit would have left its own.
             if let Some(timestamp) = self.create_record(sender, first).await? {
+                self.committed_in_one_phase = true;
                 return Ok(self.committed_at(sender, timestamp));
             }
         }
@@ -471,7 +480,10 @@ impl Transaction {
         match sender.send(command).await {
             Ok(RangeResponse::Record(TransactionRecord {
                 status: TransactionStatus::Committed { timestamp }, ..
-            })) => Ok(Some(self.committed_at(sender, timestamp))),
+            })) => {
+                self.committed_in_one_phase = true;
+                Ok(Some(self.committed_at(sender, timestamp)))
+            }
             Ok(other) => Err(unexpected(other)),
             Err(
                 CommandError::Range(_) | CommandError::WriteIntent { .. } | CommandError::CommitTimestampPushed { .. },
@@ -480,11 +492,8 @@ impl Transaction {
         }
     }
 
-    /// Records a commit at `timestamp` (moving the transaction's timestamps
-    /// there) and the commit wait it requires; returns `timestamp`.
+    /// Records the commit wait a commit at `timestamp` requires; returns `timestamp`.
     fn committed_at(&mut self, sender: &mut impl RangeSender, timestamp: Timestamp) -> Timestamp {
-        self.read_timestamp = self.read_timestamp.max(timestamp);
-        self.write_timestamp = self.write_timestamp.max(timestamp);
         let until = Timestamp {
             wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos),
             logical: timestamp.logical,

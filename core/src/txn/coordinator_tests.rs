@@ -97,6 +97,7 @@ fn blind_writes_in_one_range_commit_with_one_command() {
     let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a", "b"]))).unwrap();
     assert_eq!(timestamp, at(100));
     assert_eq!(sender.sent, ["one-phase"]);
+    assert!(transaction.committed_in_one_phase());
     assert_eq!(transaction.commit_wait_until(), None, "the clock (1000) passed 100 + the offset");
     assert_eq!(read(&mut sender, "b", 200), Some(b"b".to_vec()));
 }
@@ -126,6 +127,7 @@ fn writes_across_ranges_commit_in_two_phases() {
     let mut transaction = begin(1, 100);
     run_now(transaction.commit_writes(&mut sender, &writes(&["a", "x"]))).unwrap();
     assert_eq!(sender.sent, ["one-phase", "heartbeat", "put", "put", "end", "resolve", "resolve"]);
+    assert!(!transaction.committed_in_one_phase());
     assert_eq!(read(&mut sender, "x", 200), Some(b"x".to_vec()));
 }
 
@@ -150,4 +152,5 @@ fn a_one_phase_commit_that_applied_unseen_is_found_and_not_written_again() {
     let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a"]))).unwrap();
     assert_eq!(timestamp, at(100));
     assert_eq!(sender.sent, ["one-phase", "heartbeat"], "the record answers: no intent is laid");
+    assert!(transaction.committed_in_one_phase());
 }
