@@ -133,3 +133,38 @@ fn the_garbage_collection_threshold_refuses_old_commits() {
     assert_eq!(refused, Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
     assert_eq!(committed_at(apply(&mut state, one_phase(&["a"], 26, Vec::new()))), Ok(at(26)));
 }
+
+#[test]
+fn a_replay_after_the_two_phase_fallback_writes_nothing() {
+    let mut state = range();
+    // The transaction fell back to intents: its record is pending, then aborted.
+    let heartbeat =
+        RangeCommand::Heartbeat { transaction: TransactionId(100), anchor: key("a"), start: at(10), now: at(10) };
+    apply(&mut state, heartbeat).unwrap();
+    let refused = apply(&mut state, one_phase(&["a"], 10, Vec::new()));
+    assert!(matches!(refused, Err(CommandError::Invalid { .. })), "{refused:?}");
+    let abort = RangeCommand::EndTransaction {
+        transaction: TransactionId(100),
+        anchor: key("a"),
+        commit: None,
+        intent_spans: Vec::new(),
+    };
+    apply(&mut state, abort).unwrap();
+    let refused = apply(&mut state, one_phase(&["a"], 10, Vec::new()));
+    assert_eq!(refused, Err(CommandError::TransactionAborted { transaction: TransactionId(100) }));
+    assert_eq!(value(&mut state, "a", 30), None);
+}
+
+#[test]
+fn the_record_moves_with_its_anchor_on_a_split() {
+    let mut state = range();
+    committed_at(apply(&mut state, one_phase(&["x", "y"], 10, Vec::new()))).unwrap();
+    let generation = state.descriptor().generation;
+    let split = RangeCommand::Split { at: key("m"), right_id: RangeId(2) };
+    let applied = state.apply(RangeRequest { range: RangeId(1), generation, command: split });
+    let mut right = applied.right.expect("the split yields the right half");
+    assert_eq!(state.record(TransactionId(100)), None, "the record left with its anchor, x");
+    // A replay on the right half still finds it.
+    let replay = apply(&mut right, one_phase(&["x", "y"], 10, Vec::new()));
+    assert_eq!(committed_at(replay), Ok(at(10)));
+}
