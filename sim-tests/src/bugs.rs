@@ -21,11 +21,20 @@ pub enum Bug {
     ResolveBeforeDurable,
     /// Reads ignore the uncertainty interval: stale reads under clock skew.
     SkipUncertainty,
+    /// A one-phase commit is sent without the spans its transaction read, so the
+    /// range moves its timestamp past reads it never checks: lost updates.
+    OnePhaseHidesReads,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] =
-        [Bug::AckBeforeSync, Bug::CommitOldTerm, Bug::SkipReadRefresh, Bug::ResolveBeforeDurable, Bug::SkipUncertainty];
+    pub const ALL: [Bug; 6] = [
+        Bug::AckBeforeSync,
+        Bug::CommitOldTerm,
+        Bug::SkipReadRefresh,
+        Bug::ResolveBeforeDurable,
+        Bug::SkipUncertainty,
+        Bug::OnePhaseHidesReads,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +43,7 @@ impl Bug {
             Bug::SkipReadRefresh => "skip-read-refresh",
             Bug::ResolveBeforeDurable => "resolve-before-durable",
             Bug::SkipUncertainty => "skip-uncertainty",
+            Bug::OnePhaseHidesReads => "one-phase-hides-reads",
         }
     }
 
@@ -43,6 +53,7 @@ impl Bug {
             skip_read_refresh: bug == Some(Bug::SkipReadRefresh),
             resolve_before_durable: bug == Some(Bug::ResolveBeforeDurable),
             skip_uncertainty: bug == Some(Bug::SkipUncertainty),
+            one_phase_hides_reads: bug == Some(Bug::OnePhaseHidesReads),
         }
     }
 

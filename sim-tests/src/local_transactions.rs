@@ -9,6 +9,7 @@
 //! This isolates the protocol from replication; the simulator runs the same
 //! coordinator over Raft-replicated ranges.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -83,6 +84,9 @@ struct Active {
     invoked_at_nanos: u64,
     /// Committed, waiting for its gateway's clock to pass the commit timestamp.
     commit_wait_until: Option<Timestamp>,
+    /// For a transaction that buffers its appends and commits them all at once
+    /// with `commit_writes` (every other one): the lists it wrote so far.
+    buffered: Option<BTreeMap<u64, Vec<u64>>>,
 }
 
 /// Everything one seed of the list-append workload produced.
@@ -164,6 +168,7 @@ fn begin(number: u64, random: &mut ChaCha8Rng, clock: &Clock, options: &LocalOpt
         clock_skew_nanos,
         invoked_at_nanos: clock.global_nanos,
         commit_wait_until: None,
+        buffered: number.is_multiple_of(2).then(BTreeMap::new),
     }
 }
 
@@ -175,15 +180,28 @@ fn step(active: &mut Active, ranges: &mut LocalRanges, clock: &Clock) -> Option<
         return (now >= until).then_some(TransactionOutcome::Committed);
     }
     let next = *active.steps.last().expect("an active transaction has steps left");
-    let result = match next {
-        Step::Read(key) => run_now(active.transaction.get(ranges, &key_of(key))).map(|value| {
+    let result = match (next, &mut active.buffered) {
+        (Step::Read(key), Some(lists)) if lists.contains_key(&key) => {
+            active.observed.push(MicroOperation::Read { key, list: lists.get(&key).cloned() });
+            Ok(())
+        }
+        (Step::Read(key), _) => run_now(active.transaction.get(ranges, &key_of(key))).map(|value| {
             let list = value.map(|bytes| decode_list(&bytes)).unwrap_or_default();
             active.observed.push(MicroOperation::Read { key, list: Some(list) });
         }),
-        Step::Append(key, value) => run_now(append(&mut active.transaction, ranges, key, value)).map(|()| {
+        (Step::Append(key, value), Some(lists)) => {
+            run_now(buffer_append(&mut active.transaction, ranges, lists, key, value)).map(|()| {
+                active.observed.push(MicroOperation::Append { key, value });
+            })
+        }
+        (Step::Append(key, value), None) => run_now(append(&mut active.transaction, ranges, key, value)).map(|()| {
             active.observed.push(MicroOperation::Append { key, value });
         }),
-        Step::Commit => run_now(active.transaction.commit(ranges)).map(|_| ()),
+        (Step::Commit, Some(lists)) => {
+            let writes: Vec<_> = lists.iter().map(|(key, list)| (key_of(*key), Some(encode_list(list)))).collect();
+            run_now(active.transaction.commit_writes(ranges, &writes)).map(|_| ())
+        }
+        (Step::Commit, None) => run_now(active.transaction.commit(ranges)).map(|_| ()),
     };
     match result {
         Ok(()) => {
@@ -213,6 +231,23 @@ async fn append(
     let mut list = current.map(|bytes| decode_list(&bytes)).unwrap_or_default();
     list.push(value);
     transaction.put(ranges, &key_of(key), Some(encode_list(&list))).await
+}
+
+/// An append kept in `lists` (read from there, or from the ranges the first
+/// time), to be written at commit.
+async fn buffer_append(
+    transaction: &mut Transaction,
+    ranges: &mut LocalRanges,
+    lists: &mut BTreeMap<u64, Vec<u64>>,
+    key: u64,
+    value: u64,
+) -> Result<(), TransactionError> {
+    let list = match lists.get(&key) {
+        Some(list) => list.clone(),
+        None => transaction.get(ranges, &key_of(key)).await?.map(|bytes| decode_list(&bytes)).unwrap_or_default(),
+    };
+    lists.insert(key, list.into_iter().chain([value]).collect());
+    Ok(())
 }
 
 /// Bank: transfers between accounts and audits of the total, interleaved.

@@ -76,7 +76,9 @@ impl RangeSender for ClusterSender {
                 match reply {
                     // Decoded answers are final, except misrouting: route again.
                     Some(Ok(bytes)) => match codec::decode_outcome(&bytes).expect("replicas encode their answers") {
-                        Err(CommandError::Range(_)) => break,
+                        // A one-phase commit across ranges is refused for good: the
+                        // coordinator then commits in two phases.
+                        Err(CommandError::Range(_)) if !matches!(command, RangeCommand::CommitOnePhase { .. }) => break,
                         outcome => return outcome,
                     },
                     // The node refused our clock: resending would be refused again.

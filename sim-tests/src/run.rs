@@ -115,6 +115,8 @@ pub struct SeedReport {
     pub ranges: usize,
     /// Ranges moved (a replica traded for another node) during the run.
     pub range_moves: usize,
+    /// Transactions committed by a one-phase commit (one command).
+    pub one_phase_commits: usize,
     pub simulated: Duration,
     pub wall: Duration,
     pub trace: Vec<String>,
@@ -169,6 +171,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
             operations: 0,
             ranges: 0,
             range_moves: 0,
+            one_phase_commits: 0,
             simulated: Duration::ZERO,
             wall: Duration::ZERO,
             trace: Vec::new(),
@@ -291,6 +294,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         operations: operations.len(),
         ranges: 1,
         range_moves: 0,
+        one_phase_commits: 0,
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,
         trace: recorder.trace(),

@@ -9,7 +9,9 @@ use sim_tests::run::{run_seed, RunOptions, SeedReport, Workload};
 fn workload_of(bug: Bug) -> (Workload, u64) {
     match bug {
         Bug::AckBeforeSync | Bug::CommitOldTerm => (Workload::Register, 200),
-        Bug::SkipReadRefresh | Bug::ResolveBeforeDurable | Bug::SkipUncertainty => (Workload::ListAppend, 300),
+        Bug::SkipReadRefresh | Bug::ResolveBeforeDurable | Bug::SkipUncertainty | Bug::OnePhaseHidesReads => {
+            (Workload::ListAppend, 300)
+        }
     }
 }
 
@@ -62,4 +64,10 @@ fn resolving_intents_before_the_record_is_durable_is_caught() {
 fn reading_without_the_uncertainty_interval_is_caught() {
     let report = first_failure(Bug::SkipUncertainty);
     assert_replays(Bug::SkipUncertainty, &report);
+}
+
+#[test]
+fn a_one_phase_commit_moving_past_unchecked_reads_is_caught() {
+    let report = first_failure(Bug::OnePhaseHidesReads);
+    assert_replays(Bug::OnePhaseHidesReads, &report);
 }

@@ -23,7 +23,7 @@ fn sweep(workload: Workload) {
     let options = RunOptions { workload, trace, ..RunOptions::default() };
     let (mut simulated, mut wall, mut committed, mut ranges_max) = (0.0, 0.0, 0, 0);
     let mut fault_kinds_seen = BTreeSet::new();
-    let (mut split_seeds, mut moves) = (0, 0);
+    let (mut split_seeds, mut moves, mut one_phase_commits) = (0, 0, 0);
     for seed in seeds.clone() {
         let report = run_seed(seed, &options);
         fault_kinds_seen.extend(report.fault_kinds.iter().copied());
@@ -33,6 +33,7 @@ fn sweep(workload: Workload) {
         ranges_max = ranges_max.max(report.ranges);
         split_seeds += usize::from(report.ranges > 1);
         moves += report.range_moves;
+        one_phase_commits += report.one_phase_commits;
         if let Some(failure) = &report.failure {
             for line in report.trace.iter().chain(&report.nemesis_actions) {
                 eprintln!("{line}");
@@ -54,10 +55,11 @@ fn sweep(workload: Workload) {
         assert!(committed >= 5 * seed_count, "{workload}: only {committed} transactions committed");
         assert!(split_seeds > 0, "{workload}: no seed split a range");
         assert!(moves > 0, "{workload}: no range moved");
+        assert!(one_phase_commits > 0, "{workload}: no transaction committed in one phase");
     }
     println!(
         "{workload}: {seed_count} seeds passed, {committed} committed transactions, ranges split in {split_seeds} \
-         seeds (up to {ranges_max} ranges), {moves} range moves; simulated {simulated:.0} s in {wall:.1} s wall ({:.0}x)",
+         seeds (up to {ranges_max} ranges), {moves} range moves, {one_phase_commits} one-phase commits; simulated {simulated:.0} s in {wall:.1} s wall ({:.0}x)",
         simulated / wall.max(1e-9)
     );
 }

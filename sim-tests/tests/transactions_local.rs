@@ -68,6 +68,13 @@ fn resolving_before_the_record_is_durable_is_caught() {
 }
 
 #[test]
+fn a_one_phase_commit_moving_past_unchecked_reads_is_caught() {
+    let knobs = TransactionKnobs { one_phase_hides_reads: true, ..TransactionKnobs::default() };
+    let (seed, found) = first_seed_with(knobs, &[Anomaly::GSingle, Anomaly::G2]).expect("lost appends must appear");
+    println!("one-phase-hides-reads caught at seed {seed}: {found}");
+}
+
+#[test]
 fn replicated_list_append_histories_are_strictly_serializable() {
     use sim_tests::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
     let options = ReplicatedOptions::default();

@@ -29,7 +29,9 @@
 //! | `TransactionStatus` | 0 `Pending`, 1 `Committed`, 2 `Aborted`                     |
 //! | `PushKind`          | 0 `Abort`, 1 `Timestamp`                                    |
 //! | `RangeCommand`      | 0 `Get`, 1 `Scan`, 2 `Put`, 3 `ResolveIntent`, 4 `Refresh`, |
-//! |                     | 5 `Heartbeat`, 6 `EndTransaction`, 7 `Push`, 8 `Split`      |
+//! |                     | 5 `Heartbeat`, 6 `EndTransaction`, 7 `Push`, 8 `Split`,     |
+//! |                     | 9 `GarbageCollect`, 10 `UpdateMeta`, 11 `LookupMeta`,       |
+//! |                     | 12 `ChangeReplicas`, 13 `CommitOnePhase`                    |
 //!
 //! `KeyEnd` uses the tags [`RangeDescriptor::encode`] already uses for it.
 //!
@@ -72,6 +74,7 @@ const COMMAND_GARBAGE_COLLECT: u8 = 9;
 const COMMAND_UPDATE_META: u8 = 10;
 const COMMAND_LOOKUP_META: u8 = 11;
 const COMMAND_CHANGE_REPLICAS: u8 = 12;
+const COMMAND_COMMIT_ONE_PHASE: u8 = 13;
 const DESCRIPTOR_BYTES_MIN: usize = 8;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
@@ -80,6 +83,8 @@ const TRANSACTION_ID_BYTES: usize = 16;
 const KEY_BYTES_MIN: usize = 8;
 const SPAN_BYTES_MIN: usize = KEY_BYTES_MIN + 1;
 const KEY_VALUE_BYTES_MIN: usize = 2 * KEY_BYTES_MIN;
+/// A key, then an option tag (a deletion).
+const WRITE_BYTES_MIN: usize = KEY_BYTES_MIN + 1;
 const READ_TIMESTAMP_BYTES_MIN: usize = KEY_BYTES_MIN + TIMESTAMP_BYTES;
 const READ_SPAN_BYTES_MIN: usize = SPAN_BYTES_MIN + TIMESTAMP_BYTES;
 /// Identifier, anchor, three timestamps, a bare status tag, and an empty span list.
@@ -282,6 +287,13 @@ impl WriteRangeValues for Writer {
                 self.push_kind(*kind).timestamp(*now)
             }
             RangeCommand::Split { at, right_id } => self.u8(COMMAND_SPLIT).key(at).u64(right_id.0),
+            RangeCommand::CommitOnePhase { transaction, writes, timestamp, read_spans } => {
+                self.u8(COMMAND_COMMIT_ONE_PHASE).u128(transaction.0);
+                self.vector(writes, |writer, (key, value)| {
+                    writer.key(key).option(value.as_ref(), |writer, value| writer.bytes(value))
+                });
+                self.timestamp(*timestamp).vector(read_spans, |writer, (start, end)| writer.key(start).key_end(end))
+            }
             RangeCommand::GarbageCollect { threshold } => self.u8(COMMAND_GARBAGE_COLLECT).timestamp(*threshold),
             RangeCommand::UpdateMeta { descriptors } => self
                 .u8(COMMAND_UPDATE_META)
@@ -502,6 +514,14 @@ impl<'a> BoundedReader<'a> {
                 now: self.timestamp()?,
             }),
             COMMAND_SPLIT => Ok(RangeCommand::Split { at: self.key()?, right_id: RangeId(self.u64()?) }),
+            COMMAND_COMMIT_ONE_PHASE => Ok(RangeCommand::CommitOnePhase {
+                transaction: self.transaction()?,
+                writes: self.vector(WRITE_BYTES_MIN, |reader| {
+                    Ok((reader.key()?, reader.option(|reader| Ok(reader.bytes()?.to_vec()))?))
+                })?,
+                timestamp: self.timestamp()?,
+                read_spans: self.vector(SPAN_BYTES_MIN, Self::span)?,
+            }),
             COMMAND_GARBAGE_COLLECT => Ok(RangeCommand::GarbageCollect { threshold: self.timestamp()? }),
             COMMAND_UPDATE_META => Ok(RangeCommand::UpdateMeta {
                 descriptors: self.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,

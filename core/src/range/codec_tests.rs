@@ -92,6 +92,13 @@ fn command() -> impl Strategy<Value = RangeCommand> {
             |(pushee, anchor, pusher_start, kind, now)| RangeCommand::Push { pushee, anchor, pusher_start, kind, now }
         ),
         (key(), any::<u64>()).prop_map(|(at, right_id)| RangeCommand::Split { at, right_id: RangeId(right_id) }),
+        (transaction(), vec((key(), proptest::option::of(vec(any::<u8>(), 0..6))), 0..4), timestamp(), spans())
+            .prop_map(|(transaction, writes, timestamp, read_spans)| RangeCommand::CommitOnePhase {
+                transaction,
+                writes,
+                timestamp,
+                read_spans
+            }),
         timestamp().prop_map(|threshold| RangeCommand::GarbageCollect { threshold }),
         vec(descriptor(), 0..3).prop_map(|descriptors| RangeCommand::UpdateMeta { descriptors }),
         key().prop_map(|key| RangeCommand::LookupMeta { key }),
@@ -264,6 +271,12 @@ fn command_tags_are_the_documented_ones() {
         RangeCommand::UpdateMeta { descriptors: Vec::new() },
         RangeCommand::LookupMeta { key: Key::MIN },
         RangeCommand::ChangeReplicas { key: Key::MIN, replicas: [NodeId(1)].into() },
+        RangeCommand::CommitOnePhase {
+            transaction,
+            writes: vec![(Key::MIN, None)],
+            timestamp: at(1),
+            read_spans: Vec::new(),
+        },
     ];
     for (tag, command) in commands.into_iter().enumerate() {
         let bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command });
@@ -275,8 +288,8 @@ fn command_tags_are_the_documented_ones() {
 fn unknown_tags_and_overflowing_numbers_are_refused() {
     let split = RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) };
     let mut bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command: split });
-    bytes[16] = 13;
-    assert!(decode_request(&bytes).is_err(), "command tag 13 is unassigned");
+    bytes[16] = 14;
+    assert!(decode_request(&bytes).is_err(), "command tag 14 is unassigned");
     let mut bytes = encode_record(&empty_record());
     bytes[16 + 8 + 16] = 3;
     assert!(decode_record(&bytes).is_err(), "status tag 3 is unassigned");

@@ -97,6 +97,25 @@ pub enum RangeCommand {
         commit: Option<Timestamp>,
         intent_spans: Vec<(Key, KeyEnd)>,
     },
+    /// The one-phase commit of a transaction whose writes all lie in this range:
+    /// every write becomes a committed version at one commit timestamp, with no
+    /// intent, all or nothing. A committed record is left behind, so that a
+    /// replay of the command is recognised and changes nothing (see
+    /// `RangeState`'s module doc). Sent to the range of the first write's key,
+    /// the record's anchor; a key outside the range refuses the whole command.
+    CommitOnePhase {
+        transaction: TransactionId,
+        /// Keys and their values (None deletes the key); the first is the anchor.
+        writes: Vec<(Key, Option<Vec<u8>>)>,
+        /// The transaction's read timestamp, where it commits unless pushed.
+        timestamp: Timestamp,
+        /// The spans the transaction read at `timestamp`. Pushed by the timestamp
+        /// cache or a newer version, the range commits higher only if it can
+        /// refresh each span itself (all lie in it, and none changed); otherwise
+        /// it refuses with `CommitTimestampPushed`. Blind writes (no span) may
+        /// always move.
+        read_spans: Vec<(Key, KeyEnd)>,
+    },
     /// Looks at, and maybe aborts or pushes, another transaction's record.
     /// Sent to the range of `anchor`, the pushee's anchor key (from its intent).
     Push {
@@ -154,6 +173,7 @@ impl RangeCommand {
             | RangeCommand::Push { anchor, .. }
             | RangeCommand::EndTransaction { anchor, .. } => anchor,
             RangeCommand::Split { at, .. } => at,
+            RangeCommand::CommitOnePhase { writes, .. } => writes.first().map_or(&SMALLEST_KEY, |(key, _)| key),
             RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {
                 &SMALLEST_KEY
             }

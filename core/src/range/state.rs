@@ -13,6 +13,32 @@
 //! are created by heartbeats, ended by the coordinator, and pushed by others under
 //! wound-wait (an older pusher aborts a younger transaction, an expired heartbeat
 //! is aborted by anyone, a reader pushes a writer's commit timestamp above it).
+//!
+//! # One-phase commits
+//! A transaction whose writes all lie in one range can commit with one command,
+//! [`RangeCommand::CommitOnePhase`] (see `state/one_phase.rs`): every write
+//! becomes a committed version at one timestamp, in one batch, with no intent to
+//! resolve later. It follows the rules of a write: any intent on a key refuses
+//! it (nothing is written, the sender falls back to intents and pushes), and the
+//! commit timestamp lands above the timestamp cache and every committed version
+//! of the keys. Moving the timestamp up is allowed when the transaction read
+//! nothing, or when the range can refresh every span it read (all in the range,
+//! nothing written there in between): otherwise `CommitTimestampPushed` and
+//! nothing is written.
+//!
+//! **Replays.** The same command can apply twice: the gateway sends it again
+//! when an answer is lost, and a duplicated or delayed request is proposed
+//! again. Applying it again is *not* harmless in general: the first application
+//! left versions at the commit timestamp, so a second one would be pushed above
+//! them and write the values again, later — over any write that came in between
+//! (a lost update). So the command leaves a record, `Committed` at its
+//! timestamp and anchored at its first key (it moves with that key on a split).
+//! A replay finds it and answers it without writing; a record that is pending or
+//! aborted means the transaction went the two-phase way (or was aborted), and
+//! the replay is refused. Because the record is written by the same command, it
+//! costs no extra Raft round. And because the anchor lies in this range, a
+//! transaction that falls back to intents after a one-phase attempt whose answer
+//! was lost finds that record from its first heartbeat, and learns it committed.
 
 use std::collections::BTreeMap;
 
@@ -161,6 +187,9 @@ impl RangeState {
             RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
                 answer(self.push(pushee, anchor, pusher_start, kind, now))
             }
+            RangeCommand::CommitOnePhase { transaction, writes, timestamp, read_spans } => {
+                answer(self.commit_one_phase(transaction, &writes, timestamp, &read_spans))
+            }
             RangeCommand::Split { at, right_id } => self.split(&at, right_id),
             RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(threshold)),
             RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => unreachable!("answered above"),
@@ -210,6 +239,14 @@ impl RangeState {
 
     /// The key or span a command touches must lie in this range.
     fn check_span(&self, command: &RangeCommand) -> Result<(), RangeError> {
+        if let RangeCommand::CommitOnePhase { writes, .. } = command {
+            return match writes.iter().find(|(key, _)| !self.descriptor.contains(key)) {
+                Some((key, _)) => {
+                    Err(RangeError::KeyOutsideRange { key: key.clone(), descriptor: self.descriptor.clone() })
+                }
+                None => Ok(()),
+            };
+        }
         let (key, end) = match command {
             RangeCommand::Get { key, .. } | RangeCommand::Put { key, .. } | RangeCommand::ResolveIntent { key, .. } => {
                 (key, None)
@@ -218,6 +255,7 @@ impl RangeState {
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
             RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
             RangeCommand::ChangeReplicas { key, .. } => (key, None),
+            RangeCommand::CommitOnePhase { .. } => unreachable!("checked above"),
             RangeCommand::Split { .. }
             | RangeCommand::GarbageCollect { .. }
             | RangeCommand::UpdateMeta { .. }
@@ -334,4 +372,5 @@ impl RangeState {
     }
 }
 
+mod one_phase;
 mod records;

@@ -335,3 +335,6 @@ fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
     assert_eq!(lookup(&mut restored, "x"), Some(RangeId(3)));
     assert!(restored.meta().covers_key_space());
 }
+
+#[path = "state_one_phase_tests.rs"]
+mod one_phase;

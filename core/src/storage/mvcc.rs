@@ -23,6 +23,9 @@
 //! - **Writes** create or replace the writer's own intent. Another transaction's
 //!   intent is a conflict; a committed version at or above the write's timestamp
 //!   is [`MvccError::WriteTooOld`]: the writer must move above it.
+//! - **One-phase commits** ([`commit_versions`]) write committed versions
+//!   directly, all keys in one batch, under the rules of a write: any intent is
+//!   a conflict, and a version at or above the timestamp is too new.
 //! - **Resolution** turns an intent into a committed version at the transaction's
 //!   final commit timestamp (which may be above the intent's), removes it, or —
 //!   when a reader pushed a pending transaction — moves it to a later timestamp.
@@ -349,6 +352,33 @@ pub fn put(
     batch.put(intent_key(user_key), encode_intent(&intent));
     engine.write(batch)?;
     Ok(timestamp)
+}
+
+/// Writes every key of `writes` (None deletes it) as a committed version at
+/// `timestamp`, in one batch and without intents: a one-phase commit. Nothing is
+/// written when a key holds an intent (of any transaction) or a version at or
+/// above `timestamp`; the error names the first such key. A key written twice
+/// keeps its last value.
+pub fn commit_versions(
+    engine: &mut impl Engine,
+    writes: &[(&[u8], Option<&[u8]>)],
+    timestamp: Timestamp,
+) -> Result<(), MvccError> {
+    let newest = Timestamp { wall_nanos: u64::MAX, logical: u32::MAX };
+    let mut batch = WriteBatch::default();
+    for (user_key, value) in writes {
+        if let Some(intent) = intent(engine, user_key)? {
+            return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
+        }
+        if let Some((existing, _)) = version_at_or_below(engine, user_key, newest)? {
+            if existing >= timestamp {
+                return Err(MvccError::WriteTooOld { key: user_key.to_vec(), existing });
+            }
+        }
+        batch.put(version_key(user_key, timestamp), encode_value(*value));
+    }
+    engine.write(batch)?;
+    Ok(())
 }
 
 /// Resolves `transaction`'s intent on `user_key`. Returns false when there was

@@ -303,7 +303,7 @@ impl Store {
     fn accept_timestamps(&mut self, now: Time, command: &RangeCommand) -> bool {
         let carried = match command {
             RangeCommand::Get { read, .. } | RangeCommand::Scan { read, .. } => Some(read.timestamp),
-            RangeCommand::Put { timestamp, .. } => Some(*timestamp),
+            RangeCommand::Put { timestamp, .. } | RangeCommand::CommitOnePhase { timestamp, .. } => Some(*timestamp),
             RangeCommand::Refresh { up_to, .. } => Some(*up_to),
             RangeCommand::Heartbeat { now, .. } | RangeCommand::Push { now, .. } => Some(*now),
             RangeCommand::EndTransaction { commit, .. } => *commit,

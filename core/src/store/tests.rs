@@ -221,3 +221,39 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
         assert_eq!(clock_refusal, refused, "a sender at {sent} against a node at {}", now.0);
     }
 }
+
+#[test]
+fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
+    let node = NodeId(1);
+    let config = StoreConfig {
+        node,
+        raft: RaftConfig::new(node, 1),
+        tick_interval_nanos: 10_000_000,
+        compaction_threshold_entries: 100,
+        heartbeat_expiry_nanos: 1_000_000_000,
+        split_threshold_bytes: None,
+        split_check_interval_ticks: 10,
+        garbage_collection_ttl_nanos: None,
+        max_offset_nanos: 100,
+    };
+    let mut store = Store::new(config, vec![bootstrap_range(&[node])]);
+    let now = Time(10_000);
+    for (timestamp, refused) in [(10_050, false), (10_200, true)] {
+        let command = RangeCommand::CommitOnePhase {
+            transaction: TransactionId(1),
+            writes: vec![(key("a"), Some(b"1".to_vec()))],
+            timestamp: at(timestamp),
+            read_spans: Vec::new(),
+        };
+        let request = RangeRequest { range: RangeId(1), generation: 0, command };
+        let input = StoreInput::Request {
+            client: crate::node::ClientId(1),
+            request_id: timestamp,
+            request,
+            sender_clock: None,
+        };
+        let output = store.handle(now, input);
+        let clock_refusal = output.replies.iter().any(|reply| reply.result == Err(RequestError::ClockOffset));
+        assert_eq!(clock_refusal, refused, "a one-phase commit at {timestamp} against a node at {}", now.0);
+    }
+}

@@ -13,8 +13,25 @@
 //! how the other transaction stands, the intent is resolved and the operation
 //! retried. A younger writer cannot push an older live one: the operation
 //! returns [`TransactionError::Blocked`] and the caller tries it again later.
+//!
+//! **One-phase commit.** A caller that knows every write up front hands them to
+//! [`Transaction::commit_writes`]. Before any intent is laid, it first tries
+//! [`RangeCommand::CommitOnePhase`]: when every key lies in one range, that one
+//! command writes them all as committed versions, with no record to create and
+//! no intent to resolve — one Raft round instead of four. The range may move
+//! the commit timestamp (past its timestamp cache or newer versions) only if
+//! the transaction read nothing or the range can refresh every span it read;
+//! the command carries the spans. Refused because the keys span ranges, an
+//! intent is in the way, or the timestamp would move past reads the range
+//! cannot check, nothing was written, and the transaction takes the two-phase
+//! path: an intent per key, then [`Transaction::commit`], which pushes and
+//! refreshes as usual. The gateway counts the one-phase command as a commit: a
+//! lost answer leaves the outcome in doubt. Resending it is safe, because the
+//! range recognises a replay by the committed record the command leaves; and a
+//! fallback after an answer that was lost finds that record at its first
+//! heartbeat and reports the commit instead of writing again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::keys::{Key, KeyEnd};
@@ -44,6 +61,9 @@ pub struct TransactionKnobs {
     pub resolve_before_durable: bool,
     /// Read without an uncertainty interval: stale reads under clock skew.
     pub skip_uncertainty: bool,
+    /// Send a one-phase commit without its read spans, so the range moves its
+    /// timestamp past the reads unchecked: lost updates.
+    pub one_phase_hides_reads: bool,
 }
 
 /// Why a transaction operation failed.
@@ -83,6 +103,8 @@ pub struct Transaction {
     max_offset_nanos: u64,
     /// Set when the gateway's clock has not yet passed what commit wait requires.
     commit_wait_until: Option<Timestamp>,
+    /// Whether it committed with one command (see [`Transaction::commit_writes`]).
+    committed_in_one_phase: bool,
     knobs: TransactionKnobs,
 }
 
@@ -110,6 +132,7 @@ impl Transaction {
             read_spans: Vec::new(),
             max_offset_nanos,
             commit_wait_until: None,
+            committed_in_one_phase: false,
             knobs,
         }
     }
@@ -140,6 +163,11 @@ impl Transaction {
     /// ahead of the clock; the uncertainty intervals of later readers cover the rest.
     pub fn commit_wait_until(&self) -> Option<Timestamp> {
         self.commit_wait_until
+    }
+
+    /// Whether the transaction committed with one command (for metrics and tests).
+    pub fn committed_in_one_phase(&self) -> bool {
+        self.committed_in_one_phase
     }
 
     fn read_options(&self) -> ReadOptions {
@@ -267,12 +295,29 @@ impl Transaction {
         if let Some(anchor) = &self.anchor {
             return Ok(anchor.clone());
         }
+        match self.create_record(sender, key).await? {
+            None => Ok(key.clone()),
+            Some(timestamp) => Err(unexpected(format!("a transaction with no write yet committed at {timestamp}"))),
+        }
+    }
+
+    /// Creates the record with `key` as its anchor. Returns the commit timestamp
+    /// when the record says committed already: a one-phase commit whose answer
+    /// was lost applied after all (writing again would write twice).
+    async fn create_record(
+        &mut self,
+        sender: &mut impl RangeSender,
+        key: &Key,
+    ) -> Result<Option<Timestamp>, TransactionError> {
         let now = sender.now();
         let command = RangeCommand::Heartbeat { transaction: self.id, anchor: key.clone(), start: self.start, now };
         match sender.send(command).await {
+            Ok(RangeResponse::Record(TransactionRecord {
+                status: TransactionStatus::Committed { timestamp }, ..
+            })) => Ok(Some(timestamp)),
             Ok(RangeResponse::Record(_)) => {
                 self.anchor = Some(key.clone());
-                Ok(key.clone())
+                Ok(None)
             }
             Ok(other) => Err(unexpected(other)),
             Err(error) => Err(self.command_error(error)),
@@ -357,12 +402,7 @@ impl Transaction {
                 Ok(RangeResponse::Record(record)) => match record.status {
                     TransactionStatus::Committed { timestamp } => {
                         self.resolve_intents(sender, Resolution::Committed { timestamp }).await;
-                        let until = Timestamp {
-                            wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos),
-                            logical: timestamp.logical,
-                        };
-                        self.commit_wait_until = (until > sender.now()).then_some(until);
-                        return Ok(timestamp);
+                        return Ok(self.committed_at(sender, timestamp));
                     }
                     _ => return Err(unexpected(record)),
                 },
@@ -377,6 +417,89 @@ impl Transaction {
         }
         self.rollback(sender).await;
         Err(self.retry(None, "pushed too many times while committing"))
+    }
+
+    /// Writes every key of `writes` (None deletes it) and commits; returns the
+    /// commit timestamp. For a caller that knows all its writes up front: when
+    /// the transaction has laid no intent yet and the keys lie in one range, this
+    /// is one command (see the module doc), otherwise the two-phase path of
+    /// [`Transaction::put`] for each key, then [`Transaction::commit`]. A key
+    /// listed twice keeps its last value. See
+    /// [`Transaction::commit_wait_until`] before acknowledging.
+    ///
+    /// On [`TransactionError::Blocked`] nothing is decided: call it again later.
+    /// On any other error the transaction is over (rolled back) and must restart.
+    pub async fn commit_writes(
+        &mut self,
+        sender: &mut impl RangeSender,
+        writes: &[(Key, Option<Vec<u8>>)],
+    ) -> Result<Timestamp, TransactionError> {
+        let writes: BTreeMap<Key, Option<Vec<u8>>> = writes.iter().cloned().collect();
+        if let (None, Some(first)) = (&self.anchor, writes.keys().next()) {
+            if let Some(timestamp) = self.commit_one_phase(sender, &writes).await? {
+                return Ok(timestamp);
+            }
+            // The record goes where the one-phase commit would have left its own.
+            if let Some(timestamp) = self.create_record(sender, first).await? {
+                self.committed_in_one_phase = true;
+                return Ok(self.committed_at(sender, timestamp));
+            }
+        }
+        for (key, value) in writes {
+            match self.put(sender, &key, value).await {
+                Ok(()) => {}
+                Err(error @ TransactionError::Blocked { .. }) => return Err(error),
+                Err(error) => {
+                    self.rollback(sender).await;
+                    return Err(error);
+                }
+            }
+        }
+        self.commit(sender).await
+    }
+
+    /// Tries the one-phase commit: the commit timestamp, or None when the range
+    /// refused in a way the two-phase path handles (nothing was written).
+    async fn commit_one_phase(
+        &mut self,
+        sender: &mut impl RangeSender,
+        writes: &BTreeMap<Key, Option<Vec<u8>>>,
+    ) -> Result<Option<Timestamp>, TransactionError> {
+        if self.write_timestamp > self.read_timestamp {
+            // The reads must be refreshed before committing above them: the
+            // two-phase commit does that.
+            return Ok(None);
+        }
+        let read_spans = if self.knobs.one_phase_hides_reads { Vec::new() } else { self.read_spans.clone() };
+        let command = RangeCommand::CommitOnePhase {
+            transaction: self.id,
+            writes: writes.iter().map(|(key, value)| (key.clone(), value.clone())).collect(),
+            timestamp: self.write_timestamp,
+            read_spans,
+        };
+        match sender.send(command).await {
+            Ok(RangeResponse::Record(TransactionRecord {
+                status: TransactionStatus::Committed { timestamp }, ..
+            })) => {
+                self.committed_in_one_phase = true;
+                Ok(Some(self.committed_at(sender, timestamp)))
+            }
+            Ok(other) => Err(unexpected(other)),
+            Err(
+                CommandError::Range(_) | CommandError::WriteIntent { .. } | CommandError::CommitTimestampPushed { .. },
+            ) => Ok(None),
+            Err(error) => Err(self.command_error(error)),
+        }
+    }
+
+    /// Records the commit wait a commit at `timestamp` requires; returns `timestamp`.
+    fn committed_at(&mut self, sender: &mut impl RangeSender, timestamp: Timestamp) -> Timestamp {
+        let until = Timestamp {
+            wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos),
+            logical: timestamp.logical,
+        };
+        self.commit_wait_until = (until > sender.now()).then_some(until);
+        timestamp
     }
 
     /// Aborts: ends the record (if any) and removes the intents. Best effort:
@@ -436,3 +559,7 @@ fn resolution_after_push(record: &TransactionRecord, kind: PushKind) -> Resoluti
         (TransactionStatus::Pending, PushKind::Abort) => unreachable!("a successful abort push leaves it aborted"),
     }
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;

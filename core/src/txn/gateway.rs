@@ -14,9 +14,15 @@
 //!
 //! Every command the coordinator sends may be sent again (it is idempotent at
 //! the range), so lost requests, lost answers and "outcome unknown" are retried.
-//! The one exception is reported upward: an `EndTransaction` that commits may
-//! have been applied although no answer came, so the gateway remembers whether
-//! a commit's outcome was ever in doubt.
+//! The one exception is reported upward: an `EndTransaction` that commits, or a
+//! `CommitOnePhase`, may have been applied although no answer came, so the
+//! gateway remembers whether a commit's outcome was ever in doubt. (Resending
+//! either is still safe: both leave a committed record that answers a replay.)
+//!
+//! A `CommitOnePhase` whose keys the cached descriptor does not all hold is
+//! answered at once with `KeyOutsideRange` (ranges only ever split, so a stale
+//! descriptor is wider than the truth): the coordinator then commits in two
+//! phases. Routing it again would only reach the same range.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -170,6 +176,9 @@ impl<T: NodeTransport> Gateway<T> {
         let key = command.routing_key().clone();
         loop {
             let descriptor = self.descriptor_for(&key).await;
+            if let Some(outside) = key_outside(&command, &descriptor) {
+                return Err(CommandError::Range(RangeError::KeyOutsideRange { key: outside, descriptor }));
+            }
             if let Some(outcome) = self.try_range(&descriptor, &command).await {
                 return outcome;
             }
@@ -214,7 +223,10 @@ impl<T: NodeTransport> Gateway<T> {
         descriptor: &RangeDescriptor,
         command: &RangeCommand,
     ) -> Option<Result<RangeResponse, CommandError>> {
-        let commits = matches!(command, RangeCommand::EndTransaction { commit: Some(_), .. });
+        let commits = matches!(
+            command,
+            RangeCommand::EndTransaction { commit: Some(_), .. } | RangeCommand::CommitOnePhase { .. }
+        );
         let range = descriptor.id;
         let request = RangeRequest { range, generation: descriptor.generation, command: command.clone() };
         let bytes = codec::encode_request(&request);
@@ -267,6 +279,13 @@ impl<T: NodeTransport> Gateway<T> {
             }
         }
     }
+}
+
+/// A key of a one-phase commit that `descriptor` does not hold, if any (the
+/// routing key aside, which it holds).
+fn key_outside(command: &RangeCommand, descriptor: &RangeDescriptor) -> Option<Key> {
+    let RangeCommand::CommitOnePhase { writes, .. } = command else { return None };
+    writes.iter().map(|(key, _)| key).find(|key| !descriptor.contains(key)).cloned()
 }
 
 /// Whether a piece ending just before `next` stops short of the span's `end`.

@@ -138,8 +138,9 @@ fn replay(seed: u64, options: RunOptions, trace: bool) -> ExitCode {
     }
     println!("plan: {}", report.plan);
     println!(
-        "seed {seed}: {} operations (committed transactions), {} ranges, {} range moves, simulated {:.1} s in {:.2} s wall, trace hash {:016x}",
+        "seed {seed}: {} operations (committed transactions, {} in one phase), {} ranges, {} range moves, simulated {:.1} s in {:.2} s wall, trace hash {:016x}",
         report.operations,
+        report.one_phase_commits,
         report.ranges,
         report.range_moves,
         report.simulated.as_secs_f64(),

@@ -226,6 +226,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         fault_kinds,
         operations: recorded.committed.load(Ordering::SeqCst) as usize,
         range_moves: moves.load(Ordering::SeqCst) as usize,
+        one_phase_commits: recorded.one_phase_commits.load(Ordering::SeqCst) as usize,
         ranges: recorder.applied_indexes().len(),
         simulated: madsim::time::Instant::now().duration_since(origin),
         wall: Duration::ZERO,

@@ -9,7 +9,14 @@
 //!
 //! Outcomes are what a client can know: committed (after commit wait), aborted,
 //! or unknown when a commit was sent and its answer lost.
+//!
+//! A share of the transactions ([`ONE_PHASE_SHARE`], drawn per transaction from
+//! the client's seeded generator) know their writes before committing: they
+//! read first, keep their writes (reading them back from that buffer), and
+//! commit them all at once with `Transaction::commit_writes`, so the one-phase
+//! commit and its fallbacks face the same faults and checkers as the rest.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +25,7 @@ use madsim::rand::{thread_rng, Rng};
 use madsim::time::{sleep, Instant};
 use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::txn::coordinator::{Transaction, TransactionError, TransactionKnobs};
-use shardforge_core::types::TransactionId;
+use shardforge_core::types::{Timestamp, TransactionId};
 
 use super::Gateway;
 use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
@@ -27,6 +34,8 @@ use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
 const BLOCKED_WAIT_MAX: Duration = Duration::from_secs(2);
 const BLOCKED_PAUSE: Duration = Duration::from_millis(5);
 pub const ACCOUNTS: u64 = 8;
+/// The share of transactions that commit their buffered writes with `commit_writes`.
+const ONE_PHASE_SHARE: f64 = 0.5;
 pub const INITIAL_BALANCE: i64 = 100;
 
 /// The transaction settings every client shares.
@@ -46,6 +55,8 @@ pub struct Recorded {
     /// Bank audits that committed with a wrong total.
     pub wrong_totals: Mutex<Vec<String>>,
     pub committed: AtomicU64,
+    /// Transactions committed by a one-phase commit (one command).
+    pub one_phase_commits: AtomicU64,
     /// Clients that finished their last transaction after the stop.
     pub finished_clients: AtomicU64,
 }
@@ -59,6 +70,7 @@ impl Recorded {
             transactions: Mutex::new(Vec::new()),
             wrong_totals: Mutex::new(Vec::new()),
             committed: AtomicU64::new(0),
+            one_phase_commits: AtomicU64::new(0),
             finished_clients: AtomicU64::new(0),
         }
     }
@@ -101,7 +113,36 @@ macro_rules! unblocked {
 
 /// Commits and waits out commit wait; the outcome the client can tell.
 async fn finish(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
-    match transaction.commit(gateway).await {
+    let committed = transaction.commit(gateway).await;
+    outcome_of(committed, transaction, gateway).await
+}
+
+/// Commits `writes` all at once (see the module doc); the outcome the client can tell.
+async fn finish_writes(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    writes: BTreeMap<Key, Option<Vec<u8>>>,
+    recorded: &Recorded,
+) -> TransactionOutcome {
+    let writes: Vec<(Key, Option<Vec<u8>>)> = writes.into_iter().collect();
+    let outcome = match unblocked!(transaction.commit_writes(gateway, &writes)) {
+        // Blocked leaves the transaction open: roll it back.
+        Err(TransactionError::Blocked { .. }) => abort(transaction, gateway).await,
+        committed => outcome_of(committed, transaction, gateway).await,
+    };
+    if outcome == TransactionOutcome::Committed && transaction.committed_in_one_phase() {
+        recorded.one_phase_commits.fetch_add(1, Ordering::SeqCst);
+    }
+    outcome
+}
+
+/// After a commit: waits out commit wait when it succeeded.
+async fn outcome_of(
+    committed: Result<Timestamp, TransactionError>,
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+) -> TransactionOutcome {
+    match committed {
         Ok(_) => {
             while let Some(until) = transaction.commit_wait_until() {
                 if shardforge_core::txn::coordinator::RangeSender::now(gateway) >= until {
@@ -114,6 +155,11 @@ async fn finish(transaction: &mut Transaction, gateway: &mut Gateway) -> Transac
         Err(_) if gateway.take_commit_in_doubt() => TransactionOutcome::Unknown,
         Err(_) => TransactionOutcome::Aborted,
     }
+}
+
+/// Whether this transaction buffers its writes and commits them all at once.
+fn draw_one_phase() -> bool {
+    thread_rng().gen_bool(ONE_PHASE_SHARE)
 }
 
 async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
@@ -157,7 +203,11 @@ pub async fn run_list_append_transaction(
     let invoked_at_nanos = recorded.nanos();
     let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
     let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
-    let (operations, outcome) = list_append_steps(&mut transaction, gateway, steps, recorded).await;
+    let (operations, outcome) = if draw_one_phase() {
+        list_append_buffered(&mut transaction, gateway, steps, recorded).await
+    } else {
+        list_append_steps(&mut transaction, gateway, steps, recorded).await
+    };
     let completed_at_nanos = (outcome != TransactionOutcome::Unknown).then(|| recorded.nanos());
     if outcome == TransactionOutcome::Committed {
         recorded.committed.fetch_add(1, Ordering::SeqCst);
@@ -195,18 +245,64 @@ async fn list_append_steps(
     (observed, finish(transaction, gateway).await)
 }
 
+/// The steps with their writes buffered, read back from the buffer, and
+/// committed at the end with `commit_writes`.
+async fn list_append_buffered(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    steps: &[(u64, bool)],
+    recorded: &Recorded,
+) -> (Vec<MicroOperation>, TransactionOutcome) {
+    let mut observed = Vec::new();
+    let mut lists: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (key, appends) in steps.iter().copied() {
+        let list = match lists.get(&key) {
+            Some(list) => list.clone(),
+            None => match unblocked!(transaction.get(gateway, &key_of(key))) {
+                Ok(value) => value.map(|bytes| decode_list(&bytes)).unwrap_or_default(),
+                Err(_) => return (observed, abort(transaction, gateway).await),
+            },
+        };
+        if !appends {
+            observed.push(MicroOperation::Read { key, list: Some(list) });
+            continue;
+        }
+        let value = recorded.next_value.fetch_add(1, Ordering::SeqCst);
+        let mut appended = list;
+        appended.push(value);
+        lists.insert(key, appended);
+        observed.push(MicroOperation::Append { key, value });
+    }
+    let writes = lists.into_iter().map(|(key, list)| (key_of(key), Some(encode_list(&list)))).collect();
+    (observed, finish_writes(transaction, gateway, writes, recorded).await)
+}
+
+fn encode_list(list: &[u64]) -> Vec<u8> {
+    list.iter().flat_map(|value| value.to_be_bytes()).collect()
+}
+
 /// Writes every account's initial balance in one transaction; retries until it commits.
 pub async fn open_accounts(gateway: &mut Gateway, settings: TransactionSettings, recorded: &Recorded) {
     loop {
         let (_, id) = recorded.transaction_id();
         let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
         let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
-        let mut written = true;
-        for account in 0..ACCOUNTS {
-            let balance = Some(INITIAL_BALANCE.to_be_bytes().to_vec());
-            written &= unblocked!(transaction.put(gateway, &key_of(account), balance.clone())).is_ok();
-        }
-        if written && finish(&mut transaction, gateway).await == TransactionOutcome::Committed {
+        let balance = Some(INITIAL_BALANCE.to_be_bytes().to_vec());
+        let outcome = if draw_one_phase() {
+            // Blind writes: the one-phase commit may move their timestamp.
+            let writes = (0..ACCOUNTS).map(|account| (key_of(account), balance.clone())).collect();
+            finish_writes(&mut transaction, gateway, writes, recorded).await
+        } else {
+            let mut written = true;
+            for account in 0..ACCOUNTS {
+                written &= unblocked!(transaction.put(gateway, &key_of(account), balance.clone())).is_ok();
+            }
+            match written {
+                true => finish(&mut transaction, gateway).await,
+                false => abort(&mut transaction, gateway).await,
+            }
+        };
+        if outcome == TransactionOutcome::Committed {
             return;
         }
         sleep(Duration::from_millis(50)).await;
@@ -257,9 +353,16 @@ pub async fn bank_transaction(
             let mut random = thread_rng();
             (random.gen_range(0..ACCOUNTS), random.gen_range(0..ACCOUNTS), random.gen_range(1..=20i64))
         };
-        match transfer(&mut transaction, gateway, from, to, amount).await {
-            Ok(()) => finish(&mut transaction, gateway).await,
-            Err(_) => abort(&mut transaction, gateway).await,
+        if draw_one_phase() {
+            match transfer_writes(&mut transaction, gateway, from, to, amount).await {
+                Ok(writes) => finish_writes(&mut transaction, gateway, writes, recorded).await,
+                Err(_) => abort(&mut transaction, gateway).await,
+            }
+        } else {
+            match transfer(&mut transaction, gateway, from, to, amount).await {
+                Ok(()) => finish(&mut transaction, gateway).await,
+                Err(_) => abort(&mut transaction, gateway).await,
+            }
         }
     };
     let committed = outcome == TransactionOutcome::Committed;
@@ -283,4 +386,26 @@ async fn transfer(
         unblocked!(transaction.put(gateway, &key_of(account), updated.clone()))?;
     }
     Ok(())
+}
+
+/// A transfer's reads, and the writes it would make (for `commit_writes`).
+async fn transfer_writes(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    from: u64,
+    to: u64,
+    amount: i64,
+) -> Result<BTreeMap<Key, Option<Vec<u8>>>, TransactionError> {
+    let mut balances: BTreeMap<u64, i64> = BTreeMap::new();
+    for (account, change) in [(from, -amount), (to, amount)] {
+        let balance = match balances.get(&account) {
+            Some(balance) => *balance,
+            None => {
+                let balance = unblocked!(transaction.get(gateway, &key_of(account)))?;
+                balance.map(|bytes| decode_balance(&bytes)).unwrap_or_default()
+            }
+        };
+        balances.insert(account, balance + change);
+    }
+    Ok(balances.into_iter().map(|(account, balance)| (key_of(account), Some(balance.to_be_bytes().to_vec()))).collect())
 }

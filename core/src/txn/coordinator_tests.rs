@@ -1,0 +1,156 @@
+//! The coordinator's one-phase commit over in-process ranges: which commands it
+//! sends, and how it falls back.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use super::*;
+use crate::range::{LocalRanges, RangeError};
+
+const MAX_OFFSET_NANOS: u64 = 100;
+
+/// Runs a future that never waits: local ranges answer every command at once.
+fn run_now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("local ranges never make a command wait"),
+    }
+}
+
+/// Local ranges that log the name of every command sent, and can hide the
+/// answer of the first one-phase commit (applied, answered as refused).
+struct Recording {
+    ranges: LocalRanges,
+    sent: Vec<&'static str>,
+    hide_one_phase_answer: bool,
+}
+
+impl Recording {
+    fn new() -> Recording {
+        let mut ranges = LocalRanges::new(1_000_000);
+        ranges.set_now(at(1_000));
+        Recording { ranges, sent: Vec::new(), hide_one_phase_answer: false }
+    }
+}
+
+fn name(command: &RangeCommand) -> &'static str {
+    match command {
+        RangeCommand::Get { .. } => "get",
+        RangeCommand::Put { .. } => "put",
+        RangeCommand::Heartbeat { .. } => "heartbeat",
+        RangeCommand::EndTransaction { .. } => "end",
+        RangeCommand::ResolveIntent { .. } => "resolve",
+        RangeCommand::CommitOnePhase { .. } => "one-phase",
+        RangeCommand::Push { .. } => "push",
+        RangeCommand::Refresh { .. } => "refresh",
+        _ => "other",
+    }
+}
+
+impl RangeSender for Recording {
+    async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+        self.sent.push(name(&command));
+        let hide = self.hide_one_phase_answer && matches!(command, RangeCommand::CommitOnePhase { .. });
+        let answer = self.ranges.send(command.clone()).await;
+        if hide {
+            self.hide_one_phase_answer = false;
+            let RangeCommand::CommitOnePhase { writes, .. } = command else { unreachable!() };
+            let descriptor = crate::range::RangeDescriptor::whole_key_space(crate::types::RangeId(1), [].into());
+            return Err(CommandError::Range(RangeError::KeyOutsideRange { key: writes[0].0.clone(), descriptor }));
+        }
+        answer
+    }
+
+    fn now(&mut self) -> Timestamp {
+        self.ranges.now()
+    }
+}
+
+fn at(wall: u64) -> Timestamp {
+    Timestamp { wall_nanos: wall, logical: 0 }
+}
+
+fn key(text: &str) -> Key {
+    Key(text.as_bytes().to_vec())
+}
+
+fn begin(id: u128, wall: u64) -> Transaction {
+    Transaction::begin(TransactionId(id), at(wall), MAX_OFFSET_NANOS, TransactionKnobs::default())
+}
+
+fn writes(texts: &[&str]) -> Vec<(Key, Option<Vec<u8>>)> {
+    texts.iter().map(|text| (key(text), Some(text.as_bytes().to_vec()))).collect()
+}
+
+/// What a fresh transaction reads at `wall`.
+fn read(sender: &mut Recording, text: &str, wall: u64) -> Option<Vec<u8>> {
+    let mut reader = begin(999, wall);
+    run_now(reader.get(sender, &key(text))).expect("a read with nothing in the way")
+}
+
+#[test]
+fn blind_writes_in_one_range_commit_with_one_command() {
+    let mut sender = Recording::new();
+    let mut transaction = begin(1, 100);
+    let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a", "b"]))).unwrap();
+    assert_eq!(timestamp, at(100));
+    assert_eq!(sender.sent, ["one-phase"]);
+    assert!(transaction.committed_in_one_phase());
+    assert_eq!(transaction.commit_wait_until(), None, "the clock (1000) passed 100 + the offset");
+    assert_eq!(read(&mut sender, "b", 200), Some(b"b".to_vec()));
+}
+
+#[test]
+fn commit_wait_is_set_as_for_a_two_phase_commit() {
+    let mut sender = Recording::new();
+    let mut transaction = begin(1, 950);
+    let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a"]))).unwrap();
+    assert_eq!(transaction.commit_wait_until(), Some(at(timestamp.wall_nanos + MAX_OFFSET_NANOS)));
+}
+
+#[test]
+fn a_transaction_that_read_its_keys_commits_above_its_reads_in_one_command() {
+    let mut sender = Recording::new();
+    let mut transaction = begin(1, 100);
+    assert_eq!(run_now(transaction.get(&mut sender, &key("a"))).unwrap(), None);
+    let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a"]))).unwrap();
+    assert_eq!(timestamp, at(100).next(), "its own read pushed it; the range refreshed the read");
+    assert_eq!(sender.sent, ["get", "one-phase"]);
+}
+
+#[test]
+fn writes_across_ranges_commit_in_two_phases() {
+    let mut sender = Recording::new();
+    sender.ranges.split(&key("m"));
+    let mut transaction = begin(1, 100);
+    run_now(transaction.commit_writes(&mut sender, &writes(&["a", "x"]))).unwrap();
+    assert_eq!(sender.sent, ["one-phase", "heartbeat", "put", "put", "end", "resolve", "resolve"]);
+    assert!(!transaction.committed_in_one_phase());
+    assert_eq!(read(&mut sender, "x", 200), Some(b"x".to_vec()));
+}
+
+#[test]
+fn a_foreign_intent_sends_it_the_two_phase_way_which_pushes() {
+    let mut sender = Recording::new();
+    let mut younger = begin(2, 150);
+    run_now(younger.put(&mut sender, &key("b"), Some(b"younger".to_vec()))).unwrap();
+    sender.sent.clear();
+    let mut transaction = begin(1, 100);
+    run_now(transaction.commit_writes(&mut sender, &writes(&["a", "b"]))).unwrap();
+    assert_eq!(sender.sent[..3], ["one-phase", "heartbeat", "put"]);
+    assert!(sender.sent.contains(&"push"), "the older transaction aborts the younger: {:?}", sender.sent);
+    assert_eq!(read(&mut sender, "b", 1_000), Some(b"b".to_vec()));
+}
+
+#[test]
+fn a_one_phase_commit_that_applied_unseen_is_found_and_not_written_again() {
+    let mut sender = Recording::new();
+    sender.hide_one_phase_answer = true;
+    let mut transaction = begin(1, 100);
+    let timestamp = run_now(transaction.commit_writes(&mut sender, &writes(&["a"]))).unwrap();
+    assert_eq!(timestamp, at(100));
+    assert_eq!(sender.sent, ["one-phase", "heartbeat"], "the record answers: no intent is laid");
+    assert!(transaction.committed_in_one_phase());
+}
