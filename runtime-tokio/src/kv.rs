@@ -130,7 +130,12 @@ impl Kv {
     /// client's call, so keys of the system's own records are refused.
     pub async fn transaction(&self, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
         let operations: Vec<Operation> = operations.iter().map(check).collect::<Result<_, _>>()?;
-        let (results, ()) = self.read_then_write(&operations, |_| Ok((Vec::new(), ()))).await?;
+        // Writes after the last read are known before any is sent, so they can
+        // commit in one phase; a write followed by a read must be in place first.
+        let last_read = operations.iter().rposition(|operation| !is_write(operation));
+        let split = last_read.map_or(0, |index| index + 1);
+        let (reads, writes) = operations.split_at(split);
+        let (results, ()) = self.read_then_write(reads, |_| Ok((writes.to_vec(), ()))).await?;
         Ok(results)
     }
 
@@ -183,24 +188,16 @@ impl Kv {
                             return Err(refusal);
                         }
                     };
-                    match steps(&mut transaction, gateway, &writes).await {
-                        Ok(written) => {
-                            results.extend(written);
-                            match transaction.commit(gateway).await {
-                                Ok(_) => {
-                                    if self.commit_wait {
-                                        wait_for_commit(&transaction, gateway).await;
-                                    }
-                                    return Ok((results, decided));
-                                }
-                                Err(_) if gateway.take_commit_in_doubt() => return Err(KvError::OutcomeUnknown),
-                                Err(error) => error,
+                    match write_and_commit(&mut transaction, gateway, &writes).await {
+                        Ok(()) => {
+                            if self.commit_wait {
+                                wait_for_commit(&transaction, gateway).await;
                             }
+                            results.extend(writes.iter().map(|_| OperationResult::Written));
+                            return Ok((results, decided));
                         }
-                        Err(error) => {
-                            transaction.rollback(gateway).await;
-                            error
-                        }
+                        Err(_) if gateway.take_commit_in_doubt() => return Err(KvError::OutcomeUnknown),
+                        Err(error) => error,
                     }
                 }
                 Err(error) => {
@@ -247,6 +244,41 @@ fn check(operation: &Operation) -> Result<Operation, KvError> {
         return Err(KvError::Invalid(RESERVED.into()));
     }
     Ok(operation.clone())
+}
+
+fn is_write(operation: &Operation) -> bool {
+    matches!(operation, Operation::Put { .. } | Operation::Delete { .. })
+}
+
+/// Writes `writes` (puts and deletes only) and commits: in one phase when
+/// they fall in one range (see `Transaction::commit_writes`). On error the
+/// transaction is over, rolled back.
+async fn write_and_commit(
+    transaction: &mut Transaction,
+    gateway: &mut GrpcGateway,
+    writes: &[Operation],
+) -> Result<(), TransactionError> {
+    let writes: Vec<(Key, Option<Vec<u8>>)> = writes
+        .iter()
+        .map(|operation| match operation {
+            Operation::Put { key, value } => (Key(key.clone()), Some(value.clone())),
+            Operation::Delete { key } => (Key(key.clone()), None),
+            other => unreachable!("only writes come here, not {other:?}"),
+        })
+        .collect();
+    let give_up_at = tokio::time::Instant::now() + BLOCKED_WAIT;
+    loop {
+        match transaction.commit_writes(gateway, &writes).await {
+            Err(TransactionError::Blocked { .. }) if tokio::time::Instant::now() < give_up_at => {
+                tokio::time::sleep(BLOCKED_PAUSE).await
+            }
+            Err(error @ TransactionError::Blocked { .. }) => {
+                transaction.rollback(gateway).await;
+                return Err(error);
+            }
+            other => return other.map(|_| ()),
+        }
+    }
 }
 
 async fn steps(
