@@ -89,13 +89,54 @@ pub struct Driver {
     waiting: BTreeMap<u64, Answer>,
     next_request_id: u64,
     tick_interval: Duration,
+    statistics: TurnStatistics,
+}
+
+/// What the driver did since it last reported (at debug level, every
+/// [`STATISTICS_INTERVAL`]): how well group commit shares its syncs.
+#[derive(Default)]
+struct TurnStatistics {
+    since: Option<std::time::Instant>,
+    turns: u64,
+    requests: u64,
+    syncs: u64,
+    sync_time: Duration,
+}
+
+const STATISTICS_INTERVAL: Duration = Duration::from_secs(10);
+
+impl TurnStatistics {
+    fn report_if_due(&mut self) {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < STATISTICS_INTERVAL {
+            return;
+        }
+        let per_sync = |total: u64| total as f64 / self.syncs.max(1) as f64;
+        tracing::debug!(
+            turns = self.turns,
+            requests = self.requests,
+            syncs = self.syncs,
+            requests_per_sync = format!("{:.1}", per_sync(self.requests)),
+            sync_micros_mean = format!("{:.0}", self.sync_time.as_micros() as f64 / self.syncs.max(1) as f64),
+            "driver turns"
+        );
+        *self = TurnStatistics::default();
+    }
 }
 
 impl Driver {
     pub fn new(store: Store, engine: RocksEngine, peers: Arc<Peers>, tick_interval: Duration) -> (Driver, StoreHandle) {
         let (sender, events) = mpsc::unbounded_channel();
-        let driver =
-            Driver { store, engine, peers, events, waiting: BTreeMap::new(), next_request_id: 0, tick_interval };
+        let driver = Driver {
+            store,
+            engine,
+            peers,
+            events,
+            waiting: BTreeMap::new(),
+            next_request_id: 0,
+            tick_interval,
+            statistics: TurnStatistics::default(),
+        };
         (driver, StoreHandle { events: sender })
     }
 
@@ -136,6 +177,8 @@ impl Driver {
                 }
             }
             self.perform(outputs)?;
+            self.statistics.turns += 1;
+            self.statistics.report_if_due();
         }
         for (_, answer) in std::mem::take(&mut self.waiting) {
             let _ = answer.send(Err(RequestError::OutcomeUnknown));
@@ -150,6 +193,7 @@ impl Driver {
             }
             Event::Request { group, request, sender_clock, answer } => {
                 self.next_request_id += 1;
+                self.statistics.requests += 1;
                 let request_id = self.next_request_id;
                 match self.store.client_input(CLIENT, request_id, group, request, sender_clock) {
                     Ok(input) => {
@@ -181,7 +225,10 @@ impl Driver {
         }
         if outputs.iter().any(StoreOutput::needs_sync) {
             let engine = &mut self.engine;
+            let started = std::time::Instant::now();
             sync_blocking(|| engine.sync()).map_err(|error| error.to_string())?;
+            self.statistics.syncs += 1;
+            self.statistics.sync_time += started.elapsed();
         }
         let mut batches: BTreeMap<NodeId, Vec<(u64, Message)>> = BTreeMap::new();
         for (range, message) in outputs.iter().flat_map(StoreOutput::messages) {

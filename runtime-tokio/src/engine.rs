@@ -29,7 +29,7 @@
 
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Direction, IteratorMode, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options, ReadOptions, DB};
 use shardforge_core::storage::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
 
 const RAFT_LOG: &str = "raft_log";
@@ -73,18 +73,43 @@ impl RocksEngine {
         self.db.cf_handle(name).expect("every family is created on open")
     }
 
+    /// Pairs of one family in `[start, end)`. The iterator is bounded above,
+    /// so RocksDB never reads (nor copies) the value of a key past the span.
     fn scan_family(&self, name: &str, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
         let mut pairs = Vec::new();
-        let iterator = self.db.iterator_cf(self.family(name), IteratorMode::From(start, Direction::Forward));
-        for item in iterator {
-            let (key, value) = item.map_err(storage_error)?;
-            if &*key >= end || pairs.len() >= limit {
-                break;
-            }
+        let mut iterator = self.db.raw_iterator_cf_opt(self.family(name), bounded(end));
+        iterator.seek(start);
+        while iterator.valid() && pairs.len() < limit {
+            let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else { break };
             pairs.push((key.to_vec(), value.to_vec()));
+            iterator.next();
         }
+        iterator.status().map_err(storage_error)?;
         Ok(pairs)
     }
+
+    /// Up to `limit` keys in `[start, end)`, over every family, without their values.
+    fn keys_in_span(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
+        let mut keys = Vec::new();
+        for name in FAMILIES {
+            let mut iterator = self.db.raw_iterator_cf_opt(self.family(name), bounded(end));
+            iterator.seek(start);
+            while iterator.valid() && keys.len() < limit {
+                let Some(key) = iterator.key() else { break };
+                keys.push(key.to_vec());
+                iterator.next();
+            }
+            iterator.status().map_err(storage_error)?;
+        }
+        Ok(keys)
+    }
+}
+
+/// Read options whose iterators stop before `end`.
+fn bounded(end: &[u8]) -> ReadOptions {
+    let mut options = ReadOptions::default();
+    options.set_iterate_upper_bound(end.to_vec());
+    options
 }
 
 fn family_options(name: &str) -> Options {
@@ -136,7 +161,7 @@ impl Engine for RocksEngine {
                 WriteOperation::DeleteRange { start, end } => {
                     let in_batch = written.iter().filter(|key| **key >= &start[..] && **key < &end[..]);
                     let mut doomed: Vec<Vec<u8>> = in_batch.map(|key| key.to_vec()).collect();
-                    let stored = self.scan(start, end, POINT_DELETES_MAX + 1)?;
+                    let stored = self.keys_in_span(start, end, POINT_DELETES_MAX + 1)?;
                     if stored.len() > POINT_DELETES_MAX {
                         // A span may cross families: delete it from each.
                         for name in FAMILIES {
@@ -144,7 +169,7 @@ impl Engine for RocksEngine {
                         }
                         continue;
                     }
-                    doomed.extend(stored.into_iter().map(|(key, _)| key));
+                    doomed.extend(stored);
                     for key in doomed {
                         rocks_batch.delete_cf(self.family(family_of(&key)), key);
                     }
