@@ -216,9 +216,15 @@ async fn serve(
     services: Services,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // The builder's `tcp_nodelay` covers only listeners it binds itself: set it
+    // on every accepted connection, or Nagle's algorithm holds small answers
+    // back until the peer's delayed acknowledgement (40 ms on Linux).
+    let incoming = tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |stream| {
+        stream.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(raft_server::RaftServer::new(services.clone()))
         .add_service(ranges_server::RangesServer::new(services.clone()))
         .add_service(kv_server::KvServer::new(services.clone()))
