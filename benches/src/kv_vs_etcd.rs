@@ -154,9 +154,9 @@ fn start_shardforge(binary: &Path, nodes: usize) -> Running {
         let process = Command::new(binary)
             .current_dir(&node_folder)
             .args(["start", "--config", "shardforge.toml"])
-            .env("RUST_LOG", "warn,shardforge_runtime_tokio::driver=debug")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(format!("/tmp/bench-logs/{nodes}-n{index}.log")).unwrap())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start shardforge");
         processes.push(process);

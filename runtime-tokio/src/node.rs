@@ -183,7 +183,7 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
     let tick_interval = Duration::from_millis(config.tuning.tick_interval_millis);
     let (driver, handle) = Driver::new(store, engine, Arc::clone(&peers), tick_interval);
     let (shutdown, stopping) = watch::channel(false);
-    let driver = tokio::spawn(driver.run(stopping.clone()));
+    let driver = run_on_own_thread(driver, stopping.clone())?;
     let services = services(config, handle, Arc::clone(&peers));
     let (kv, registry) = (Arc::clone(&services.kv), Arc::clone(&services.registry));
     let initial_nodes = config.join.len().max(1) as u64;
@@ -202,6 +202,26 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
     let server = tokio::spawn(serve(listener, services, stopping));
     tracing::info!(%rpc_address, "{identity} is up");
     Ok(RunningNode { identity, rpc_address, shutdown, driver, server, background })
+}
+
+/// Runs the driver on a thread of its own: its syncs block that thread only,
+/// and the runtime's workers keep serving calls meanwhile.
+fn run_on_own_thread(
+    driver: Driver,
+    stopping: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<Result<(), String>>, NodeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| NodeError(format!("cannot start the driver's runtime: {error}")))?;
+    let (finished, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("shardforge-driver".into())
+        .spawn(move || {
+            let _ = finished.send(runtime.block_on(driver.run(stopping)));
+        })
+        .map_err(|error| NodeError(format!("cannot start the driver's thread: {error}")))?;
+    Ok(tokio::spawn(async move { result.await.unwrap_or_else(|_| Err("the driver's thread panicked".into())) }))
 }
 
 fn services(config: &Config, store: StoreHandle, peers: Arc<Peers>) -> Services {

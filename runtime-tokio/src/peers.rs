@@ -45,11 +45,15 @@ pub struct Peers {
     book: Mutex<BTreeMap<NodeId, SocketAddr>>,
     streams: Mutex<BTreeMap<NodeId, mpsc::Sender<Vec<u8>>>>,
     channels: Mutex<BTreeMap<NodeId, Channel>>,
+    /// Where stream tasks run: the node's runtime, whichever thread sends.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Peers {
     pub fn new(node: NodeId, address: SocketAddr, cluster: String, book: BTreeMap<NodeId, SocketAddr>) -> Peers {
-        Peers { node, address, cluster, book: Mutex::new(book), streams: Mutex::default(), channels: Mutex::default() }
+        let runtime = tokio::runtime::Handle::current();
+        let (streams, channels) = (Mutex::default(), Mutex::default());
+        Peers { node, address, cluster, book: Mutex::new(book), streams, channels, runtime }
     }
 
     pub fn node(&self) -> NodeId {
@@ -91,7 +95,7 @@ impl Peers {
         let mut streams = self.streams.lock().expect("peers lock");
         let sender = streams.entry(to).or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(QUEUED_BATCHES_MAX);
-            tokio::spawn(Arc::clone(self).stream_to(to, receiver));
+            self.runtime.spawn(Arc::clone(self).stream_to(to, receiver));
             sender
         });
         if sender.try_send(batch).is_err() {
