@@ -7,9 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::kv_client::KvClient;
-use shardforge_proto::node::StatusRequest;
 
 /// Compact logs early, so that a node down for a few hundred writes needs a snapshot.
 fn compact_early(node: &Node) {
@@ -19,8 +17,7 @@ fn compact_early(node: &Node) {
 }
 
 async fn local_applied_index(node: &Node, range: u64) -> Option<u64> {
-    let mut client = AdminClient::new(channel(node.rpc).await?);
-    let status = client.status(StatusRequest { local_only: true }).await.ok()?.into_inner();
+    let status = local_status(node.rpc).await?;
     status.ranges.iter().find(|status| status.id == range).map(|status| status.applied_index)
 }
 

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::kv_client::KvClient;
-use shardforge_proto::node::{StatusRequest, StatusResponse};
+use shardforge_proto::node::StatusResponse;
 
 const KEYS: usize = 300;
 
@@ -31,11 +30,6 @@ fn loads(cluster: &StatusResponse) -> BTreeMap<u64, usize> {
         *loads.entry(*node).or_default() += 1;
     }
     loads
-}
-
-async fn local_status(address: std::net::SocketAddr) -> Option<StatusResponse> {
-    let mut client = AdminClient::new(channel(address).await?);
-    Some(client.status(StatusRequest { local_only: true }).await.ok()?.into_inner())
 }
 
 fn membership(cluster: &StatusResponse, node: u64) -> Option<&str> {

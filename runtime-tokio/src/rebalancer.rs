@@ -186,12 +186,8 @@ async fn round(services: &Services, kv: &Kv, registry: &registry::Registry) -> R
         return Ok(());
     }
     let mut reports = BTreeMap::from([(me, local.ranges)]);
-    for (node, _) in services.peers.addresses() {
-        if node != me {
-            if let Some(remote) = services.remote_status(node).await {
-                reports.insert(node, remote.ranges);
-            }
-        }
+    for (node, _, remote) in services.other_statuses().await {
+        reports.extend(remote.map(|remote| (node, remote.ranges)));
     }
     let live: BTreeSet<NodeId> = reports.keys().copied().collect();
     let records = registry.records();

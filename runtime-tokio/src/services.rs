@@ -5,6 +5,7 @@
 //! (a data directory reused, a join list pointing at the wrong cluster) is
 //! refused with `FAILED_PRECONDITION`, never served.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,11 +202,7 @@ impl admin_server::Admin for Services {
         if local_only {
             return Ok(Response::new(response));
         }
-        for (node, address) in self.peers.addresses() {
-            if node == self.peers.node() {
-                continue;
-            }
-            let remote = self.remote_status(node).await;
+        for (node, address, remote) in self.other_statuses().await {
             let live = remote.is_some();
             let membership = self.membership_of(node);
             response.nodes.push(NodeStatus { id: node.0, rpc_address: address.to_string(), live, membership });
@@ -283,7 +280,18 @@ impl Services {
         })
     }
 
-    pub(crate) async fn remote_status(&self, node: NodeId) -> Option<StatusResponse> {
+    /// Every other node this one knows, with its own view (None: it did not answer).
+    pub(crate) async fn other_statuses(&self) -> Vec<(NodeId, SocketAddr, Option<StatusResponse>)> {
+        let mut statuses = Vec::new();
+        for (node, address) in self.peers.addresses() {
+            if node != self.peers.node() {
+                statuses.push((node, address, self.remote_status(node).await));
+            }
+        }
+        statuses
+    }
+
+    async fn remote_status(&self, node: NodeId) -> Option<StatusResponse> {
         let channel = self.peers.channel(node)?;
         let mut request = GrpcRequest::new(StatusRequest { local_only: true });
         request.set_timeout(STATUS_TIMEOUT);

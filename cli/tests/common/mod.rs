@@ -147,6 +147,12 @@ pub async fn status(address: SocketAddr) -> Option<StatusResponse> {
     Some(client.status(request).await.ok()?.into_inner())
 }
 
+/// The node's own view: only the replicas it holds.
+pub async fn local_status(address: SocketAddr) -> Option<StatusResponse> {
+    let mut client = AdminClient::new(channel(address).await?);
+    Some(client.status(StatusRequest { local_only: true }).await.ok()?.into_inner())
+}
+
 /// Writes `key`; Ok when acknowledged.
 pub async fn put(client: &mut KvClient<Channel>, key: &str, value: &str) -> Result<(), tonic::Status> {
     let mut request = tonic::Request::new(PutRequest { key: key.into(), value: value.into() });

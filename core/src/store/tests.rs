@@ -189,10 +189,8 @@ fn the_meta_map_learns_every_split() {
     assert!(matches!(misrouted, Err(CommandError::Range(RangeError::KeyOutsideRange { .. }))));
 }
 
-/// A request whose sender's clock is beyond the maximum offset of the node's,
-/// behind or ahead, is refused before it reaches a replica.
-#[test]
-fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
+/// A one-node store of the first range, tolerating `max_offset_nanos` of clock offset.
+fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> Store {
     let node = NodeId(1);
     let config = StoreConfig {
         node,
@@ -203,9 +201,16 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
         split_threshold_bytes: None,
         split_check_interval_ticks: 10,
         garbage_collection_ttl_nanos: None,
-        max_offset_nanos: 100,
+        max_offset_nanos,
     };
-    let mut store = Store::new(config, vec![bootstrap_range(&[node])]);
+    Store::new(config, vec![bootstrap_range(&[node])])
+}
+
+/// A request whose sender's clock is beyond the maximum offset of the node's,
+/// behind or ahead, is refused before it reaches a replica.
+#[test]
+fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
+    let mut store = single_node_store_with_offset_nanos(100);
     let now = Time(10_000);
     let read = RangeCommand::Get { key: key("a"), read: ReadOptions::at(at(10_000)) };
     let request = RangeRequest { range: RangeId(1), generation: 0, command: read };
@@ -224,19 +229,7 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
 
 #[test]
 fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
-    let node = NodeId(1);
-    let config = StoreConfig {
-        node,
-        raft: RaftConfig::new(node, 1),
-        tick_interval_nanos: 10_000_000,
-        compaction_threshold_entries: 100,
-        heartbeat_expiry_nanos: 1_000_000_000,
-        split_threshold_bytes: None,
-        split_check_interval_ticks: 10,
-        garbage_collection_ttl_nanos: None,
-        max_offset_nanos: 100,
-    };
-    let mut store = Store::new(config, vec![bootstrap_range(&[node])]);
+    let mut store = single_node_store_with_offset_nanos(100);
     let now = Time(10_000);
     for (timestamp, refused) in [(10_050, false), (10_200, true)] {
         let command = RangeCommand::CommitOnePhase {

@@ -236,8 +236,7 @@ async fn list_append_steps(
         let value = recorded.next_value.fetch_add(1, Ordering::SeqCst);
         let mut appended = list;
         appended.push(value);
-        let bytes: Vec<u8> = appended.iter().flat_map(|value| value.to_be_bytes()).collect();
-        if unblocked!(transaction.put(gateway, &key_of(key), Some(bytes.clone()))).is_err() {
+        if unblocked!(transaction.put(gateway, &key_of(key), Some(encode_list(&appended)))).is_err() {
             return (observed, abort(transaction, gateway).await);
         }
         observed.push(MicroOperation::Append { key, value });
