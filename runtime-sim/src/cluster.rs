@@ -86,6 +86,18 @@ impl<P: Program> SimCluster<P> {
             .max_by_key(|(_, term)| *term)
     }
 
+    /// A live, unpaused node campaigning (as a candidate, past pre-vote), with its term.
+    pub fn candidate(&self) -> Option<(NodeId, shardforge_core::types::Term)> {
+        let statuses = self.statuses.lock().expect("status board lock");
+        statuses
+            .iter()
+            .filter(|(id, status)| {
+                status.role == shardforge_core::raft::Role::Candidate && self.is_alive(**id) && !self.is_paused(**id)
+            })
+            .map(|(id, status)| (*id, status.term))
+            .max_by_key(|(_, term)| *term)
+    }
+
     /// Whether `node` is a voter in the configuration of the leader of the
     /// highest term (as last reported); false when there is no leader.
     pub fn leader_has_voter(&self, node: NodeId) -> bool {

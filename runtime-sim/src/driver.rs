@@ -16,7 +16,7 @@ use std::time::Duration;
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
 use shardforge_core::node::ClientId;
-use shardforge_core::raft::{persistence, Message};
+use shardforge_core::raft::{persistence, Message, MessageBody};
 use shardforge_core::store::StoreOutput;
 use shardforge_core::types::{NodeId, RangeId, Time};
 
@@ -174,6 +174,9 @@ impl<P: Program> Driver<P> {
     async fn send_messages(&self, outputs: &[StoreOutput]) {
         let mut batches: BTreeMap<NodeId, Vec<(u64, Message)>> = BTreeMap::new();
         for (group, message) in outputs.iter().flat_map(StoreOutput::messages) {
+            if matches!(message.body, MessageBody::VoteResponse { granted: true }) {
+                self.setup.observer.vote_sent(self.setup.id, group.0, message.term, message.to);
+            }
             batches.entry(message.to).or_default().push((group.0, message.clone()));
         }
         for (to, messages) in batches {

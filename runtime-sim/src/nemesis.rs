@@ -37,6 +37,11 @@ pub enum FaultKind {
     MessageLoss,
     MessageDuplication,
     KillRestart,
+    /// Waits for a campaign and crashes another voter moments later (when it may
+    /// just have voted, or acknowledged an append), restarting it at once with
+    /// part of its unsynced tail lost: a vote or an acknowledgement that was not
+    /// durable would be given twice.
+    RestartDuringElection,
     Pause,
     ClockSkew,
     MembershipChange,
@@ -44,7 +49,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::IsolateNode,
         FaultKind::IsolateNewLeader,
         FaultKind::MajorityMinoritySplit,
@@ -54,6 +59,7 @@ impl FaultKind {
         FaultKind::MessageLoss,
         FaultKind::MessageDuplication,
         FaultKind::KillRestart,
+        FaultKind::RestartDuringElection,
         FaultKind::Pause,
         FaultKind::ClockSkew,
         FaultKind::MembershipChange,
@@ -103,6 +109,7 @@ impl FaultPlan {
             (FaultKind::MessageDelay, 2),
             (FaultKind::MessageLoss, 2),
             (FaultKind::KillRestart, 1),
+            (FaultKind::RestartDuringElection, 2),
         ];
         FaultPlan { enabled, action_interval_millis_max: 150 }
     }
@@ -237,6 +244,7 @@ impl<P: Program> Nemesis<P> {
                 self.change_message_faults(kind)
             }
             FaultKind::KillRestart => self.kill_or_restart(),
+            FaultKind::RestartDuringElection => self.restart_during_election().await,
             FaultKind::Pause => self.pause_or_resume(),
             FaultKind::ClockSkew => self.skew_clock(),
             FaultKind::MembershipChange => self.change_membership().await,
@@ -310,6 +318,33 @@ impl<P: Program> Nemesis<P> {
         self.cluster.resume(victim);
         let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
         format!("crashed {victim}: kept {kept} unsynced write batches, lost {lost}")
+    }
+
+    async fn restart_during_election(&mut self) -> String {
+        let stop_waiting_at = madsim::time::Instant::now() + Duration::from_millis(500);
+        let (candidate, term) = loop {
+            match self.cluster.candidate() {
+                Some(campaign) => break campaign,
+                None if madsim::time::Instant::now() > stop_waiting_at => return "no campaign to disturb".into(),
+                None => madsim::time::sleep(Duration::from_millis(1)).await,
+            }
+        };
+        let mut random = thread_rng();
+        // Vote requests travel a hop or two: land before, during or after the vote.
+        madsim::time::sleep(Duration::from_micros(random.gen_range(0..=5_000))).await;
+        let voters: Vec<NodeId> = self
+            .cluster
+            .node_ids()
+            .into_iter()
+            .filter(|node| *node != candidate && self.cluster.is_alive(*node))
+            .collect();
+        let Some(victim) = voters.choose(&mut random).copied() else { return "no voter to restart".into() };
+        self.cluster.resume(victim);
+        let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
+        self.cluster.restart(victim);
+        format!(
+            "{candidate} campaigns in term {term}: restarted {victim}, kept {kept} unsynced write batches, lost {lost}"
+        )
     }
 
     fn pause_or_resume(&mut self) -> String {

@@ -15,6 +15,9 @@ pub trait Observer: Send + Sync {
     /// `replica.digest`. Replicas must agree at every index, including states
     /// reached through a snapshot.
     fn state(&self, node: NodeId, group: u64, replica: &crate::program::ReplicaState);
+    /// `node` sent a vote for `candidate` in `term` of `group` (after persisting
+    /// whatever the vote promises, as every message).
+    fn vote_sent(&self, node: NodeId, group: u64, term: shardforge_core::types::Term, candidate: NodeId);
     /// `node`'s Raft status of the first group after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).

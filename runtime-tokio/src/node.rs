@@ -284,6 +284,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         split_check_interval_ticks: tuning.split_check_interval_ticks,
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
+        timestamp_cache_entries_max: shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
     }
 }
 

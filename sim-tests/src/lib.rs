@@ -14,6 +14,7 @@
 
 pub mod bugs;
 pub mod checker;
+pub mod leadership;
 pub mod local_transactions;
 pub mod recorder;
 pub mod register;

@@ -17,7 +17,7 @@ use madsim::time::Instant;
 use shardforge_core::raft::{Entry, EntryPayload, Role, Status};
 use shardforge_core::types::{LogIndex, NodeId, Term};
 use shardforge_runtime_sim::observer::Observer;
-use shardforge_runtime_sim::program::ReplicaState;
+use shardforge_runtime_sim::program::{ReplicaState, FIRST_GROUP};
 
 #[derive(Default)]
 struct Records {
@@ -32,6 +32,8 @@ struct Records {
     /// Per group, the voters reported by the most advanced replica, and its index.
     voters: BTreeMap<u64, (LogIndex, BTreeSet<NodeId>)>,
     statuses: BTreeMap<NodeId, Status>,
+    /// Per group, node and term: the candidate the node sent its vote to.
+    votes: BTreeMap<(u64, NodeId, Term), NodeId>,
     violations: Vec<String>,
     trace: Vec<String>,
     trace_hash: u64,
@@ -154,8 +156,33 @@ impl Observer for Recorder {
         self.event(format!("{node} restored a snapshot of group {group} at {index}"));
     }
 
+    /// One vote per node per term, across restarts: a second candidate in the
+    /// same term means the first vote was forgotten (or never made durable).
+    fn vote_sent(&self, node: NodeId, group: u64, term: Term, candidate: NodeId) {
+        let mut records = self.records();
+        let first = *records.votes.entry((group, node, term)).or_insert(candidate);
+        if first != candidate {
+            drop(records);
+            self.violate(format!(
+                "vote safety: {node} voted for {first} and then for {candidate} in {term} of group {group}"
+            ));
+        }
+    }
+
     fn status(&self, node: NodeId, status: &Status) {
         let mut records = self.records();
+        // A vote sent was durable first: the node may never be in that term
+        // again without it (as after a restart that lost it).
+        if let Some(sent) = records.votes.get(&(FIRST_GROUP, node, status.term)).copied() {
+            if status.vote != Some(sent) {
+                drop(records);
+                self.violate(format!(
+                    "vote durability: {node} sent its vote in {} to {sent} but now holds {:?}",
+                    status.term, status.vote
+                ));
+                records = self.records();
+            }
+        }
         if status.role == Role::Leader {
             let previous = *records.leaders.entry(status.term).or_insert(node);
             if previous != node {

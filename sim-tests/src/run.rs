@@ -27,6 +27,7 @@ use shardforge_runtime_sim::program::{SingleGroup, SingleGroupSettings};
 
 use crate::bugs::Bug;
 use crate::checker::linearizability::{self, RegisterOperation};
+use crate::leadership;
 use crate::recorder::Recorder;
 use crate::register::RegisterMachine;
 use crate::workload::{History, RegisterClient};
@@ -232,6 +233,9 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let plan_text = format!("{:?} every <= {} ms; {:?}", plan.enabled, plan.action_interval_millis_max, config);
     recorder.event(format!("seed {seed}: {plan_text}"));
     let cluster = SimCluster::<SingleGroup<RegisterMachine>>::start(&config, recorder.clone());
+    let election_timeout = Duration::from_nanos(
+        config.program.node.raft.election_timeout_ticks_max as u64 * config.program.node.tick_interval_nanos,
+    );
     let faults = cluster.faults().clone();
     let history = Arc::new(History::new(origin));
     let nodes: Vec<NodeId> = cluster.node_ids();
@@ -265,7 +269,8 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                 }
                 let address = std::net::SocketAddr::new(client_ip(1000), 7001);
                 let checker_client = SimClient::bind_on(1001, address, faults).await;
-                liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await
+                liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await?;
+                leadership::probe_leadership(&mut nemesis.cluster, &recorder, election_timeout).await
             }
             .await;
             nemesis.cluster.shut_down();

@@ -107,6 +107,8 @@ pub struct Status {
     pub id: NodeId,
     pub role: Role,
     pub term: Term,
+    /// Whom this node voted for in `term` (checkers hold it to the votes it sent).
+    pub vote: Option<NodeId>,
     pub leader: Option<NodeId>,
     pub last_index: LogIndex,
     pub commit_index: LogIndex,
@@ -223,6 +225,7 @@ impl RaftNode {
             id: self.id(),
             role: self.role,
             term: self.term,
+            vote: self.vote,
             leader: self.leader,
             last_index: self.log.last_index(),
             commit_index: self.log.commit_index(),

@@ -25,4 +25,4 @@ pub use descriptor::{RangeDescriptor, RangeError, SplitError};
 pub use local::LocalRanges;
 pub use map::RangeMap;
 pub use state::{Applied, RangeState};
-pub use timestamp_cache::TimestampCache;
+pub use timestamp_cache::{TimestampCache, ENTRIES_MAX_DEFAULT as TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT};

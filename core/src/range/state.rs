@@ -119,6 +119,11 @@ impl RangeState {
         state
     }
 
+    /// Bounds this range's timestamp cache (see [`TimestampCache::set_entries_max`]).
+    pub fn set_timestamp_cache_entries_max(&mut self, entries_max: usize) {
+        self.reads.set_entries_max(entries_max);
+    }
+
     /// Whether this range keeps the meta map.
     pub fn is_meta(&self) -> bool {
         self.descriptor.start == Key::MIN

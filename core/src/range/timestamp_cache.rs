@@ -4,29 +4,52 @@
 //!
 //! It is part of the replicated range state — reads are Raft commands — so every
 //! replica, and every new leader, holds the same cache. Its size is bounded: when
-//! it passes `ENTRIES_MAX`, everything folds into the low-water mark, which is
-//! conservative (it pushes more writes than needed) and never unsafe.
+//! it passes its entry limit (`ENTRIES_MAX_DEFAULT` unless the store says
+//! otherwise), everything folds into the low-water mark, which is conservative
+//! (it pushes more writes than needed) and never unsafe. The simulator draws
+//! limits of a few entries, so that folding and low-water marks (and their
+//! passage through splits and snapshots) happen in every seed.
 
 use std::collections::BTreeMap;
 
 use crate::keys::{Key, KeyEnd};
 use crate::types::Timestamp;
 
-/// Entries kept before folding into the low-water mark.
-const ENTRIES_MAX: usize = 4096;
+/// Entries kept before folding into the low-water mark, unless set otherwise.
+pub const ENTRIES_MAX_DEFAULT: usize = 4096;
 
 /// Read timestamps of keys and spans.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimestampCache {
     keys: BTreeMap<Key, Timestamp>,
     spans: Vec<(Key, KeyEnd, Timestamp)>,
     low_water: Timestamp,
+    entries_max: usize,
+}
+
+impl Default for TimestampCache {
+    fn default() -> TimestampCache {
+        TimestampCache::new([], Timestamp::default())
+    }
 }
 
 impl TimestampCache {
     /// A cache holding `keys` above `low_water`.
     pub fn new(keys: impl IntoIterator<Item = (Key, Timestamp)>, low_water: Timestamp) -> TimestampCache {
-        TimestampCache { keys: keys.into_iter().collect(), spans: Vec::new(), low_water }
+        TimestampCache {
+            keys: keys.into_iter().collect(),
+            spans: Vec::new(),
+            low_water,
+            entries_max: ENTRIES_MAX_DEFAULT,
+        }
+    }
+
+    /// Bounds the cache to `entries_max` entries from now on (folding at once if
+    /// it holds more). Every replica of a range must use the same limit.
+    pub fn set_entries_max(&mut self, entries_max: usize) {
+        assert!(entries_max > 0, "a timestamp cache holds at least one entry");
+        self.entries_max = entries_max;
+        self.bound_size();
     }
 
     pub fn record_key(&mut self, key: &Key, timestamp: Timestamp) {
@@ -49,7 +72,7 @@ impl TimestampCache {
     }
 
     fn bound_size(&mut self) {
-        if self.keys.len() + self.spans.len() > ENTRIES_MAX {
+        if self.keys.len() + self.spans.len() > self.entries_max {
             self.fold_spans();
             self.low_water = self.keys.values().copied().fold(self.low_water, Timestamp::max);
             self.keys.clear();
@@ -68,7 +91,7 @@ impl TimestampCache {
     pub fn split_off(&mut self, at: &Key) -> TimestampCache {
         let keys = self.keys.split_off(at);
         let spans = self.spans.iter().filter(|(_, end, _)| end.is_above(at)).cloned().collect();
-        TimestampCache { keys, spans, low_water: self.low_water }
+        TimestampCache { keys, spans, low_water: self.low_water, entries_max: self.entries_max }
     }
 
     pub fn keys(&self) -> impl Iterator<Item = (&Key, &Timestamp)> {

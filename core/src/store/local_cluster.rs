@@ -42,6 +42,7 @@ fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -
         split_check_interval_ticks: 5,
         garbage_collection_ttl_nanos: None,
         max_offset_nanos: MAX_OFFSET_NANOS,
+        timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
     }
 }
 

@@ -12,13 +12,15 @@ use crate::types::LogIndex;
 pub struct RangeMachine {
     state: Option<RangeState>,
     heartbeat_expiry_nanos: u64,
+    /// The bound of the range's timestamp cache (splits inherit it).
+    timestamp_cache_entries_max: usize,
     /// Right-hand ranges created by splits applied since the store last looked.
     splits: Vec<RangeState>,
 }
 
 impl RangeMachine {
-    pub fn new(heartbeat_expiry_nanos: u64) -> RangeMachine {
-        RangeMachine { state: None, heartbeat_expiry_nanos, splits: Vec::new() }
+    pub fn new(heartbeat_expiry_nanos: u64, timestamp_cache_entries_max: usize) -> RangeMachine {
+        RangeMachine { state: None, heartbeat_expiry_nanos, timestamp_cache_entries_max, splits: Vec::new() }
     }
 
     pub fn state(&self) -> Option<&RangeState> {
@@ -59,5 +61,8 @@ impl StateMachine for RangeMachine {
         }
         let snapshot: RangeSnapshot = codec::decode_snapshot(data).expect("range snapshots decode");
         self.state = RangeState::restore(snapshot, self.heartbeat_expiry_nanos);
+        if let Some(state) = &mut self.state {
+            state.set_timestamp_cache_entries_max(self.timestamp_cache_entries_max);
+        }
     }
 }

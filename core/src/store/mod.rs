@@ -77,6 +77,10 @@ pub struct StoreConfig {
     pub garbage_collection_ttl_nanos: Option<u64>,
     /// The bound on clock differences between nodes that the cluster assumes.
     pub max_offset_nanos: u64,
+    /// Entries each range's timestamp cache keeps before folding them into its
+    /// low-water mark (production: `range::timestamp_cache::ENTRIES_MAX_DEFAULT`;
+    /// the simulator draws tiny limits). The same on every node.
+    pub timestamp_cache_entries_max: usize,
 }
 
 /// What can happen to a store.
@@ -227,7 +231,7 @@ impl Store {
             tick_interval_nanos: self.config.tick_interval_nanos,
             compaction_threshold_entries: self.config.compaction_threshold_entries,
         };
-        let machine = RangeMachine::new(self.config.heartbeat_expiry_nanos);
+        let machine = RangeMachine::new(self.config.heartbeat_expiry_nanos, self.config.timestamp_cache_entries_max);
         self.replicas.insert(range, Node::new(config, recovered, machine));
     }
 

@@ -202,6 +202,7 @@ fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> Store {
         split_check_interval_ticks: 10,
         garbage_collection_ttl_nanos: None,
         max_offset_nanos,
+        timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
     };
     Store::new(config, vec![bootstrap_range(&[node])])
 }

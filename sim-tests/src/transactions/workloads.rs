@@ -59,10 +59,13 @@ pub struct Recorded {
     pub one_phase_commits: AtomicU64,
     /// Clients that finished their last transaction after the stop.
     pub finished_clients: AtomicU64,
+    /// Whether clients wait out commit wait before reporting a commit (the
+    /// simulator draws it per seed; production's default is off).
+    pub commit_wait: bool,
 }
 
 impl Recorded {
-    pub fn new(origin: Instant) -> Recorded {
+    pub fn new(origin: Instant, commit_wait: bool) -> Recorded {
         Recorded {
             origin,
             next_transaction: AtomicU64::new(1),
@@ -72,6 +75,7 @@ impl Recorded {
             committed: AtomicU64::new(0),
             one_phase_commits: AtomicU64::new(0),
             finished_clients: AtomicU64::new(0),
+            commit_wait,
         }
     }
 
@@ -112,9 +116,9 @@ macro_rules! unblocked {
 }
 
 /// Commits and waits out commit wait; the outcome the client can tell.
-async fn finish(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
+async fn finish(transaction: &mut Transaction, gateway: &mut Gateway, recorded: &Recorded) -> TransactionOutcome {
     let committed = transaction.commit(gateway).await;
-    outcome_of(committed, transaction, gateway).await
+    outcome_of(committed, transaction, gateway, recorded.commit_wait).await
 }
 
 /// Commits `writes` all at once (see the module doc); the outcome the client can tell.
@@ -128,7 +132,7 @@ async fn finish_writes(
     let outcome = match unblocked!(transaction.commit_writes(gateway, &writes)) {
         // Blocked leaves the transaction open: roll it back.
         Err(TransactionError::Blocked { .. }) => abort(transaction, gateway).await,
-        committed => outcome_of(committed, transaction, gateway).await,
+        committed => outcome_of(committed, transaction, gateway, recorded.commit_wait).await,
     };
     if outcome == TransactionOutcome::Committed && transaction.committed_in_one_phase() {
         recorded.one_phase_commits.fetch_add(1, Ordering::SeqCst);
@@ -136,15 +140,16 @@ async fn finish_writes(
     outcome
 }
 
-/// After a commit: waits out commit wait when it succeeded.
+/// After a commit: waits out commit wait when it succeeded and the run waits.
 async fn outcome_of(
     committed: Result<Timestamp, TransactionError>,
     transaction: &mut Transaction,
     gateway: &mut Gateway,
+    commit_wait: bool,
 ) -> TransactionOutcome {
     match committed {
         Ok(_) => {
-            while let Some(until) = transaction.commit_wait_until() {
+            while let Some(until) = transaction.commit_wait_until().filter(|_| commit_wait) {
                 if shardforge_core::txn::coordinator::RangeSender::now(gateway) >= until {
                     break;
                 }
@@ -241,7 +246,7 @@ async fn list_append_steps(
         }
         observed.push(MicroOperation::Append { key, value });
     }
-    (observed, finish(transaction, gateway).await)
+    (observed, finish(transaction, gateway, recorded).await)
 }
 
 /// The steps with their writes buffered, read back from the buffer, and
@@ -297,7 +302,7 @@ pub async fn open_accounts(gateway: &mut Gateway, settings: TransactionSettings,
                 written &= unblocked!(transaction.put(gateway, &key_of(account), balance.clone())).is_ok();
             }
             match written {
-                true => finish(&mut transaction, gateway).await,
+                true => finish(&mut transaction, gateway, recorded).await,
                 false => abort(&mut transaction, gateway).await,
             }
         };
@@ -337,7 +342,7 @@ pub async fn bank_transaction(
         let rows = unblocked!(transaction.scan(gateway, &key_of(0), &KeyEnd::Before(key_of(ACCOUNTS))));
         match rows {
             Ok(rows) => {
-                let outcome = finish(&mut transaction, gateway).await;
+                let outcome = finish(&mut transaction, gateway, recorded).await;
                 let total: i64 = rows.iter().map(|(_, value)| decode_balance(value)).sum();
                 if outcome == TransactionOutcome::Committed && total != ACCOUNTS as i64 * INITIAL_BALANCE {
                     let wrong = format!("audit {number} ({} accounts) saw a total of {total}", rows.len());
@@ -359,7 +364,7 @@ pub async fn bank_transaction(
             }
         } else {
             match transfer(&mut transaction, gateway, from, to, amount).await {
-                Ok(()) => finish(&mut transaction, gateway).await,
+                Ok(()) => finish(&mut transaction, gateway, recorded).await,
                 Err(_) => abort(&mut transaction, gateway).await,
             }
         }
