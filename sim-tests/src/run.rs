@@ -226,7 +226,7 @@ fn draw_cluster_config(
 /// The whole run, inside a madsim runtime that was seeded with `seed`.
 pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let origin = madsim::time::Instant::now();
-    let recorder = Arc::new(Recorder::new(options.trace));
+    let recorder = Arc::new(Recorder::new(options.trace, true));
     let (plan, leader_churn) = draw_plan();
     let config = draw_cluster_config(&options, leader_churn);
     let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
