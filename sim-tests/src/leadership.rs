@@ -1,5 +1,5 @@
 //! Liveness probes of leadership, run at the end of a register seed with every
-//! fault healed. Safety checkers cannot see these two properties, because losing
+//! fault healed and the clients stopped. Safety checkers cannot see these two properties, because losing
 //! them loses no data, only availability:
 //!
 //! - **check-quorum**: a leader cut off from every other node steps down within a

@@ -255,8 +255,8 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let actions = Arc::new(Mutex::new(Vec::new()));
     let control = Handle::current().create_node().name("control").ip(client_ip(1000)).build();
     let verdict = {
-        let (options, recorder, history, actions, faults) =
-            (options.clone(), recorder.clone(), history.clone(), actions.clone(), faults.clone());
+        let (options, recorder, history, actions, faults, stop) =
+            (options.clone(), recorder.clone(), history.clone(), actions.clone(), faults.clone(), stop.clone());
         control.spawn(async move {
             let admin = SimClient::bind(1000, faults.clone()).await;
             let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone());
@@ -270,6 +270,9 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                 let address = std::net::SocketAddr::new(client_ip(1000), 7001);
                 let checker_client = SimClient::bind_on(1001, address, faults).await;
                 liveness_and_final_reads(checker_client, &options, &recorder, history, nodes).await?;
+                // Without writes, a cut-off follower's log stays as up to date as
+                // the leader's: only the leader lease then stops its pre-votes.
+                stop.store(true, Ordering::SeqCst);
                 leadership::probe_leadership(&mut nemesis.cluster, &recorder, election_timeout).await
             }
             .await;
