@@ -76,24 +76,20 @@ impl<P: Program> SimCluster<P> {
 
     /// The live, unpaused node that last reported itself leader of the highest term.
     pub fn leader(&self) -> Option<(NodeId, shardforge_core::types::Term)> {
-        let statuses = self.statuses.lock().expect("status board lock");
-        statuses
-            .iter()
-            .filter(|(id, status)| {
-                status.role == shardforge_core::raft::Role::Leader && self.is_alive(**id) && !self.is_paused(**id)
-            })
-            .map(|(id, status)| (*id, status.term))
-            .max_by_key(|(_, term)| *term)
+        self.highest_term_in(shardforge_core::raft::Role::Leader)
     }
 
     /// A live, unpaused node campaigning (as a candidate, past pre-vote), with its term.
     pub fn candidate(&self) -> Option<(NodeId, shardforge_core::types::Term)> {
+        self.highest_term_in(shardforge_core::raft::Role::Candidate)
+    }
+
+    /// The live, unpaused node that last reported `role` in the highest term.
+    fn highest_term_in(&self, role: shardforge_core::raft::Role) -> Option<(NodeId, shardforge_core::types::Term)> {
         let statuses = self.statuses.lock().expect("status board lock");
         statuses
             .iter()
-            .filter(|(id, status)| {
-                status.role == shardforge_core::raft::Role::Candidate && self.is_alive(**id) && !self.is_paused(**id)
-            })
+            .filter(|(id, status)| status.role == role && self.is_alive(**id) && !self.is_paused(**id))
             .map(|(id, status)| (*id, status.term))
             .max_by_key(|(_, term)| *term)
     }

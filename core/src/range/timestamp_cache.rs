@@ -106,3 +106,31 @@ impl TimestampCache {
         self.low_water
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(wall_nanos: u64) -> Timestamp {
+        Timestamp { wall_nanos, logical: 0 }
+    }
+
+    #[test]
+    fn a_small_limit_folds_into_the_low_water_mark_and_a_split_keeps_both() {
+        let mut cache = TimestampCache::default();
+        cache.set_entries_max(2);
+        for (number, wall_nanos) in [(1u8, 10), (2, 30), (3, 20)] {
+            cache.record_key(&Key(vec![number]), at(wall_nanos));
+        }
+        assert_eq!(cache.low_water(), at(30), "a third entry folds every entry into the mark");
+        assert_eq!(cache.keys().count(), 0);
+        assert_eq!(cache.read_timestamp(&Key(vec![9])), at(30));
+
+        let mut right = cache.split_off(&Key(vec![5]));
+        assert_eq!(right.low_water(), at(30), "the right half inherits the mark");
+        right.record_key(&Key(vec![6]), at(40));
+        right.record_key(&Key(vec![7]), at(50));
+        right.record_key(&Key(vec![8]), at(45));
+        assert_eq!(right.low_water(), at(50), "the right half inherits the limit");
+    }
+}
