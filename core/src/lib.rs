@@ -16,12 +16,16 @@
 //! - [`range`]: range descriptors and the map that routes keys to ranges.
 //! - [`txn`]: the hybrid logical clock and the uncertainty intervals of reads.
 //! - [`store`]: all replicas of one node, one Raft group per range, with splits.
+//! - [`kv`]: key-value transactions over the coordinator, restarted through conflicts.
+//! - [`placement`]: the node registry and the rebalancer's decisions.
 //! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
 //!   group plus a replicated state machine and the client requests waiting on it.
 
 pub mod encoding;
 pub mod keys;
+pub mod kv;
 pub mod node;
+pub mod placement;
 pub mod raft;
 pub mod range;
 pub mod storage;

@@ -112,3 +112,18 @@ impl NodeTransport for SimTransport {
         self.clock.now()
     }
 }
+
+/// The KV client's runtime in the simulator: madsim's clock, and the seeded
+/// generator of the simulation, so every retry and transaction id replays.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimRuntime;
+
+impl shardforge_core::kv::KvRuntime for SimRuntime {
+    async fn sleep(&mut self, nanos: u64) {
+        madsim::time::sleep(Duration::from_nanos(nanos)).await;
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        madsim::rand::random()
+    }
+}

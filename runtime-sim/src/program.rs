@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use shardforge_core::node::StateMachine;
 use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request};
+use shardforge_core::placement::rebalancer::{self, ReplicaReport};
 use shardforge_core::raft::{persistence, Message, Status};
 use shardforge_core::storage::MemoryEngine;
 use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
@@ -20,6 +21,10 @@ use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
 /// the left-hand side keeps it). The nemesis's leader-directed faults target it.
 pub const FIRST_GROUP: u64 = 1;
 pub use shardforge_core::store::LOOKUP_GROUP;
+/// The group a store answers with the reports of its replicas (see
+/// [`encode_reports`]), as production's node answers its status RPC: the
+/// rebalancer asks every node over the simulated network.
+pub const STATUS_GROUP: u64 = u64::MAX - 1;
 /// Replicas of each range a store cluster starts with.
 pub const REPLICATION_FACTOR: usize = 3;
 
@@ -184,6 +189,10 @@ impl Program for StoreProgram {
         let input = match input {
             ProgramInput::Tick => StoreInput::Tick,
             ProgramInput::Message { group, message } => StoreInput::Message { range: RangeId(group), message },
+            ProgramInput::Request { client, request_id, group: STATUS_GROUP, .. } => {
+                let reports = encode_reports(&rebalancer::replica_reports(&self.store));
+                return answered_at_once(vec![Reply { client, request_id, result: Ok(reports) }]);
+            }
             ProgramInput::Request { client, request_id, group, request, sender_clock } => {
                 match self.store.client_input(client, request_id, group, request, sender_clock) {
                     Ok(input) => input,
@@ -206,4 +215,47 @@ impl Program for StoreProgram {
             voters: replica.raft().status().configuration.voters,
         })
     }
+}
+
+/// The answer to a [`STATUS_GROUP`] request: per replica, its range id,
+/// generation, start key and replicas, each number 8 bytes big-endian.
+pub fn encode_reports(reports: &[ReplicaReport]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let number = |bytes: &mut Vec<u8>, value: u64| bytes.extend_from_slice(&value.to_be_bytes());
+    number(&mut bytes, reports.len() as u64);
+    for report in reports {
+        number(&mut bytes, report.range);
+        number(&mut bytes, report.generation);
+        number(&mut bytes, report.start_key.len() as u64);
+        bytes.extend_from_slice(&report.start_key);
+        number(&mut bytes, report.replicas.len() as u64);
+        for node in &report.replicas {
+            number(&mut bytes, node.0);
+        }
+    }
+    bytes
+}
+
+/// Reads [`encode_reports`]' bytes; None when they are not such.
+pub fn decode_reports(mut bytes: &[u8]) -> Option<Vec<ReplicaReport>> {
+    fn take<'a>(bytes: &mut &'a [u8], length: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = bytes.split_at_checked(length)?;
+        *bytes = rest;
+        Some(taken)
+    }
+    fn number(bytes: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(take(bytes, 8)?.try_into().ok()?))
+    }
+    let count = number(&mut bytes)?;
+    let mut reports = Vec::new();
+    for _ in 0..count {
+        let range = number(&mut bytes)?;
+        let generation = number(&mut bytes)?;
+        let length = usize::try_from(number(&mut bytes)?).ok()?;
+        let start_key = take(&mut bytes, length)?.to_vec();
+        let replica_count = number(&mut bytes)?;
+        let replicas = (0..replica_count).map(|_| number(&mut bytes).map(NodeId)).collect::<Option<BTreeSet<_>>>()?;
+        reports.push(ReplicaReport { range, start_key, generation, replicas });
+    }
+    bytes.is_empty().then_some(reports)
 }

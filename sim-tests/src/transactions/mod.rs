@@ -15,19 +15,20 @@
 //! checkers: list-append anomalies or wrong bank totals, plus the Raft-level
 //! checks of the recorder, per range.
 
+pub mod placement;
 pub mod workloads;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::Handle;
-use shardforge_core::range::{RangeCommand, RangeResponse, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT};
+use shardforge_core::kv::{KvClient, KvSettings};
+use shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT;
 use shardforge_core::store::StoreConfig;
-use shardforge_core::txn::coordinator::RangeSender;
 use shardforge_core::txn::coordinator::TransactionKnobs;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
@@ -38,7 +39,7 @@ use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
 use shardforge_runtime_sim::observer::Observer;
 use shardforge_runtime_sim::program::{StoreProgram, REPLICATION_FACTOR};
 
-use shardforge_runtime_sim::client::SimTransport;
+use shardforge_runtime_sim::client::{SimRuntime, SimTransport};
 
 /// A workload client's gateway: the core's, over the simulated network.
 pub type Gateway = shardforge_core::txn::gateway::Gateway<SimTransport>;
@@ -63,7 +64,8 @@ fn clock_faults() -> ClockFaults {
 /// Client host ids (the register workload's clients use 1..).
 const SETUP_CLIENT: u64 = 900;
 const CHECKER_CLIENT: u64 = 901;
-const MOVER_CLIENT: u64 = 902;
+const OPERATOR_CLIENT: u64 = 902;
+const REBALANCER_CLIENT: u64 = 903;
 
 fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, Duration) {
     let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
@@ -165,24 +167,35 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         });
     }
 
-    let moves = Arc::new(AtomicU64::new(0));
-    if nodes.len() > REPLICATION_FACTOR {
-        let host = Handle::current().create_node().name("mover").ip(client_ip(MOVER_CLIENT)).build();
-        hosts.push(host.clone());
-        let (faults, nodes, clock, stop, moves) =
-            (faults.clone(), nodes.clone(), clocks[0].clone(), stop.clone(), moves.clone());
-        let keys = settings.keys;
-        host.spawn(async move {
-            let gateway = gateway_on(MOVER_CLIENT, faults, nodes.clone(), clock).await;
-            move_ranges(gateway, nodes, keys, stop, moves).await;
-        });
+    // With more nodes than a range keeps replicas, the registry and the
+    // rebalancer run as in production: nodes join, one is decommissioned, and
+    // ranges move under the nemesis (see `placement`).
+    let placement = (nodes.len() > REPLICATION_FACTOR).then(|| Arc::new(placement::Placement::new(recorder.clone())));
+    if let Some(placement) = &placement {
+        let kv_settings =
+            KvSettings { max_offset_nanos: MAX_OFFSET_NANOS, commit_wait, knobs: TransactionKnobs::default() };
+        let interval = Duration::from_millis(*[100, 300, 1000].choose(&mut thread_rng()).expect("non-empty"));
+        for (client, name) in [(OPERATOR_CLIENT, "operator"), (REBALANCER_CLIENT, "rebalancer")] {
+            let host = Handle::current().create_node().name(name).ip(client_ip(client)).build();
+            hosts.push(host.clone());
+            let (faults, nodes, clock, placement) =
+                (faults.clone(), nodes.clone(), clocks[0].clone(), placement.clone());
+            host.spawn(async move {
+                let gateway = gateway_on(client, faults, nodes.clone(), clock).await;
+                let kv = KvClient::new(gateway, SimRuntime, kv_settings);
+                match client {
+                    OPERATOR_CLIENT => placement::operate(kv, nodes, &placement).await,
+                    _ => placement::rebalance(kv, nodes, interval, &placement).await,
+                }
+            });
+        }
     }
 
     let actions = Arc::new(Mutex::new(Vec::new()));
     let control = Handle::current().create_node().name("control").ip(client_ip(1000)).build();
     let verdict = {
         let (options, recorder, actions) = (options.clone(), recorder.clone(), actions.clone());
-        let (recorded, stop, nodes) = (recorded.clone(), stop.clone(), nodes.clone());
+        let (recorded, stop, nodes, placement) = (recorded.clone(), stop.clone(), nodes.clone(), placement.clone());
         control.spawn(async move {
             let admin = SimClient::bind(1000, faults.clone()).await;
             let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone()).with_clock_faults(clock_faults());
@@ -198,11 +211,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                 let clock = clocks[0].clone();
                 // Each step of the final phase has its own bound; this one catches
                 // a command retried forever by a cluster that never recovered.
-                let bound = options.liveness_bound * 4;
+                let bound = options.liveness_bound * 6;
                 let (options, recorder) = (options.clone(), recorder.clone());
                 let final_phase = checker.spawn(async move {
                     let gateway = gateway_on(CHECKER_CLIENT, faults, nodes.clone(), clock).await;
-                    liveness_and_final_check(gateway, &options, settings, &recorded, &recorder, &nodes).await
+                    let kv_settings = KvSettings {
+                        max_offset_nanos: MAX_OFFSET_NANOS,
+                        commit_wait,
+                        knobs: TransactionKnobs::default(),
+                    };
+                    let mut kv = KvClient::new(gateway, SimRuntime, kv_settings);
+                    let placement = placement.as_deref();
+                    liveness_and_final_check(&mut kv, &options, settings, &recorded, &recorder, &nodes, placement).await
                 });
                 let finished = madsim::time::timeout(bound, final_phase).await;
                 Handle::current().kill(checker.id());
@@ -235,6 +255,11 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         .first()
         .cloned()
         .or(setup_failure)
+        .or_else(|| {
+            placement
+                .as_ref()
+                .and_then(|placement| placement.violations.lock().expect("placement lock").first().cloned())
+        })
         .or_else(|| anomaly.map(|violation| format!("list-append {:?}: {}", violation.anomaly, violation.explanation)))
         .or(lost)
         .or_else(|| wrong_totals.first().map(|wrong| format!("bank: {wrong}")))
@@ -246,7 +271,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         plan: plan_text,
         fault_kinds,
         operations: recorded.committed.load(Ordering::SeqCst) as usize,
-        range_moves: moves.load(Ordering::SeqCst) as usize,
+        range_moves: placement.as_ref().map_or(0, |placement| placement.moves.load(Ordering::SeqCst) as usize),
         one_phase_commits: recorded.one_phase_commits.load(Ordering::SeqCst) as usize,
         ranges: recorder.applied_indexes().len(),
         simulated: madsim::time::Instant::now().duration_since(origin),
@@ -257,45 +282,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     }
 }
 
-/// Moves ranges while the clients run: every few hundred milliseconds, the
-/// range of a random key trades one replica for a node that has none of it.
-/// The store leading the range then changes its Raft group to match.
-async fn move_ranges(
-    mut gateway: Gateway,
-    nodes: Vec<NodeId>,
-    keys: u64,
-    stop: Arc<AtomicBool>,
-    moves: Arc<AtomicU64>,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(200..=1000))).await;
-        let key = workloads::key_of(thread_rng().gen_range(0..keys));
-        let descriptor = gateway.descriptor_for(&key).await;
-        let outside: Vec<NodeId> = nodes.iter().copied().filter(|node| !descriptor.replicas.contains(node)).collect();
-        let inside: Vec<NodeId> = descriptor.replicas.iter().copied().collect();
-        let (Some(add), Some(remove)) = (outside.choose(&mut thread_rng()), inside.choose(&mut thread_rng())) else {
-            continue;
-        };
-        let mut replicas = descriptor.replicas.clone();
-        replicas.remove(remove);
-        replicas.insert(*add);
-        let command = RangeCommand::ChangeReplicas { key, replicas };
-        if let Ok(RangeResponse::Descriptor(Some(moved))) = RangeSender::send(&mut gateway, command).await {
-            moves.fetch_add(1, Ordering::SeqCst);
-            gateway.learn(moved);
-        }
-    }
-}
-
-/// After healing: every client finishes, a final transaction commits, and every
-/// range's replicas converge, each within the liveness bound.
+/// After healing: every client finishes, a final transaction commits,
+/// placement reaches what the operator asked for, and every range's replicas
+/// converge, each within the liveness bound (placement within twice that: it
+/// moves one replica at a time).
 async fn liveness_and_final_check(
-    mut gateway: Gateway,
+    kv: &mut placement::SimKv,
     options: &RunOptions,
     settings: TransactionSettings,
     recorded: &Recorded,
     recorder: &Recorder,
     nodes: &[NodeId],
+    placement: Option<&placement::Placement>,
 ) -> Result<(), String> {
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     while recorded.finished_clients.load(Ordering::SeqCst) < options.clients + 2 {
@@ -307,9 +305,10 @@ async fn liveness_and_final_check(
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     let final_settings = TransactionSettings { knobs: TransactionKnobs::default(), ..settings };
     loop {
+        let gateway = kv.gateway();
         let committed = match options.workload {
-            Workload::Bank => workloads::bank_transaction(&mut gateway, final_settings, recorded, true).await,
-            _ => final_reads(&mut gateway, final_settings, recorded).await,
+            Workload::Bank => workloads::bank_transaction(gateway, final_settings, recorded, true).await,
+            _ => final_reads(gateway, final_settings, recorded).await,
         };
         if committed {
             break;
@@ -317,6 +316,10 @@ async fn liveness_and_final_check(
         if madsim::time::Instant::now() > deadline {
             return Err(format!("liveness: no final transaction committed within {:?}", options.liveness_bound));
         }
+    }
+    if let Some(placement) = placement {
+        let deadline = madsim::time::Instant::now() + options.liveness_bound * 2;
+        placement::settled(kv, nodes, placement, deadline).await?;
     }
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     wait_for_convergence(recorder, nodes, deadline).await
