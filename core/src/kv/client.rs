@@ -6,7 +6,7 @@
 //! A transaction that must restart (a conflict, a pushed timestamp whose reads
 //! no longer hold) restarts with a new id and a growing backoff, up to
 //! [`ATTEMPTS_MAX`] times; an operation blocked behind an older transaction is
-//! tried again in place for a while first ([`BLOCKED_PAUSES_MAX`] pauses). A
+//! tried again in place for a while first ([`BLOCKED_WAIT_NANOS`]). A
 //! commit whose answer never came is reported as such: it may or may not have
 //! happened, and retrying could apply it twice.
 //!
@@ -27,9 +27,9 @@ use crate::types::{Timestamp, TransactionId};
 pub const ATTEMPTS_MAX: u32 = 30;
 /// Pause between two tries of an operation blocked behind another transaction.
 pub const BLOCKED_PAUSE_NANOS: u64 = 5_000_000;
-/// Pauses of an operation blocked behind an older transaction before the
-/// transaction restarts (two seconds' worth).
-pub const BLOCKED_PAUSES_MAX: u32 = 400;
+/// How long, on the gateway's clock, an operation blocked behind an older
+/// transaction is tried again before the transaction restarts.
+pub const BLOCKED_WAIT_NANOS: u64 = 2_000_000_000;
 const RESTART_BACKOFF_MAX_NANOS: u64 = 200_000_000;
 /// Pause between two looks at the clock while an acknowledgement waits for it.
 const CLOCK_WAIT_PAUSE_NANOS: u64 = 1_000_000;
@@ -172,9 +172,10 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
                 other => unreachable!("only writes come here, not {other:?}"),
             })
             .collect();
-        for pause in 0.. {
+        let give_up_at = self.blocked_deadline();
+        loop {
             match transaction.commit_writes(&mut self.gateway, &writes).await {
-                Err(TransactionError::Blocked { .. }) if pause < BLOCKED_PAUSES_MAX => {
+                Err(TransactionError::Blocked { .. }) if self.gateway.now() < give_up_at => {
                     self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
                 }
                 Err(error @ TransactionError::Blocked { .. }) => {
@@ -184,7 +185,12 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
                 other => return other,
             }
         }
-        unreachable!("the loop returns")
+    }
+
+    /// When an operation blocked from now on stops trying again.
+    fn blocked_deadline(&mut self) -> Timestamp {
+        let now = self.gateway.now();
+        Timestamp { wall_nanos: now.wall_nanos.saturating_add(BLOCKED_WAIT_NANOS), logical: 0 }
     }
 
     async fn steps(
@@ -194,11 +200,10 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
     ) -> Result<Vec<OperationResult>, TransactionError> {
         let mut results = Vec::with_capacity(operations.len());
         for operation in operations {
-            let mut pauses = 0;
+            let give_up_at = self.blocked_deadline();
             let result = loop {
                 match step(transaction, &mut self.gateway, operation).await {
-                    Err(TransactionError::Blocked { .. }) if pauses < BLOCKED_PAUSES_MAX => {
-                        pauses += 1;
+                    Err(TransactionError::Blocked { .. }) if self.gateway.now() < give_up_at => {
                         self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
                     }
                     other => break other?,

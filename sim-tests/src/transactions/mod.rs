@@ -15,6 +15,7 @@
 //! checkers: list-append anomalies or wrong bank totals, plus the Raft-level
 //! checks of the recorder, per range.
 
+pub mod blind_writes;
 pub mod placement;
 pub mod workloads;
 
@@ -250,6 +251,12 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         .into_iter()
         .find(|violation| commit_wait || violation.anomaly != list_append::Anomaly::RealTime);
     let lost = (options.workload == Workload::ListAppend).then(|| lost_append(&history)).flatten();
+    let lost_blind_write = recorded
+        .final_hot_values
+        .lock()
+        .expect("history lock")
+        .as_ref()
+        .and_then(|finals| blind_writes::check(&recorded.blind_writes.lock().expect("history lock"), finals));
     let failure = recorder
         .violations()
         .first()
@@ -262,6 +269,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         })
         .or_else(|| anomaly.map(|violation| format!("list-append {:?}: {}", violation.anomaly, violation.explanation)))
         .or(lost)
+        .or(lost_blind_write)
         .or_else(|| wrong_totals.first().map(|wrong| format!("bank: {wrong}")))
         .or(verdict.err());
     let nemesis_actions = actions.lock().expect("actions lock").clone();
@@ -315,6 +323,20 @@ async fn liveness_and_final_check(
         }
         if madsim::time::Instant::now() > deadline {
             return Err(format!("liveness: no final transaction committed within {:?}", options.liveness_bound));
+        }
+    }
+    if options.workload == Workload::ListAppend {
+        loop {
+            if let Some(values) = blind_writes::final_read(kv.gateway(), final_settings).await {
+                *recorded.final_hot_values.lock().expect("history lock") = Some(values);
+                break;
+            }
+            if madsim::time::Instant::now() > deadline {
+                return Err(format!(
+                    "liveness: the final read of the hot keys did not commit within {:?}",
+                    options.liveness_bound
+                ));
+            }
         }
     }
     if let Some(placement) = placement {

@@ -27,6 +27,7 @@ use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::txn::coordinator::{Transaction, TransactionError, TransactionKnobs};
 use shardforge_core::types::{Timestamp, TransactionId};
 
+use super::blind_writes::{self, BlindWrite};
 use super::Gateway;
 use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
 
@@ -52,6 +53,10 @@ pub struct Recorded {
     next_transaction: AtomicU64,
     next_value: AtomicU64,
     pub transactions: Mutex<Vec<list_append::Transaction>>,
+    /// Blind writes of the hot keys (list-append runs, see `blind_writes`).
+    pub blind_writes: Mutex<Vec<BlindWrite>>,
+    /// The final read of the hot keys, once it committed.
+    pub final_hot_values: Mutex<Option<BTreeMap<u64, Option<u64>>>>,
     /// Bank audits that committed with a wrong total.
     pub wrong_totals: Mutex<Vec<String>>,
     pub committed: AtomicU64,
@@ -71,6 +76,8 @@ impl Recorded {
             next_transaction: AtomicU64::new(1),
             next_value: AtomicU64::new(1),
             transactions: Mutex::new(Vec::new()),
+            blind_writes: Mutex::new(Vec::new()),
+            final_hot_values: Mutex::new(None),
             wrong_totals: Mutex::new(Vec::new()),
             committed: AtomicU64::new(0),
             one_phase_commits: AtomicU64::new(0),
@@ -83,8 +90,13 @@ impl Recorded {
         Instant::now().duration_since(self.origin).as_nanos() as u64
     }
 
+    /// A value never written before.
+    pub fn next_value(&self) -> u64 {
+        self.next_value.fetch_add(1, Ordering::SeqCst)
+    }
+
     /// A fresh transaction id: a global sequence number above 64 random bits.
-    fn transaction_id(&self) -> (u64, TransactionId) {
+    pub(super) fn transaction_id(&self) -> (u64, TransactionId) {
         let number = self.next_transaction.fetch_add(1, Ordering::SeqCst);
         (number, TransactionId(u128::from(number) << 64 | u128::from(thread_rng().gen::<u64>())))
     }
@@ -129,7 +141,7 @@ async fn finish_writes(
     recorded: &Recorded,
 ) -> TransactionOutcome {
     let writes: Vec<(Key, Option<Vec<u8>>)> = writes.into_iter().collect();
-    let outcome = match unblocked!(transaction.commit_writes(gateway, &writes)) {
+    let outcome = match unblocked_commit_writes(transaction, gateway, &writes).await {
         // Blocked leaves the transaction open: roll it back.
         Err(TransactionError::Blocked { .. }) => abort(transaction, gateway).await,
         committed => outcome_of(committed, transaction, gateway, recorded.commit_wait).await,
@@ -140,19 +152,29 @@ async fn finish_writes(
     outcome
 }
 
-/// After a commit: waits out commit wait when it succeeded and the run waits.
-async fn outcome_of(
+/// `commit_writes`, tried again while blocked behind an older transaction.
+pub(super) async fn unblocked_commit_writes(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    writes: &[(Key, Option<Vec<u8>>)],
+) -> Result<Timestamp, TransactionError> {
+    unblocked!(transaction.commit_writes(gateway, writes))
+}
+
+/// After a commit that succeeded, the client waits for its clock as
+/// production's KV client does (`KvClient::wait_for_clock`): with commit wait,
+/// until it passes what commit wait requires; without, until it reaches the
+/// commit timestamp.
+pub(super) async fn outcome_of(
     committed: Result<Timestamp, TransactionError>,
     transaction: &mut Transaction,
     gateway: &mut Gateway,
     commit_wait: bool,
 ) -> TransactionOutcome {
     match committed {
-        Ok(_) => {
-            while let Some(until) = transaction.commit_wait_until().filter(|_| commit_wait) {
-                if shardforge_core::txn::coordinator::RangeSender::now(gateway) >= until {
-                    break;
-                }
+        Ok(commit_timestamp) => {
+            let until = if commit_wait { transaction.commit_wait_until() } else { Some(commit_timestamp) };
+            while until.is_some_and(|until| shardforge_core::txn::coordinator::RangeSender::now(gateway) < until) {
                 sleep(Duration::from_millis(1)).await;
             }
             TransactionOutcome::Committed
@@ -185,6 +207,15 @@ pub async fn list_append_client(
     stop: Arc<AtomicBool>,
 ) {
     while !stop.load(Ordering::SeqCst) {
+        let kind = thread_rng().gen_range(0..10);
+        if kind < 2 {
+            blind_writes::blind_write(&mut gateway, settings, &recorded).await;
+            continue;
+        }
+        if kind < 3 {
+            blind_writes::hot_read(&mut gateway, settings, &recorded).await;
+            continue;
+        }
         let steps: Vec<(u64, bool)> = {
             let mut random = thread_rng();
             (0..random.gen_range(1..=4)).map(|_| (random.gen_range(0..settings.keys), random.gen_bool(0.5))).collect()
