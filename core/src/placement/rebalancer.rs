@@ -206,11 +206,7 @@ pub async fn carry_out<T: NodeTransport, R: KvRuntime>(
         Decision::Move { start_key, replicas, .. } => {
             let command = RangeCommand::ChangeReplicas { key: Key(start_key), replicas };
             match kv.send(command).await {
-                Ok(RangeResponse::Descriptor(Some(moved))) => {
-                    kv.gateway().learn(moved);
-                    Ok(())
-                }
-                Ok(RangeResponse::Descriptor(None)) => Ok(()),
+                Ok(RangeResponse::Descriptor(_)) => Ok(()),
                 Ok(other) => Err(KvError::Internal(format!("unexpected answer {other:?}"))),
                 Err(error) => Err(KvError::Unavailable(format!("{error:?}"))),
             }

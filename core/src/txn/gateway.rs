@@ -230,7 +230,7 @@ impl<T: NodeTransport> Gateway<T> {
         let range = descriptor.id;
         let request = RangeRequest { range, generation: descriptor.generation, command: command.clone() };
         let bytes = codec::encode_request(&request);
-        let mut leaderless_answers = 0;
+        let (mut leaderless_answers, mut unanswered) = (0, 0);
         loop {
             let node = match self.leaders.get(&range) {
                 Some(leader) => *leader,
@@ -275,6 +275,17 @@ impl<T: NodeTransport> Gateway<T> {
                 Some(Err(RequestError::OutcomeUnknown)) | None => {
                     self.commit_in_doubt |= commits;
                     self.leaders.remove(&range);
+                    // Every replica the cached descriptor names may be gone
+                    // (moved away, their nodes dead): look the range up again
+                    // rather than asking them forever. (Found by the
+                    // production membership test: a gateway that cached a
+                    // range while it lived on one node kept asking that node
+                    // after it died.)
+                    unanswered += 1;
+                    if unanswered > 4 * descriptor.replicas.len().max(1) {
+                        self.forget(range);
+                        return None;
+                    }
                 }
             }
         }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use madsim::rand::{thread_rng, Rng};
 use shardforge_core::keys::Key;
-use shardforge_core::txn::coordinator::{RangeSender, Transaction};
+use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError};
 use shardforge_core::types::Timestamp;
 
 use super::workloads::{key_of, outcome_of, unblocked_commit_writes, Recorded, TransactionSettings};
@@ -64,7 +64,21 @@ pub async fn blind_write(gateway: &mut Gateway, settings: TransactionSettings, r
     }
     let batch: Vec<(Key, Option<Vec<u8>>)> =
         writes.iter().map(|(key, value)| (hot_key(*key), Some(encode(*value)))).collect();
-    let committed = unblocked_commit_writes(&mut transaction, gateway, &batch).await;
+    // Half read a list first (not checked here): the transaction's timestamp
+    // then lags while others read and write the hot keys.
+    if thread_rng().gen_bool(0.5) {
+        let list = key_of(thread_rng().gen_range(0..settings.keys));
+        if transaction.get(gateway, &list).await.is_err() {
+            transaction.rollback(gateway).await;
+            return;
+        }
+    }
+    // Half write through intents and commit in two phases, half in one.
+    let committed = if thread_rng().gen_bool(0.5) {
+        write_then_commit(&mut transaction, gateway, &batch).await
+    } else {
+        unblocked_commit_writes(&mut transaction, gateway, &batch).await
+    };
     let commit_timestamp = committed.as_ref().ok().copied();
     let outcome = outcome_of(committed, &mut transaction, gateway, recorded.commit_wait).await;
     let commit_timestamp = commit_timestamp.filter(|_| outcome == TransactionOutcome::Committed);
@@ -72,6 +86,22 @@ pub async fn blind_write(gateway: &mut Gateway, settings: TransactionSettings, r
     for (key, value) in writes {
         history.push(BlindWrite { key, value, outcome, commit_timestamp });
     }
+}
+
+/// Lays an intent for each write, then commits (two phases); an error ends
+/// the transaction.
+async fn write_then_commit(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    writes: &[(Key, Option<Vec<u8>>)],
+) -> Result<Timestamp, TransactionError> {
+    for (key, value) in writes {
+        if let Err(error) = transaction.put(gateway, key, value.clone()).await {
+            transaction.rollback(gateway).await;
+            return Err(error);
+        }
+    }
+    transaction.commit(gateway).await
 }
 
 /// A read-only transaction of one hot key (it leaves its read in the

@@ -110,12 +110,14 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     // Production's default (commit wait off: serializable, not strict) and the
     // strict setting are both simulated; the checker holds each to its promise.
     let commit_wait = thread_rng().gen_bool(0.5);
+    let clock_storm = thread_rng().gen_bool(0.3);
     let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
     let plan_text = format!(
-        "{:?} every <= {} ms; {node_count} nodes; commit wait {}; {store:?}",
+        "{:?} every <= {} ms; {node_count} nodes; commit wait {}{}; {store:?}",
         plan.enabled,
         plan.action_interval_millis_max,
-        if commit_wait { "on" } else { "off" }
+        if commit_wait { "on" } else { "off" },
+        if clock_storm { "; clock storm" } else { "" }
     );
     recorder.event(format!("seed {seed}: {plan_text}"));
     let config = ClusterConfig { node_count, program: store, sync_latency };
@@ -149,6 +151,20 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
             stop.store(true, Ordering::SeqCst);
         }
         Handle::current().kill(host.id());
+    }
+
+    // A clock storm (drawn per seed, once the accounts are open): every other
+    // node's clock jumps half the maximum offset beyond it, ahead or behind,
+    // so that gateways and leaders disagree by more than the offset; the
+    // nodes' refusals are all that keeps those transactions from reading
+    // stale data. (Without it, every clock refusal could be disabled at once
+    // and 100 seeds still passed; with it, seed 1 found a real-time cycle.)
+    if clock_storm {
+        let beyond = MAX_OFFSET_NANOS as i64 * 3 / 2;
+        for (index, clock) in clocks.iter().enumerate().filter(|(index, _)| index % 2 == 1) {
+            clock.jump_to_offset(if index % 4 == 1 { beyond } else { -beyond });
+        }
+        recorder.event(format!("clock storm: every other node's clock {} ms ahead or behind", beyond / 1_000_000));
     }
 
     // Client hosts, killed at the end (madsim keeps pending tasks alive otherwise).

@@ -6,8 +6,9 @@
 //! - **The operator** registers the first nodes (those the first range starts
 //!   on), then joins the others one at a time, each with a token of its own,
 //!   retrying through every fault: the registry must hand each joining node
-//!   the next id (a retried join finds its own record by its token), which is
-//!   the id the simulated node was started with. Then it decommissions one
+//!   the next id, which is the id the simulated node was started with, and
+//!   the same id again when the join is repeated with its token (as a node
+//!   whose answer was lost asks again). Then it decommissions one
 //!   node drawn from the seed.
 //! - **The rebalancer** runs a round every interval (drawn per seed): it asks
 //!   every node for the reports of its replicas ([`STATUS_GROUP`]), reads the
@@ -95,10 +96,14 @@ pub async fn operate(mut kv: SimKv, nodes: Vec<NodeId>, placement: &Placement) {
     for node in &nodes[initial..] {
         madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(200..=3000))).await;
         let token = thread_rng().gen_range(1..u64::MAX);
-        match until_done!(registry::admit(&mut kv, node_address(*node), token).await) {
-            Ok((id, _)) if id == *node => {}
-            Ok((id, _)) => violation(placement, format!("the registry gave the join of node {node} id {id}")),
-            Err(error) => violation(placement, format!("the join of node {node} failed: {error}")),
+        // Twice, as a joining node whose answer was lost asks again: the token
+        // must bring back the same id.
+        for ask in ["join", "repeated join"] {
+            match until_done!(registry::admit(&mut kv, node_address(*node), token).await) {
+                Ok((id, _)) if id == *node => {}
+                Ok((id, _)) => violation(placement, format!("the registry gave the {ask} of node {node} id {id}")),
+                Err(error) => violation(placement, format!("the {ask} of node {node} failed: {error}")),
+            }
         }
     }
     madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(500..=4000))).await;
