@@ -211,7 +211,9 @@ split_threshold_bytes = {split}
 # Ticks between two checks of each led range's size (a check scans the range).
 split_check_interval_ticks = {split_check}
 # The largest difference between two nodes' clocks the cluster tolerates.
-# Requests from a node whose clock is further off are refused.
+# Requests from a node whose clock is further off are refused, but the ranges
+# such a node leads are not protected from it (no clock monitor yet): keep the
+# machines' clocks synchronized (NTP) well within this.
 max_offset_millis = {offset}
 # Old versions of a key are garbage-collected after this long.
 garbage_collection_ttl_seconds = {ttl}

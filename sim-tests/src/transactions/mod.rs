@@ -91,10 +91,12 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
 }
 
 /// A clock storm (drawn per seed): every other client's gateway reads a clock
-/// of its own, two and a half times the maximum offset ahead of or behind its
-/// node's, so that gateways and leaders disagree by more than the offset; the
-/// nodes' refusals are what keeps those transactions from reading stale data
-/// or writing into the future. (Without storms, every clock refusal could be
+/// of its own, ahead of or behind its node's by two and a half times the
+/// maximum offset (so that gateways and leaders disagree by more than the
+/// offset, and the nodes' refusals are what keeps those transactions from
+/// reading stale data or writing into the future) or by four fifths of it
+/// (served, so that uncertainty intervals and commit wait are tested at the
+/// edge of what they must cover). (Without storms, every clock refusal could be
 /// disabled at once and 100 seeds still passed; with them, the first seeds
 /// find real-time cycles.) Only gateways: a node whose own clock leaves the
 /// offset is beyond what refusals can handle (see docs/transactions.md,
@@ -105,8 +107,11 @@ fn storm_clock(
     recorder: &Recorder,
     client: u64,
 ) -> SkewedClock {
-    let beyond = MAX_OFFSET_NANOS as i64 * 5 / 2;
-    let offset = node_clock.offset_nanos() + if thread_rng().gen_bool(0.5) { beyond } else { -beyond };
+    // Beyond the offset (refused), or most of it (served, and then only the
+    // uncertainty interval and commit wait keep the order of real time).
+    let max_offset = MAX_OFFSET_NANOS as i64;
+    let away = *[max_offset * 5 / 2, max_offset * 4 / 5].choose(&mut thread_rng()).expect("non-empty");
+    let offset = node_clock.offset_nanos() + if thread_rng().gen_bool(0.5) { away } else { -away };
     let clock = SkewedClock::new(origin);
     clock.jump_to_offset(offset);
     recorder.event(format!("clock storm: client {client}'s gateway clock at {} ms", offset / 1_000_000));
