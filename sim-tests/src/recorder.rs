@@ -34,6 +34,8 @@ struct Records {
     statuses: BTreeMap<NodeId, Status>,
     /// Per group, node and term: the candidate the node sent its vote to.
     votes: BTreeMap<(u64, NodeId, Term), NodeId>,
+    /// The first group's highest commit index reported by a node in each term.
+    commits: BTreeMap<Term, LogIndex>,
     violations: Vec<String>,
     trace: Vec<String>,
     trace_hash: u64,
@@ -193,7 +195,21 @@ impl Observer for Recorder {
                 records = self.records();
             }
         }
+        let committed = records.commits.entry(status.term).or_default();
+        *committed = (*committed).max(status.commit_index);
         if status.role == Role::Leader {
+            // Leader completeness: what any node saw committed by term t is in
+            // the log of every leader of a later term.
+            let earlier = records.commits.range(..status.term).max_by_key(|(_, index)| **index);
+            if let Some((term, index)) = earlier.filter(|(_, index)| **index > status.last_index) {
+                let violation = format!(
+                    "leader completeness: {node} leads {} with its log ending at {}, but {index} was committed by {term}",
+                    status.term, status.last_index
+                );
+                drop(records);
+                self.violate(violation);
+                records = self.records();
+            }
             let previous = *records.leaders.entry(status.term).or_insert(node);
             if previous != node {
                 drop(records);
