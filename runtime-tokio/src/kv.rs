@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shardforge_core::kv::{KvClient, KvRuntime, KvSettings};
-use shardforge_core::range::{CommandError, RangeCommand, RangeResponse};
 use shardforge_core::txn::coordinator::TransactionKnobs;
 
 pub use shardforge_core::kv::{is_system_key, KvError, Operation, OperationResult, SYSTEM_PREFIX};
@@ -100,10 +99,5 @@ impl Kv {
     /// `KvClient::transaction`): keys of the system's own records are refused.
     pub async fn transaction(&self, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
         self.client().transaction(operations).await
-    }
-
-    /// Sends one command to its range (operations on ranges themselves).
-    pub async fn send(&self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        self.client().send(command).await
     }
 }

@@ -26,12 +26,12 @@ pub async fn read(kv: &Kv) -> Result<Records, KvError> {
 
 /// Records one of the first nodes (see `placement::registry::register`).
 pub async fn register(kv: &Kv, node: NodeId, address: SocketAddr, initial_nodes: u64) -> Result<(), KvError> {
-    decisions::register(&mut *kv.client(), node, address, initial_nodes).await
+    decisions::register(&mut *kv.client(), node, &address.to_string(), initial_nodes).await
 }
 
 /// Gives a joining node its id (see `placement::registry::admit`).
 pub async fn admit(kv: &Kv, address: SocketAddr, token: u64) -> Result<(NodeId, Records), KvError> {
-    decisions::admit(&mut *kv.client(), address, token).await
+    decisions::admit(&mut *kv.client(), &address.to_string(), token).await
 }
 
 /// Starts moving `node` out of the cluster (see `placement::registry::decommission`).
@@ -55,7 +55,12 @@ impl Registry {
         let records = read(kv).await?;
         for (node, record) in &records {
             if *node != peers.node() {
-                peers.learn(*node, record.address);
+                match record.address.parse::<SocketAddr>() {
+                    Ok(address) => peers.learn(*node, address),
+                    Err(_) => {
+                        tracing::warn!(%node, address = %record.address, "the registry holds an address that is not IP:PORT")
+                    }
+                }
             }
         }
         *self.known.lock().expect("registry lock") = records;

@@ -8,7 +8,7 @@ fn records(memberships: &[Membership]) -> Records {
         .iter()
         .enumerate()
         .map(|(index, membership)| {
-            let address = format!("127.0.0.1:{}", 7000 + index).parse().unwrap();
+            let address = format!("127.0.0.1:{}", 7000 + index);
             (NodeId(index as u64 + 1), NodeRecord { address, membership: *membership, token: 0 })
         })
         .collect()

@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 
 use crate::kv::{KvClient, KvError, KvRuntime, Operation, OperationResult};
 use crate::txn::gateway::NodeTransport;
@@ -78,7 +77,9 @@ impl fmt::Display for Membership {
 /// One node as the registry records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRecord {
-    pub address: SocketAddr,
+    /// Where the node listens, `host:port` as the runtime wrote it: the core
+    /// only stores and compares it (the runtime resolves it).
+    pub address: String,
     pub membership: Membership,
     /// The token of the join that created the record (0 for the first nodes).
     pub token: u64,
@@ -93,10 +94,16 @@ impl NodeRecord {
         let text = std::str::from_utf8(value).ok()?;
         let mut fields = text.split(' ');
         let membership = Membership::parse(fields.next()?)?;
-        let address = fields.next()?.parse().ok()?;
+        let address = fields.next().filter(|address| is_host_and_port(address))?.to_string();
         let token = fields.next()?.parse().ok()?;
         fields.next().is_none().then_some(NodeRecord { address, membership, token })
     }
+}
+
+/// Whether `text` reads `host:port` (a host, a colon, a port number); the
+/// runtime resolves it.
+pub fn is_host_and_port(text: &str) -> bool {
+    text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// Every node the registry holds, by id.
@@ -162,7 +169,7 @@ pub async fn read<T: NodeTransport, R: KvRuntime>(kv: &mut KvClient<T, R>) -> Re
 pub async fn register<T: NodeTransport, R: KvRuntime>(
     kv: &mut KvClient<T, R>,
     node: NodeId,
-    address: SocketAddr,
+    address: &str,
     initial_nodes: u64,
 ) -> Result<(), KvError> {
     kv.read_then_write(&reads(), |results| {
@@ -173,8 +180,13 @@ pub async fn register<T: NodeTransport, R: KvRuntime>(
         }
         match records.get(&node) {
             Some(record) if record.address == address => {}
-            Some(record) => writes.push(put_record(node, &NodeRecord { address, ..record.clone() })),
-            None => writes.push(put_record(node, &NodeRecord { address, membership: Membership::Active, token: 0 })),
+            Some(record) => {
+                writes.push(put_record(node, &NodeRecord { address: address.to_string(), ..record.clone() }))
+            }
+            None => {
+                let record = NodeRecord { address: address.to_string(), membership: Membership::Active, token: 0 };
+                writes.push(put_record(node, &record))
+            }
         }
         Ok((writes, ()))
     })
@@ -186,7 +198,7 @@ pub async fn register<T: NodeTransport, R: KvRuntime>(
 /// `token`), and returns it with the registry as it now stands.
 pub async fn admit<T: NodeTransport, R: KvRuntime>(
     kv: &mut KvClient<T, R>,
-    address: SocketAddr,
+    address: &str,
     token: u64,
 ) -> Result<(NodeId, Records), KvError> {
     let (_, admitted) = kv
@@ -207,7 +219,7 @@ pub async fn admit<T: NodeTransport, R: KvRuntime>(
                 )));
             }
             let node = NodeId(last + 1);
-            let record = NodeRecord { address, membership: Membership::Active, token };
+            let record = NodeRecord { address: address.to_string(), membership: Membership::Active, token };
             let writes = vec![put_last(node.0), put_record(node, &record)];
             records.insert(node, record);
             Ok((writes, (node, records)))
@@ -273,11 +285,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_malformed_ones_are_refused() {
-        let record = NodeRecord {
-            address: "127.0.0.1:7433".parse().unwrap(),
-            membership: Membership::Decommissioning,
-            token: 42,
-        };
+        let record =
+            NodeRecord { address: "127.0.0.1:7433".to_string(), membership: Membership::Decommissioning, token: 42 };
         assert_eq!(NodeRecord::decode(&record.encode()), Some(record));
         for bad in
             ["", "active", "active 127.0.0.1:1", "gone 127.0.0.1:1 0", "active nowhere 0", "active 127.0.0.1:1 0 x"]

@@ -88,7 +88,8 @@ macro_rules! until_done {
 pub async fn operate(mut kv: SimKv, nodes: Vec<NodeId>, placement: &Placement) {
     let initial = REPLICATION_FACTOR.min(nodes.len());
     for node in &nodes[..initial] {
-        let registered = until_done!(registry::register(&mut kv, *node, node_address(*node), initial as u64).await);
+        let registered =
+            until_done!(registry::register(&mut kv, *node, &node_address(*node).to_string(), initial as u64).await);
         if let Err(error) = registered {
             violation(placement, format!("registering node {node} failed: {error}"));
         }
@@ -99,7 +100,7 @@ pub async fn operate(mut kv: SimKv, nodes: Vec<NodeId>, placement: &Placement) {
         // Twice, as a joining node whose answer was lost asks again: the token
         // must bring back the same id.
         for ask in ["join", "repeated join"] {
-            match until_done!(registry::admit(&mut kv, node_address(*node), token).await) {
+            match until_done!(registry::admit(&mut kv, &node_address(*node).to_string(), token).await) {
                 Ok((id, _)) if id == *node => {}
                 Ok((id, _)) => violation(placement, format!("the registry gave the {ask} of node {node} id {id}")),
                 Err(error) => violation(placement, format!("the {ask} of node {node} failed: {error}")),
