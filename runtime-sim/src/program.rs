@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use shardforge_core::encoding::{DecodeError, Reader, Writer};
 use shardforge_core::node::StateMachine;
 use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request};
 use shardforge_core::placement::rebalancer::{self, ReplicaReport};
@@ -218,44 +219,33 @@ impl Program for StoreProgram {
 }
 
 /// The answer to a [`STATUS_GROUP`] request: per replica, its range id,
-/// generation, start key and replicas, each number 8 bytes big-endian.
+/// generation, start key and replicas, in the core's byte codec.
 pub fn encode_reports(reports: &[ReplicaReport]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let number = |bytes: &mut Vec<u8>, value: u64| bytes.extend_from_slice(&value.to_be_bytes());
-    number(&mut bytes, reports.len() as u64);
+    let mut writer = Writer::default();
+    writer.u64(reports.len() as u64);
     for report in reports {
-        number(&mut bytes, report.range);
-        number(&mut bytes, report.generation);
-        number(&mut bytes, report.start_key.len() as u64);
-        bytes.extend_from_slice(&report.start_key);
-        number(&mut bytes, report.replicas.len() as u64);
+        writer.u64(report.range).u64(report.generation).bytes(&report.start_key);
+        writer.u64(report.replicas.len() as u64);
         for node in &report.replicas {
-            number(&mut bytes, node.0);
+            writer.u64(node.0);
         }
     }
-    bytes
+    writer.finish()
 }
 
 /// Reads [`encode_reports`]' bytes; None when they are not such.
-pub fn decode_reports(mut bytes: &[u8]) -> Option<Vec<ReplicaReport>> {
-    fn take<'a>(bytes: &mut &'a [u8], length: usize) -> Option<&'a [u8]> {
-        let (taken, rest) = bytes.split_at_checked(length)?;
-        *bytes = rest;
-        Some(taken)
-    }
-    fn number(bytes: &mut &[u8]) -> Option<u64> {
-        Some(u64::from_be_bytes(take(bytes, 8)?.try_into().ok()?))
-    }
-    let count = number(&mut bytes)?;
-    let mut reports = Vec::new();
-    for _ in 0..count {
-        let range = number(&mut bytes)?;
-        let generation = number(&mut bytes)?;
-        let length = usize::try_from(number(&mut bytes)?).ok()?;
-        let start_key = take(&mut bytes, length)?.to_vec();
-        let replica_count = number(&mut bytes)?;
-        let replicas = (0..replica_count).map(|_| number(&mut bytes).map(NodeId)).collect::<Option<BTreeSet<_>>>()?;
-        reports.push(ReplicaReport { range, start_key, generation, replicas });
-    }
-    bytes.is_empty().then_some(reports)
+pub fn decode_reports(bytes: &[u8]) -> Option<Vec<ReplicaReport>> {
+    let decode = || -> Result<Vec<ReplicaReport>, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let mut reports = Vec::new();
+        for _ in 0..reader.u64()? {
+            let (range, generation) = (reader.u64()?, reader.u64()?);
+            let start_key = reader.bytes()?.to_vec();
+            let replicas = (0..reader.u64()?).map(|_| reader.u64().map(NodeId)).collect::<Result<_, _>>()?;
+            reports.push(ReplicaReport { range, start_key, generation, replicas });
+        }
+        reader.finish()?;
+        Ok(reports)
+    };
+    decode().ok()
 }
