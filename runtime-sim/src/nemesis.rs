@@ -147,6 +147,8 @@ pub struct Nemesis<P: Program> {
     isolated_leader_term: shardforge_core::types::Term,
     /// Every action taken, for the failure report.
     pub actions: Vec<String>,
+    /// How many nodes may be down or paused at once (see [`Nemesis::with_down_nodes_max`]).
+    down_nodes_max: usize,
 }
 
 impl<P: Program> Nemesis<P> {
@@ -161,6 +163,42 @@ impl<P: Program> Nemesis<P> {
             observer,
             isolated_leader_term: Default::default(),
             actions: Vec::new(),
+            down_nodes_max: usize::MAX,
+        }
+    }
+
+    /// Keeps at most `down_nodes_max` nodes crashed or paused at once: a crash
+    /// or pause beyond it brings a down node back instead. Without a bound, a
+    /// seed can keep a majority down for most of its safety phase, and the
+    /// workload then commits a few dozen transactions; with a minority bound it
+    /// commits hundreds, and the interleavings that break reads, writes and
+    /// splits happen in many more seeds. (Crashes that restart at once, as
+    /// `RestartDuringElection`'s, are not counted: they still lose a majority's
+    /// unsynced writes.)
+    pub fn with_down_nodes_max(mut self, down_nodes_max: usize) -> Nemesis<P> {
+        self.down_nodes_max = down_nodes_max;
+        self
+    }
+
+    fn down_nodes(&self) -> Vec<NodeId> {
+        let nodes = self.cluster.node_ids();
+        nodes.into_iter().filter(|node| !self.cluster.is_alive(*node) || self.cluster.is_paused(*node)).collect()
+    }
+
+    /// Brings one down node back (a crashed one restarts, a paused one
+    /// resumes) when the budget of down nodes is spent; what it did, if anything.
+    fn keep_down_budget(&mut self) -> Option<String> {
+        let down = self.down_nodes();
+        if down.len() < self.down_nodes_max {
+            return None;
+        }
+        let node = *down.choose(&mut thread_rng()).expect("the budget is spent, so some node is down");
+        if self.cluster.is_alive(node) {
+            self.cluster.resume(node);
+            Some(format!("resumed {node} (at most {} down)", self.down_nodes_max))
+        } else {
+            self.cluster.restart(node);
+            Some(format!("restarted {node} (at most {} down)", self.down_nodes_max))
         }
     }
 
@@ -315,6 +353,11 @@ impl<P: Program> Nemesis<P> {
         if !self.cluster.is_alive(victim) {
             return format!("{victim} already down");
         }
+        if !self.cluster.is_paused(victim) {
+            if let Some(action) = self.keep_down_budget() {
+                return action;
+            }
+        }
         self.cluster.resume(victim);
         let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
         format!("crashed {victim}: kept {kept} unsynced write batches, lost {lost}")
@@ -353,6 +396,9 @@ impl<P: Program> Nemesis<P> {
             self.cluster.resume(node);
             format!("resumed {node}")
         } else if self.cluster.is_alive(node) {
+            if let Some(action) = self.keep_down_budget() {
+                return action;
+            }
             self.cluster.pause(node);
             format!("paused {node}")
         } else {

@@ -134,6 +134,7 @@ pub fn run_list_append(seed: u64, options: &LocalOptions) -> LocalReport {
                 outcome,
                 invoked_at_nanos: done.invoked_at_nanos,
                 completed_at_nanos: Some(clock.global_nanos),
+                commit_timestamp: None,
             });
             clock.global_nanos += 1;
         }

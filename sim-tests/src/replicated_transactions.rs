@@ -1,9 +1,19 @@
 //! The transaction protocol over Raft-replicated ranges: coordinators run as
 //! futures over a [`LocalCluster`] of three stores, interleaved by a seeded
 //! scheduler that also lets time pass, isolates nodes (leaders change mid
-//! transaction), restarts them, and splits the key space — once by request, then
-//! by size as the lists grow. Histories are list-append, checked
-//! with the Elle checker for strict serializability.
+//! transaction), restarts them, and splits the key space — by request, early
+//! and then every 100 steps at a key drawn from the seed, and by size as the
+//! lists grow. Histories are list-append, checked with the Elle checker for
+//! strict serializability and with the timestamp-order check.
+//!
+//! The swarm, per seed and per transaction: timestamp caches of 2, 8 or the
+//! default number of entries (tiny ones fold into their low-water mark all the
+//! time); a sixth of the transactions scan every list first (span reads in the
+//! cache, refreshes over spans that splits cut); half buffer their appends and
+//! commit them with `commit_writes` (the one-phase commit).
+//!
+//! It is also the simulator's fast lane: no madsim, a few milliseconds a seed,
+//! so the mutation script sweeps it as the `replicated` workload.
 //!
 //! This is the replicated counterpart of [`crate::local_transactions`]: same
 //! coordinator, same workload, but every command goes through Raft and may be
@@ -17,9 +27,14 @@ use std::task::{Context, Poll, Waker};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use shardforge_core::keys::{Key, KeyWriter};
+use std::collections::BTreeMap;
+
+use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::node::RequestError;
-use shardforge_core::range::{codec, CommandError, RangeCommand, RangeRequest, RangeResponse};
+use shardforge_core::range::span::{self, SpanAnswers};
+use shardforge_core::range::{
+    codec, CommandError, RangeCommand, RangeRequest, RangeResponse, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+};
 use shardforge_core::store::local_cluster::LocalCluster;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
 use shardforge_core::types::{RangeId, Timestamp, TransactionId};
@@ -57,9 +72,38 @@ pub struct ClusterSender {
     skew_nanos: i64,
 }
 
-impl RangeSender for ClusterSender {
-    async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let key = command.routing_key().clone();
+impl ClusterSender {
+    /// A scan or a refresh, one piece to each range its span crosses.
+    async fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+        let (mut from, end) = span::span_of(&command).expect("only span commands come here");
+        let mut answers = SpanAnswers::default();
+        loop {
+            let Some(descriptor) = self.cluster.borrow().descriptor_for(&from) else {
+                yield_now().await;
+                continue;
+            };
+            let piece_end = end.clone().min(descriptor.end.clone());
+            let piece = span::piece_of(&command, from.clone(), piece_end.clone());
+            // A piece misrouted by a split since the lookup is asked again.
+            match self.send_to_range(piece, descriptor.start.clone()).await? {
+                None => continue,
+                Some(answer) => {
+                    if let Some(other) = answers.add(answer) {
+                        return Ok(other);
+                    }
+                }
+            }
+            match piece_end {
+                KeyEnd::Before(next) if end.is_above(&next) => from = next,
+                _ => break,
+            }
+        }
+        Ok(answers.finish(&command))
+    }
+
+    /// Sends `command` to the range holding `key` until it answers; None when
+    /// the range refused it as outside its span (routing again may help).
+    async fn send_to_range(&mut self, command: RangeCommand, key: Key) -> Result<Option<RangeResponse>, CommandError> {
         loop {
             let descriptor = self.cluster.borrow().descriptor_for(&key);
             let submitted = descriptor.and_then(|descriptor| {
@@ -78,8 +122,10 @@ impl RangeSender for ClusterSender {
                     Some(Ok(bytes)) => match codec::decode_outcome(&bytes).expect("replicas encode their answers") {
                         // A one-phase commit across ranges is refused for good: the
                         // coordinator then commits in two phases.
-                        Err(CommandError::Range(_)) if !matches!(command, RangeCommand::CommitOnePhase { .. }) => break,
-                        outcome => return outcome,
+                        Err(CommandError::Range(_)) if !matches!(command, RangeCommand::CommitOnePhase { .. }) => {
+                            return Ok(None)
+                        }
+                        outcome => return outcome.map(Some),
                     },
                     // The node refused our clock: resending would be refused again.
                     Some(Err(RequestError::ClockOffset)) => return Err(CommandError::ClockOffset),
@@ -87,6 +133,20 @@ impl RangeSender for ClusterSender {
                     Some(Err(_)) => break,
                     None => yield_now().await,
                 }
+            }
+        }
+    }
+}
+
+impl RangeSender for ClusterSender {
+    async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+        if span::span_of(&command).is_some() {
+            return self.send_span(command).await;
+        }
+        let key = command.routing_key().clone();
+        loop {
+            if let Some(answer) = self.send_to_range(command.clone(), key.clone()).await? {
+                return Ok(answer);
             }
         }
     }
@@ -121,44 +181,98 @@ macro_rules! unblocked {
     }};
 }
 
-/// One list-append transaction: `steps` of (key, Some(value) to append | None to read).
+/// The shape of one list-append transaction.
+#[derive(Clone, Debug)]
+struct Plan {
+    /// (key, Some(value) to append | None to read).
+    steps: Vec<(u64, Option<u64>)>,
+    /// Scan every list first: span reads enter the timestamp cache, and a
+    /// refresh then covers spans that splits cut into pieces.
+    scan_first: bool,
+    /// Buffer the appends and commit them at once (`commit_writes`, the
+    /// one-phase commit when they fit one range).
+    one_phase: bool,
+}
+
+/// Reads every list in one scan; the lists found, by key (absent keys read empty).
+async fn scan_lists(
+    transaction: &mut Transaction,
+    sender: &mut ClusterSender,
+    keys: u64,
+) -> Result<Vec<MicroOperation>, TransactionError> {
+    let rows = unblocked!(transaction.scan(sender, &key_of(0), &KeyEnd::Before(key_of(keys))))?;
+    let numbers: BTreeMap<Vec<u8>, u64> = (0..keys).map(|key| (key_of(key).0, key)).collect();
+    let mut lists: BTreeMap<u64, Vec<u64>> = (0..keys).map(|key| (key, Vec::new())).collect();
+    for (key, value) in rows {
+        lists.insert(numbers[&key], decode_list(&value));
+    }
+    Ok(lists.into_iter().map(|(key, list)| MicroOperation::Read { key, list: Some(list) }).collect())
+}
+
+/// One list-append transaction as `plan` shapes it.
 async fn list_append_transaction(
     mut sender: ClusterSender,
     id: TransactionId,
-    steps: Vec<(u64, Option<u64>)>,
+    plan: Plan,
     options: ReplicatedOptions,
-) -> (Vec<MicroOperation>, TransactionOutcome) {
+) -> TransactionEnd {
     let mut transaction = Transaction::begin(id, sender.now(), options.max_offset_nanos, options.knobs);
     let mut observed = Vec::new();
-    for (key, append) in steps {
-        let read = unblocked!(transaction.get(&mut sender, &key_of(key)));
-        let mut list = match read {
-            Ok(value) => value.map(|bytes| decode_list(&bytes)).unwrap_or_default(),
-            Err(_) => {
-                transaction.rollback(&mut sender).await;
-                return (observed, TransactionOutcome::Aborted);
-            }
-        };
-        match append {
-            None => observed.push(MicroOperation::Read { key, list: Some(list) }),
-            Some(value) => {
-                list.push(value);
-                let bytes: Vec<u8> = list.iter().flat_map(|value| value.to_be_bytes()).collect();
-                if unblocked!(transaction.put(&mut sender, &key_of(key), Some(bytes.clone()))).is_err() {
-                    transaction.rollback(&mut sender).await;
-                    return (observed, TransactionOutcome::Aborted);
-                }
-                observed.push(MicroOperation::Append { key, value });
-            }
+    if plan.scan_first {
+        match scan_lists(&mut transaction, &mut sender, options.keys).await {
+            Ok(reads) => observed.extend(reads),
+            Err(_) => return abort(transaction, sender, observed).await,
         }
     }
-    if transaction.commit(&mut sender).await.is_err() {
-        return (observed, TransactionOutcome::Aborted);
+    let mut buffered: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (key, append) in plan.steps {
+        let list = match buffered.get(&key) {
+            Some(list) => Ok(Some(list.clone())),
+            None => unblocked!(transaction.get(&mut sender, &key_of(key)))
+                .map(|value| value.map(|bytes| decode_list(&bytes))),
+        };
+        let Ok(list) = list else { return abort(transaction, sender, observed).await };
+        let mut list = list.unwrap_or_default();
+        let Some(value) = append else {
+            observed.push(MicroOperation::Read { key, list: Some(list) });
+            continue;
+        };
+        list.push(value);
+        if plan.one_phase {
+            buffered.insert(key, list);
+        } else if unblocked!(transaction.put(&mut sender, &key_of(key), Some(encode_list(&list)))).is_err() {
+            return abort(transaction, sender, observed).await;
+        }
+        observed.push(MicroOperation::Append { key, value });
     }
+    let committed = if buffered.is_empty() {
+        transaction.commit(&mut sender).await
+    } else {
+        let writes: Vec<(Key, Option<Vec<u8>>)> =
+            buffered.iter().map(|(key, list)| (key_of(*key), Some(encode_list(list)))).collect();
+        unblocked!(transaction.commit_writes(&mut sender, &writes))
+    };
+    let Ok(commit_timestamp) = committed else { return abort(transaction, sender, observed).await };
     while transaction.commit_wait_until().is_some_and(|until| sender.now() < until) {
         yield_now().await;
     }
-    (observed, TransactionOutcome::Committed)
+    (observed, TransactionOutcome::Committed, Some(commit_timestamp))
+}
+
+/// Rolls back; the outcome is "aborted" as far as the history goes (a commit
+/// whose answer was lost may still have happened: its values then show as the
+/// cycle search's G1a, which no seed has).
+async fn abort(
+    mut transaction: Transaction,
+    mut sender: ClusterSender,
+    observed: Vec<MicroOperation>,
+) -> TransactionEnd {
+    transaction.rollback(&mut sender).await;
+    (observed, TransactionOutcome::Aborted, None)
+}
+
+fn encode_list(list: &[u64]) -> Vec<u8> {
+    list.iter().flat_map(|value| value.to_be_bytes()).collect()
 }
 
 /// How a replicated run is shaped.
@@ -190,16 +304,30 @@ impl Default for ReplicatedOptions {
     }
 }
 
-type Running = (Pin<Box<dyn Future<Output = (Vec<MicroOperation>, TransactionOutcome)>>>, u64, u64);
+type Running = (Pin<Box<dyn Future<Output = TransactionEnd>>>, u64, u64);
+/// What a transaction observed, how it ended, and its commit timestamp.
+type TransactionEnd = (Vec<MicroOperation>, TransactionOutcome, Option<Timestamp>);
 
-/// Runs one seed; returns the history's anomalies (empty when none), the
-/// number of committed transactions, and the number of ranges at the end.
-pub fn run_replicated_list_append(
-    seed: u64,
-    options: &ReplicatedOptions,
-) -> (Vec<list_append::Violation>, usize, usize) {
+/// What one replicated seed showed.
+#[derive(Clone, Debug)]
+pub struct ReplicatedReport {
+    /// The history's anomalies (empty when none).
+    pub violations: Vec<list_append::Violation>,
+    pub committed: usize,
+    /// Ranges at the end.
+    pub ranges: usize,
+    /// How much time the scheduler let pass.
+    pub simulated: std::time::Duration,
+}
+
+/// Runs one seed.
+pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> ReplicatedReport {
     let mut random = ChaCha8Rng::seed_from_u64(seed);
-    let cluster = Rc::new(RefCell::new(LocalCluster::with_split_threshold(3, seed, options.split_threshold_bytes)));
+    // Tiny timestamp caches (most seeds) fold reads into their low-water marks
+    // all the time, so splits must carry the mark as well as the entries.
+    let cache_entries_max = [2, 8, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT][(random.next_u64() % 3) as usize];
+    let cluster = LocalCluster::with_limits(3, seed, options.split_threshold_bytes, cache_entries_max);
+    let cluster = Rc::new(RefCell::new(cluster));
     let (mut running, mut history): (Vec<Running>, Vec<list_append::Transaction>) = (Vec::new(), Vec::new());
     let (mut started, mut next_value, mut step) = (0u64, 1u64, 0u64);
     let mut isolated = None;
@@ -217,6 +345,8 @@ pub fn run_replicated_list_append(
                     (key, append)
                 })
                 .collect();
+            let plan =
+                Plan { steps, scan_first: random.next_u64().is_multiple_of(6), one_phase: random.next_u64() % 2 == 0 };
             let mut skew =
                 (random.next_u64() % (options.max_offset_nanos + 1)) as i64 - options.max_offset_nanos as i64 / 2;
             if let Some(rogue) = options.rogue_clock_skew_nanos.filter(|_| started.is_multiple_of(5)) {
@@ -225,11 +355,13 @@ pub fn run_replicated_list_append(
             let sender = ClusterSender { cluster: Rc::clone(&cluster), skew_nanos: skew };
             let id = TransactionId(u128::from(started) << 64 | u128::from(random.next_u64()));
             let invoked = cluster.borrow().now().0;
-            running.push((Box::pin(list_append_transaction(sender, id, steps, *options)), started, invoked));
+            running.push((Box::pin(list_append_transaction(sender, id, plan, *options)), started, invoked));
         }
         let mut position = 0;
         while position < running.len() {
-            if let Poll::Ready((operations, outcome)) = running[position].0.as_mut().poll(&mut context) {
+            if let Poll::Ready((operations, outcome, commit_timestamp)) =
+                running[position].0.as_mut().poll(&mut context)
+            {
                 let (_, number, invoked) = running.swap_remove(position);
                 let completed = cluster.borrow().now().0;
                 history.push(list_append::Transaction {
@@ -239,24 +371,33 @@ pub fn run_replicated_list_append(
                     outcome,
                     invoked_at_nanos: invoked,
                     completed_at_nanos: Some(completed),
+                    commit_timestamp,
                 });
             } else {
                 position += 1;
             }
         }
         step += 1;
-        disturb(&cluster, &mut random, step, &mut isolated);
+        disturb(&cluster, &mut random, step, options.keys, &mut isolated);
         cluster.borrow_mut().step();
     }
     let committed = history.iter().filter(|transaction| transaction.outcome == TransactionOutcome::Committed).count();
     let ranges = cluster.borrow().store(cluster.borrow().nodes()[0]).ranges().count();
-    (list_append::check(&history), committed, ranges)
+    let simulated = std::time::Duration::from_nanos(cluster.borrow().now().0);
+    ReplicatedReport { violations: list_append::check(&history), committed, ranges, simulated }
 }
 
-/// The faults of a replicated run: a split early on, and every 60 steps one node
-/// cut off for a while or crashed and restarted from its storage (leaders change
-/// under running transactions; in-flight commands are lost).
-fn disturb(cluster: &Rc<RefCell<LocalCluster>>, random: &mut ChaCha8Rng, step: u64, isolated: &mut Option<u64>) {
+/// The faults of a replicated run: a split early on and more later, and every
+/// 60 steps one node cut off for a while or crashed and restarted from its
+/// storage (leaders change under running transactions; in-flight commands are
+/// lost).
+fn disturb(
+    cluster: &Rc<RefCell<LocalCluster>>,
+    random: &mut ChaCha8Rng,
+    step: u64,
+    keys: u64,
+    isolated: &mut Option<u64>,
+) {
     let mut cluster = cluster.borrow_mut();
     // Split once, early; the request may be lost to a leader change, so repeat it
     // until the split shows.
@@ -266,6 +407,20 @@ fn disturb(cluster: &Rc<RefCell<LocalCluster>>, random: &mut ChaCha8Rng, step: u
             let split = RangeCommand::Split { at: key_of(2), right_id: RangeId(2) };
             let _ =
                 cluster.submit(RangeRequest { range: RangeId(1), generation: descriptor.generation, command: split });
+        }
+    }
+    // Then, every 100 steps, a split at a key drawn from the seed, so that
+    // reads served before a split meet writes after it in most seeds.
+    if step >= 100 && step.is_multiple_of(100) {
+        let at = key_of(1 + random.next_u64() % (keys - 1));
+        let descriptor = cluster.descriptor_for(&at).expect("the key space is covered");
+        if descriptor.start != at {
+            let split = RangeCommand::Split { at, right_id: RangeId(1_000 + step) };
+            let _ = cluster.submit(RangeRequest {
+                range: descriptor.id,
+                generation: descriptor.generation,
+                command: split,
+            });
         }
     }
     if step.is_multiple_of(60) {

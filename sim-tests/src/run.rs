@@ -41,16 +41,20 @@ pub enum Workload {
     Bank,
     /// Elle's list-append transactions over ranges.
     ListAppend,
+    /// List-append over the core's stores driven by a seeded scheduler, without
+    /// madsim (see `replicated_transactions`): hundreds of seeds a second.
+    Replicated,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 3] = [Workload::Register, Workload::Bank, Workload::ListAppend];
+    pub const ALL: [Workload; 4] = [Workload::Register, Workload::Bank, Workload::ListAppend, Workload::Replicated];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Register => "register",
             Workload::Bank => "bank",
             Workload::ListAppend => "list-append",
+            Workload::Replicated => "replicated",
         }
     }
 }
@@ -65,10 +69,9 @@ impl std::str::FromStr for Workload {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Workload, String> {
-        Workload::ALL
-            .into_iter()
-            .find(|workload| workload.name() == name)
-            .ok_or_else(|| format!("unknown workload {name:?}; known workloads: register, bank, list-append"))
+        Workload::ALL.into_iter().find(|workload| workload.name() == name).ok_or_else(|| {
+            format!("unknown workload {name:?}; known workloads: register, bank, list-append, replicated")
+        })
     }
 }
 
@@ -156,6 +159,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
                 let runtime = Runtime::with_seed_and_config(seed, config);
                 runtime.block_on(crate::transactions::simulate(seed, options.clone()))
             }
+            Workload::Replicated => replicated_seed(seed, options),
         }
     }));
     let mut report = outcome.unwrap_or_else(|panic| {
@@ -182,6 +186,32 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
     });
     report.wall = wall_start.elapsed();
     report
+}
+
+/// One seed of the replicated workload, as a seed report.
+fn replicated_seed(seed: u64, options: &RunOptions) -> SeedReport {
+    use crate::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
+    let replicated = ReplicatedOptions { knobs: Bug::transaction_knobs(options.bug), ..ReplicatedOptions::default() };
+    let report = run_replicated_list_append(seed, &replicated);
+    let failure = report
+        .violations
+        .first()
+        .map(|violation| format!("list-append {:?}: {}", violation.anomaly, violation.explanation));
+    SeedReport {
+        seed,
+        failure,
+        plan: format!("{replicated:?}"),
+        fault_kinds: Vec::new(),
+        operations: report.committed,
+        ranges: report.ranges,
+        range_moves: 0,
+        one_phase_commits: 0,
+        simulated: report.simulated,
+        wall: Duration::ZERO,
+        trace: Vec::new(),
+        trace_hash: 0,
+        nemesis_actions: Vec::new(),
+    }
 }
 
 /// Which fault plan a seed plays: one seed in three plays the leader-churn plan on

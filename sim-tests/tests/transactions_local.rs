@@ -80,7 +80,8 @@ fn replicated_list_append_histories_are_strictly_serializable() {
     let options = ReplicatedOptions::default();
     let (mut committed, mut split_ranges) = (0, 0);
     for seed in 1..=REPLICATED_SEEDS {
-        let (violations, seed_committed, ranges) = run_replicated_list_append(seed, &options);
+        let report = run_replicated_list_append(seed, &options);
+        let (violations, seed_committed, ranges) = (report.violations, report.committed, report.ranges);
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
         assert!(ranges >= 2, "seed {seed}: the ranges must have split");
         split_ranges = split_ranges.max(ranges);
@@ -97,7 +98,7 @@ fn replicated_runs_catch_a_skipped_read_refresh() {
     let knobs = TransactionKnobs { skip_read_refresh: true, ..TransactionKnobs::default() };
     let options = ReplicatedOptions { knobs, ..ReplicatedOptions::default() };
     let seed = (1..=50).find(|seed| {
-        let (violations, _, _) = run_replicated_list_append(*seed, &options);
+        let violations = run_replicated_list_append(*seed, &options).violations;
         violations.iter().any(|violation| matches!(violation.anomaly, Anomaly::GSingle | Anomaly::G2))
     });
     println!("replicated skip-read-refresh caught at seed {seed:?}");
@@ -111,7 +112,7 @@ fn replicated_sweep_from_the_environment() {
     #[allow(clippy::disallowed_methods)] // A test's configuration comes from its environment.
     let seeds: u64 = std::env::var("REPLICATED_SWEEP").ok().and_then(|text| text.parse().ok()).unwrap_or(0);
     for seed in 1..=seeds {
-        let (violations, _, _) = run_replicated_list_append(seed, &ReplicatedOptions::default());
+        let violations = run_replicated_list_append(seed, &ReplicatedOptions::default()).violations;
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
     }
 }
@@ -122,10 +123,11 @@ fn nodes_refuse_a_gateway_whose_clock_is_beyond_the_maximum_offset() {
     let plain = ReplicatedOptions::default();
     let rogue = ReplicatedOptions { rogue_clock_skew_nanos: Some(4 * plain.max_offset_nanos as i64), ..plain };
     for seed in 1..=10 {
-        let (violations, committed, _) = run_replicated_list_append(seed, &rogue);
+        let report = run_replicated_list_append(seed, &rogue);
+        let (violations, committed) = (report.violations, report.committed);
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
         // Every fifth transaction ran on the rogue clock and was refused, so fewer commit.
-        let (_, committed_without_rogue, _) = run_replicated_list_append(seed, &plain);
+        let committed_without_rogue = run_replicated_list_append(seed, &plain).committed;
         assert!(committed < committed_without_rogue, "seed {seed}: the rogue gateway was not refused");
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::command::{CommandError, RangeCommand, RangeRequest, RangeResponse};
+use super::span::{self, SpanAnswers};
 use super::{RangeDescriptor, RangeMap, RangeState};
 use crate::keys::{Key, KeyEnd};
 use crate::txn::coordinator::RangeSender;
@@ -82,33 +83,15 @@ impl LocalRanges {
     }
 
     fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let (start, end) = match &command {
-            RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => {
-                (start.clone(), end.clone())
-            }
-            _ => unreachable!("only span commands come here"),
-        };
-        let mut rows = Vec::new();
-        let mut changed = false;
+        let (start, end) = span::span_of(&command).expect("only span commands come here");
+        let mut answers = SpanAnswers::default();
         for (range, piece_start, piece_end) in self.pieces(&start, &end) {
-            let mut piece = command.clone();
-            match &mut piece {
-                RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => {
-                    *start = piece_start;
-                    *end = piece_end;
-                }
-                _ => unreachable!(),
-            }
-            match self.apply(range, piece)? {
-                RangeResponse::Rows(piece_rows) => rows.extend(piece_rows),
-                RangeResponse::Refreshed { changed: piece_changed } => changed |= piece_changed,
-                other => return Ok(other),
+            let piece = span::piece_of(&command, piece_start, piece_end);
+            if let Some(other) = answers.add(self.apply(range, piece)?) {
+                return Ok(other);
             }
         }
-        Ok(match command {
-            RangeCommand::Scan { .. } => RangeResponse::Rows(rows),
-            _ => RangeResponse::Refreshed { changed },
-        })
+        Ok(answers.finish(&command))
     }
 }
 

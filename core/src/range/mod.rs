@@ -12,6 +12,7 @@ mod command;
 mod descriptor;
 mod local;
 mod map;
+pub mod span;
 mod state;
 #[cfg(test)]
 mod state_tests;

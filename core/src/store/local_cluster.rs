@@ -29,20 +29,21 @@ pub struct LocalCluster {
     now: Time,
     next_request_id: u64,
     split_threshold_bytes: Option<usize>,
+    timestamp_cache_entries_max: usize,
 }
 
-fn store_config(node: NodeId, seed: u64, split_threshold_bytes: Option<usize>) -> StoreConfig {
+fn store_config(node: NodeId, seed: u64, cluster: &LocalCluster) -> StoreConfig {
     StoreConfig {
         node,
         raft: RaftConfig::new(node, seed ^ node.0),
         tick_interval_nanos: STEP_NANOS,
         compaction_threshold_entries: 200,
         heartbeat_expiry_nanos: 2_000_000_000,
-        split_threshold_bytes,
+        split_threshold_bytes: cluster.split_threshold_bytes,
         split_check_interval_ticks: 5,
         garbage_collection_ttl_nanos: None,
         max_offset_nanos: MAX_OFFSET_NANOS,
-        timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+        timestamp_cache_entries_max: cluster.timestamp_cache_entries_max,
     }
 }
 
@@ -59,6 +60,18 @@ impl LocalCluster {
 
     /// Like `new`, with ranges splitting once they hold more than `bytes`.
     pub fn with_split_threshold(node_count: u64, seed: u64, bytes: Option<usize>) -> LocalCluster {
+        LocalCluster::with_limits(node_count, seed, bytes, crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT)
+    }
+
+    /// Like `with_split_threshold`, with each range's timestamp cache bounded
+    /// to `timestamp_cache_entries_max` entries (tiny bounds make it fold into
+    /// its low-water mark all the time).
+    pub fn with_limits(
+        node_count: u64,
+        seed: u64,
+        bytes: Option<usize>,
+        timestamp_cache_entries_max: usize,
+    ) -> LocalCluster {
         let nodes: Vec<NodeId> = (1..=node_count).map(NodeId).collect();
         let mut cluster = LocalCluster {
             stores: BTreeMap::new(),
@@ -69,11 +82,12 @@ impl LocalCluster {
             now: Time(0),
             next_request_id: 0,
             split_threshold_bytes: bytes,
+            timestamp_cache_entries_max,
         };
         for node in nodes.iter().copied() {
             let mut engine = MemoryEngine::new();
             bootstrap(&mut engine, &nodes).expect("the in-memory engine does not fail");
-            let config = store_config(node, seed, bytes);
+            let config = store_config(node, seed, &cluster);
             cluster.stores.insert(node, Store::new(config, recover_store(&engine)));
             cluster.engines.insert(node, engine);
         }
@@ -119,10 +133,11 @@ impl LocalCluster {
     /// Crashes `node` and starts it again from its storage: its in-memory state,
     /// the requests it was serving and the messages queued to it are lost.
     pub fn restart(&mut self, node: NodeId, seed: u64) {
+        let config = store_config(node, seed, self);
         let engine = self.engines.get_mut(&node).expect("known node");
         // Every write here was synced before anything left the node.
         engine.crash(0);
-        let store = Store::new(store_config(node, seed, self.split_threshold_bytes), recover_store(engine));
+        let store = Store::new(config, recover_store(engine));
         self.stores.insert(node, store);
         self.queue.retain(|(_, _, message)| message.to != node);
     }

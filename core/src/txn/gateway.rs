@@ -29,6 +29,7 @@ use std::future::Future;
 
 use crate::keys::{Key, KeyEnd};
 use crate::node::{Request, RequestError};
+use crate::range::span::{self, SpanAnswers};
 use crate::range::{codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse};
 use crate::store::{LOOKUP_GROUP, META_RANGE};
 use crate::txn::coordinator::RangeSender;
@@ -188,32 +189,27 @@ impl<T: NodeTransport> Gateway<T> {
     /// Sends a scan or refresh to every range its span crosses, one piece each,
     /// and gathers the answers.
     async fn route_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let (RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. }) = command.clone() else {
-            unreachable!("only span commands come here")
-        };
-        let (mut from, mut rows, mut changed) = (start, Vec::new(), false);
+        let (mut from, end) = span::span_of(&command).expect("only span commands come here");
+        let mut answers = SpanAnswers::default();
         loop {
             let descriptor = self.descriptor_for(&from).await;
             let piece_end = end.clone().min(descriptor.end.clone());
-            let mut piece = command.clone();
-            if let RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } = &mut piece {
-                (*start, *end) = (from.clone(), piece_end.clone());
-            }
+            let piece = span::piece_of(&command, from.clone(), piece_end.clone());
             match self.try_range(&descriptor, &piece).await {
                 None => continue,
-                Some(Ok(RangeResponse::Rows(piece_rows))) => rows.extend(piece_rows),
-                Some(Ok(RangeResponse::Refreshed { changed: piece_changed })) => changed |= piece_changed,
-                Some(other) => return other,
+                Some(Ok(answer)) => {
+                    if let Some(other) = answers.add(answer) {
+                        return Ok(other);
+                    }
+                }
+                Some(Err(error)) => return Err(error),
             }
             match piece_end {
-                KeyEnd::Before(next) if piece_end_is_before(&next, &end) => from = next,
+                KeyEnd::Before(next) if end.is_above(&next) => from = next,
                 _ => break,
             }
         }
-        Ok(match command {
-            RangeCommand::Scan { .. } => RangeResponse::Rows(rows),
-            _ => RangeResponse::Refreshed { changed },
-        })
+        Ok(answers.finish(&command))
     }
 
     /// Sends `command` to the range of `descriptor` until it answers; None when
@@ -297,11 +293,6 @@ impl<T: NodeTransport> Gateway<T> {
 fn key_outside(command: &RangeCommand, descriptor: &RangeDescriptor) -> Option<Key> {
     let RangeCommand::CommitOnePhase { writes, .. } = command else { return None };
     writes.iter().map(|(key, _)| key).find(|key| !descriptor.contains(key)).cloned()
-}
-
-/// Whether a piece ending just before `next` stops short of the span's `end`.
-fn piece_end_is_before(next: &Key, end: &KeyEnd) -> bool {
-    end.is_above(next)
 }
 
 impl<T: NodeTransport> RangeSender for Gateway<T> {

@@ -20,7 +20,7 @@ use shardforge_core::keys::Key;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError};
 use shardforge_core::types::Timestamp;
 
-use super::workloads::{key_of, outcome_of, unblocked_commit_writes, Recorded, TransactionSettings};
+use super::workloads::{key_of, outcome_of, unblocked_commit_writes, Ending, Recorded, TransactionSettings};
 use super::Gateway;
 use crate::checker::list_append::TransactionOutcome;
 
@@ -67,7 +67,7 @@ pub async fn blind_write(gateway: &mut Gateway, settings: TransactionSettings, r
     // Half read a list first (not checked here): the transaction's timestamp
     // then lags while others read and write the hot keys.
     if thread_rng().gen_bool(0.5) {
-        let list = key_of(thread_rng().gen_range(0..settings.keys));
+        let list = key_of(recorded.list_key(settings.keys));
         if transaction.get(gateway, &list).await.is_err() {
             transaction.rollback(gateway).await;
             return;
@@ -79,9 +79,8 @@ pub async fn blind_write(gateway: &mut Gateway, settings: TransactionSettings, r
     } else {
         unblocked_commit_writes(&mut transaction, gateway, &batch).await
     };
-    let commit_timestamp = committed.as_ref().ok().copied();
-    let outcome = outcome_of(committed, &mut transaction, gateway, recorded.commit_wait).await;
-    let commit_timestamp = commit_timestamp.filter(|_| outcome == TransactionOutcome::Committed);
+    let Ending { outcome, commit_timestamp } =
+        outcome_of(committed, &mut transaction, gateway, recorded.commit_wait).await;
     let mut history = recorded.blind_writes.lock().expect("history lock");
     for (key, value) in writes {
         history.push(BlindWrite { key, value, outcome, commit_timestamp });

@@ -139,13 +139,23 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     // strict setting are both simulated; the checker holds each to its promise.
     let commit_wait = thread_rng().gen_bool(0.5);
     let clock_storm = thread_rng().gen_bool(0.3);
+    // Most seeds keep every range available (at most one node of its three
+    // replicas down at once), so that transactions keep running under the
+    // other faults; the rest let the nemesis take down as many as it likes.
+    let down_nodes_max = thread_rng().gen_bool(0.7).then_some((REPLICATION_FACTOR - 1) / 2);
+    // Key rotation (half the list-append seeds): lists stay short and the
+    // key space keeps growing, so ranges split under the transactions.
+    let key_rotation = (options.workload == Workload::ListAppend && thread_rng().gen_bool(0.5))
+        .then(|| Duration::from_millis(*[300, 1000].choose(&mut thread_rng()).expect("non-empty")));
     let fault_kinds: Vec<FaultKind> = plan.enabled.iter().map(|(kind, _)| *kind).collect();
     let plan_text = format!(
-        "{:?} every <= {} ms; {node_count} nodes; commit wait {}{}; {store:?}",
+        "{:?} every <= {} ms; {node_count} nodes; {}; commit wait {}{}{}; {store:?}",
         plan.enabled,
         plan.action_interval_millis_max,
+        down_nodes_max.map_or("any nodes down".to_string(), |most| format!("at most {most} down")),
         if commit_wait { "on" } else { "off" },
-        if clock_storm { "; clock storm" } else { "" }
+        if clock_storm { "; clock storm" } else { "" },
+        key_rotation.map_or(String::new(), |every| format!("; keys rotate every {} ms", every.as_millis()))
     );
     recorder.event(format!("seed {seed}: {plan_text}"));
     let config = ClusterConfig { node_count, program: store, sync_latency };
@@ -162,7 +172,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         clock.jump_to_offset(thread_rng().gen_range(-quarter_offset..=quarter_offset));
     }
     let settings = settings(&options);
-    let recorded = Arc::new(Recorded::new(origin, commit_wait));
+    let recorded = Arc::new(Recorded::new(origin, commit_wait, key_rotation));
     let stop = Arc::new(AtomicBool::new(false));
 
     let mut setup_failure = None;
@@ -232,7 +242,9 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         let (recorded, stop, nodes, placement) = (recorded.clone(), stop.clone(), nodes.clone(), placement.clone());
         control.spawn(async move {
             let admin = SimClient::bind(1000, faults.clone()).await;
-            let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone()).with_clock_faults(clock_faults());
+            let mut nemesis = Nemesis::new(cluster, plan, admin, recorder.clone())
+                .with_clock_faults(clock_faults())
+                .with_down_nodes_max(down_nodes_max.unwrap_or(usize::MAX));
             let verdict = async {
                 nemesis.run(options.safety_phase).await;
                 let healed = madsim::time::timeout(options.liveness_bound, nemesis.heal()).await.is_ok();
@@ -416,7 +428,7 @@ fn lost_append(history: &[list_append::Transaction]) -> Option<String> {
 
 /// One transaction reading every list, recorded in the history; whether it committed.
 async fn final_reads(gateway: &mut Gateway, settings: TransactionSettings, recorded: &Recorded) -> bool {
-    let steps: Vec<(u64, bool)> = (0..settings.keys).map(|key| (key, false)).collect();
+    let steps: Vec<(u64, bool)> = (0..recorded.keys_touched(settings.keys)).map(|key| (key, false)).collect();
     let before = recorded.transactions.lock().expect("history lock").len();
     workloads::run_list_append_transaction(gateway, FINAL_READS_CLIENT, settings, recorded, &steps).await;
     let history = recorded.transactions.lock().expect("history lock");

@@ -67,10 +67,15 @@ pub struct Recorded {
     /// Whether clients wait out commit wait before reporting a commit (the
     /// simulator draws it per seed; production's default is off).
     pub commit_wait: bool,
+    /// How often the window of list keys slides by one key, if it does (see
+    /// [`Recorded::list_key`]).
+    key_rotation: Option<Duration>,
+    /// One more than the highest list key drawn so far.
+    keys_touched: AtomicU64,
 }
 
 impl Recorded {
-    pub fn new(origin: Instant, commit_wait: bool) -> Recorded {
+    pub fn new(origin: Instant, commit_wait: bool, key_rotation: Option<Duration>) -> Recorded {
         Recorded {
             origin,
             next_transaction: AtomicU64::new(1),
@@ -83,7 +88,28 @@ impl Recorded {
             one_phase_commits: AtomicU64::new(0),
             finished_clients: AtomicU64::new(0),
             commit_wait,
+            key_rotation,
+            keys_touched: AtomicU64::new(0),
         }
+    }
+
+    /// A list key for a transaction to touch: one of `keys` keys in a window
+    /// that slides by one key every `key_rotation` (Elle's key rotation). New
+    /// keys keep arriving at the top of the key space, so ranges keep growing
+    /// and splitting where the transactions are, and a split's right half
+    /// holds the keys just read and about to be written; lists stay short.
+    pub fn list_key(&self, keys: u64) -> u64 {
+        let elapsed = Instant::now().duration_since(self.origin);
+        let window_start = self.key_rotation.map_or(0, |every| (elapsed.as_nanos() / every.as_nanos()) as u64);
+        let key = window_start + thread_rng().gen_range(0..keys);
+        self.keys_touched.fetch_max(key + 1, Ordering::SeqCst);
+        key
+    }
+
+    /// How many list keys a final read must cover: every key drawn so far,
+    /// and at least the first window.
+    pub fn keys_touched(&self, keys: u64) -> u64 {
+        self.keys_touched.load(Ordering::SeqCst).max(keys)
     }
 
     fn nanos(&self) -> u64 {
@@ -127,8 +153,26 @@ macro_rules! unblocked {
     }};
 }
 
+/// How a transaction ended, as its client can tell: the outcome, and the
+/// commit timestamp when it committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending {
+    pub outcome: TransactionOutcome,
+    pub commit_timestamp: Option<Timestamp>,
+}
+
+impl Ending {
+    fn without_commit(outcome: TransactionOutcome) -> Ending {
+        Ending { outcome, commit_timestamp: None }
+    }
+
+    pub fn committed(&self) -> bool {
+        self.outcome == TransactionOutcome::Committed
+    }
+}
+
 /// Commits and waits out commit wait; the outcome the client can tell.
-async fn finish(transaction: &mut Transaction, gateway: &mut Gateway, recorded: &Recorded) -> TransactionOutcome {
+async fn finish(transaction: &mut Transaction, gateway: &mut Gateway, recorded: &Recorded) -> Ending {
     let committed = transaction.commit(gateway).await;
     outcome_of(committed, transaction, gateway, recorded.commit_wait).await
 }
@@ -139,17 +183,17 @@ async fn finish_writes(
     gateway: &mut Gateway,
     writes: BTreeMap<Key, Option<Vec<u8>>>,
     recorded: &Recorded,
-) -> TransactionOutcome {
+) -> Ending {
     let writes: Vec<(Key, Option<Vec<u8>>)> = writes.into_iter().collect();
-    let outcome = match unblocked_commit_writes(transaction, gateway, &writes).await {
+    let ending = match unblocked_commit_writes(transaction, gateway, &writes).await {
         // Blocked leaves the transaction open: roll it back.
         Err(TransactionError::Blocked { .. }) => abort(transaction, gateway).await,
         committed => outcome_of(committed, transaction, gateway, recorded.commit_wait).await,
     };
-    if outcome == TransactionOutcome::Committed && transaction.committed_in_one_phase() {
+    if ending.committed() && transaction.committed_in_one_phase() {
         recorded.one_phase_commits.fetch_add(1, Ordering::SeqCst);
     }
-    outcome
+    ending
 }
 
 /// `commit_writes`, tried again while blocked behind an older transaction.
@@ -170,17 +214,17 @@ pub(super) async fn outcome_of(
     transaction: &mut Transaction,
     gateway: &mut Gateway,
     commit_wait: bool,
-) -> TransactionOutcome {
+) -> Ending {
     match committed {
         Ok(commit_timestamp) => {
             let until = if commit_wait { transaction.commit_wait_until() } else { Some(commit_timestamp) };
             while until.is_some_and(|until| shardforge_core::txn::coordinator::RangeSender::now(gateway) < until) {
                 sleep(Duration::from_millis(1)).await;
             }
-            TransactionOutcome::Committed
+            Ending { outcome: TransactionOutcome::Committed, commit_timestamp: Some(commit_timestamp) }
         }
-        Err(_) if gateway.take_commit_in_doubt() => TransactionOutcome::Unknown,
-        Err(_) => TransactionOutcome::Aborted,
+        Err(_) if gateway.take_commit_in_doubt() => Ending::without_commit(TransactionOutcome::Unknown),
+        Err(_) => Ending::without_commit(TransactionOutcome::Aborted),
     }
 }
 
@@ -189,13 +233,13 @@ fn draw_one_phase() -> bool {
     thread_rng().gen_bool(ONE_PHASE_SHARE)
 }
 
-async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> TransactionOutcome {
+async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> Ending {
     transaction.rollback(gateway).await;
-    if gateway.take_commit_in_doubt() {
+    Ending::without_commit(if gateway.take_commit_in_doubt() {
         TransactionOutcome::Unknown
     } else {
         TransactionOutcome::Aborted
-    }
+    })
 }
 
 /// List-append transactions until `stop`.
@@ -216,10 +260,9 @@ pub async fn list_append_client(
             blind_writes::hot_read(&mut gateway, settings, &recorded).await;
             continue;
         }
-        let steps: Vec<(u64, bool)> = {
-            let mut random = thread_rng();
-            (0..random.gen_range(1..=4)).map(|_| (random.gen_range(0..settings.keys), random.gen_bool(0.5))).collect()
-        };
+        let steps: Vec<(u64, bool)> = (0..thread_rng().gen_range(1..=4))
+            .map(|_| (recorded.list_key(settings.keys), thread_rng().gen_bool(0.5)))
+            .collect();
         run_list_append_transaction(&mut gateway, client, settings, &recorded, &steps).await;
     }
     recorded.finished_clients.fetch_add(1, Ordering::SeqCst);
@@ -239,17 +282,25 @@ pub async fn run_list_append_transaction(
     let invoked_at_nanos = recorded.nanos();
     let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
     let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
-    let (operations, outcome) = if draw_one_phase() {
+    let (operations, ending) = if draw_one_phase() {
         list_append_buffered(&mut transaction, gateway, steps, recorded).await
     } else {
         list_append_steps(&mut transaction, gateway, steps, recorded).await
     };
+    let Ending { outcome, commit_timestamp } = ending;
     let completed_at_nanos = (outcome != TransactionOutcome::Unknown).then(|| recorded.nanos());
     if outcome == TransactionOutcome::Committed {
         recorded.committed.fetch_add(1, Ordering::SeqCst);
     }
-    let record =
-        list_append::Transaction { id: number, client, operations, outcome, invoked_at_nanos, completed_at_nanos };
+    let record = list_append::Transaction {
+        id: number,
+        client,
+        operations,
+        outcome,
+        invoked_at_nanos,
+        completed_at_nanos,
+        commit_timestamp,
+    };
     recorded.transactions.lock().expect("history lock").push(record);
 }
 
@@ -258,7 +309,7 @@ async fn list_append_steps(
     gateway: &mut Gateway,
     steps: &[(u64, bool)],
     recorded: &Recorded,
-) -> (Vec<MicroOperation>, TransactionOutcome) {
+) -> (Vec<MicroOperation>, Ending) {
     let mut observed = Vec::new();
     for (key, appends) in steps.iter().copied() {
         let list = match unblocked!(transaction.get(gateway, &key_of(key))) {
@@ -287,7 +338,7 @@ async fn list_append_buffered(
     gateway: &mut Gateway,
     steps: &[(u64, bool)],
     recorded: &Recorded,
-) -> (Vec<MicroOperation>, TransactionOutcome) {
+) -> (Vec<MicroOperation>, Ending) {
     let mut observed = Vec::new();
     let mut lists: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (key, appends) in steps.iter().copied() {
@@ -337,7 +388,7 @@ pub async fn open_accounts(gateway: &mut Gateway, settings: TransactionSettings,
                 false => abort(&mut transaction, gateway).await,
             }
         };
-        if outcome == TransactionOutcome::Committed {
+        if outcome.committed() {
             return;
         }
         sleep(Duration::from_millis(50)).await;
@@ -375,7 +426,7 @@ pub async fn bank_transaction(
             Ok(rows) => {
                 let outcome = finish(&mut transaction, gateway, recorded).await;
                 let total: i64 = rows.iter().map(|(_, value)| decode_balance(value)).sum();
-                if outcome == TransactionOutcome::Committed && total != ACCOUNTS as i64 * INITIAL_BALANCE {
+                if outcome.committed() && total != ACCOUNTS as i64 * INITIAL_BALANCE {
                     let wrong = format!("audit {number} ({} accounts) saw a total of {total}", rows.len());
                     recorded.wrong_totals.lock().expect("audit lock").push(wrong);
                 }
@@ -400,7 +451,7 @@ pub async fn bank_transaction(
             }
         }
     };
-    let committed = outcome == TransactionOutcome::Committed;
+    let committed = outcome.committed();
     if committed {
         recorded.committed.fetch_add(1, Ordering::SeqCst);
     }

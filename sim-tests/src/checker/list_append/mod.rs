@@ -45,6 +45,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
+use shardforge_core::types::Timestamp;
+
 /// How many candidate edges each cycle class closes before settling for the shortest cycle.
 const CYCLE_SEARCH_ATTEMPTS_MAX: usize = 32;
 /// How many elements of a list an explanation shows before eliding the middle.
@@ -81,6 +83,9 @@ pub struct Transaction {
     pub outcome: TransactionOutcome,
     pub invoked_at_nanos: u64,
     pub completed_at_nanos: Option<u64>,
+    /// The timestamp the database says it committed at (`None` when it did not
+    /// commit, or the harness does not know): see `timestamps`.
+    pub commit_timestamp: Option<Timestamp>,
 }
 
 /// A kind of anomaly, in Adya's vocabulary as Elle extends it (see the module doc).
@@ -96,6 +101,8 @@ pub enum Anomaly {
     /// Reads of one key that are not prefixes of one another.
     Incompatible,
     DuplicateElements,
+    /// A read or a list at odds with the commit timestamps (see `timestamps`).
+    TimestampOrder,
 }
 
 /// One anomaly found, with an example naming the transactions (`T<id>`) and evidence involved.
@@ -113,7 +120,10 @@ pub fn check(history: &[Transaction]) -> Vec<Violation> {
     evidence.check_intermediate_reads(&mut findings);
     let graph = DependencyGraph::build(&evidence, &members);
     find_cycles(&graph, history, &mut findings);
-    findings.0.into_iter().map(|(anomaly, explanation)| Violation { anomaly, explanation }).collect()
+    let mut violations: Vec<Violation> =
+        findings.0.into_iter().map(|(anomaly, explanation)| Violation { anomaly, explanation }).collect();
+    violations.extend(timestamps::check(history));
+    violations
 }
 
 /// The first example of each anomaly kind; later ones are not even formatted.
@@ -287,5 +297,6 @@ fn render_list(list: &[u64]) -> String {
 mod cycles;
 #[cfg(test)]
 mod tests;
+mod timestamps;
 
 use cycles::{find_cycles, DependencyGraph};

@@ -14,7 +14,7 @@ fn read(key: u64, list: &[u64]) -> MicroOperation {
 /// A transaction running over [0, 1000] ns, concurrently with every other one built here.
 fn transaction(id: u64, outcome: TransactionOutcome, operations: Vec<MicroOperation>) -> Transaction {
     let completed_at_nanos = (outcome != Unknown).then_some(1_000);
-    Transaction { id, client: id, operations, outcome, invoked_at_nanos: 0, completed_at_nanos }
+    Transaction { id, client: id, operations, outcome, invoked_at_nanos: 0, completed_at_nanos, commit_timestamp: None }
 }
 
 fn committed(id: u64, operations: Vec<MicroOperation>) -> Transaction {
@@ -169,7 +169,17 @@ fn serial_history(seed: u64, count: u64, keys: u64) -> Vec<Transaction> {
         let takes_effect_at = 1_000 + 100 * id;
         let invoked_at_nanos = takes_effect_at - random.below(300);
         let completed_at_nanos = (outcome != Unknown).then(|| takes_effect_at + random.below(300));
-        history.push(Transaction { id, client: id % 10, operations, outcome, invoked_at_nanos, completed_at_nanos });
+        let commit_timestamp = (outcome == Committed).then_some(Timestamp { wall_nanos: takes_effect_at, logical: 0 });
+        let client = id % 10;
+        history.push(Transaction {
+            id,
+            client,
+            operations,
+            outcome,
+            invoked_at_nanos,
+            completed_at_nanos,
+            commit_timestamp,
+        });
     }
     history
 }
@@ -179,4 +189,55 @@ fn random_serial_histories_pass() {
     for seed in 0..20 {
         assert_eq!(check(&serial_history(seed, 300, 5)), [], "seed {seed}");
     }
+}
+
+/// `transaction` as committed at `wall_nanos`.
+fn at(transaction: Transaction, wall_nanos: u64) -> Transaction {
+    Transaction { commit_timestamp: Some(Timestamp { wall_nanos, logical: 0 }), ..transaction }
+}
+
+#[test]
+fn a_write_below_a_served_read_breaks_timestamp_order_without_a_cycle() {
+    // T2 read key 1 at 20 and missed T1's append, committed at 10: what a
+    // timestamp cache that forgot T2's read allows. No cycle: T2 -rw-> T1 only.
+    let history = [
+        at(committed(1, vec![append(1, 1)]), 10),
+        at(committed(2, vec![read(1, &[])]), 20),
+        at(committed(3, vec![read(1, &[1])]), 30),
+    ];
+    let without_timestamps: Vec<Transaction> =
+        history.iter().cloned().map(|transaction| Transaction { commit_timestamp: None, ..transaction }).collect();
+    assert_eq!(check(&without_timestamps), []);
+    let violations = check(&history);
+    assert_eq!(anomalies(&history), [Anomaly::TimestampOrder]);
+    assert!(violations[0].explanation.contains("T2 committed at 0.000000020,0 read key 1 without 1"), "{violations:?}");
+}
+
+#[test]
+fn a_read_of_a_later_commit_breaks_timestamp_order() {
+    let history = [at(committed(1, vec![append(1, 1)]), 30), at(committed(2, vec![read(1, &[1])]), 20)];
+    assert_eq!(anomalies(&history), [Anomaly::TimestampOrder]);
+}
+
+#[test]
+fn a_list_out_of_commit_order_breaks_timestamp_order() {
+    let history = [
+        at(committed(1, vec![append(1, 1)]), 30),
+        at(committed(2, vec![append(1, 2)]), 20),
+        committed(3, vec![read(1, &[1, 2])]),
+    ];
+    assert_eq!(anomalies(&history), [Anomaly::TimestampOrder]);
+}
+
+#[test]
+fn own_appends_and_unknown_writers_are_not_placed() {
+    // T1 appends twice to key 1 and reads its own values; T2's outcome is
+    // unknown, so its value may sit anywhere.
+    let history = [
+        at(committed(1, vec![append(1, 1), append(1, 2), read(1, &[1, 2])]), 10),
+        transaction(2, Unknown, vec![append(1, 3)]),
+        at(committed(3, vec![read(1, &[1, 2, 3])]), 20),
+        at(committed(4, vec![read(1, &[1, 2, 3])]), 30),
+    ];
+    assert_eq!(check(&history), []);
 }

@@ -1,0 +1,98 @@
+//! Span commands across ranges: a scan or a refresh whose span crosses range
+//! boundaries is sent as one piece per range, each narrowed to what that range
+//! holds, and the pieces' answers are gathered into one. Every sender (the
+//! gateway, the in-process ranges, the simulator's local cluster) cuts spans
+//! with these, so that one rule decides what a span's answer is: the rows of
+//! every piece, and a refresh that changed if any piece changed.
+
+use super::{RangeCommand, RangeResponse};
+use crate::keys::{Key, KeyEnd};
+use crate::storage::KeyValue;
+
+/// The span of a scan or a refresh; None for any other command.
+pub fn span_of(command: &RangeCommand) -> Option<(Key, KeyEnd)> {
+    match command {
+        RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => {
+            Some((start.clone(), end.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// `command` (a scan or a refresh) narrowed to `[start, end)`.
+pub fn piece_of(command: &RangeCommand, start: Key, end: KeyEnd) -> RangeCommand {
+    let mut piece = command.clone();
+    match &mut piece {
+        RangeCommand::Scan { start: piece_start, end: piece_end, .. }
+        | RangeCommand::Refresh { start: piece_start, end: piece_end, .. } => {
+            (*piece_start, *piece_end) = (start, end);
+        }
+        _ => panic!("only scans and refreshes have spans"),
+    }
+    piece
+}
+
+/// The answers of a span command's pieces, gathered.
+#[derive(Debug, Default)]
+pub struct SpanAnswers {
+    rows: Vec<KeyValue>,
+    changed: bool,
+}
+
+impl SpanAnswers {
+    /// Adds one piece's answer. Any answer other than rows or a refresh's is
+    /// handed back: the span command ends with it.
+    pub fn add(&mut self, response: RangeResponse) -> Option<RangeResponse> {
+        match response {
+            RangeResponse::Rows(rows) => self.rows.extend(rows),
+            RangeResponse::Refreshed { changed } => self.changed |= changed,
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The whole span's answer to `command`.
+    pub fn finish(self, command: &RangeCommand) -> RangeResponse {
+        match command {
+            RangeCommand::Scan { .. } => RangeResponse::Rows(self.rows),
+            _ => RangeResponse::Refreshed { changed: self.changed },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyWriter;
+    use crate::types::Timestamp;
+
+    fn key(number: u64) -> Key {
+        KeyWriter::new().u64(number).finish_key()
+    }
+
+    fn refresh() -> RangeCommand {
+        let timestamp = Timestamp { wall_nanos: 1, logical: 0 };
+        let transaction = crate::types::TransactionId(1);
+        RangeCommand::Refresh {
+            start: key(0),
+            end: KeyEnd::Before(key(9)),
+            after: timestamp,
+            up_to: timestamp,
+            transaction,
+        }
+    }
+
+    #[test]
+    fn a_refresh_changed_when_any_piece_changed() {
+        let mut answers = SpanAnswers::default();
+        assert_eq!(answers.add(RangeResponse::Refreshed { changed: true }), None);
+        assert_eq!(answers.add(RangeResponse::Refreshed { changed: false }), None);
+        assert_eq!(answers.finish(&refresh()), RangeResponse::Refreshed { changed: true });
+    }
+
+    #[test]
+    fn a_piece_keeps_the_command_and_takes_the_span() {
+        let piece = piece_of(&refresh(), key(3), KeyEnd::Before(key(5)));
+        assert_eq!(span_of(&piece), Some((key(3), KeyEnd::Before(key(5)))));
+    }
+}
