@@ -16,6 +16,7 @@
 //! checks of the recorder, per range.
 
 pub mod blind_writes;
+pub mod causal;
 pub mod placement;
 pub mod workloads;
 
@@ -211,6 +212,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         });
     }
 
+    // List-append seeds also run the causal-reverse probe (see `causal`).
+    if options.workload == Workload::ListAppend {
+        let host = Handle::current().create_node().name("probe").ip(client_ip(causal::PROBE_CLIENT)).build();
+        hosts.push(host.clone());
+        let (faults, nodes, base, recorded, stop) =
+            (faults.clone(), nodes.clone(), clocks[0].clone(), recorded.clone(), stop.clone());
+        host.spawn(async move {
+            let gateways = causal::ProbeGateways::bind(origin, &base, faults, nodes).await;
+            causal::probe(gateways, settings, recorded, stop).await;
+        });
+    }
+
     // With more nodes than a range keeps replicas, the registry and the
     // rebalancer run as in production: nodes join, one is decommissioned, and
     // ranges move under the nemesis (see `placement`).
@@ -349,7 +362,8 @@ async fn liveness_and_final_check(
     placement: Option<&placement::Placement>,
 ) -> Result<(), String> {
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
-    while recorded.finished_clients.load(Ordering::SeqCst) < options.clients + 2 {
+    let probes = u64::from(options.workload == Workload::ListAppend);
+    while recorded.finished_clients.load(Ordering::SeqCst) < options.clients + 2 + probes {
         if madsim::time::Instant::now() > deadline {
             return Err(format!("liveness: clients still in a transaction {:?} after healing", options.liveness_bound));
         }

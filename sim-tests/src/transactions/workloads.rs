@@ -112,13 +112,39 @@ impl Recorded {
         self.keys_touched.load(Ordering::SeqCst).max(keys)
     }
 
-    fn nanos(&self) -> u64 {
+    pub(super) fn nanos(&self) -> u64 {
         Instant::now().duration_since(self.origin).as_nanos() as u64
     }
 
     /// A value never written before.
     pub fn next_value(&self) -> u64 {
         self.next_value.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Adds a finished list-append transaction to the history.
+    pub fn record(
+        &self,
+        number: u64,
+        client: u64,
+        operations: Vec<MicroOperation>,
+        ending: Ending,
+        invoked_at_nanos: u64,
+    ) {
+        let Ending { outcome, commit_timestamp } = ending;
+        let completed_at_nanos = (outcome != TransactionOutcome::Unknown).then(|| self.nanos());
+        if outcome == TransactionOutcome::Committed {
+            self.committed.fetch_add(1, Ordering::SeqCst);
+        }
+        let record = list_append::Transaction {
+            id: number,
+            client,
+            operations,
+            outcome,
+            invoked_at_nanos,
+            completed_at_nanos,
+            commit_timestamp,
+        };
+        self.transactions.lock().expect("history lock").push(record);
     }
 
     /// A fresh transaction id: a global sequence number above 64 random bits.
@@ -171,8 +197,18 @@ impl Ending {
     }
 }
 
+/// A list read, tried again while blocked behind an older transaction.
+pub(super) async fn read_list(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    key: u64,
+) -> Result<Vec<u64>, TransactionError> {
+    let value = unblocked!(transaction.get(gateway, &key_of(key)))?;
+    Ok(value.map(|bytes| decode_list(&bytes)).unwrap_or_default())
+}
+
 /// Commits and waits out commit wait; the outcome the client can tell.
-async fn finish(transaction: &mut Transaction, gateway: &mut Gateway, recorded: &Recorded) -> Ending {
+pub(super) async fn finish(transaction: &mut Transaction, gateway: &mut Gateway, recorded: &Recorded) -> Ending {
     let committed = transaction.commit(gateway).await;
     outcome_of(committed, transaction, gateway, recorded.commit_wait).await
 }
@@ -233,7 +269,7 @@ fn draw_one_phase() -> bool {
     thread_rng().gen_bool(ONE_PHASE_SHARE)
 }
 
-async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> Ending {
+pub(super) async fn abort(transaction: &mut Transaction, gateway: &mut Gateway) -> Ending {
     transaction.rollback(gateway).await;
     Ending::without_commit(if gateway.take_commit_in_doubt() {
         TransactionOutcome::Unknown
@@ -287,21 +323,7 @@ pub async fn run_list_append_transaction(
     } else {
         list_append_steps(&mut transaction, gateway, steps, recorded).await
     };
-    let Ending { outcome, commit_timestamp } = ending;
-    let completed_at_nanos = (outcome != TransactionOutcome::Unknown).then(|| recorded.nanos());
-    if outcome == TransactionOutcome::Committed {
-        recorded.committed.fetch_add(1, Ordering::SeqCst);
-    }
-    let record = list_append::Transaction {
-        id: number,
-        client,
-        operations,
-        outcome,
-        invoked_at_nanos,
-        completed_at_nanos,
-        commit_timestamp,
-    };
-    recorded.transactions.lock().expect("history lock").push(record);
+    recorded.record(number, client, operations, ending, invoked_at_nanos);
 }
 
 async fn list_append_steps(

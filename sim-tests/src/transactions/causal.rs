@@ -1,0 +1,124 @@
+//! The causal-reverse probe (Jepsen's "comments" workload, aimed): one client
+//! writes two keys one after the other, each through a gateway of its own, and
+//! a reader that read the first key before the first write reads the second
+//! after the second write. Strict serializability forbids the reader to see the
+//! second write without the first, since the first finished before the second
+//! began.
+//!
+//! The clocks make it bite. The reader's gateway and the first writer's read a
+//! clock two fifths of the maximum offset ahead of the first node's, the second
+//! writer's a clock two fifths behind it (four fifths apart: within the offset,
+//! so every request is served). The first write lands on a key the reader has
+//! read, so the timestamp cache pushes it above the reader's timestamp. With
+//! commit wait, the first writer is acknowledged once its clock passes that
+//! timestamp by the offset, and the second writer's clock, less than an offset
+//! behind, is past it too: the second write lands above the reader. Commit wait
+//! any shorter, and the second write can land below the reader's timestamp,
+//! where the reader sees it (a real-time cycle). Without commit wait the
+//! promise is serializability and the cycle is allowed; the probe still runs,
+//! under the timestamp-order check.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use madsim::time::sleep;
+use shardforge_core::txn::coordinator::{RangeSender, Transaction};
+use shardforge_core::types::NodeId;
+use shardforge_runtime_sim::client::{SimClient, SimTransport};
+use shardforge_runtime_sim::clock::SkewedClock;
+use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
+
+use super::workloads::{abort, finish, read_list, run_list_append_transaction, Recorded, TransactionSettings};
+use super::{Gateway, MAX_OFFSET_NANOS};
+use crate::checker::list_append::MicroOperation;
+
+/// The probe's host (its three gateways share it, on three ports).
+pub const PROBE_CLIENT: u64 = 904;
+
+/// The three gateways: the reader's, the first writer's and the second's.
+pub struct ProbeGateways {
+    reader: Gateway,
+    first_writer: Gateway,
+    second_writer: Gateway,
+}
+
+impl ProbeGateways {
+    /// Binds the three gateways on the probe's host, their clocks set around
+    /// `base` (the first node's clock) as the module doc says.
+    pub async fn bind(
+        origin: madsim::time::Instant,
+        base: &SkewedClock,
+        faults: NetworkFaults,
+        nodes: Vec<NodeId>,
+    ) -> ProbeGateways {
+        let away = MAX_OFFSET_NANOS as i64 * 2 / 5;
+        let mut gateways = Vec::new();
+        for (port, offset) in [(7000, away), (7001, away), (7002, -away)] {
+            let clock = SkewedClock::new(origin);
+            clock.jump_to_offset(base.offset_nanos() + offset);
+            let address = std::net::SocketAddr::new(client_ip(PROBE_CLIENT), port);
+            let client = SimClient::bind_on(PROBE_CLIENT * 10 + u64::from(port - 7000), address, faults.clone()).await;
+            gateways.push(Gateway::new(SimTransport::new(client, clock), nodes.clone(), port as usize));
+        }
+        let second_writer = gateways.pop().expect("three gateways");
+        let first_writer = gateways.pop().expect("three gateways");
+        let reader = gateways.pop().expect("three gateways");
+        ProbeGateways { reader, first_writer, second_writer }
+    }
+}
+
+/// Probes until `stop`, each round on two fresh list keys.
+pub async fn probe(
+    mut gateways: ProbeGateways,
+    settings: TransactionSettings,
+    recorded: Arc<Recorded>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let first = recorded.list_key(settings.keys);
+        let second = recorded.list_key(settings.keys);
+        if first == second {
+            continue;
+        }
+        probe_round(&mut gateways, settings, &recorded, first, second).await;
+        sleep(std::time::Duration::from_millis(20)).await;
+    }
+    recorded.finished_clients.fetch_add(1, Ordering::SeqCst);
+}
+
+/// One round: the reader reads `first`; the first writer appends to `first`,
+/// then the second writer to `second`; the reader reads `second` and commits.
+async fn probe_round(
+    gateways: &mut ProbeGateways,
+    settings: TransactionSettings,
+    recorded: &Recorded,
+    first: u64,
+    second: u64,
+) {
+    let (number, id) = recorded.transaction_id();
+    let reader = &mut gateways.reader;
+    reader.take_commit_in_doubt();
+    let invoked_at_nanos = recorded.nanos();
+    let mut transaction = Transaction::begin(id, reader.now(), settings.max_offset_nanos, settings.knobs);
+    let mut observed = Vec::new();
+    let ending = match read_list(&mut transaction, reader, first).await {
+        Err(_) => abort(&mut transaction, reader).await,
+        Ok(list) => {
+            observed.push(MicroOperation::Read { key: first, list: Some(list) });
+            let writer = PROBE_CLIENT * 10 + 1;
+            run_list_append_transaction(&mut gateways.first_writer, writer, settings, recorded, &[(first, true)]).await;
+            let writer = PROBE_CLIENT * 10 + 2;
+            run_list_append_transaction(&mut gateways.second_writer, writer, settings, recorded, &[(second, true)])
+                .await;
+            let reader = &mut gateways.reader;
+            match read_list(&mut transaction, reader, second).await {
+                Err(_) => abort(&mut transaction, reader).await,
+                Ok(list) => {
+                    observed.push(MicroOperation::Read { key: second, list: Some(list) });
+                    finish(&mut transaction, reader, recorded).await
+                }
+            }
+        }
+    };
+    recorded.record(number, PROBE_CLIENT * 10, observed, ending, invoked_at_nanos);
+}
