@@ -10,7 +10,9 @@
 //! default number of entries (tiny ones fold into their low-water mark all the
 //! time); a sixth of the transactions scan every list first (span reads in the
 //! cache, refreshes over spans that splits cut); half buffer their appends and
-//! commit them with `commit_writes` (the one-phase commit).
+//! commit them with `commit_writes` (the one-phase commit); two seeds in three
+//! deliver requests sent earlier a second time, long after (a delayed
+//! duplicate, or a gateway's retry racing its original).
 //!
 //! It is also the simulator's fast lane: no madsim, a few milliseconds a seed,
 //! so the mutation script sweeps it as the `replicated` workload.
@@ -27,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::node::RequestError;
@@ -70,7 +72,15 @@ fn yield_now() -> YieldNow {
 pub struct ClusterSender {
     cluster: Rc<RefCell<LocalCluster>>,
     skew_nanos: i64,
+    /// Every request sent lately, for the scheduler to deliver again later.
+    sent: SentRequests,
 }
+
+/// The requests gateways sent lately (at most [`SENT_KEPT_MAX`]): the
+/// scheduler delivers some of them a second time, long after, as a network
+/// that delays a duplicate, or a gateway retry racing its original, would.
+type SentRequests = Rc<RefCell<VecDeque<RangeRequest>>>;
+const SENT_KEPT_MAX: usize = 256;
 
 impl ClusterSender {
     /// A scan or a refresh, one piece to each range its span crosses.
@@ -109,6 +119,11 @@ impl ClusterSender {
             let submitted = descriptor.and_then(|descriptor| {
                 let request =
                     RangeRequest { range: descriptor.id, generation: descriptor.generation, command: command.clone() };
+                let mut sent = self.sent.borrow_mut();
+                if sent.len() == SENT_KEPT_MAX {
+                    sent.pop_front();
+                }
+                sent.push_back(request.clone());
                 self.cluster.borrow_mut().submit(request)
             });
             let Some(request_id) = submitted else {
@@ -328,6 +343,9 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
     let cache_entries_max = [2, 8, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT][(random.next_u64() % 3) as usize];
     let cluster = LocalCluster::with_limits(3, seed, options.split_threshold_bytes, cache_entries_max);
     let cluster = Rc::new(RefCell::new(cluster));
+    // Most seeds deliver old requests again (see `SentRequests`).
+    let replays = random.next_u64() % 3 != 0;
+    let sent: SentRequests = Rc::default();
     let (mut running, mut history): (Vec<Running>, Vec<list_append::Transaction>) = (Vec::new(), Vec::new());
     let (mut started, mut next_value, mut step) = (0u64, 1u64, 0u64);
     let mut isolated = None;
@@ -352,7 +370,7 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
             if let Some(rogue) = options.rogue_clock_skew_nanos.filter(|_| started.is_multiple_of(5)) {
                 skew = rogue;
             }
-            let sender = ClusterSender { cluster: Rc::clone(&cluster), skew_nanos: skew };
+            let sender = ClusterSender { cluster: Rc::clone(&cluster), skew_nanos: skew, sent: Rc::clone(&sent) };
             let id = TransactionId(u128::from(started) << 64 | u128::from(random.next_u64()));
             let invoked = cluster.borrow().now().0;
             running.push((Box::pin(list_append_transaction(sender, id, plan, *options)), started, invoked));
@@ -379,12 +397,27 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
         }
         step += 1;
         disturb(&cluster, &mut random, step, options.keys, &mut isolated);
+        if replays && step.is_multiple_of(3) && random.next_u64().is_multiple_of(4) {
+            replay_one(&cluster, &sent, &mut random);
+        }
         cluster.borrow_mut().step();
     }
     let committed = history.iter().filter(|transaction| transaction.outcome == TransactionOutcome::Committed).count();
     let ranges = cluster.borrow().store(cluster.borrow().nodes()[0]).ranges().count();
     let simulated = std::time::Duration::from_nanos(cluster.borrow().now().0);
     ReplicatedReport { violations: list_append::check(&history), committed, ranges, simulated }
+}
+
+/// Delivers one request sent earlier a second time, as it was sent (its range
+/// and generation; a range that split since refuses it). Nobody waits for the
+/// answer.
+fn replay_one(cluster: &Rc<RefCell<LocalCluster>>, sent: &SentRequests, random: &mut ChaCha8Rng) {
+    let sent = sent.borrow();
+    if sent.is_empty() {
+        return;
+    }
+    let request = sent[(random.next_u64() % sent.len() as u64) as usize].clone();
+    let _ = cluster.borrow_mut().submit(request);
 }
 
 /// The faults of a replicated run: a split early on and more later, and every
