@@ -35,7 +35,8 @@ use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
 use shardforge_core::node::RequestError;
 use shardforge_core::range::span::{self, SpanAnswers};
 use shardforge_core::range::{
-    codec, CommandError, RangeCommand, RangeRequest, RangeResponse, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+    codec, CommandError, RangeCommand, RangeRequest, RangeResponse, TransactionStatus,
+    TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
 };
 use shardforge_core::store::local_cluster::LocalCluster;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
@@ -74,6 +75,13 @@ pub struct ClusterSender {
     skew_nanos: i64,
     /// Every request sent lately, for the scheduler to deliver again later.
     sent: SentRequests,
+    /// Whether this gateway gives up on the first commit it sent that went
+    /// unanswered (as if its retry were refused for the gateway's clock): the
+    /// commit is then in doubt, and the coordinator rolls back, which must
+    /// find the record committed when the first attempt applied.
+    gives_up_on_unanswered_commit: bool,
+    /// A commit sent and not known to be applied.
+    commit_in_doubt: bool,
 }
 
 /// The requests gateways sent lately (at most [`SENT_KEPT_MAX`]): the
@@ -148,6 +156,15 @@ impl ClusterSender {
                     Some(Err(_)) => break,
                     None => yield_now().await,
                 }
+            }
+            let commits = matches!(
+                command,
+                RangeCommand::EndTransaction { commit: Some(_), .. } | RangeCommand::CommitOnePhase { .. }
+            );
+            if commits && self.gives_up_on_unanswered_commit {
+                self.gives_up_on_unanswered_commit = false;
+                self.commit_in_doubt = true;
+                return Err(CommandError::ClockOffset);
             }
         }
     }
@@ -274,16 +291,15 @@ async fn list_append_transaction(
     (observed, TransactionOutcome::Committed, Some(commit_timestamp))
 }
 
-/// Rolls back; the outcome is "aborted" as far as the history goes (a commit
-/// whose answer was lost may still have happened: its values then show as the
-/// cycle search's G1a, which no seed has).
+/// Rolls back; the outcome is "aborted", or unknown after a commit in doubt.
 async fn abort(
     mut transaction: Transaction,
     mut sender: ClusterSender,
     observed: Vec<MicroOperation>,
 ) -> TransactionEnd {
     transaction.rollback(&mut sender).await;
-    (observed, TransactionOutcome::Aborted, None)
+    let outcome = if sender.commit_in_doubt { TransactionOutcome::Unknown } else { TransactionOutcome::Aborted };
+    (observed, outcome, None)
 }
 
 fn encode_list(list: &[u64]) -> Vec<u8> {
@@ -346,6 +362,7 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
     // Most seeds deliver old requests again (see `SentRequests`).
     let replays = random.next_u64() % 3 != 0;
     let sent: SentRequests = Rc::default();
+    let mut identities: BTreeMap<u64, TransactionId> = BTreeMap::new();
     let (mut running, mut history): (Vec<Running>, Vec<list_append::Transaction>) = (Vec::new(), Vec::new());
     let (mut started, mut next_value, mut step) = (0u64, 1u64, 0u64);
     let mut isolated = None;
@@ -370,9 +387,16 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
             if let Some(rogue) = options.rogue_clock_skew_nanos.filter(|_| started.is_multiple_of(5)) {
                 skew = rogue;
             }
-            let sender = ClusterSender { cluster: Rc::clone(&cluster), skew_nanos: skew, sent: Rc::clone(&sent) };
+            let sender = ClusterSender {
+                cluster: Rc::clone(&cluster),
+                skew_nanos: skew,
+                sent: Rc::clone(&sent),
+                gives_up_on_unanswered_commit: random.next_u64().is_multiple_of(4),
+                commit_in_doubt: false,
+            };
             let id = TransactionId(u128::from(started) << 64 | u128::from(random.next_u64()));
             let invoked = cluster.borrow().now().0;
+            identities.insert(started, id);
             running.push((Box::pin(list_append_transaction(sender, id, plan, *options)), started, invoked));
         }
         let mut position = 0;
@@ -402,10 +426,50 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
         }
         cluster.borrow_mut().step();
     }
+    settle_unknown_outcomes(&cluster.borrow(), &identities, &mut history);
     let committed = history.iter().filter(|transaction| transaction.outcome == TransactionOutcome::Committed).count();
     let ranges = cluster.borrow().store(cluster.borrow().nodes()[0]).ranges().count();
     let simulated = std::time::Duration::from_nanos(cluster.borrow().now().0);
     ReplicatedReport { violations: list_append::check(&history), committed, ranges, simulated }
+}
+
+/// Settles every unknown outcome from the database's own records: what a
+/// transaction's record says (on its range's leader) is what happened to it.
+/// A record committed makes the transaction committed, at the record's
+/// timestamp, and every later read must hold its appends; a record aborted,
+/// or none, makes it aborted, and no read may hold them; a pending record, or
+/// a range without a leader, leaves it unknown. (A client cannot do
+/// this; the simulator can, and so holds a rollback after a commit in doubt to
+/// what the record decided.)
+fn settle_unknown_outcomes(
+    cluster: &LocalCluster,
+    identities: &BTreeMap<u64, TransactionId>,
+    history: &mut [list_append::Transaction],
+) {
+    for transaction in history.iter_mut().filter(|transaction| transaction.outcome == TransactionOutcome::Unknown) {
+        let id = identities[&transaction.id];
+        match record_status(cluster, id) {
+            Some(Some(TransactionStatus::Committed { timestamp })) => {
+                (transaction.outcome, transaction.commit_timestamp) = (TransactionOutcome::Committed, Some(timestamp));
+            }
+            Some(Some(TransactionStatus::Aborted) | None) => transaction.outcome = TransactionOutcome::Aborted,
+            // Pending, or a range without a leader to ask: it stays unknown.
+            Some(Some(TransactionStatus::Pending)) | None => {}
+        }
+    }
+}
+
+/// The status of `id`'s record (None: no record) as the leaders of the ranges
+/// have it; None when some range has no leader to ask.
+fn record_status(cluster: &LocalCluster, id: TransactionId) -> Option<Option<TransactionStatus>> {
+    let some_node = cluster.nodes()[0];
+    let mut status = None;
+    for range in cluster.store(some_node).ranges() {
+        let leader = cluster.leader(range)?;
+        let state = cluster.store(leader).replica(range)?.state_machine().state()?;
+        status = status.or(state.record(id).map(|record| record.status));
+    }
+    Some(status)
 }
 
 /// Delivers one request sent earlier a second time, as it was sent (its range
