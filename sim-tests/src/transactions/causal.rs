@@ -21,6 +21,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use madsim::rand::{thread_rng, Rng};
 use madsim::time::sleep;
 use shardforge_core::txn::coordinator::{RangeSender, Transaction};
 use shardforge_core::types::NodeId;
@@ -28,7 +29,10 @@ use shardforge_runtime_sim::client::{SimClient, SimTransport};
 use shardforge_runtime_sim::clock::SkewedClock;
 use shardforge_runtime_sim::network::{client_ip, NetworkFaults};
 
-use super::workloads::{abort, finish, read_list, run_list_append_transaction, Recorded, TransactionSettings};
+use super::workloads::{
+    abort, encode_list, finish, key_of, outcome_of, read_list, run_list_append_transaction, Recorded,
+    TransactionSettings,
+};
 use super::{Gateway, MAX_OFFSET_NANOS};
 use crate::checker::list_append::MicroOperation;
 
@@ -87,7 +91,9 @@ pub async fn probe(
 }
 
 /// One round: the reader reads `first`; the first writer appends to `first`,
-/// then the second writer to `second`; the reader reads `second` and commits.
+/// then the second writer to `second` (after a read-only transaction of its
+/// own, in half the rounds: see [`writes_with_a_read_between`]); the reader
+/// reads `second` and commits.
 async fn probe_round(
     gateways: &mut ProbeGateways,
     settings: TransactionSettings,
@@ -105,11 +111,17 @@ async fn probe_round(
         Err(_) => abort(&mut transaction, reader).await,
         Ok(list) => {
             observed.push(MicroOperation::Read { key: first, list: Some(list) });
-            let writer = PROBE_CLIENT * 10 + 1;
-            run_list_append_transaction(&mut gateways.first_writer, writer, settings, recorded, &[(first, true)]).await;
-            let writer = PROBE_CLIENT * 10 + 2;
-            run_list_append_transaction(&mut gateways.second_writer, writer, settings, recorded, &[(second, true)])
-                .await;
+            if thread_rng().gen_bool(0.5) {
+                let writer = PROBE_CLIENT * 10 + 1;
+                let first_write = [(first, true)];
+                run_list_append_transaction(&mut gateways.first_writer, writer, settings, recorded, &first_write).await;
+                let writer = PROBE_CLIENT * 10 + 2;
+                let second_write = [(second, true)];
+                run_list_append_transaction(&mut gateways.second_writer, writer, settings, recorded, &second_write)
+                    .await;
+            } else {
+                writes_with_a_read_between(gateways, settings, recorded, first, second).await;
+            }
             let reader = &mut gateways.reader;
             match read_list(&mut transaction, reader, second).await {
                 Err(_) => abort(&mut transaction, reader).await,
@@ -121,4 +133,51 @@ async fn probe_round(
         }
     };
     recorded.record(number, PROBE_CLIENT * 10, observed, ending, invoked_at_nanos);
+}
+
+/// The read-only variant: the first writer commits its append to `first` but
+/// has not yet waited out commit wait when the second writer's gateway, its
+/// clock behind, runs a read-only transaction of `first`. That read finds the
+/// new value within its uncertainty interval and moves its timestamp up to it,
+/// ahead of its own clock, so it must not be acknowledged before its clock
+/// gets there; the second writer's append to `second`, which follows it, then
+/// lands above the reader's timestamp. Acknowledged at once, the read-only
+/// transaction lets the append land below the reader, who sees it without the
+/// first write that the read-only transaction saw.
+async fn writes_with_a_read_between(
+    gateways: &mut ProbeGateways,
+    settings: TransactionSettings,
+    recorded: &Recorded,
+    first: u64,
+    second: u64,
+) {
+    let (number, id) = recorded.transaction_id();
+    let writer = &mut gateways.first_writer;
+    writer.take_commit_in_doubt();
+    let invoked_at_nanos = recorded.nanos();
+    let mut transaction = Transaction::begin(id, writer.now(), settings.max_offset_nanos, settings.knobs);
+    let value = recorded.next_value();
+    let appended = match read_list(&mut transaction, writer, first).await {
+        Ok(mut list) => {
+            list.push(value);
+            transaction.put(writer, &key_of(first), Some(encode_list(&list))).await
+        }
+        Err(error) => Err(error),
+    };
+    let committed = match appended {
+        Ok(_) => transaction.commit(writer).await,
+        Err(error) => {
+            transaction.rollback(writer).await;
+            Err(error)
+        }
+    };
+    let writer_number = PROBE_CLIENT * 10 + 2;
+    let reads = [(first, false)];
+    run_list_append_transaction(&mut gateways.second_writer, writer_number, settings, recorded, &reads).await;
+    let writes = [(second, true)];
+    run_list_append_transaction(&mut gateways.second_writer, writer_number, settings, recorded, &writes).await;
+    let writer = &mut gateways.first_writer;
+    let ending = outcome_of(committed, &mut transaction, writer, recorded.commit_wait).await;
+    let operations = vec![MicroOperation::Append { key: first, value }];
+    recorded.record(number, PROBE_CLIENT * 10 + 1, operations, ending, invoked_at_nanos);
 }

@@ -385,7 +385,7 @@ async fn list_append_buffered(
     (observed, finish_writes(transaction, gateway, writes, recorded).await)
 }
 
-fn encode_list(list: &[u64]) -> Vec<u8> {
+pub(super) fn encode_list(list: &[u64]) -> Vec<u8> {
     list.iter().flat_map(|value| value.to_be_bytes()).collect()
 }
 
