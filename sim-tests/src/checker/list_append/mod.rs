@@ -103,6 +103,9 @@ pub enum Anomaly {
     DuplicateElements,
     /// A read or a list at odds with the commit timestamps (see `timestamps`).
     TimestampOrder,
+    /// A read that missed an append to its key acknowledged before it began
+    /// (see `single_key`; checked only by `check_single_key_real_time`).
+    KeyRealTime,
 }
 
 /// One anomaly found, with an example naming the transactions (`T<id>`) and evidence involved.
@@ -124,6 +127,12 @@ pub fn check(history: &[Transaction]) -> Vec<Violation> {
         findings.0.into_iter().map(|(anomaly, explanation)| Violation { anomaly, explanation }).collect();
     violations.extend(timestamps::check(history));
     violations
+}
+
+/// Single-key real-time order (see `single_key`): for harnesses that keep
+/// every two clocks within the maximum offset of each other.
+pub fn check_single_key_real_time(history: &[Transaction]) -> Option<Violation> {
+    single_key::check(history)
 }
 
 /// The first example of each anomaly kind; later ones are not even formatted.
@@ -295,6 +304,7 @@ fn render_list(list: &[u64]) -> String {
 }
 
 mod cycles;
+mod single_key;
 #[cfg(test)]
 mod tests;
 mod timestamps;

@@ -241,3 +241,17 @@ fn own_appends_and_unknown_writers_are_not_placed() {
     ];
     assert_eq!(check(&history), []);
 }
+
+#[test]
+fn a_read_missing_an_append_acknowledged_before_it_began_breaks_single_key_order() {
+    // T1 appended 1 to key 1 and was acknowledged at 10 ns; T2 began at 20 ns
+    // and read key 1 empty. Serializable (T2 before T1), so only the
+    // single-key check objects.
+    let history = [timed(committed(1, vec![append(1, 1)]), 0, 10), timed(committed(2, vec![read(1, &[])]), 20, 30)];
+    assert!(!anomalies(&history).contains(&Anomaly::KeyRealTime));
+    let violation = check_single_key_real_time(&history).expect("T2 began after T1 was acknowledged");
+    assert!(violation.explanation.contains("T2 began at 20 ns and read key 1 without 1"), "{violation:?}");
+    // Concurrent, the same reads are fine.
+    let concurrent = [timed(committed(1, vec![append(1, 1)]), 0, 25), timed(committed(2, vec![read(1, &[])]), 20, 30)];
+    assert_eq!(check_single_key_real_time(&concurrent), None);
+}
