@@ -367,7 +367,13 @@ pub struct ReplicatedReport {
     pub ranges: usize,
     /// How much time the scheduler let pass.
     pub simulated: std::time::Duration,
+    /// Set when the run did not finish within [`STEPS_MAX`] steps (a
+    /// transaction that never ends is a failure too).
+    pub stuck: Option<String>,
 }
+
+/// Scheduler steps a run may take: a seed takes a few hundred.
+const STEPS_MAX: u64 = 50_000;
 
 /// Runs one seed.
 pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> ReplicatedReport {
@@ -388,7 +394,13 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
     let (mut started, mut next_value, mut step) = (0u64, 1u64, 0u64);
     let mut isolated = None;
     let mut context = Context::from_waker(Waker::noop());
+    let mut stuck = None;
     while started < options.transactions as u64 || !running.is_empty() {
+        if step == STEPS_MAX {
+            let numbers: Vec<u64> = running.iter().map(|(_, number, _)| *number).collect();
+            stuck = Some(format!("liveness: transactions {numbers:?} still running after {STEPS_MAX} steps"));
+            break;
+        }
         while running.len() < options.concurrency && started < options.transactions as u64 {
             started += 1;
             let steps = (0..1 + random.next_u64() % 3)
@@ -465,7 +477,7 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
         .filter(|violation| commit_wait || violation.anomaly != list_append::Anomaly::RealTime)
         .collect();
     violations.extend(list_append::check_single_key_real_time(&history));
-    ReplicatedReport { violations, committed, ranges, simulated }
+    ReplicatedReport { violations, committed, ranges, simulated, stuck }
 }
 
 /// Settles every unknown outcome from the database's own records: what a

@@ -193,10 +193,11 @@ fn replicated_seed(seed: u64, options: &RunOptions) -> SeedReport {
     use crate::replicated_transactions::{run_replicated_list_append, ReplicatedOptions};
     let replicated = ReplicatedOptions { knobs: Bug::transaction_knobs(options.bug), ..ReplicatedOptions::default() };
     let report = run_replicated_list_append(seed, &replicated);
-    let failure = report
+    let anomaly = report
         .violations
         .first()
         .map(|violation| format!("list-append {:?}: {}", violation.anomaly, violation.explanation));
+    let failure = report.stuck.or(anomaly);
     SeedReport {
         seed,
         failure,

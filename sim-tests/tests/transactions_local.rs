@@ -81,6 +81,7 @@ fn replicated_list_append_histories_are_strictly_serializable() {
     let (mut committed, mut split_ranges) = (0, 0);
     for seed in 1..=REPLICATED_SEEDS {
         let report = run_replicated_list_append(seed, &options);
+        assert_eq!(report.stuck, None, "seed {seed}");
         let (violations, seed_committed, ranges) = (report.violations, report.committed, report.ranges);
         assert!(violations.is_empty(), "seed {seed}: {violations:?}");
         assert!(ranges >= 2, "seed {seed}: the ranges must have split");
