@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use madsim::rand::{thread_rng, Rng};
 use madsim::time::sleep;
-use shardforge_core::txn::coordinator::{RangeSender, Transaction};
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::{SimClient, SimTransport};
 use shardforge_runtime_sim::clock::SkewedClock;
@@ -98,11 +97,8 @@ async fn probe_round(
     first: u64,
     second: u64,
 ) {
-    let (number, id) = recorded.transaction_id();
     let reader = &mut gateways.reader;
-    reader.take_commit_in_doubt();
-    let invoked_at_nanos = recorded.nanos();
-    let mut transaction = Transaction::begin(id, reader.now(), settings.max_offset_nanos, settings.knobs);
+    let (number, mut transaction, invoked_at_nanos) = recorded.begin(reader, settings);
     let mut observed = Vec::new();
     let ending = match read_list(&mut transaction, reader, first).await {
         Err(_) => abort(&mut transaction, reader).await,
@@ -148,11 +144,8 @@ async fn writes_with_a_read_between(
     first: u64,
     second: u64,
 ) {
-    let (number, id) = recorded.transaction_id();
     let writer = &mut gateways.first_writer;
-    writer.take_commit_in_doubt();
-    let invoked_at_nanos = recorded.nanos();
-    let mut transaction = Transaction::begin(id, writer.now(), settings.max_offset_nanos, settings.knobs);
+    let (number, mut transaction, invoked_at_nanos) = recorded.begin(writer, settings);
     let value = recorded.next_value();
     let appended = match read_list(&mut transaction, writer, first).await {
         Ok(mut list) => {

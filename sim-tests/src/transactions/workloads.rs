@@ -147,6 +147,16 @@ impl Recorded {
         self.transactions.lock().expect("history lock").push(record);
     }
 
+    /// Begins a recorded transaction on `gateway`: its number in the history,
+    /// the transaction, and when it was invoked.
+    pub(super) fn begin(&self, gateway: &mut Gateway, settings: TransactionSettings) -> (u64, Transaction, u64) {
+        let (number, id) = self.transaction_id();
+        gateway.take_commit_in_doubt();
+        let invoked_at_nanos = self.nanos();
+        let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
+        (number, Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs), invoked_at_nanos)
+    }
+
     /// A fresh transaction id: a global sequence number above 64 random bits.
     pub(super) fn transaction_id(&self) -> (u64, TransactionId) {
         let number = self.next_transaction.fetch_add(1, Ordering::SeqCst);
@@ -313,11 +323,7 @@ pub async fn run_list_append_transaction(
     recorded: &Recorded,
     steps: &[(u64, bool)],
 ) {
-    let (number, id) = recorded.transaction_id();
-    gateway.take_commit_in_doubt();
-    let invoked_at_nanos = recorded.nanos();
-    let now = shardforge_core::txn::coordinator::RangeSender::now(gateway);
-    let mut transaction = Transaction::begin(id, now, settings.max_offset_nanos, settings.knobs);
+    let (number, mut transaction, invoked_at_nanos) = recorded.begin(gateway, settings);
     let (operations, ending) = if draw_one_phase() {
         list_append_buffered(&mut transaction, gateway, steps, recorded).await
     } else {
