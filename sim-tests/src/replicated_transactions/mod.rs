@@ -17,8 +17,8 @@
 //! real-time order checked); and some gateways give up on an unanswered
 //! commit, or have every intent resolution refused. Gateway clocks stay within
 //! half the offset of the nodes', so every two clocks are within the offset of
-//! each other: what ShardForge assumes (see docs/transactions.md, "Commit
-//! wait: strict, not just serializable", for what wider clocks break).
+//! each other: what ShardForge assumes (see docs/transactions.md, "The clock
+//! model", for what wider clocks break).
 //!
 //! It is also the simulator's fast lane: no madsim, a few milliseconds a seed,
 //! so the mutation script sweeps it as the `replicated` workload.
@@ -27,302 +27,24 @@
 //! coordinator, same workload, but every command goes through Raft and may be
 //! lost, retried or answered "outcome unknown".
 
+mod sender;
+mod transaction;
+
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use std::collections::{BTreeMap, VecDeque};
-
-use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
-use shardforge_core::node::RequestError;
-use shardforge_core::range::span::{self, SpanAnswers};
-use shardforge_core::range::{
-    codec, CommandError, RangeCommand, RangeRequest, RangeResponse, TransactionStatus,
-    TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
-};
+use shardforge_core::range::{RangeCommand, RangeRequest, TransactionStatus, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT};
 use shardforge_core::store::local_cluster::LocalCluster;
-use shardforge_core::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
-use shardforge_core::types::{RangeId, Timestamp, TransactionId};
+use shardforge_core::txn::coordinator::TransactionKnobs;
+use shardforge_core::types::{RangeId, TransactionId};
 
-use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};
-
-/// Polls a sender waits for one answer before asking again.
-const ANSWER_POLLS_MAX: u32 = 60;
-/// Polls an operation may stay blocked behind an older transaction.
-const BLOCKED_POLLS_MAX: u32 = 3000;
-
-/// Returns Pending once, so the scheduler can run others and let time pass.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            Poll::Pending
-        }
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
-
-/// A gateway: routes commands to range leaders, retrying through leader changes
-/// and stale descriptors; reads its own skewed clock.
-pub struct ClusterSender {
-    cluster: Rc<RefCell<LocalCluster>>,
-    skew_nanos: i64,
-    /// Every request sent lately, for the scheduler to deliver again later.
-    sent: SentRequests,
-    /// Whether this gateway gives up on the first commit it sent that went
-    /// unanswered (as if its retry were refused for the gateway's clock): the
-    /// commit is then in doubt, and the coordinator rolls back, which must
-    /// find the record committed when the first attempt applied.
-    gives_up_on_unanswered_commit: bool,
-    /// A commit sent and not known to be applied.
-    commit_in_doubt: bool,
-    /// Whether every intent resolution this gateway sends is refused (as a
-    /// node refuses a gateway's clock): the coordinator acknowledges its commit
-    /// with intents left for others to resolve against its record.
-    refuses_resolutions: bool,
-}
-
-/// The requests gateways sent lately (at most [`SENT_KEPT_MAX`]): the
-/// scheduler delivers some of them a second time, long after, as a network
-/// that delays a duplicate, or a gateway retry racing its original, would.
-type SentRequests = Rc<RefCell<VecDeque<RangeRequest>>>;
-const SENT_KEPT_MAX: usize = 256;
-
-impl ClusterSender {
-    /// A scan or a refresh, one piece to each range its span crosses.
-    async fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let (mut from, end) = span::span_of(&command).expect("only span commands come here");
-        let mut answers = SpanAnswers::default();
-        loop {
-            let Some(descriptor) = self.cluster.borrow().descriptor_for(&from) else {
-                yield_now().await;
-                continue;
-            };
-            let piece_end = end.clone().min(descriptor.end.clone());
-            let piece = span::piece_of(&command, from.clone(), piece_end.clone());
-            // A piece misrouted by a split since the lookup is asked again.
-            match self.send_to_range(piece, descriptor.start.clone()).await? {
-                None => continue,
-                Some(answer) => {
-                    if let Some(other) = answers.add(answer) {
-                        return Ok(other);
-                    }
-                }
-            }
-            match piece_end {
-                KeyEnd::Before(next) if end.is_above(&next) => from = next,
-                _ => break,
-            }
-        }
-        Ok(answers.finish(&command))
-    }
-
-    /// Sends `command` to the range holding `key` until it answers; None when
-    /// the range refused it as outside its span (routing again may help).
-    async fn send_to_range(&mut self, command: RangeCommand, key: Key) -> Result<Option<RangeResponse>, CommandError> {
-        loop {
-            let descriptor = self.cluster.borrow().descriptor_for(&key);
-            let submitted = descriptor.and_then(|descriptor| {
-                let request =
-                    RangeRequest { range: descriptor.id, generation: descriptor.generation, command: command.clone() };
-                let mut sent = self.sent.borrow_mut();
-                if sent.len() == SENT_KEPT_MAX {
-                    sent.pop_front();
-                }
-                sent.push_back(request.clone());
-                self.cluster.borrow_mut().submit(request)
-            });
-            let Some(request_id) = submitted else {
-                yield_now().await;
-                continue;
-            };
-            for _ in 0..ANSWER_POLLS_MAX {
-                let reply = self.cluster.borrow_mut().take_reply(request_id);
-                match reply {
-                    // Decoded answers are final, except misrouting: route again.
-                    Some(Ok(bytes)) => match codec::decode_outcome(&bytes).expect("replicas encode their answers") {
-                        // A one-phase commit across ranges is refused for good: the
-                        // coordinator then commits in two phases.
-                        Err(CommandError::Range(_)) if !matches!(command, RangeCommand::CommitOnePhase { .. }) => {
-                            return Ok(None)
-                        }
-                        outcome => return outcome.map(Some),
-                    },
-                    // The node refused our clock: resending would be refused again.
-                    Some(Err(RequestError::ClockOffset)) => return Err(CommandError::ClockOffset),
-                    // Not applied, or unknown: every command here may be sent again.
-                    Some(Err(_)) => break,
-                    None => yield_now().await,
-                }
-            }
-            let commits = matches!(
-                command,
-                RangeCommand::EndTransaction { commit: Some(_), .. } | RangeCommand::CommitOnePhase { .. }
-            );
-            if commits && self.gives_up_on_unanswered_commit {
-                self.gives_up_on_unanswered_commit = false;
-                self.commit_in_doubt = true;
-                return Err(CommandError::ClockOffset);
-            }
-        }
-    }
-}
-
-impl RangeSender for ClusterSender {
-    async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        if span::span_of(&command).is_some() {
-            return self.send_span(command).await;
-        }
-        if self.refuses_resolutions && matches!(command, RangeCommand::ResolveIntent { .. }) {
-            return Err(CommandError::ClockOffset);
-        }
-        let key = command.routing_key().clone();
-        loop {
-            if let Some(answer) = self.send_to_range(command.clone(), key.clone()).await? {
-                return Ok(answer);
-            }
-        }
-    }
-
-    fn now(&mut self) -> Timestamp {
-        let global = self.cluster.borrow().now().0 as i64;
-        Timestamp { wall_nanos: (global + self.skew_nanos).max(0) as u64, logical: 0 }
-    }
-}
-
-fn key_of(number: u64) -> Key {
-    KeyWriter::new().u64(number).finish_key()
-}
-
-fn decode_list(bytes: &[u8]) -> Vec<u64> {
-    bytes.chunks(8).map(|chunk| u64::from_be_bytes(chunk.try_into().expect("8-byte values"))).collect()
-}
-
-/// Retries an operation while it is blocked behind an older transaction.
-macro_rules! unblocked {
-    ($operation:expr) => {{
-        let mut polls = 0;
-        loop {
-            match $operation.await {
-                Err(TransactionError::Blocked { .. }) if polls < BLOCKED_POLLS_MAX => {
-                    polls += 1;
-                    yield_now().await;
-                }
-                other => break other,
-            }
-        }
-    }};
-}
-
-/// The shape of one list-append transaction.
-#[derive(Clone, Debug)]
-struct Plan {
-    /// (key, Some(value) to append | None to read).
-    steps: Vec<(u64, Option<u64>)>,
-    /// Scan every list first: span reads enter the timestamp cache, and a
-    /// refresh then covers spans that splits cut into pieces.
-    scan_first: bool,
-    /// Buffer the appends and commit them at once (`commit_writes`, the
-    /// one-phase commit when they fit one range).
-    one_phase: bool,
-    /// Wait out commit wait before acknowledging (the seed draws it).
-    commit_wait: bool,
-}
-
-/// Reads every list in one scan; the lists found, by key (absent keys read empty).
-async fn scan_lists(
-    transaction: &mut Transaction,
-    sender: &mut ClusterSender,
-    keys: u64,
-) -> Result<Vec<MicroOperation>, TransactionError> {
-    let rows = unblocked!(transaction.scan(sender, &key_of(0), &KeyEnd::Before(key_of(keys))))?;
-    let numbers: BTreeMap<Vec<u8>, u64> = (0..keys).map(|key| (key_of(key).0, key)).collect();
-    let mut lists: BTreeMap<u64, Vec<u64>> = (0..keys).map(|key| (key, Vec::new())).collect();
-    for (key, value) in rows {
-        lists.insert(numbers[&key], decode_list(&value));
-    }
-    Ok(lists.into_iter().map(|(key, list)| MicroOperation::Read { key, list: Some(list) }).collect())
-}
-
-/// One list-append transaction as `plan` shapes it.
-async fn list_append_transaction(
-    mut sender: ClusterSender,
-    id: TransactionId,
-    plan: Plan,
-    options: ReplicatedOptions,
-) -> TransactionEnd {
-    let mut transaction = Transaction::begin(id, sender.now(), options.max_offset_nanos, options.knobs);
-    let mut observed = Vec::new();
-    if plan.scan_first {
-        match scan_lists(&mut transaction, &mut sender, options.keys).await {
-            Ok(reads) => observed.extend(reads),
-            Err(_) => return abort(transaction, sender, observed).await,
-        }
-    }
-    let mut buffered: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for (key, append) in plan.steps {
-        let list = match buffered.get(&key) {
-            Some(list) => Ok(Some(list.clone())),
-            None => unblocked!(transaction.get(&mut sender, &key_of(key)))
-                .map(|value| value.map(|bytes| decode_list(&bytes))),
-        };
-        let Ok(list) = list else { return abort(transaction, sender, observed).await };
-        let mut list = list.unwrap_or_default();
-        let Some(value) = append else {
-            observed.push(MicroOperation::Read { key, list: Some(list) });
-            continue;
-        };
-        list.push(value);
-        if plan.one_phase {
-            buffered.insert(key, list);
-        } else if unblocked!(transaction.put(&mut sender, &key_of(key), Some(encode_list(&list)))).is_err() {
-            return abort(transaction, sender, observed).await;
-        }
-        observed.push(MicroOperation::Append { key, value });
-    }
-    let committed = if buffered.is_empty() {
-        transaction.commit(&mut sender).await
-    } else {
-        let writes: Vec<(Key, Option<Vec<u8>>)> =
-            buffered.iter().map(|(key, list)| (key_of(*key), Some(encode_list(list)))).collect();
-        unblocked!(transaction.commit_writes(&mut sender, &writes))
-    };
-    let Ok(commit_timestamp) = committed else { return abort(transaction, sender, observed).await };
-    // Acknowledged as production's KV client does: with commit wait, once the
-    // clock passes what it requires; without, once it reaches the commit.
-    let until = if plan.commit_wait { transaction.commit_wait_until() } else { Some(commit_timestamp) };
-    while until.is_some_and(|until| sender.now() < until) {
-        yield_now().await;
-    }
-    (observed, TransactionOutcome::Committed, Some(commit_timestamp))
-}
-
-/// Rolls back; the outcome is "aborted", or unknown after a commit in doubt.
-async fn abort(
-    mut transaction: Transaction,
-    mut sender: ClusterSender,
-    observed: Vec<MicroOperation>,
-) -> TransactionEnd {
-    transaction.rollback(&mut sender).await;
-    let outcome = if sender.commit_in_doubt { TransactionOutcome::Unknown } else { TransactionOutcome::Aborted };
-    (observed, outcome, None)
-}
-
-fn encode_list(list: &[u64]) -> Vec<u8> {
-    list.iter().flat_map(|value| value.to_be_bytes()).collect()
-}
+use self::sender::{ClusterSender, SentRequests};
+use self::transaction::{key_of, list_append_transaction, Plan, Running};
+use crate::checker::list_append::{self, TransactionOutcome};
 
 /// How a replicated run is shaped.
 #[derive(Clone, Copy, Debug)]
@@ -352,10 +74,6 @@ impl Default for ReplicatedOptions {
         }
     }
 }
-
-type Running = (Pin<Box<dyn Future<Output = TransactionEnd>>>, u64, u64);
-/// What a transaction observed, how it ended, and its commit timestamp.
-type TransactionEnd = (Vec<MicroOperation>, TransactionOutcome, Option<Timestamp>);
 
 /// What one replicated seed showed.
 #[derive(Clone, Debug)]
