@@ -32,6 +32,19 @@ pub fn piece_of(command: &RangeCommand, start: Key, end: KeyEnd) -> RangeCommand
     piece
 }
 
+/// The piece of `command` (a scan or a refresh) from `from` that a range
+/// ending at `range_end` holds, and where the rest of the span starts (None
+/// when this piece reaches the span's end).
+pub fn piece_within(command: &RangeCommand, from: Key, range_end: &KeyEnd) -> (RangeCommand, Option<Key>) {
+    let (_, end) = span_of(command).expect("only scans and refreshes have spans");
+    let piece_end = end.clone().min(range_end.clone());
+    let rest = match &piece_end {
+        KeyEnd::Before(next) if end.is_above(next) => Some(next.clone()),
+        _ => None,
+    };
+    (piece_of(command, from, piece_end), rest)
+}
+
 /// The answers of a span command's pieces, gathered.
 #[derive(Debug, Default)]
 pub struct SpanAnswers {
@@ -88,6 +101,16 @@ mod tests {
         assert_eq!(answers.add(RangeResponse::Refreshed { changed: true }), None);
         assert_eq!(answers.add(RangeResponse::Refreshed { changed: false }), None);
         assert_eq!(answers.finish(&refresh()), RangeResponse::Refreshed { changed: true });
+    }
+
+    #[test]
+    fn a_piece_within_a_range_names_where_the_rest_starts() {
+        let (piece, rest) = piece_within(&refresh(), key(0), &KeyEnd::Before(key(4)));
+        assert_eq!(span_of(&piece), Some((key(0), KeyEnd::Before(key(4)))));
+        assert_eq!(rest, Some(key(4)));
+        let (piece, rest) = piece_within(&refresh(), key(4), &KeyEnd::Unbounded);
+        assert_eq!(span_of(&piece), Some((key(4), KeyEnd::Before(key(9)))));
+        assert_eq!(rest, None);
     }
 
     #[test]

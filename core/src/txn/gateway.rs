@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use crate::keys::{Key, KeyEnd};
+use crate::keys::Key;
 use crate::node::{Request, RequestError};
 use crate::range::span::{self, SpanAnswers};
 use crate::range::{codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse};
@@ -189,12 +189,11 @@ impl<T: NodeTransport> Gateway<T> {
     /// Sends a scan or refresh to every range its span crosses, one piece each,
     /// and gathers the answers.
     async fn route_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let (mut from, end) = span::span_of(&command).expect("only span commands come here");
+        let (mut from, _) = span::span_of(&command).expect("only span commands come here");
         let mut answers = SpanAnswers::default();
         loop {
             let descriptor = self.descriptor_for(&from).await;
-            let piece_end = end.clone().min(descriptor.end.clone());
-            let piece = span::piece_of(&command, from.clone(), piece_end.clone());
+            let (piece, rest) = span::piece_within(&command, from.clone(), &descriptor.end);
             match self.try_range(&descriptor, &piece).await {
                 None => continue,
                 Some(Ok(answer)) => {
@@ -204,9 +203,9 @@ impl<T: NodeTransport> Gateway<T> {
                 }
                 Some(Err(error)) => return Err(error),
             }
-            match piece_end {
-                KeyEnd::Before(next) if end.is_above(&next) => from = next,
-                _ => break,
+            match rest {
+                Some(next) => from = next,
+                None => break,
             }
         }
         Ok(answers.finish(&command))

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use shardforge_core::keys::{Key, KeyEnd};
+use shardforge_core::keys::Key;
 use shardforge_core::node::RequestError;
 use shardforge_core::range::span::{self, SpanAnswers};
 use shardforge_core::range::{codec, CommandError, RangeCommand, RangeRequest, RangeResponse};
@@ -68,15 +68,14 @@ const SENT_KEPT_MAX: usize = 256;
 impl ClusterSender {
     /// A scan or a refresh, one piece to each range its span crosses.
     async fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let (mut from, end) = span::span_of(&command).expect("only span commands come here");
+        let (mut from, _) = span::span_of(&command).expect("only span commands come here");
         let mut answers = SpanAnswers::default();
         loop {
             let Some(descriptor) = self.cluster.borrow().descriptor_for(&from) else {
                 yield_now().await;
                 continue;
             };
-            let piece_end = end.clone().min(descriptor.end.clone());
-            let piece = span::piece_of(&command, from.clone(), piece_end.clone());
+            let (piece, rest) = span::piece_within(&command, from.clone(), &descriptor.end);
             // A piece misrouted by a split since the lookup is asked again.
             match self.send_to_range(piece, descriptor.start.clone()).await? {
                 None => continue,
@@ -86,9 +85,9 @@ impl ClusterSender {
                     }
                 }
             }
-            match piece_end {
-                KeyEnd::Before(next) if end.is_above(&next) => from = next,
-                _ => break,
+            match rest {
+                Some(next) => from = next,
+                None => break,
             }
         }
         Ok(answers.finish(&command))

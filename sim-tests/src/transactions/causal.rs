@@ -39,6 +39,11 @@ use crate::checker::list_append::MicroOperation;
 
 /// The probe's host (its three gateways share it, on three ports).
 pub const PROBE_CLIENT: u64 = 904;
+/// The client numbers of the probe's three gateways, in its history and on the
+/// network: the reader's, the first writer's, the second writer's.
+const READER: u64 = PROBE_CLIENT * 10;
+const FIRST_WRITER: u64 = READER + 1;
+const SECOND_WRITER: u64 = READER + 2;
 
 /// The three gateways: the reader's, the first writer's and the second's.
 pub struct ProbeGateways {
@@ -53,11 +58,11 @@ impl ProbeGateways {
     pub async fn bind(origin: madsim::time::Instant, faults: NetworkFaults, nodes: Vec<NodeId>) -> ProbeGateways {
         let away = MAX_OFFSET_NANOS as i64 * 9 / 20;
         let mut gateways = Vec::new();
-        for (port, offset) in [(7000, away), (7001, away), (7002, -away)] {
+        for (client, port, offset) in [(READER, 7000, away), (FIRST_WRITER, 7001, away), (SECOND_WRITER, 7002, -away)] {
             let clock = SkewedClock::new(origin);
             clock.jump_to_offset(offset);
             let address = std::net::SocketAddr::new(client_ip(PROBE_CLIENT), port);
-            let client = SimClient::bind_on(PROBE_CLIENT * 10 + u64::from(port - 7000), address, faults.clone()).await;
+            let client = SimClient::bind_on(client, address, faults.clone()).await;
             gateways.push(Gateway::new(SimTransport::new(client, clock), nodes.clone(), port as usize));
         }
         let second_writer = gateways.pop().expect("three gateways");
@@ -105,13 +110,18 @@ async fn probe_round(
         Ok(list) => {
             observed.push(MicroOperation::Read { key: first, list: Some(list) });
             if thread_rng().gen_bool(0.5) {
-                let writer = PROBE_CLIENT * 10 + 1;
                 let first_write = [(first, true)];
-                run_list_append_transaction(&mut gateways.first_writer, writer, settings, recorded, &first_write).await;
-                let writer = PROBE_CLIENT * 10 + 2;
-                let second_write = [(second, true)];
-                run_list_append_transaction(&mut gateways.second_writer, writer, settings, recorded, &second_write)
+                run_list_append_transaction(&mut gateways.first_writer, FIRST_WRITER, settings, recorded, &first_write)
                     .await;
+                let second_write = [(second, true)];
+                run_list_append_transaction(
+                    &mut gateways.second_writer,
+                    SECOND_WRITER,
+                    settings,
+                    recorded,
+                    &second_write,
+                )
+                .await;
             } else {
                 writes_with_a_read_between(gateways, settings, recorded, first, second).await;
             }
@@ -125,7 +135,7 @@ async fn probe_round(
             }
         }
     };
-    recorded.record(number, PROBE_CLIENT * 10, observed, ending, invoked_at_nanos);
+    recorded.record(number, READER, observed, ending, invoked_at_nanos);
 }
 
 /// The read-only variant: the first writer commits its append to `first` but
@@ -161,13 +171,12 @@ async fn writes_with_a_read_between(
             Err(error)
         }
     };
-    let writer_number = PROBE_CLIENT * 10 + 2;
     let reads = [(first, false)];
-    run_list_append_transaction(&mut gateways.second_writer, writer_number, settings, recorded, &reads).await;
+    run_list_append_transaction(&mut gateways.second_writer, SECOND_WRITER, settings, recorded, &reads).await;
     let writes = [(second, true)];
-    run_list_append_transaction(&mut gateways.second_writer, writer_number, settings, recorded, &writes).await;
+    run_list_append_transaction(&mut gateways.second_writer, SECOND_WRITER, settings, recorded, &writes).await;
     let writer = &mut gateways.first_writer;
     let ending = outcome_of(committed, &mut transaction, writer, recorded.commit_wait).await;
     let operations = vec![MicroOperation::Append { key: first, value }];
-    recorded.record(number, PROBE_CLIENT * 10 + 1, operations, ending, invoked_at_nanos);
+    recorded.record(number, FIRST_WRITER, operations, ending, invoked_at_nanos);
 }
