@@ -101,9 +101,9 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
 /// of its own, ahead of or behind its node's by two and a half times the
 /// maximum offset (so that gateways and leaders disagree by more than the
 /// offset, and the nodes' refusals are what keeps those transactions from
-/// reading stale data or writing into the future) or by four fifths of it
-/// (served, so that uncertainty intervals and commit wait are tested at the
-/// edge of what they must cover). (Without storms, every clock refusal could be
+/// reading stale data or writing into the future) or, in commit-wait-off
+/// seeds, by four fifths of it (served, so that uncertainty intervals are
+/// tested at the edge of what they must cover). (Without storms, every clock refusal could be
 /// disabled at once and 100 seeds still passed; with them, the first seeds
 /// find real-time cycles.) Only gateways: a node whose own clock leaves the
 /// offset is beyond what refusals can handle (see docs/transactions.md,
