@@ -16,6 +16,7 @@ pub mod bugs;
 pub mod checker;
 pub mod leadership;
 pub mod local_transactions;
+pub mod raft_swarm;
 pub mod recorder;
 pub mod register;
 pub mod replicated_transactions;

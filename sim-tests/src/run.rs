@@ -44,10 +44,14 @@ pub enum Workload {
     /// List-append over the core's stores driven by a seeded scheduler, without
     /// madsim (see `replicated_transactions`): hundreds of seeds a second.
     Replicated,
+    /// One Raft group of the core's nodes under a seeded scheduler that picks
+    /// every input (see `raft_swarm`): thousands of seeds a minute.
+    RaftSwarm,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [Workload::Register, Workload::Bank, Workload::ListAppend, Workload::Replicated];
+    pub const ALL: [Workload; 5] =
+        [Workload::Register, Workload::Bank, Workload::ListAppend, Workload::Replicated, Workload::RaftSwarm];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,6 +59,7 @@ impl Workload {
             Workload::Bank => "bank",
             Workload::ListAppend => "list-append",
             Workload::Replicated => "replicated",
+            Workload::RaftSwarm => "raft-swarm",
         }
     }
 }
@@ -70,7 +75,7 @@ impl std::str::FromStr for Workload {
 
     fn from_str(name: &str) -> Result<Workload, String> {
         Workload::ALL.into_iter().find(|workload| workload.name() == name).ok_or_else(|| {
-            format!("unknown workload {name:?}; known workloads: register, bank, list-append, replicated")
+            format!("unknown workload {name:?}; known workloads: register, bank, list-append, replicated, raft-swarm")
         })
     }
 }
@@ -160,6 +165,7 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
                 runtime.block_on(crate::transactions::simulate(seed, options.clone()))
             }
             Workload::Replicated => replicated_seed(seed, options),
+            Workload::RaftSwarm => raft_swarm_seed(seed, options),
         }
     }));
     let mut report = outcome.unwrap_or_else(|panic| {
@@ -212,6 +218,36 @@ fn replicated_seed(seed: u64, options: &RunOptions) -> SeedReport {
         trace: Vec::new(),
         trace_hash: 0,
         nemesis_actions: Vec::new(),
+    }
+}
+
+/// One seed of the Raft swarm, as a seed report.
+fn raft_swarm_seed(seed: u64, options: &RunOptions) -> SeedReport {
+    use crate::raft_swarm::{run_raft_swarm, SwarmOptions};
+    let swarm = SwarmOptions { knobs: Bug::testing_knobs(options.bug), ..SwarmOptions::default() };
+    let report = run_raft_swarm(seed, &swarm);
+    let trace = vec![format!(
+        "applied up to i{}, {} elections checked, {} membership changes, {} snapshots restored, {} crashes",
+        report.applied_index_max.0,
+        report.elections,
+        report.configuration_changes,
+        report.snapshots_restored,
+        report.crashes
+    )];
+    SeedReport {
+        seed,
+        failure: report.violation,
+        plan: report.plan,
+        fault_kinds: Vec::new(),
+        operations: report.applied_index_max.0 as usize,
+        ranges: 1,
+        range_moves: 0,
+        one_phase_commits: 0,
+        simulated: Duration::ZERO,
+        wall: Duration::ZERO,
+        trace: report.actions.iter().cloned().chain(trace).collect(),
+        trace_hash: 0,
+        nemesis_actions: report.actions,
     }
 }
 
