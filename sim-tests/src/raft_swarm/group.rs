@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use shardforge_core::raft::persistence::{self, GroupKeys};
-use shardforge_core::raft::{Message, RaftConfig, RaftNode, Role};
+use shardforge_core::raft::{AppendResult, Message, MessageBody, RaftConfig, RaftNode, Role};
 use shardforge_core::storage::{Engine, MemoryEngine};
 use shardforge_core::types::{LogIndex, NodeId, Term};
 
@@ -31,10 +31,22 @@ pub struct Member {
     machine: Machine,
 }
 
+/// A moment at which the scheduler may strike (crash the node, or have a new
+/// leader change the membership at once): the worst moments for a bug to hide in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    BecameLeader(NodeId),
+    RestoredSnapshot(NodeId),
+    Voted(NodeId),
+    Acknowledged(NodeId),
+}
+
 /// The members, the messages in flight and the cut links.
 pub struct Group {
     pub members: Vec<Member>,
     pub in_flight: Vec<Message>,
+    /// Moments since the scheduler last took them, in order.
+    pub moments: Vec<Moment>,
     cut_links: BTreeSet<(NodeId, NodeId)>,
     keys: GroupKeys,
 }
@@ -53,11 +65,12 @@ impl Group {
                 }
                 let config = RaftConfig { id: NodeId(id), random_seed: seed.wrapping_add(id), ..template.clone() };
                 let recovered = persistence::recover(&engine, &keys).expect("bootstrapped state decodes");
+                let machine = Machine::from_snapshot(&recovered.snapshot);
                 let node = RaftNode::new(config.clone(), recovered);
-                Member { config, node: Some(node), engine, machine: Machine::default() }
+                Member { config, node: Some(node), engine, machine }
             })
             .collect();
-        Group { members, in_flight: Vec::new(), cut_links: BTreeSet::new(), keys }
+        Group { members, in_flight: Vec::new(), moments: Vec::new(), cut_links: BTreeSet::new(), keys }
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -100,13 +113,16 @@ impl Group {
 
     /// Drains the ready work of node `id` following the runtime contract.
     fn process_ready(&mut self, id: NodeId, invariants: &mut Invariants) {
+        let keys = self.keys.clone();
+        let index = (id.0 - 1) as usize;
         for _ in 0..READY_BATCHES_MAX {
-            let keys = self.keys.clone();
-            let member = self.member(id);
+            let member = &mut self.members[index];
             let node = member.node.as_mut().expect("running");
             if !node.has_ready() {
                 let engine = &member.engine;
-                invariants.observe(node, || log_terms(engine, &keys));
+                if invariants.observe(node, || log_terms(engine, &keys)) {
+                    self.moments.push(Moment::BecameLeader(id));
+                }
                 return;
             }
             let ready = node.ready();
@@ -114,15 +130,34 @@ impl Group {
             if ready.sync {
                 member.engine.sync().expect("memory engine never fails");
             }
-            if let Some(persisted) = ready.snapshot.as_ref().filter(|persisted| persisted.restore) {
-                member.machine = Machine::decode(&persisted.snapshot.data);
-                invariants.restored(id, persisted.snapshot.metadata.index, &member.machine);
+            if let Some(persisted) = &ready.snapshot {
+                if persisted.restore {
+                    member.machine = Machine::from_snapshot(&persisted.snapshot);
+                    invariants.restored(id, &persisted.snapshot, &member.machine);
+                    self.moments.push(Moment::RestoredSnapshot(id));
+                } else {
+                    invariants.compacted(id, &persisted.snapshot, &member.machine);
+                }
             }
             for entry in &ready.committed_entries {
                 member.machine.apply(entry);
                 invariants.applied(id, entry.index, entry.term, &member.machine);
             }
-            member.node.as_mut().expect("running").advance(&ready);
+            let node = member.node.as_mut().expect("running");
+            node.advance(&ready);
+            if ready.snapshot.is_some() {
+                let recovered = persistence::recover(&member.engine, &keys).expect("raft state decodes");
+                invariants.disk_matches(node, recovered);
+            }
+            for message in &ready.messages {
+                match message.body {
+                    MessageBody::VoteResponse { granted: true } => self.moments.push(Moment::Voted(id)),
+                    MessageBody::AppendResponse { result: AppendResult::Accepted { .. } } => {
+                        self.moments.push(Moment::Acknowledged(id))
+                    }
+                    _ => {}
+                }
+            }
             self.in_flight.extend(ready.messages);
         }
         panic!("{id} still has ready work after {READY_BATCHES_MAX} batches");
@@ -173,8 +208,8 @@ impl Group {
         let member = self.member(id);
         assert!(member.node.is_none(), "{id} is running");
         let recovered = persistence::recover(&member.engine, &keys).expect("raft state decodes after a crash");
-        member.machine = Machine::decode(&recovered.snapshot.data);
-        invariants.restored(id, recovered.snapshot.metadata.index, &member.machine);
+        member.machine = Machine::from_snapshot(&recovered.snapshot);
+        invariants.restored(id, &recovered.snapshot, &member.machine);
         member.node = Some(RaftNode::new(member.config.clone(), recovered));
         self.process_ready(id, invariants);
     }

@@ -6,6 +6,9 @@
 //!   term, every entry any replica has applied (entries applied are committed,
 //!   and a committed entry is in the log of every later leader) — compared
 //!   entry by entry, not by length;
+//! - **snapshots**: a snapshot lists the configuration committed at its index,
+//!   and right after persisting one the disk holds the node's log (last index
+//!   and configuration in force) — recovery through the production decoder;
 //! - **vote durability**: a node never holds two votes in one term, across
 //!   restarts; and its term never goes back.
 //!
@@ -13,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use shardforge_core::raft::{RaftNode, Role};
+use shardforge_core::raft::{EntryPayload, RaftNode, RecoveredState, Role, Snapshot};
 use shardforge_core::types::{LogIndex, NodeId, Term};
 
 use super::machine::Machine;
@@ -66,8 +69,9 @@ impl Invariants {
         }
     }
 
-    /// Node `id` loaded a snapshot at `index` (from the leader, or its own disk).
-    pub fn restored(&mut self, id: NodeId, index: LogIndex, machine: &Machine) {
+    /// Node `id` loaded a snapshot (from the leader, or its own disk at a restart).
+    pub fn restored(&mut self, id: NodeId, snapshot: &Snapshot, machine: &Machine) {
+        let index = snapshot.metadata.index;
         if index == LogIndex(0) {
             return;
         }
@@ -77,12 +81,54 @@ impl Invariants {
                 self.fail(format!("state machine safety: {id} restored a snapshot at i{} holding another history", index.0));
             }
         }
+        self.check_snapshot_configuration(id, snapshot, machine);
+    }
+
+    /// Node `id` compacted its log into `snapshot`.
+    pub fn compacted(&mut self, id: NodeId, snapshot: &Snapshot, machine: &Machine) {
+        self.check_snapshot_configuration(id, snapshot, machine);
+    }
+
+    /// A snapshot's metadata must list the configuration committed at its index:
+    /// the one its data's history ends with.
+    fn check_snapshot_configuration(&mut self, id: NodeId, snapshot: &Snapshot, machine: &Machine) {
+        let index = snapshot.metadata.index;
+        let committed = machine.configuration_at(index);
+        if snapshot.metadata.configuration != *committed {
+            self.fail(format!(
+                "snapshot configuration: {id}'s snapshot at i{} lists voters {:?}, but {:?} was committed there",
+                index.0, snapshot.metadata.configuration.voters, committed.voters
+            ));
+        }
+    }
+
+    /// Right after persisting a snapshot, what the disk holds must be what the node
+    /// holds: the same last index and the same configuration in force.
+    pub fn disk_matches(&mut self, node: &RaftNode, recovered: RecoveredState) {
+        let status = node.status();
+        let last_index = LogIndex(recovered.snapshot.metadata.index.0 + recovered.entries.len() as u64);
+        let newest = recovered.entries.iter().rev().find_map(|entry| match &entry.payload {
+            EntryPayload::Configuration(configuration) => Some(configuration),
+            _ => None,
+        });
+        let configuration = newest.unwrap_or(&recovered.snapshot.metadata.configuration);
+        if last_index != status.last_index || *configuration != status.configuration {
+            self.fail(format!(
+                "persistence: {}'s disk holds a log to i{} with voters {:?}, but the node's log ends at i{} with voters {:?}",
+                status.id,
+                last_index.0,
+                configuration.voters,
+                status.last_index.0,
+                status.configuration.voters
+            ));
+        }
     }
 
     /// Node `id` finished an input: check its role, term and vote, and its log if
     /// it has just become leader. `log` reads the log from its disk (index of the
-    /// snapshot, then the term of each entry after it).
-    pub fn observe(&mut self, node: &RaftNode, log: impl FnOnce() -> (LogIndex, Vec<Term>)) {
+    /// snapshot, then the term of each entry after it). Returns whether the node
+    /// has just become the leader of its term.
+    pub fn observe(&mut self, node: &RaftNode, log: impl FnOnce() -> (LogIndex, Vec<Term>)) -> bool {
         let (id, term) = (node.id(), node.term());
         let newest = self.terms.get(&id).copied().unwrap_or(term);
         if term < newest {
@@ -101,16 +147,18 @@ impl Invariants {
             _ => {}
         }
         if node.role() != Role::Leader {
-            return;
+            return false;
         }
         match self.leaders.get(&term) {
             Some(&leader) if leader != id => {
                 self.fail(format!("election safety: {leader} and {id} both lead t{}", term.0));
+                false
             }
-            Some(_) => {}
+            Some(_) => false,
             None => {
                 self.leaders.insert(term, id);
                 self.check_completeness(id, term, log());
+                true
             }
         }
     }

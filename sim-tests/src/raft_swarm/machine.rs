@@ -1,23 +1,44 @@
 //! The swarm's replicated state machine: a running digest of every entry
 //! applied (index, term and payload, configuration entries included), so two
 //! replicas agree on their whole history exactly when their digests at an index
-//! agree. A snapshot carries the digest at its index; a restore loads it, and
-//! the invariants compare it with what the other replicas applied there.
+//! agree, and the configurations committed along the way. A snapshot carries the
+//! digest and the configuration at its index; a restore loads them, and the
+//! invariants compare them with what the other replicas applied there and with
+//! the configuration the snapshot's metadata claims.
 
 use std::collections::BTreeMap;
 
-use shardforge_core::raft::{Entry, EntryPayload};
-use shardforge_core::types::LogIndex;
+use shardforge_core::encoding::{Reader, Writer};
+use shardforge_core::raft::{Configuration, Entry, EntryPayload, Snapshot};
+use shardforge_core::types::{LogIndex, NodeId};
 
-/// The digest after each applied index since the snapshot it started from.
+/// The digest after each applied index, and each configuration committed, since
+/// the snapshot it started from.
 #[derive(Clone, Debug, Default)]
 pub struct Machine {
     start: LogIndex,
     start_digest: u64,
+    start_configuration: Configuration,
     digests: BTreeMap<LogIndex, u64>,
+    configurations: BTreeMap<LogIndex, Configuration>,
 }
 
 impl Machine {
+    /// The state a snapshot holds. Empty data is a group's first snapshot (or a
+    /// joining node's): nothing applied, the metadata's voters in force.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Machine {
+        let metadata = &snapshot.metadata;
+        if snapshot.data.is_empty() {
+            return Machine { start: metadata.index, start_configuration: metadata.configuration.clone(), ..Machine::default() };
+        }
+        let mut reader = Reader::new(&snapshot.data);
+        let mut read = || reader.u64().expect("swarm snapshot data decodes");
+        let (start, start_digest) = (LogIndex(read()), read());
+        let voters: Vec<NodeId> = (0..read()).map(|_| NodeId(read())).collect();
+        let start_configuration = Configuration::with_voters(voters);
+        Machine { start, start_digest, start_configuration, ..Machine::default() }
+    }
+
     /// The index applied last.
     pub fn applied_index(&self) -> LogIndex {
         self.digests.keys().next_back().copied().unwrap_or(self.start)
@@ -29,6 +50,12 @@ impl Machine {
             return self.start_digest;
         }
         *self.digests.get(&index).expect("digest asked for an index this machine applied")
+    }
+
+    /// The configuration committed as of `index` (applied, at or after the start).
+    pub fn configuration_at(&self, index: LogIndex) -> &Configuration {
+        assert!(index >= self.start && index <= self.applied_index(), "configuration asked for {index} not applied");
+        self.configurations.range(..=index).next_back().map_or(&self.start_configuration, |(_, configuration)| configuration)
     }
 
     pub fn apply(&mut self, entry: &Entry) {
@@ -45,25 +72,22 @@ impl Machine {
             EntryPayload::Configuration(configuration) => {
                 digest = mix(digest, 2);
                 digest = configuration.voters.iter().fold(digest, |digest, voter| mix(digest, voter.0));
+                self.configurations.insert(entry.index, configuration.clone());
             }
         }
         self.digests.insert(entry.index, digest);
     }
 
-    /// Snapshot data for the state as of `index`: the index and its digest.
+    /// Snapshot data for the state as of `index`: the index, its digest, and the
+    /// voters committed as of it.
     pub fn encode_at(&self, index: LogIndex) -> Vec<u8> {
-        [index.0.to_be_bytes(), self.digest_at(index).to_be_bytes()].concat()
-    }
-
-    /// The state a snapshot holds; empty data is the state before any entry.
-    pub fn decode(data: &[u8]) -> Machine {
-        if data.is_empty() {
-            return Machine::default();
+        let configuration = self.configuration_at(index);
+        let mut writer = Writer::default();
+        writer.u64(index.0).u64(self.digest_at(index)).u64(configuration.voters.len() as u64);
+        for voter in &configuration.voters {
+            writer.u64(voter.0);
         }
-        assert!(data.len() == 16, "swarm snapshot data is an index and a digest");
-        let index = LogIndex(u64::from_be_bytes(data[..8].try_into().expect("eight bytes")));
-        let digest = u64::from_be_bytes(data[8..].try_into().expect("eight bytes"));
-        Machine { start: index, start_digest: digest, digests: BTreeMap::new() }
+        writer.finish()
     }
 }
 
@@ -78,6 +102,7 @@ fn mix(state: u64, value: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use shardforge_core::raft::SnapshotMetadata;
     use shardforge_core::types::Term;
 
     use super::*;
@@ -92,7 +117,8 @@ mod tests {
         a.apply(&entry(1, 1, b"x"));
         b.apply(&entry(1, 2, b"x"));
         assert_ne!(a.digest_at(LogIndex(1)), b.digest_at(LogIndex(1)), "a different term is a different entry");
-        let mut restored = Machine::decode(&a.encode_at(LogIndex(1)));
+        let metadata = SnapshotMetadata { index: LogIndex(1), term: Term(1), configuration: Configuration::default() };
+        let mut restored = Machine::from_snapshot(&Snapshot { metadata, data: a.encode_at(LogIndex(1)) });
         a.apply(&entry(2, 1, b"y"));
         restored.apply(&entry(2, 1, b"y"));
         assert_eq!(a.digest_at(LogIndex(2)), restored.digest_at(LogIndex(2)));

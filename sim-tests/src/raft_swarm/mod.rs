@@ -31,7 +31,7 @@ use rand_core::{RngCore, SeedableRng};
 use shardforge_core::raft::{ConfigurationChange, RaftConfig, TestingKnobs};
 use shardforge_core::types::{LogIndex, NodeId, Term};
 
-use self::group::Group;
+use self::group::{Group, Moment};
 use self::invariants::Invariants;
 
 /// Rounds (every node ticks once, every message in flight is delivered) after
@@ -109,6 +109,12 @@ struct Swarm {
     append_entries_max: usize,
     inflight_appends_max: usize,
     weights: [u64; INPUTS.len()],
+    /// Percent chances of striking at a moment (see [`Moment`]): a new leader
+    /// changing the membership at once; a crash right after a snapshot install;
+    /// a crash right after a vote or an append acknowledgement.
+    change_at_election_percent: u64,
+    crash_after_snapshot_percent: u64,
+    crash_after_acknowledgement_percent: u64,
 }
 
 impl Swarm {
@@ -124,15 +130,24 @@ impl Swarm {
             pick(&[4, 10]),
             pick(&[0, 2, 6]),
             pick(&[0, 1, 4]),
-            pick(&[0, 1, 2]),
+            pick(&[0, 1, 3]),
             pick(&[2, 4]),
-            pick(&[0, 1]),
+            pick(&[0, 1, 3]),
             pick(&[1, 2]),
-            pick(&[0, 0, 1]),
+            pick(&[0, 1, 2]),
         ];
         let append_entries_max = pick(&[1, 2, 64]) as usize;
         let inflight_appends_max = pick(&[1, 2, 8]) as usize;
-        Swarm { pool, voters, append_entries_max, inflight_appends_max, weights }
+        Swarm {
+            pool,
+            voters,
+            append_entries_max,
+            inflight_appends_max,
+            weights,
+            change_at_election_percent: pick(&[0, 30, 80]),
+            crash_after_snapshot_percent: pick(&[0, 20, 60]),
+            crash_after_acknowledgement_percent: pick(&[0, 0, 1, 3]),
+        }
     }
 
     fn input(&self, random: &mut ChaCha8Rng) -> Input {
@@ -178,6 +193,7 @@ pub fn run_raft_swarm(seed: u64, options: &SwarmOptions) -> SwarmReport {
     for step in 0..options.steps {
         let input = swarm.input(&mut run.random);
         run.step(step, input);
+        run.strike(step, &swarm);
         if run.invariants.violation.is_some() {
             break;
         }
@@ -241,11 +257,7 @@ impl Run {
             Input::Compact => self.compact(step, &running),
             Input::Crash => {
                 if let Some(id) = choose(&mut self.random, &running) {
-                    let unsynced = self.group.unsynced_batches(id);
-                    let kept = below(&mut self.random, unsynced as u64 + 1) as usize;
-                    self.group.crash(id, kept);
-                    self.crashes += 1;
-                    self.actions.push(format!("step {step}: crash {id} keeping {kept} of {unsynced} unsynced batches"));
+                    self.crash(step, id);
                 }
             }
             Input::Restart => {
@@ -271,6 +283,37 @@ impl Run {
             }
             Input::Deliver | Input::Duplicate | Input::Drop => {}
         }
+    }
+
+    /// Takes the moments the last input produced, and strikes at some of them.
+    fn strike(&mut self, step: usize, swarm: &Swarm) {
+        while !self.group.moments.is_empty() {
+            for moment in std::mem::take(&mut self.group.moments) {
+                let (id, percent) = match moment {
+                    Moment::BecameLeader(id) => (id, swarm.change_at_election_percent),
+                    Moment::RestoredSnapshot(id) => (id, swarm.crash_after_snapshot_percent),
+                    Moment::Voted(id) | Moment::Acknowledged(id) => (id, swarm.crash_after_acknowledgement_percent),
+                };
+                if self.group.node(id).is_none() || below(&mut self.random, 100) >= percent {
+                    continue;
+                }
+                match moment {
+                    Moment::BecameLeader(_) => self.change_membership(step, &[id]),
+                    _ => {
+                        self.actions.push(format!("step {step}: {moment:?}, then:"));
+                        self.crash(step, id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn crash(&mut self, step: usize, id: NodeId) {
+        let unsynced = self.group.unsynced_batches(id);
+        let kept = below(&mut self.random, unsynced as u64 + 1) as usize;
+        self.group.crash(id, kept);
+        self.crashes += 1;
+        self.actions.push(format!("step {step}: crash {id} keeping {kept} of {unsynced} unsynced batches"));
     }
 
     fn voters_of(&self, id: NodeId) -> Vec<NodeId> {
