@@ -120,7 +120,7 @@ struct Swarm {
 impl Swarm {
     fn draw(random: &mut ChaCha8Rng) -> Swarm {
         let pool = 3 + below(random, 4);
-        let voters = [1, 2, 3, 3, 3, 5][below(random, 6) as usize].min(pool);
+        let voters = [1, 2, 3, 3, 4, 4, 5][below(random, 7) as usize].min(pool);
         let mut pick = |choices: &[u64]| choices[below(random, choices.len() as u64) as usize];
         let weights = [
             40,
@@ -267,8 +267,13 @@ impl Run {
                 }
             }
             Input::Partition => {
-                let side: BTreeSet<NodeId> =
-                    self.group.ids().into_iter().filter(|_| below(&mut self.random, 2) == 0).collect();
+                // Half the time a leader is cut off alone: leadership churns while
+                // the old leader keeps what it appended (uncommitted changes too).
+                let isolated = choose(&mut self.random, &leaders).filter(|_| below(&mut self.random, 2) == 0);
+                let side: BTreeSet<NodeId> = match isolated {
+                    Some(leader) => BTreeSet::from([leader]),
+                    None => self.group.ids().into_iter().filter(|_| below(&mut self.random, 2) == 0).collect(),
+                };
                 self.actions.push(format!("step {step}: partition {side:?} from the rest"));
                 self.group.partition(&side);
             }
