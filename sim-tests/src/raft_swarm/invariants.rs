@@ -78,7 +78,10 @@ impl Invariants {
         self.snapshots_restored += 1;
         if let Some(&(_, digest)) = self.applied.get(&index) {
             if digest != machine.digest_at(index) {
-                self.fail(format!("state machine safety: {id} restored a snapshot at i{} holding another history", index.0));
+                self.fail(format!(
+                    "state machine safety: {id} restored a snapshot at i{} holding another history",
+                    index.0
+                ));
             }
         }
         self.check_snapshot_configuration(id, snapshot, machine);
@@ -140,7 +143,9 @@ impl Invariants {
             (Some(&held), Some(now)) if held != now => {
                 self.fail(format!("vote durability: {id} voted for {held} and then {now} in t{}", term.0))
             }
-            (Some(&held), None) => self.fail(format!("vote durability: {id} voted for {held} in t{} and forgot", term.0)),
+            (Some(&held), None) => {
+                self.fail(format!("vote durability: {id} voted for {held} in t{} and forgot", term.0))
+            }
             (None, Some(now)) => {
                 self.votes.insert((id, term), now);
             }

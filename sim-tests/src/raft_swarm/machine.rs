@@ -29,7 +29,11 @@ impl Machine {
     pub fn from_snapshot(snapshot: &Snapshot) -> Machine {
         let metadata = &snapshot.metadata;
         if snapshot.data.is_empty() {
-            return Machine { start: metadata.index, start_configuration: metadata.configuration.clone(), ..Machine::default() };
+            return Machine {
+                start: metadata.index,
+                start_configuration: metadata.configuration.clone(),
+                ..Machine::default()
+            };
         }
         let mut reader = Reader::new(&snapshot.data);
         let mut read = || reader.u64().expect("swarm snapshot data decodes");
@@ -55,7 +59,10 @@ impl Machine {
     /// The configuration committed as of `index` (applied, at or after the start).
     pub fn configuration_at(&self, index: LogIndex) -> &Configuration {
         assert!(index >= self.start && index <= self.applied_index(), "configuration asked for {index} not applied");
-        self.configurations.range(..=index).next_back().map_or(&self.start_configuration, |(_, configuration)| configuration)
+        self.configurations
+            .range(..=index)
+            .next_back()
+            .map_or(&self.start_configuration, |(_, configuration)| configuration)
     }
 
     pub fn apply(&mut self, entry: &Entry) {

@@ -403,8 +403,7 @@ impl Run {
             }
             if let Some((_, index, term)) = proposed {
                 let voters = self.voters_of(leader);
-                let applied =
-                    |id: &NodeId| self.group.node(*id).is_some_and(|node| node.applied_index() >= index);
+                let applied = |id: &NodeId| self.group.node(*id).is_some_and(|node| node.applied_index() >= index);
                 if self.invariants.applied_term(index) == Some(term) && voters.iter().all(applied) {
                     return Ok(());
                 }
