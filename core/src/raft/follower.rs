@@ -31,6 +31,11 @@ impl RaftNode {
         }
         let last_received = self.log.append_received(previous_index, entries);
         self.log.commit_to(commit.min(last_received).max(commit_index));
+        // Only what this append carried is known to match the leader's log. With
+        // today's leader, acknowledging the whole log would be harmless (any
+        // stale suffix conflicts with the first append a leader's probing gets
+        // accepted, so it is truncated before the answer; docs/testing.md,
+        // "Fourth run"), but safety must not rest on how the leader probes.
         let result = AppendResult::Accepted { match_index: last_received };
         self.send(from, MessageBody::AppendResponse { result });
     }
