@@ -282,7 +282,10 @@ impl Run {
                 if let Some(id) = choose(&mut self.random, &leaders) {
                     let voters = self.voters_of(id);
                     if let Some(target) = choose(&mut self.random, &voters) {
-                        let _ = self.group.act(id, &mut self.invariants, |node| node.transfer_leadership(target));
+                        let result = self.group.act(id, &mut self.invariants, |node| node.transfer_leadership(target));
+                        if let Some(Ok(())) = result {
+                            self.actions.push(format!("step {step}: {id} hands leadership to {target}"));
+                        }
                     }
                 }
             }
