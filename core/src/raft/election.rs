@@ -17,7 +17,7 @@ use crate::types::{LogIndex, NodeId, Term};
 impl RaftNode {
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed_ticks += 1;
-        if self.may_campaign() && self.election_elapsed_ticks >= self.election_timeout_ticks {
+        if self.is_voter() && self.election_elapsed_ticks >= self.election_timeout_ticks {
             self.campaign(false);
         }
     }
@@ -55,17 +55,6 @@ impl RaftNode {
             progress.recently_active = false;
         }
         self.log.configuration().is_quorum(active)
-    }
-
-    /// Whether this node starts elections: a voter does, and so does a node that
-    /// its latest configuration removed while that configuration is uncommitted.
-    /// The group may still need it (Ongaro's thesis, section 4.2.2): a leader that
-    /// removed itself and restarted before the removal committed may be the only
-    /// node holding it, and its log then outranks every voter's, so no voter can
-    /// win until it campaigns, leads, and commits its own removal (then steps down).
-    /// Its own vote does not count: `is_quorum` counts only the voters.
-    pub(super) fn may_campaign(&self) -> bool {
-        self.is_voter() || self.log.configuration_index() > self.log.commit_index()
     }
 
     /// Starts an election: a pre-vote first, unless a leader transfer asked for a

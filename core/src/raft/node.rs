@@ -427,7 +427,7 @@ impl RaftNode {
         self.messages.push(Message { from: self.id(), to, term, body });
     }
 
-    /// Whether this node is a voter (see `may_campaign` for who campaigns).
+    /// Whether this node is a voter (only voters campaign).
     pub(super) fn is_voter(&self) -> bool {
         self.log.configuration().voters.contains(&self.id())
     }

@@ -92,7 +92,6 @@ golden_scripts!(
     snapshot_install,
     membership_add_remove,
     membership_change_during_partition,
-    removed_leader_restarts_before_removal_commits,
     leader_transfer,
     read_index,
     pipelining_window,
