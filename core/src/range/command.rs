@@ -218,8 +218,18 @@ pub enum CommandError {
 /// The answer to a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RangeResponse {
-    Value(Option<Vec<u8>>),
-    Rows(Vec<KeyValue>),
+    /// A point read's value (None: absent or deleted), and the commit
+    /// timestamp of the version that decided it (see `mvcc::get_with_version`):
+    /// a read-only transaction's commit wait depends on it.
+    Value {
+        value: Option<Vec<u8>>,
+        version: Option<Timestamp>,
+    },
+    /// A scan's live rows, and the newest version that decided any key's answer.
+    Rows {
+        rows: Vec<KeyValue>,
+        newest_version: Option<Timestamp>,
+    },
     /// The intent was laid at this timestamp.
     Written {
         timestamp: Timestamp,

@@ -8,6 +8,7 @@
 use super::{RangeCommand, RangeResponse};
 use crate::keys::{Key, KeyEnd};
 use crate::storage::KeyValue;
+use crate::types::Timestamp;
 
 /// The span of a scan or a refresh; None for any other command.
 pub fn span_of(command: &RangeCommand) -> Option<(Key, KeyEnd)> {
@@ -49,6 +50,7 @@ pub fn piece_within(command: &RangeCommand, from: Key, range_end: &KeyEnd) -> (R
 #[derive(Debug, Default)]
 pub struct SpanAnswers {
     rows: Vec<KeyValue>,
+    newest_version: Option<Timestamp>,
     changed: bool,
 }
 
@@ -57,7 +59,10 @@ impl SpanAnswers {
     /// handed back: the span command ends with it.
     pub fn add(&mut self, response: RangeResponse) -> Option<RangeResponse> {
         match response {
-            RangeResponse::Rows(rows) => self.rows.extend(rows),
+            RangeResponse::Rows { rows, newest_version } => {
+                self.rows.extend(rows);
+                self.newest_version = self.newest_version.max(newest_version);
+            }
             RangeResponse::Refreshed { changed } => self.changed |= changed,
             other => return Some(other),
         }
@@ -67,7 +72,7 @@ impl SpanAnswers {
     /// The whole span's answer to `command`.
     pub fn finish(self, command: &RangeCommand) -> RangeResponse {
         match command {
-            RangeCommand::Scan { .. } => RangeResponse::Rows(self.rows),
+            RangeCommand::Scan { .. } => RangeResponse::Rows { rows: self.rows, newest_version: self.newest_version },
             _ => RangeResponse::Refreshed { changed: self.changed },
         }
     }

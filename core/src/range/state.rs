@@ -282,9 +282,9 @@ impl RangeState {
 
     fn get(&mut self, key: &Key, read: &ReadOptions) -> Result<RangeResponse, CommandError> {
         self.check_readable(read)?;
-        let value = mvcc::get(&self.data, &key.0, read).map_err(conflict)?;
+        let (value, version) = mvcc::get_with_version(&self.data, &key.0, read).map_err(conflict)?;
         self.reads.record_key(key, read.timestamp);
-        Ok(RangeResponse::Value(value))
+        Ok(RangeResponse::Value { value, version })
     }
 
     fn scan(
@@ -295,7 +295,7 @@ impl RangeState {
         limit: usize,
     ) -> Result<RangeResponse, CommandError> {
         self.check_readable(read)?;
-        let rows = mvcc::scan(&self.data, &start.0, end_bytes(end), read, limit).map_err(conflict)?;
+        let (rows, newest_version) = mvcc::scan(&self.data, &start.0, end_bytes(end), read, limit).map_err(conflict)?;
         // The whole span counts as read (a later insert into it would be a phantom),
         // up to the last row when the limit cut the scan short.
         let read_end = match rows.last() {
@@ -303,7 +303,7 @@ impl RangeState {
             _ => end.clone(),
         };
         self.reads.record_span(start, &read_end, read.timestamp);
-        Ok(RangeResponse::Rows(rows))
+        Ok(RangeResponse::Rows { rows, newest_version })
     }
 
     /// Lays an intent above every read and committed write of the key.

@@ -31,7 +31,7 @@ fn committed_at(answer: Result<RangeResponse, CommandError>) -> Result<Timestamp
 
 fn value(state: &mut RangeState, text: &str, wall: u64) -> Option<Vec<u8>> {
     match get(state, text, wall) {
-        Ok(RangeResponse::Value(value)) => value,
+        Ok(RangeResponse::Value { value, .. }) => value,
         other => panic!("read failed: {other:?}"),
     }
 }

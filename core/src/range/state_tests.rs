@@ -91,7 +91,7 @@ fn push(
 #[test]
 fn a_write_lands_above_an_earlier_read_of_its_key() {
     let mut state = range();
-    assert_eq!(get(&mut state, "a", 10), Ok(RangeResponse::Value(None)));
+    assert_eq!(value_of(get(&mut state, "a", 10)), Ok(None));
     assert_eq!(put(&mut state, "a", 1, 5), at(10).next());
     assert_eq!(put(&mut state, "b", 2, 5), at(5), "other keys are not affected");
 }
@@ -105,7 +105,7 @@ fn a_scan_protects_its_whole_span_against_phantoms() {
         read: ReadOptions::at(at(10)),
         limit: 100,
     };
-    assert_eq!(apply(&mut state, scan), Ok(RangeResponse::Rows(Vec::new())));
+    assert_eq!(apply(&mut state, scan), Ok(RangeResponse::Rows { rows: Vec::new(), newest_version: None }));
     assert_eq!(put(&mut state, "m", 1, 5), at(10).next(), "a key inserted into a scanned span moves above the scan");
     assert_eq!(put(&mut state, "zz", 2, 5), at(5));
 }
@@ -219,14 +219,14 @@ fn a_split_moves_the_right_half_and_refuses_misrouted_keys() {
     });
     let mut right = applied.right.expect("a split yields the right range");
     assert_eq!(right.descriptor().start, key("m"));
-    assert_eq!(get(&mut state, "a", 20), Ok(RangeResponse::Value(Some(b"a".to_vec()))));
+    assert_eq!(value_of(get(&mut state, "a", 20)), Ok(Some(b"a".to_vec())));
     match get(&mut state, "q", 20) {
         Err(CommandError::Range(RangeError::KeyOutsideRange { descriptor, .. })) => {
             assert_eq!(descriptor.generation, 1, "the refusal carries the fresh descriptor")
         }
         other => panic!("expected a misrouting error, got {other:?}"),
     }
-    assert_eq!(get(&mut right, "q", 20), Ok(RangeResponse::Value(Some(b"q".to_vec()))));
+    assert_eq!(value_of(get(&mut right, "q", 20)), Ok(Some(b"q".to_vec())));
     assert_eq!(put(&mut right, "r", 3, 5), at(50).next(), "the read timestamps moved with the keys");
 }
 
@@ -294,7 +294,7 @@ fn replayed_writes_change_nothing() {
     // again (as a reader that pushes the committed record does) removes it.
     assert!(put_with_sequence(&mut state, "k", "first", 1, 10) > at(10));
     assert_eq!(apply(&mut state, resolve), Ok(RangeResponse::Resolved { found: true }));
-    assert_eq!(get(&mut state, "k", 50), Ok(RangeResponse::Value(Some(b"second".to_vec()))));
+    assert_eq!(value_of(get(&mut state, "k", 50)), Ok(Some(b"second".to_vec())));
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn garbage_collection_keeps_what_reads_above_its_threshold_see() {
     }
     let collect = RangeCommand::GarbageCollect { threshold: at(25) };
     assert_eq!(apply(&mut state, collect), Ok(RangeResponse::Collected { versions: 1 }));
-    assert_eq!(get(&mut state, "k", 25), Ok(RangeResponse::Value(Some(b"k".to_vec()))));
+    assert_eq!(value_of(get(&mut state, "k", 25)), Ok(Some(b"k".to_vec())));
     assert_eq!(get(&mut state, "k", 24), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
     // The threshold never moves back.
     let older = RangeCommand::GarbageCollect { threshold: at(5) };
@@ -338,3 +338,11 @@ fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
 
 #[path = "state_one_phase_tests.rs"]
 mod one_phase;
+
+/// The value of a point read's answer (errors pass through).
+fn value_of(answer: Result<RangeResponse, CommandError>) -> Result<Option<Vec<u8>>, CommandError> {
+    answer.map(|response| match response {
+        RangeResponse::Value { value, .. } => value,
+        other => panic!("a read answered {other:?}"),
+    })
+}

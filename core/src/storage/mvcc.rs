@@ -258,10 +258,23 @@ fn version_at_or_below(engine: &impl Engine, user_key: &[u8], at: Timestamp) -> 
 
 /// Reads `user_key` (see the module doc for the rules). None: absent or deleted.
 pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Result<Option<Vec<u8>>, MvccError> {
+    Ok(get_with_version(engine, user_key, options)?.0)
+}
+
+/// Reads `user_key` as [`get`] does, and says which committed version decided
+/// the answer: its timestamp (a deletion too), None when no version lies at or
+/// below the read or the reader's own intent answered. A reader that waits for
+/// commit wait needs it: the version's writer may still be waiting (see
+/// `Transaction::commit_wait_until`).
+pub fn get_with_version(
+    engine: &impl Engine,
+    user_key: &[u8],
+    options: &ReadOptions,
+) -> Result<(Option<Vec<u8>>, Option<Timestamp>), MvccError> {
     assert!(options.uncertainty_limit >= options.timestamp, "uncertainty limit below the read timestamp");
     if let Some(intent) = intent(engine, user_key)? {
         if Some(intent.transaction) == options.transaction {
-            return Ok(intent.value);
+            return Ok((intent.value, None));
         }
         if intent.timestamp <= options.uncertainty_limit {
             return Err(MvccError::WriteIntent { key: user_key.to_vec(), intent });
@@ -271,8 +284,8 @@ pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Resu
         Some((existing, _)) if existing > options.timestamp => {
             Err(MvccError::Uncertain { key: user_key.to_vec(), existing })
         }
-        Some((_, value)) => Ok(value),
-        None => Ok(None),
+        Some((existing, value)) => Ok((value, Some(existing))),
+        None => Ok((None, None)),
     }
 }
 
@@ -291,24 +304,29 @@ pub fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Ve
 }
 
 /// Reads every live key in `[start, end)` (an empty `end` means the end of the
-/// key space), in key order, at most `limit` of them.
+/// key space), in key order, at most `limit` of them; with the timestamp of
+/// the newest committed version that decided any key's answer, deletions too
+/// (see [`get_with_version`]).
 pub fn scan(
     engine: &impl Engine,
     start: &[u8],
     end: &[u8],
     options: &ReadOptions,
     limit: usize,
-) -> Result<Vec<KeyValue>, MvccError> {
+) -> Result<(Vec<KeyValue>, Option<Timestamp>), MvccError> {
     let mut rows = Vec::new();
+    let mut newest_version = None;
     for user_key in user_keys_in(engine, start, end)? {
         if rows.len() >= limit {
             break;
         }
-        if let Some(value) = get(engine, &user_key, options)? {
+        let (value, version) = get_with_version(engine, &user_key, options)?;
+        newest_version = newest_version.max(version);
+        if let Some(value) = value {
             rows.push((user_key, value));
         }
     }
-    Ok(rows)
+    Ok((rows, newest_version))
 }
 
 /// The writer of an intent: its transaction, the anchor key of its record, and

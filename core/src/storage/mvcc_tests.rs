@@ -134,7 +134,7 @@ fn run(operations: Vec<Operation>) -> Result<(), TestCaseError> {
             }
             Operation::Scan { wall } => {
                 let options = ReadOptions::at(at(wall));
-                let rows = mvcc::scan(&engine, b"", b"", &options, usize::MAX);
+                let rows = mvcc::scan(&engine, b"", b"", &options, usize::MAX).map(|(rows, _)| rows);
                 let expected: Result<Vec<(Vec<u8>, u8)>, &str> = (0..4u8)
                     .map(|k| model.expected_read(&key(k), &options).map(|value| (key(k), value)))
                     .filter_map(|row| row.map(|(k, value)| value.map(|v| (k, v))).transpose())
@@ -196,4 +196,26 @@ fn a_transaction_reads_its_own_intent_and_others_conflict() {
     let uncertain = ReadOptions { timestamp: at(16), uncertainty_limit: at(20), transaction: None };
     let read = mvcc::get(&engine, b"a", &uncertain);
     assert!(matches!(read, Err(MvccError::Uncertain { existing, .. }) if existing == at(17)));
+}
+
+#[test]
+fn a_read_names_the_version_that_decided_it_deletions_too() {
+    let mut engine = MemoryEngine::new();
+    let writer = |transaction| mvcc::Writer { transaction: TransactionId(transaction), anchor: b"a", sequence: 1 };
+    for (transaction, key, value, timestamp) in
+        [(1, b"a", Some(&b"1"[..]), 10), (2, b"b", Some(b"2"), 20), (3, b"b", None, 30)]
+    {
+        mvcc::put(&mut engine, key, value, writer(transaction), at(timestamp)).unwrap();
+        let committed = Resolution::Committed { timestamp: at(timestamp) };
+        mvcc::resolve(&mut engine, key, TransactionId(transaction), committed).unwrap();
+    }
+    let read = |wall| ReadOptions::at(at(wall));
+    assert_eq!(mvcc::get_with_version(&engine, b"a", &read(15)).unwrap(), (Some(b"1".to_vec()), Some(at(10))));
+    assert_eq!(mvcc::get_with_version(&engine, b"a", &read(5)).unwrap(), (None, None));
+    assert_eq!(mvcc::get_with_version(&engine, b"b", &read(35)).unwrap(), (None, Some(at(30))), "the deletion decided");
+    // A scan names the newest version it consulted, a deleted key's too.
+    let (rows, newest) = mvcc::scan(&engine, b"", b"", &read(35), usize::MAX).unwrap();
+    assert_eq!((rows, newest), (vec![(b"a".to_vec(), b"1".to_vec())], Some(at(30))));
+    let (rows, newest) = mvcc::scan(&engine, b"", b"", &read(25), usize::MAX).unwrap();
+    assert_eq!((rows.len(), newest), (2, Some(at(20))));
 }

@@ -100,6 +100,9 @@ pub struct Transaction {
     /// The sequence number of the latest write.
     write_sequence: u32,
     read_spans: Vec<(Key, KeyEnd)>,
+    /// The commit timestamp of the newest committed version any read returned
+    /// (or found deleted): a read-only transaction's commit wait depends on it.
+    newest_version_read: Option<Timestamp>,
     max_offset_nanos: u64,
     /// Set when the gateway's clock has not yet passed what commit wait requires.
     commit_wait_until: Option<Timestamp>,
@@ -130,6 +133,7 @@ impl Transaction {
             intents: BTreeSet::new(),
             write_sequence: 0,
             read_spans: Vec::new(),
+            newest_version_read: None,
             max_offset_nanos,
             commit_wait_until: None,
             committed_in_one_phase: false,
@@ -158,9 +162,17 @@ impl Transaction {
     /// time can be reversed through a chain of transactions (CockroachDB's "causal
     /// reverse"): T3 starts after T1 finished yet is ordered before it, because
     /// T3 misses T2, which missed T1. The replicated list-append test found
-    /// exactly that cycle before this wait was added. A read-only transaction
-    /// waits only for its read timestamp, which an uncertain value may have moved
-    /// ahead of the clock; the uncertainty intervals of later readers cover the rest.
+    /// exactly that cycle before this wait was added.
+    ///
+    /// A read-only transaction waits until its clock passes its read timestamp,
+    /// which an uncertain value may have moved ahead of the clock, and the newest
+    /// version it read plus the offset. Values are visible once their intents
+    /// are resolved, before their writer has waited out its own commit wait; a
+    /// transaction that starts once this one is acknowledged, on a clock up to
+    /// an offset behind, could otherwise commit below a value this one saw, and
+    /// a reader between the two would see the later transaction without the
+    /// earlier (the causal-reverse probe's read-ahead variant). Versions older
+    /// than an offset cost nothing.
     pub fn commit_wait_until(&self) -> Option<Timestamp> {
         self.commit_wait_until
     }
@@ -186,7 +198,10 @@ impl Transaction {
             .await?;
         self.read_spans.push((key.clone(), KeyEnd::Before(key.next())));
         match response {
-            RangeResponse::Value(value) => Ok(value),
+            RangeResponse::Value { value, version } => {
+                self.newest_version_read = self.newest_version_read.max(version);
+                Ok(value)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -207,7 +222,10 @@ impl Transaction {
         let response = self.read(sender, command).await?;
         self.read_spans.push((start.clone(), end.clone()));
         match response {
-            RangeResponse::Rows(rows) => Ok(rows),
+            RangeResponse::Rows { rows, newest_version } => {
+                self.newest_version_read = self.newest_version_read.max(newest_version);
+                Ok(rows)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -375,9 +393,10 @@ impl Transaction {
     /// before acknowledging.
     pub async fn commit(&mut self, sender: &mut impl RangeSender) -> Result<Timestamp, TransactionError> {
         let Some(anchor) = self.anchor.clone() else {
-            // Read-only: its reads were all at the read timestamp, which an
-            // uncertain value may have moved ahead of the clock: wait for it too.
-            self.commit_wait_until = (self.read_timestamp > sender.now()).then_some(self.read_timestamp);
+            // Read-only: see `commit_wait_until` for why it waits at all.
+            let newest_version_visible = self.newest_version_read.map(|version| self.after_offset(version));
+            let until = self.read_timestamp.max(newest_version_visible.unwrap_or_default());
+            self.commit_wait_until = (until > sender.now()).then_some(until);
             return Ok(self.read_timestamp);
         };
         for _ in 0..CONFLICT_ROUNDS_MAX {
@@ -494,12 +513,15 @@ impl Transaction {
 
     /// Records the commit wait a commit at `timestamp` requires; returns `timestamp`.
     fn committed_at(&mut self, sender: &mut impl RangeSender, timestamp: Timestamp) -> Timestamp {
-        let until = Timestamp {
-            wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos),
-            logical: timestamp.logical,
-        };
+        let until = self.after_offset(timestamp);
         self.commit_wait_until = (until > sender.now()).then_some(until);
         timestamp
+    }
+
+    /// When every clock in the cluster has passed `timestamp`, read on this
+    /// gateway's clock: the maximum offset later.
+    fn after_offset(&self, timestamp: Timestamp) -> Timestamp {
+        Timestamp { wall_nanos: timestamp.wall_nanos.saturating_add(self.max_offset_nanos), logical: timestamp.logical }
     }
 
     /// Aborts: ends the record (if any) and removes the intents. Best effort:

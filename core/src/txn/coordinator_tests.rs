@@ -154,3 +154,32 @@ fn a_one_phase_commit_that_applied_unseen_is_found_and_not_written_again() {
     assert_eq!(sender.sent, ["one-phase", "heartbeat"], "the record answers: no intent is laid");
     assert!(transaction.committed_in_one_phase());
 }
+
+/// A read-only transaction at `wall` that reads `texts` (one a scan of
+/// everything, when `texts` is empty) and commits: its commit wait.
+fn read_only_wait(sender: &mut Recording, texts: &[&str], wall: u64) -> Option<Timestamp> {
+    let mut reader = begin(998, wall);
+    if texts.is_empty() {
+        run_now(reader.scan(sender, &key(""), &KeyEnd::Unbounded)).expect("a scan with nothing in the way");
+    }
+    for text in texts {
+        run_now(reader.get(sender, &key(text))).expect("a read with nothing in the way");
+    }
+    assert_eq!(run_now(reader.commit(sender)).unwrap(), at(wall), "read-only: commits at its read timestamp");
+    reader.commit_wait_until()
+}
+
+#[test]
+fn a_read_only_transaction_waits_an_offset_past_the_newest_version_it_read() {
+    let mut sender = Recording::new();
+    run_now(begin(1, 950).commit_writes(&mut sender, &writes(&["a"]))).unwrap();
+    run_now(begin(2, 500).commit_writes(&mut sender, &writes(&["b", "d"]))).unwrap();
+    run_now(begin(3, 960).commit_writes(&mut sender, &[(key("d"), None)])).unwrap();
+    // The clock reads 1000: a's writer (950) may still be in commit wait until 1050.
+    assert_eq!(read_only_wait(&mut sender, &["b", "a"], 990), Some(at(950 + MAX_OFFSET_NANOS)));
+    assert_eq!(read_only_wait(&mut sender, &["b"], 990), None, "b is older than an offset");
+    assert_eq!(read_only_wait(&mut sender, &["c"], 990), None, "nothing read, nothing to wait for");
+    // A deletion is a version like any other, and a scan counts every key it passed.
+    assert_eq!(read_only_wait(&mut sender, &["d"], 990), Some(at(960 + MAX_OFFSET_NANOS)));
+    assert_eq!(read_only_wait(&mut sender, &[], 990), Some(at(960 + MAX_OFFSET_NANOS)), "a scan");
+}

@@ -19,6 +19,12 @@
 //! where the reader sees it (a real-time cycle). Without commit wait the
 //! promise is serializability and the cycle is allowed; the probe still runs,
 //! under the timestamp-order check.
+//!
+//! In two rounds of three, a read-only transaction of the first key runs while
+//! the first writer is still in commit wait, and the second write follows it:
+//! through the second writer's gateway (behind), whose read finds the new value
+//! in its uncertainty interval; or through an observer's gateway (ahead), whose
+//! read sees it at once. See [`writes_with_a_read_between`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,40 +45,57 @@ use crate::checker::list_append::MicroOperation;
 
 /// The probe's host (its three gateways share it, on three ports).
 pub const PROBE_CLIENT: u64 = 904;
-/// The client numbers of the probe's three gateways, in its history and on the
-/// network: the reader's, the first writer's, the second writer's.
+/// The client numbers of the probe's four gateways, in its history and on the
+/// network: the reader's, the first writer's, the second writer's, the observer's.
 const READER: u64 = PROBE_CLIENT * 10;
 const FIRST_WRITER: u64 = READER + 1;
 const SECOND_WRITER: u64 = READER + 2;
+const OBSERVER: u64 = READER + 3;
 
-/// The three gateways: the reader's, the first writer's and the second's.
+/// The four gateways: the reader's, the first writer's, the second's and the
+/// observer's (a read-only transaction between the two writes, ahead).
 pub struct ProbeGateways {
     reader: Gateway,
     first_writer: Gateway,
     second_writer: Gateway,
+    observer: Gateway,
+}
+
+/// Where the read-only transaction between the two writes runs, if anywhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadBetween {
+    None,
+    /// On the second writer's gateway, behind true time.
+    Behind,
+    /// On the observer's gateway, ahead of it.
+    Ahead,
 }
 
 impl ProbeGateways {
-    /// Binds the three gateways on the probe's host, their clocks set around
+    /// Binds the four gateways on the probe's host, their clocks set around
     /// true time as the module doc says.
     pub async fn bind(origin: madsim::time::Instant, faults: NetworkFaults, nodes: Vec<NodeId>) -> ProbeGateways {
         let away = MAX_OFFSET_NANOS as i64 * 9 / 20;
         let mut gateways = Vec::new();
-        for (client, port, offset) in [(READER, 7000, away), (FIRST_WRITER, 7001, away), (SECOND_WRITER, 7002, -away)] {
+        let clients =
+            [(READER, 7000, away), (FIRST_WRITER, 7001, away), (SECOND_WRITER, 7002, -away), (OBSERVER, 7003, away)];
+        for (client, port, offset) in clients {
             let clock = SkewedClock::new(origin);
             clock.jump_to_offset(offset);
             let address = std::net::SocketAddr::new(client_ip(PROBE_CLIENT), port);
             let client = SimClient::bind_on(client, address, faults.clone()).await;
             gateways.push(Gateway::new(SimTransport::new(client, clock), nodes.clone(), port as usize));
         }
-        let second_writer = gateways.pop().expect("three gateways");
-        let first_writer = gateways.pop().expect("three gateways");
-        let reader = gateways.pop().expect("three gateways");
-        ProbeGateways { reader, first_writer, second_writer }
+        let observer = gateways.pop().expect("four gateways");
+        let second_writer = gateways.pop().expect("four gateways");
+        let first_writer = gateways.pop().expect("four gateways");
+        let reader = gateways.pop().expect("four gateways");
+        ProbeGateways { reader, first_writer, second_writer, observer }
     }
 }
 
-/// Probes until `stop`, each round on two fresh list keys.
+/// Probes until `stop`, each round on a list key in play and a fresh one (see
+/// [`Recorded::fresh_list_key`]), which only the probe writes.
 pub async fn probe(
     mut gateways: ProbeGateways,
     settings: TransactionSettings,
@@ -81,10 +104,7 @@ pub async fn probe(
 ) {
     while !stop.load(Ordering::SeqCst) {
         let first = recorded.list_key(settings.keys);
-        let second = recorded.list_key(settings.keys);
-        if first == second {
-            continue;
-        }
+        let second = recorded.fresh_list_key(settings.keys);
         probe_round(&mut gateways, settings, &recorded, first, second).await;
         sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -92,9 +112,9 @@ pub async fn probe(
 }
 
 /// One round: the reader reads `first`; the first writer appends to `first`,
-/// then the second writer to `second` (after a read-only transaction of its
-/// own, in half the rounds: see [`writes_with_a_read_between`]); the reader
-/// reads `second` and commits.
+/// then the second writer to `second` (after a read-only transaction of
+/// `first`, in two rounds of three: see [`writes_with_a_read_between`]); the
+/// reader reads `second` and commits.
 async fn probe_round(
     gateways: &mut ProbeGateways,
     settings: TransactionSettings,
@@ -109,7 +129,8 @@ async fn probe_round(
         Err(_) => abort(&mut transaction, reader).await,
         Ok(list) => {
             observed.push(MicroOperation::Read { key: first, list: Some(list) });
-            if thread_rng().gen_bool(0.5) {
+            let between = [ReadBetween::None, ReadBetween::Behind, ReadBetween::Ahead][thread_rng().gen_range(0..3)];
+            if between == ReadBetween::None {
                 let first_write = [(first, true)];
                 run_list_append_transaction(&mut gateways.first_writer, FIRST_WRITER, settings, recorded, &first_write)
                     .await;
@@ -123,7 +144,7 @@ async fn probe_round(
                 )
                 .await;
             } else {
-                writes_with_a_read_between(gateways, settings, recorded, first, second).await;
+                writes_with_a_read_between(gateways, between, settings, recorded, first, second).await;
             }
             let reader = &mut gateways.reader;
             match read_list(&mut transaction, reader, second).await {
@@ -138,17 +159,21 @@ async fn probe_round(
     recorded.record(number, READER, observed, ending, invoked_at_nanos);
 }
 
-/// The read-only variant: the first writer commits its append to `first` but
-/// has not yet waited out commit wait when the second writer's gateway, its
-/// clock behind, runs a read-only transaction of `first`. That read finds the
-/// new value within its uncertainty interval and moves its timestamp up to it,
-/// ahead of its own clock, so it must not be acknowledged before its clock
-/// gets there; the second writer's append to `second`, which follows it, then
-/// lands above the reader's timestamp. Acknowledged at once, the read-only
-/// transaction lets the append land below the reader, who sees it without the
-/// first write that the read-only transaction saw.
+/// The read-only variants: the first writer commits its append to `first` but
+/// has not yet waited out commit wait when a read-only transaction of `first`
+/// runs and sees the new value; the second writer's append to `second` follows
+/// it, and must land above the reader's timestamp. Landing below, the reader
+/// sees it without the first write, which the read-only transaction saw before
+/// the second write began.
+/// - `Behind`: on the second writer's gateway, whose read finds the new value
+///   within its uncertainty interval and moves its timestamp up to it, ahead of
+///   its own clock; it must not be acknowledged before its clock gets there.
+/// - `Ahead`: on the observer's gateway, whose clock has passed the new value;
+///   it must not be acknowledged before an offset has passed since the value's
+///   timestamp, or the second writer's clock, behind, is still below it.
 async fn writes_with_a_read_between(
     gateways: &mut ProbeGateways,
+    between: ReadBetween,
     settings: TransactionSettings,
     recorded: &Recorded,
     first: u64,
@@ -172,7 +197,11 @@ async fn writes_with_a_read_between(
         }
     };
     let reads = [(first, false)];
-    run_list_append_transaction(&mut gateways.second_writer, SECOND_WRITER, settings, recorded, &reads).await;
+    let (observer, client) = match between {
+        ReadBetween::Ahead => (&mut gateways.observer, OBSERVER),
+        _ => (&mut gateways.second_writer, SECOND_WRITER),
+    };
+    run_list_append_transaction(observer, client, settings, recorded, &reads).await;
     let writes = [(second, true)];
     run_list_append_transaction(&mut gateways.second_writer, SECOND_WRITER, settings, recorded, &writes).await;
     let writer = &mut gateways.first_writer;

@@ -451,12 +451,13 @@ fn lost_append(history: &[list_append::Transaction]) -> Option<String> {
 
 /// One transaction reading every list, recorded in the history; whether it committed.
 async fn final_reads(gateway: &mut Gateway, settings: TransactionSettings, recorded: &Recorded) -> bool {
-    let steps: Vec<(u64, bool)> = (0..recorded.keys_touched(settings.keys)).map(|key| (key, false)).collect();
-    let before = recorded.transactions.lock().expect("history lock").len();
-    workloads::run_list_append_transaction(gateway, FINAL_READS_CLIENT, settings, recorded, &steps).await;
-    let history = recorded.transactions.lock().expect("history lock");
-    history[before..].iter().any(|transaction| {
-        transaction.outcome == TransactionOutcome::Committed
-            && transaction.operations.iter().all(|operation| matches!(operation, MicroOperation::Read { .. }))
-    })
+    let keys = recorded.keys_touched(settings.keys);
+    let (number, mut transaction, invoked_at_nanos) = recorded.begin(gateway, settings);
+    let (operations, ending) = match workloads::read_every_list(&mut transaction, gateway, keys).await {
+        Ok(operations) => (operations, workloads::finish(&mut transaction, gateway, recorded).await),
+        Err(_) => (Vec::new(), workloads::abort(&mut transaction, gateway).await),
+    };
+    let committed = ending.committed();
+    recorded.record(number, FINAL_READS_CLIENT, operations, ending, invoked_at_nanos);
+    committed
 }

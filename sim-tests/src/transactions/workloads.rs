@@ -72,6 +72,8 @@ pub struct Recorded {
     key_rotation: Option<Duration>,
     /// One more than the highest list key drawn so far.
     keys_touched: AtomicU64,
+    /// The last time [`Recorded::nanos`] gave.
+    last_recorded_nanos: AtomicU64,
 }
 
 impl Recorded {
@@ -90,6 +92,7 @@ impl Recorded {
             commit_wait,
             key_rotation,
             keys_touched: AtomicU64::new(0),
+            last_recorded_nanos: AtomicU64::new(0),
         }
     }
 
@@ -106,14 +109,39 @@ impl Recorded {
         key
     }
 
+    /// A list key no client has drawn, and none will for a while: above every
+    /// key drawn so far, and `FRESH_KEY_MARGIN` keys above the window, which
+    /// slides up by one key per rotation. The causal-reverse probe's second key:
+    /// no other client's write pushes the probe's timestamps there.
+    pub fn fresh_list_key(&self, keys: u64) -> u64 {
+        let elapsed = Instant::now().duration_since(self.origin);
+        let window_start = self.key_rotation.map_or(0, |every| (elapsed.as_nanos() / every.as_nanos()) as u64);
+        let key = self.keys_touched.load(Ordering::SeqCst).max(window_start + keys + FRESH_KEY_MARGIN);
+        self.keys_touched.fetch_max(key + 1, Ordering::SeqCst);
+        key
+    }
+
     /// How many list keys a final read must cover: every key drawn so far,
     /// and at least the first window.
     pub fn keys_touched(&self, keys: u64) -> u64 {
         self.keys_touched.load(Ordering::SeqCst).max(keys)
     }
 
+    /// The time of an invocation or a completion, strictly after every one
+    /// recorded before. Simulated time stands still between awaits, so a
+    /// transaction a task begins right after another ended would otherwise
+    /// share its instant, and the checker, which orders a completion before an
+    /// invocation only when strictly earlier, would miss that real-time order
+    /// (the causal-reverse probe's read-only transaction and the write after it).
+    /// The simulator runs one task at a time: what is recorded first happened first.
     pub(super) fn nanos(&self) -> u64 {
-        Instant::now().duration_since(self.origin).as_nanos() as u64
+        let now = Instant::now().duration_since(self.origin).as_nanos() as u64;
+        let previous = self.last_recorded_nanos.fetch_max(now, Ordering::SeqCst);
+        if previous >= now {
+            self.last_recorded_nanos.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            now
+        }
     }
 
     /// A value never written before.
@@ -163,6 +191,11 @@ impl Recorded {
         (number, TransactionId(u128::from(number) << 64 | u128::from(thread_rng().gen::<u64>())))
     }
 }
+
+/// How far above the window of drawn keys a fresh key lies (see
+/// [`Recorded::fresh_list_key`]): at the fastest rotation (one key per 300 ms),
+/// 2.4 s before the window reaches it, longer than a probe round takes.
+const FRESH_KEY_MARGIN: u64 = 8;
 
 pub fn key_of(number: u64) -> Key {
     KeyWriter::new().u64(number).finish_key()
@@ -215,6 +248,23 @@ pub(super) async fn read_list(
 ) -> Result<Vec<u64>, TransactionError> {
     let value = unblocked!(transaction.get(gateway, &key_of(key)))?;
     Ok(value.map(|bytes| decode_list(&bytes)).unwrap_or_default())
+}
+
+/// Every list of keys `0..keys`, read with one scan (one command a range,
+/// where a read a key would take longer than the shortest garbage-collection
+/// TTL the seeds draw once the keys number a hundred); absent lists are empty.
+pub(super) async fn read_every_list(
+    transaction: &mut Transaction,
+    gateway: &mut Gateway,
+    keys: u64,
+) -> Result<Vec<MicroOperation>, TransactionError> {
+    let rows = unblocked!(transaction.scan(gateway, &key_of(0), &KeyEnd::Before(key_of(keys))))?;
+    let mut lists: BTreeMap<Vec<u8>, Vec<u64>> =
+        rows.into_iter().map(|(key, bytes)| (key, decode_list(&bytes))).collect();
+    let read = |key| MicroOperation::Read { key, list: Some(lists.remove(&key_of(key).0).unwrap_or_default()) };
+    let operations = (0..keys).map(read).collect();
+    assert!(lists.is_empty(), "a scan of the list keys returned other keys: {lists:?}");
+    Ok(operations)
 }
 
 /// Commits and waits out commit wait; the outcome the client can tell.

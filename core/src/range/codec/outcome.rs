@@ -37,8 +37,14 @@ fn write_descriptor<'w>(writer: &'w mut Writer, descriptor: &RangeDescriptor) ->
 
 fn write_response<'w>(writer: &'w mut Writer, response: &RangeResponse) -> &'w mut Writer {
     match response {
-        RangeResponse::Value(value) => writer.u8(0).option(value.as_ref(), |writer, value| writer.bytes(value)),
-        RangeResponse::Rows(rows) => writer.u8(1).vector(rows, |writer, (key, value)| writer.bytes(key).bytes(value)),
+        RangeResponse::Value { value, version } => writer
+            .u8(0)
+            .option(value.as_ref(), |writer, value| writer.bytes(value))
+            .option(version.as_ref(), |writer, version| writer.timestamp(*version)),
+        RangeResponse::Rows { rows, newest_version } => writer
+            .u8(1)
+            .vector(rows, |writer, (key, value)| writer.bytes(key).bytes(value))
+            .option(newest_version.as_ref(), |writer, version| writer.timestamp(*version)),
         RangeResponse::Written { timestamp } => writer.u8(2).timestamp(*timestamp),
         RangeResponse::Resolved { found } => writer.u8(3).u8(u8::from(*found)),
         RangeResponse::Refreshed { changed } => writer.u8(4).u8(u8::from(*changed)),
@@ -89,8 +95,14 @@ fn read_descriptor(reader: &mut BoundedReader<'_>) -> Result<RangeDescriptor, De
 
 fn read_response(reader: &mut BoundedReader<'_>) -> Result<RangeResponse, DecodeError> {
     Ok(match reader.u8()? {
-        0 => RangeResponse::Value(reader.option(|reader| Ok(reader.bytes()?.to_vec()))?),
-        1 => RangeResponse::Rows(reader.vector(KEY_VALUE_BYTES_MIN, BoundedReader::key_value)?),
+        0 => RangeResponse::Value {
+            value: reader.option(|reader| Ok(reader.bytes()?.to_vec()))?,
+            version: reader.option(BoundedReader::timestamp)?,
+        },
+        1 => RangeResponse::Rows {
+            rows: reader.vector(KEY_VALUE_BYTES_MIN, BoundedReader::key_value)?,
+            newest_version: reader.option(BoundedReader::timestamp)?,
+        },
         2 => RangeResponse::Written { timestamp: reader.timestamp()? },
         3 => RangeResponse::Resolved { found: read_bool(reader)? },
         4 => RangeResponse::Refreshed { changed: read_bool(reader)? },
@@ -151,9 +163,15 @@ mod tests {
             sequence: 3,
         };
         let outcomes: Vec<Result<RangeResponse, CommandError>> = vec![
-            Ok(RangeResponse::Value(None)),
-            Ok(RangeResponse::Value(Some(b"x".to_vec()))),
-            Ok(RangeResponse::Rows(vec![(b"k".to_vec(), b"v".to_vec())])),
+            Ok(RangeResponse::Value { value: None, version: None }),
+            Ok(RangeResponse::Value {
+                value: Some(b"x".to_vec()),
+                version: Some(Timestamp { wall_nanos: 7, logical: 1 }),
+            }),
+            Ok(RangeResponse::Rows {
+                rows: vec![(b"k".to_vec(), b"v".to_vec())],
+                newest_version: Some(Timestamp { wall_nanos: 9, logical: 0 }),
+            }),
             Ok(RangeResponse::Written { timestamp: Timestamp { wall_nanos: 9, logical: 2 } }),
             Ok(RangeResponse::Resolved { found: true }),
             Ok(RangeResponse::Refreshed { changed: false }),
