@@ -17,7 +17,7 @@ use crate::types::{LogIndex, NodeId, Term};
 impl RaftNode {
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed_ticks += 1;
-        if self.is_voter() && self.election_elapsed_ticks >= self.election_timeout_ticks {
+        if self.may_campaign() && self.election_elapsed_ticks >= self.election_timeout_ticks {
             self.campaign(false);
         }
     }
@@ -151,11 +151,26 @@ impl RaftNode {
         self.broadcast_append(true);
     }
 
+    /// Whether this node starts elections: a voter does, and so does a node
+    /// that its latest configuration removes while that configuration is not
+    /// known to be committed (Ongaro's thesis, 4.2.2). Its log may be the only
+    /// one besides a leader now gone that holds the removal, so that the other
+    /// voters cannot win without its vote and it must win for them: it counts
+    /// their votes, not its own, and steps down once the removal commits.
+    /// (Found by the Raft swarm: without it, a leader that removed itself and
+    /// restarted left its group leaderless for good.)
+    pub(super) fn may_campaign(&self) -> bool {
+        self.is_voter() || self.log.configuration_index() > self.log.commit_index()
+    }
+
     pub(super) fn handle_pre_vote(&mut self, from: NodeId, term: Term, last_log_index: LogIndex, last_log_term: Term) {
         let granted =
             term > self.term && !self.in_leader_lease() && self.log.is_up_to_date(last_log_index, last_log_term);
         let answer_term = if granted { term } else { self.term };
         self.send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
+        if term <= self.term.next() {
+            self.replicate_to_removed(from, last_log_index);
+        }
     }
 
     pub(super) fn handle_vote(&mut self, from: NodeId, last_log_index: LogIndex, last_log_term: Term) {
@@ -184,7 +199,7 @@ impl RaftNode {
     }
 
     pub(super) fn handle_timeout_now(&mut self) {
-        if self.is_voter() && self.role != Role::Leader {
+        if self.may_campaign() && self.role != Role::Leader {
             self.campaign(true);
         }
     }

@@ -46,6 +46,7 @@ pub mod persistence;
 mod progress;
 mod read_index;
 mod ready;
+mod removed;
 mod replication;
 
 #[cfg(test)]

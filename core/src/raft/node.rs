@@ -114,6 +114,8 @@ pub struct Status {
     pub commit_index: LogIndex,
     pub applied_index: LogIndex,
     pub configuration: Configuration,
+    /// The index of the entry (or snapshot) that `configuration` comes from.
+    pub configuration_index: LogIndex,
 }
 
 /// What storage holds for a node when it starts.
@@ -231,6 +233,7 @@ impl RaftNode {
             commit_index: self.log.commit_index(),
             applied_index: self.log.applied_index(),
             configuration: self.log.configuration().clone(),
+            configuration_index: self.log.configuration_index(),
         }
     }
 

@@ -83,7 +83,10 @@ impl RaftNode {
         if self.role != Role::Leader {
             return;
         }
-        let Some(progress) = self.progress.get_mut(&from) else { return };
+        let Some(progress) = self.progress.get_mut(&from) else {
+            self.removed_node_answered(from, result);
+            return;
+        };
         progress.recently_active = true;
         match result {
             AppendResult::Accepted { match_index } => {
@@ -98,6 +101,20 @@ impl RaftNode {
                 let progress = self.progress.get_mut(&from).expect("checked above");
                 if progress.reject(rejected_index, retry_index) {
                     self.send_append(from, true);
+                }
+            }
+        }
+    }
+
+    /// An answer from a node we do not replicate to: one that was removed,
+    /// which we may be telling of its removal (`removed.rs`).
+    fn removed_node_answered(&mut self, from: NodeId, result: AppendResult) {
+        match result {
+            AppendResult::Accepted { match_index } => self.removed_node_accepted(from, match_index),
+            AppendResult::Rejected { rejected_index, hint_index, hint_term } => {
+                let retry_index = self.retry_index(rejected_index, hint_index, hint_term);
+                if retry_index.previous() < rejected_index {
+                    self.replicate_to_removed(from, retry_index.previous());
                 }
             }
         }

@@ -98,6 +98,9 @@ golden_scripts!(
     crash_restart_keeps_vote,
     lost_appends_resent,
     snapshot_resent_after_loss,
+    removed_leader_campaigns_until_its_removal_commits,
+    removed_node_learns_its_removal_committed,
+    removed_follower_is_sent_its_removal,
 );
 
 #[test]

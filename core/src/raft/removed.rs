@@ -1,0 +1,61 @@
+//! Removed nodes: how a node that a configuration removed learns that the
+//! removal committed.
+//!
+//! A configuration takes effect on each node as soon as the entry is in its
+//! log, so a leader stops replicating to a node the moment it appends that
+//! node's removal. A node that holds its own removal but not its commit (a
+//! leader that removed itself and restarted, say) must still campaign
+//! (`may_campaign`): its log may be the only one besides a leader now gone
+//! that holds the removal. Once the removal commits without it, though,
+//! nothing would tell it, and it would campaign forever, naming no leader to
+//! the clients that ask it.
+//!
+//! So a leader asked for a pre-vote by a node outside its configuration sends
+//! it committed entries, as it would to a follower but without tracking it:
+//! an append after the node's last entry (or our commit index, if lower), and
+//! after each answer the next one (back past a conflict, as probing does, or
+//! on past what it accepted), until the node holds the leader's configuration
+//! committed, or everything committed. The node then knows it was removed and
+//! stops campaigning. Only committed entries: the node is no voter, and what
+//! it holds must not count toward anything. Where the entries it lacks were
+//! compacted away, our snapshot goes instead. (The swarm found that case at
+//! once: its nodes compact often.)
+
+use super::message::MessageBody;
+use super::node::{RaftNode, Role};
+use crate::types::{LogIndex, NodeId};
+
+impl RaftNode {
+    /// As leader: sends `node`, when it is outside our configuration, the
+    /// committed entries after `previous_index`.
+    pub(super) fn replicate_to_removed(&mut self, node: NodeId, previous_index: LogIndex) {
+        if self.role != Role::Leader || self.log.configuration().voters.contains(&node) {
+            return;
+        }
+        let commit = self.log.commit_index();
+        let previous_index = previous_index.min(commit);
+        let Some(previous_term) = self.log.term(previous_index) else {
+            // Compacted away: our snapshot holds it, and a configuration
+            // committed at its index.
+            let snapshot = self.log.snapshot().clone();
+            self.send(node, MessageBody::InstallSnapshot { snapshot });
+            return;
+        };
+        let mut entries = if previous_index < commit {
+            self.log.slice(previous_index.next(), self.config.append_entries_max, self.config.append_bytes_max)
+        } else {
+            Vec::new()
+        };
+        entries.retain(|entry| entry.index <= commit);
+        self.send(node, MessageBody::Append { previous_index, previous_term, entries, commit });
+    }
+
+    /// As leader: a removed node accepted up to `match_index`; sends on until
+    /// it holds our configuration committed.
+    pub(super) fn removed_node_accepted(&mut self, node: NodeId, match_index: LogIndex) {
+        let enough = self.log.configuration_index().min(self.log.commit_index());
+        if match_index < enough {
+            self.replicate_to_removed(node, match_index);
+        }
+    }
+}
