@@ -12,11 +12,11 @@
 //!
 //! So a leader asked for a pre-vote by a node outside its configuration sends
 //! it committed entries, as it would to a follower but without tracking it:
-//! an append after the node's last entry (or our commit index, if lower), and
-//! after each answer the next one (back past a conflict, as probing does, or
-//! on past what it accepted), until the node holds the leader's configuration
-//! committed, or everything committed. The node then knows it was removed and
-//! stops campaigning. Only committed entries: the node is no voter, and what
+//! one append after the node's last entry (or our commit index, if lower),
+//! and after a rejection another, back past the conflict as probing does. A
+//! node still short of its removal asks again at its next election timeout,
+//! and gets the next batch. Once it holds a committed configuration that
+//! removes it, it stops campaigning. Only committed entries: the node is no voter, and what
 //! it holds must not count toward anything. Where the entries it lacks were
 //! compacted away, our snapshot goes instead. (The swarm found that case at
 //! once: its nodes compact often.)
@@ -48,14 +48,5 @@ impl RaftNode {
         };
         entries.retain(|entry| entry.index <= commit);
         self.send(node, MessageBody::Append { previous_index, previous_term, entries, commit });
-    }
-
-    /// As leader: a removed node accepted up to `match_index`; sends on until
-    /// it holds our configuration committed.
-    pub(super) fn removed_node_accepted(&mut self, node: NodeId, match_index: LogIndex) {
-        let enough = self.log.configuration_index().min(self.log.commit_index());
-        if match_index < enough {
-            self.replicate_to_removed(node, match_index);
-        }
     }
 }

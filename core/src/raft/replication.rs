@@ -109,13 +109,10 @@ impl RaftNode {
     /// An answer from a node we do not replicate to: one that was removed,
     /// which we may be telling of its removal (`removed.rs`).
     fn removed_node_answered(&mut self, from: NodeId, result: AppendResult) {
-        match result {
-            AppendResult::Accepted { match_index } => self.removed_node_accepted(from, match_index),
-            AppendResult::Rejected { rejected_index, hint_index, hint_term } => {
-                let retry_index = self.retry_index(rejected_index, hint_index, hint_term);
-                if retry_index.previous() < rejected_index {
-                    self.replicate_to_removed(from, retry_index.previous());
-                }
+        if let AppendResult::Rejected { rejected_index, hint_index, hint_term } = result {
+            let retry_index = self.retry_index(rejected_index, hint_index, hint_term);
+            if retry_index.previous() < rejected_index {
+                self.replicate_to_removed(from, retry_index.previous());
             }
         }
     }
