@@ -30,9 +30,12 @@ pub fn run(config_path: &Path) -> Result<Outcome, String> {
     })
 }
 
-/// Logs to standard error; `RUST_LOG` picks what (default: info).
+/// Logs to standard error; `RUST_LOG` picks what (default: info). In colour
+/// only on a terminal: a log file must not fill with escape codes.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let colour = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }

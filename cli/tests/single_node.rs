@@ -49,6 +49,8 @@ async fn a_single_node_serves_keys_and_keeps_them_across_a_clean_restart() {
     let exit = node.terminate();
     assert!(exit.success(), "a clean stop exits 0: {exit:?}\n{}", node.log_text());
     assert!(node.log_text().contains("SIGTERM"));
+    // Standard error is a file here, not a terminal: no colour codes in it.
+    assert!(!node.log_text().contains('\u{1b}'), "the log holds escape codes:\n{}", node.log_text());
     node.start();
     wait_until_serving(rpc, Duration::from_secs(20)).await;
     let get = node.cli(&["kv", "--addr", &address, "get", "greeting"]);

@@ -22,7 +22,10 @@
 //! - **Snapshots and log compaction**: the runtime compacts applied entries into a
 //!   snapshot; a follower whose next entry was compacted receives the snapshot.
 //! - **Membership change one voter at a time** (`configuration.rs`) and **leader
-//!   transfer** (`TimeoutNow`).
+//!   transfer** (`TimeoutNow`). A configuration takes effect once appended; a
+//!   node it removes campaigns until it knows the removal committed, and a
+//!   leader tells a removed node that asks for votes what was committed
+//!   (`removed.rs`).
 //! - **Linearizable reads by read index** (`read_index.rs`). Leases are not used
 //!   for reads: the simulator skews clocks, and read index does not depend on them.
 //!
