@@ -17,6 +17,8 @@ use crate::Outcome;
 
 /// How long a command waits for its answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Between two attempts to reach a node that is not listening yet.
+const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 #[derive(Subcommand)]
 pub enum KvCommand {
@@ -63,6 +65,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 async fn channel(addr: SocketAddr) -> Result<tonic::transport::Channel, String> {
     peers::connect(addr).await.map_err(|_| format!("cannot reach a node at {addr}"))
+}
+
+/// Connects, waiting up to `wait` for a node that is not listening yet (one
+/// just started binds its port a moment later).
+async fn channel_waiting(addr: SocketAddr, wait: Duration) -> Result<tonic::transport::Channel, String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match peers::connect(addr).await {
+            Ok(channel) => return Ok(channel),
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(CONNECT_RETRY_PAUSE).await,
+            Err(_) => return Err(format!("cannot reach a node at {addr} (waited {} s)", wait.as_secs())),
+        }
+    }
 }
 
 fn request<T>(message: T) -> tonic::Request<T> {
@@ -151,9 +166,9 @@ fn replica_count(status: &StatusResponse, node: u64) -> usize {
     status.ranges.iter().filter(|range| range.replicas.contains(&node)).count()
 }
 
-pub fn status(addr: SocketAddr, json: bool) -> Result<Outcome, String> {
+pub fn status(addr: SocketAddr, json: bool, wait: Duration) -> Result<Outcome, String> {
     let answer = runtime()?.block_on(async {
-        let mut client = AdminClient::new(channel(addr).await?);
+        let mut client = AdminClient::new(channel_waiting(addr, wait).await?);
         let answer = client.status(request(StatusRequest { local_only: false })).await.map_err(failure(addr))?;
         Ok::<_, String>(answer.into_inner())
     })?;

@@ -42,6 +42,9 @@ enum Command {
         addr: SocketAddr,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Wait this long for a node that is not listening yet (one just started).
+        #[arg(long, default_value_t = 10)]
+        wait_seconds: u64,
     },
     /// Operate on the cluster's nodes.
     Node {
@@ -79,7 +82,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(arguments) => init::run(arguments),
         Command::Start { config } => start::run(&config),
-        Command::Status { addr, format } => client::status(addr, matches!(format, Format::Json)),
+        Command::Status { addr, format, wait_seconds } => {
+            client::status(addr, matches!(format, Format::Json), std::time::Duration::from_secs(wait_seconds))
+        }
         Command::Kv { addr, command } => client::kv(addr, command),
         Command::Node { addr, command } => client::node(addr, command),
     };

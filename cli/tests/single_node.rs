@@ -21,7 +21,17 @@ async fn a_single_node_serves_keys_and_keeps_them_across_a_clean_restart() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("already holds node 1 of cluster"), "{}", text(&again.stderr));
 
+    // `status` run before the node starts waits for it to listen.
+    let early_status = {
+        let folder = node.folder.clone();
+        let address = rpc.to_string();
+        std::thread::spawn(move || shardforge(&["status", "--addr", &address, "--wait-seconds", "30"], &folder))
+    };
+    std::thread::sleep(Duration::from_millis(500));
     node.start();
+    let early_status = early_status.join().expect("status thread");
+    assert!(early_status.status.success(), "status before start: {}", text(&early_status.stderr));
+    assert!(text(&early_status.stdout).contains("RANGE"), "{}", text(&early_status.stdout));
     wait_until_serving(rpc, Duration::from_secs(20)).await;
     let address = rpc.to_string();
     let put = node.cli(&["kv", "--addr", &address, "put", "greeting", "hello world"]);
@@ -137,6 +147,8 @@ async fn operator_mistakes_get_one_clear_line_and_a_nonzero_exit() {
     check(node.cli(&["start", "--config", empty.join("shardforge.toml").to_str().expect("utf-8")]), "not initialised");
     // Nothing listens here.
     check(node.cli(&["kv", "--addr", &free_address().to_string(), "get", "a"]), "cannot reach a node");
+    let nobody = free_address().to_string();
+    check(node.cli(&["status", "--addr", &nobody, "--wait-seconds", "1"]), "cannot reach a node");
     // An empty key.
     check(node.cli(&["kv", "--addr", &rpc.to_string(), "put", "", "x"]), "keys must not be empty");
     // Overwriting a configuration file.
