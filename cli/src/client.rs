@@ -64,7 +64,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 async fn channel(addr: SocketAddr) -> Result<tonic::transport::Channel, String> {
-    peers::connect(addr).await.map_err(|_| format!("cannot reach a node at {addr}"))
+    channel_waiting(addr, Duration::ZERO).await
 }
 
 /// Connects, waiting up to `wait` for a node that is not listening yet (one
@@ -75,6 +75,7 @@ async fn channel_waiting(addr: SocketAddr, wait: Duration) -> Result<tonic::tran
         match peers::connect(addr).await {
             Ok(channel) => return Ok(channel),
             Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(CONNECT_RETRY_PAUSE).await,
+            Err(_) if wait.is_zero() => return Err(format!("cannot reach a node at {addr}")),
             Err(_) => return Err(format!("cannot reach a node at {addr} (waited {} s)", wait.as_secs())),
         }
     }

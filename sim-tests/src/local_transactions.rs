@@ -145,14 +145,7 @@ pub fn run_list_append(seed: u64, options: &LocalOptions) -> LocalReport {
             clock.global_nanos += 1;
         }
     }
-    // Without commit wait, real-time order across keys is not promised: a
-    // later transaction may be ordered before an acknowledged one it never
-    // touched (causal reverse). Real-time order on one key still is.
-    let mut violations: Vec<list_append::Violation> = list_append::check(&history)
-        .into_iter()
-        .filter(|violation| options.commit_wait || violation.anomaly != list_append::Anomaly::RealTime)
-        .collect();
-    violations.extend(list_append::check_single_key_real_time(&history));
+    let violations = list_append::check_as_promised(&history, options.commit_wait);
     let committed = history.iter().filter(|t| t.outcome == TransactionOutcome::Committed).count();
     LocalReport { history, violations, committed }
 }

@@ -16,10 +16,10 @@
 //! and after a rejection another, back past the conflict as probing does. A
 //! node still short of its removal asks again at its next election timeout,
 //! and gets the next batch. Once it holds a committed configuration that
-//! removes it, it stops campaigning. Only committed entries: the node is no voter, and what
-//! it holds must not count toward anything. Where the entries it lacks were
-//! compacted away, our snapshot goes instead. (The swarm found that case at
-//! once: its nodes compact often.)
+//! removes it, it stops campaigning. Only committed entries: the node is no
+//! voter, and what it holds must not count toward anything. Where the entries
+//! it lacks were compacted away, our snapshot goes instead. (The swarm found
+//! that case at once: its nodes compact often.)
 
 use super::message::MessageBody;
 use super::node::{RaftNode, Role};

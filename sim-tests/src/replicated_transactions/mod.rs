@@ -188,13 +188,7 @@ pub fn run_replicated_list_append(seed: u64, options: &ReplicatedOptions) -> Rep
     let committed = history.iter().filter(|transaction| transaction.outcome == TransactionOutcome::Committed).count();
     let ranges = cluster.borrow().store(cluster.borrow().nodes()[0]).ranges().count();
     let simulated = std::time::Duration::from_nanos(cluster.borrow().now().0);
-    // Without commit wait the promise is serializability and single-key
-    // real-time order (see `list_append::check_single_key_real_time`).
-    let mut violations: Vec<list_append::Violation> = list_append::check(&history)
-        .into_iter()
-        .filter(|violation| commit_wait || violation.anomaly != list_append::Anomaly::RealTime)
-        .collect();
-    violations.extend(list_append::check_single_key_real_time(&history));
+    let violations = list_append::check_as_promised(&history, commit_wait);
     ReplicatedReport { violations, committed, ranges, simulated, stuck }
 }
 
