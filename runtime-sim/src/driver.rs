@@ -2,9 +2,10 @@
 //!
 //! One task owns the node's [`Program`] (one Raft group, or a store of many). Each turn it waits for an input or the node's
 //! deadline, takes every other input already queued (up to a bound), hands them
-//! to the node, and performs the outputs in the core's order: write every `Ready`,
-//! sync once if any asked (group commit; the sync takes simulated time, and a
-//! crash meanwhile loses the unsynced writes), then send messages, then replies.
+//! to the node, which writes to the node's disk as it handles them, and performs
+//! the outputs in the core's order: sync once if any asked (group commit; the
+//! sync takes simulated time, and a crash meanwhile loses the unsynced writes),
+//! then send messages, then replies.
 //! Receiving runs in separate tasks feeding a channel, because madsim's
 //! `recv_from` is not cancel-safe.
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
 use shardforge_core::node::ClientId;
-use shardforge_core::raft::{persistence, Message, MessageBody};
+use shardforge_core::raft::{Message, MessageBody};
 use shardforge_core::store::StoreOutput;
 use shardforge_core::types::{NodeId, RangeId, Time};
 
@@ -67,10 +68,14 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
     loop {
         let events = next_events(&inbox, &setup.clock, deadline).await;
         let now = setup.clock.now();
-        let mut outputs = vec![program.handle(now, ProgramInput::Tick)];
-        for event in events {
-            let input = driver.input(event);
-            outputs.push(program.handle(now, input));
+        let mut outputs = Vec::new();
+        {
+            let mut disk = setup.disk.lock();
+            outputs.push(program.handle(now, ProgramInput::Tick, &mut disk));
+            for event in events {
+                let input = driver.input(event);
+                outputs.push(program.handle(now, input, &mut disk));
+            }
         }
         deadline = outputs.iter().map(|output| output.next_deadline).min().expect("at least the tick");
         driver.perform(&program, outputs).await;
@@ -123,16 +128,9 @@ impl<P: Program> Driver<P> {
         }
     }
 
-    /// Persist, sync once, then send, then reply.
+    /// Sync once (the program wrote to the disk as it handled), then send, then reply.
     async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) {
         let setup = Arc::clone(&self.setup);
-        {
-            let mut disk = setup.disk.lock();
-            for (group, ready) in outputs.iter().flat_map(|output| &output.readies) {
-                let keys = persistence::GroupKeys::new(group.0);
-                persistence::write(&mut *disk, &keys, ready).expect("the simulated disk never fails");
-            }
-        }
         if outputs.iter().any(StoreOutput::needs_sync) {
             madsim::time::sleep(setup.sync_latency).await;
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
@@ -159,8 +157,9 @@ impl<P: Program> Driver<P> {
                 changed_groups.insert(*group);
             }
         }
+        let disk = self.setup.disk.lock();
         for RangeId(group) in changed_groups {
-            if let Some(replica) = program.replica_state(group) {
+            if let Some(replica) = program.replica_state(group, &disk) {
                 observer.state(id, group, &replica);
             }
         }

@@ -56,12 +56,13 @@ pub trait Program: Sized + 'static {
     fn bootstrap(disk: &mut MemoryEngine, id: NodeId, nodes: &[NodeId]);
     /// The program as it restarts from `disk`; `random_seed` is drawn per start.
     fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self;
-    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput;
+    /// Handles one input, writing to `disk` (the driver syncs it after).
+    fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput;
     /// The Raft status of [`FIRST_GROUP`], if this node has a replica of it.
     fn status(&self) -> Option<Status>;
     /// The applied index of `group`, a digest of its state machine there, and
     /// the group's voters as this replica knows them.
-    fn replica_state(&self, group: u64) -> Option<ReplicaState>;
+    fn replica_state(&self, group: u64, disk: &MemoryEngine) -> Option<ReplicaState>;
 }
 
 /// What a replica reports after applying.
@@ -118,12 +119,13 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
         let recovered = persistence::recover(disk, &persistence::GroupKeys::new(FIRST_GROUP))
             .expect("the simulated disk is never corrupt");
         let mut config = settings.node.clone();
+        config.group = FIRST_GROUP;
         config.raft.id = id;
         config.raft.random_seed = random_seed;
-        SingleGroup { node: Node::new(config, recovered, (settings.make_state_machine)()) }
+        SingleGroup { node: Node::new(config, recovered, (settings.make_state_machine)(), disk) }
     }
 
-    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput {
+    fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput {
         let input = match input {
             ProgramInput::Tick => Input::Tick,
             ProgramInput::Message { group, message } if group == FIRST_GROUP => Input::Message(message),
@@ -133,7 +135,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
                 Input::Request(ClientRequest { client, request_id, request })
             }
         };
-        let output = self.node.handle(now, input);
+        let output = self.node.handle(now, input, disk).expect("the simulated disk never fails");
         StoreOutput {
             readies: output.readies.into_iter().map(|ready| (RangeId(FIRST_GROUP), ready)).collect(),
             replies: output.replies,
@@ -145,10 +147,10 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
         Some(self.node.raft().status())
     }
 
-    fn replica_state(&self, group: u64) -> Option<ReplicaState> {
+    fn replica_state(&self, group: u64, disk: &MemoryEngine) -> Option<ReplicaState> {
         (group == FIRST_GROUP).then(|| ReplicaState {
             applied_index: self.node.raft().applied_index(),
-            digest: state_digest(&self.node.state_machine().snapshot()),
+            digest: state_digest(&self.node.state_machine().snapshot(disk)),
             voters: self.node.raft().status().configuration.voters,
         })
     }
@@ -182,11 +184,10 @@ impl Program for StoreProgram {
         config.node = id;
         config.raft.id = id;
         config.raft.random_seed = random_seed;
-        let recovered = store::recover(disk).expect("the simulated disk is never corrupt");
-        StoreProgram { store: Store::new(config, recovered) }
+        StoreProgram { store: Store::new(config, disk).expect("the simulated disk is never corrupt") }
     }
 
-    fn handle(&mut self, now: Time, input: ProgramInput) -> StoreOutput {
+    fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput {
         let input = match input {
             ProgramInput::Tick => StoreInput::Tick,
             ProgramInput::Message { group, message } => StoreInput::Message { range: RangeId(group), message },
@@ -201,18 +202,18 @@ impl Program for StoreProgram {
                 }
             }
         };
-        self.store.handle(now, input)
+        self.store.handle(now, input, disk).expect("the simulated disk never fails")
     }
 
     fn status(&self) -> Option<Status> {
         self.store.replica(RangeId(FIRST_GROUP)).map(|replica| replica.raft().status())
     }
 
-    fn replica_state(&self, group: u64) -> Option<ReplicaState> {
+    fn replica_state(&self, group: u64, disk: &MemoryEngine) -> Option<ReplicaState> {
         let replica = self.store.replica(RangeId(group))?;
         Some(ReplicaState {
             applied_index: replica.raft().applied_index(),
-            digest: state_digest(&replica.state_machine().snapshot()),
+            digest: state_digest(&replica.state_machine().snapshot(disk)),
             voters: replica.raft().status().configuration.voters,
         })
     }

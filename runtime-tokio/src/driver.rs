@@ -1,9 +1,10 @@
 //! The driver loop: the one task that owns a node's [`Store`] and its engine.
 //!
 //! Each turn it waits for an input or the next tick, takes every other input
-//! already queued (up to a bound), hands them all to the store, and performs
-//! the outputs in the core's order: write every `Ready`, **sync once** if any
-//! asked, then send the messages, then answer the clients. That is group
+//! already queued (up to a bound), hands them all to the store (which writes
+//! to the engine as it handles them), and performs the outputs in the core's
+//! order: **sync once** if any asked, then send the messages, then answer the
+//! clients. That is group
 //! commit: proposals that arrive while a sync runs queue up and share the next
 //! one. Nothing is sent or answered before the state it promises is durable.
 //!
@@ -18,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardforge_core::node::{ClientId, Reply, Request, RequestError};
-use shardforge_core::raft::{persistence, Message};
-use shardforge_core::storage::Engine;
+use shardforge_core::raft::Message;
+use shardforge_core::storage::{Engine, StorageError};
 use shardforge_core::store::{Store, StoreInput, StoreOutput};
 use shardforge_core::types::{NodeId, RangeId, Time};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -166,13 +167,14 @@ impl Driver {
             let now = wall_clock();
             let mut outputs = Vec::new();
             if now >= deadline {
-                let output = self.store.handle(now, StoreInput::Tick);
+                let output =
+                    self.store.handle(now, StoreInput::Tick, &mut self.engine).map_err(|error| error.to_string())?;
                 deadline = output.next_deadline;
                 outputs.push(output);
                 self.waiting.retain(|_, answer| !answer.is_closed());
             }
             for event in events {
-                if let Some(output) = self.handle(now, event) {
+                if let Some(output) = self.handle(now, event).map_err(|error| error.to_string())? {
                     outputs.push(output);
                 }
             }
@@ -186,10 +188,11 @@ impl Driver {
         Ok(())
     }
 
-    fn handle(&mut self, now: Time, event: Event) -> Option<StoreOutput> {
-        match event {
+    fn handle(&mut self, now: Time, event: Event) -> Result<Option<StoreOutput>, StorageError> {
+        Ok(match event {
             Event::Raft { group, message } => {
-                Some(self.store.handle(now, StoreInput::Message { range: RangeId(group), message }))
+                let input = StoreInput::Message { range: RangeId(group), message };
+                Some(self.store.handle(now, input, &mut self.engine)?)
             }
             Event::Request { group, request, sender_clock, answer } => {
                 self.next_request_id += 1;
@@ -198,7 +201,7 @@ impl Driver {
                 match self.store.client_input(CLIENT, request_id, group, request, sender_clock) {
                     Ok(input) => {
                         self.waiting.insert(request_id, answer);
-                        Some(self.store.handle(now, input))
+                        Some(self.store.handle(now, input, &mut self.engine)?)
                     }
                     Err(reply) => {
                         let _ = answer.send(reply.result);
@@ -210,18 +213,16 @@ impl Driver {
                 let _ = answer.send(store_status(&self.store));
                 None
             }
-        }
+        })
     }
 
-    /// Persist, sync once, then send, then answer.
+    /// Sync once (the store wrote to the engine as it handled), then send, then answer.
     fn perform(&mut self, outputs: Vec<StoreOutput>) -> Result<(), String> {
         for (range, ready) in outputs.iter().flat_map(|output| &output.readies) {
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
                 let index = snapshot.snapshot.metadata.index.0;
                 tracing::info!(range = range.0, index, "restored a snapshot from the range's leader");
             }
-            let keys = persistence::GroupKeys::new(range.0);
-            persistence::write(&mut self.engine, &keys, ready).map_err(|error| error.to_string())?;
         }
         if outputs.iter().any(StoreOutput::needs_sync) {
             let engine = &mut self.engine;

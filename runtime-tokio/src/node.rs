@@ -9,7 +9,7 @@
 //!   bootstraps: once every listed node answers, it draws the cluster id. The
 //!   others wait until the first one reports a cluster id and take it. Each
 //!   writes the same first range (voters: the first three ids) itself, which is
-//!   safe because `store::bootstrap_range` is deterministic; no node serves
+//!   safe because `store::bootstrap` is deterministic; no node serves
 //!   Raft before it holds an identity.
 //!
 //! - A node joining a running cluster has a join list that does not name it:
@@ -173,13 +173,11 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
         None => join_running_cluster(config, &mut engine, listener).await?,
     };
     let recovering = std::time::Instant::now();
-    let recovered = store::recover(&engine).map_err(storage_failure(&config.data_dir))?;
-    let entries: usize = recovered.iter().map(|(_, state)| state.entries.len()).sum();
-    tracing::info!(replicas = recovered.len(), entries, elapsed = ?recovering.elapsed(), "recovered the store");
+    let store = Store::new(store_config(config, identity.node), &engine).map_err(storage_failure(&config.data_dir))?;
+    tracing::info!(replicas = store.ranges().count(), elapsed = ?recovering.elapsed(), "recovered the store");
     let rpc_address = listener.local_addr().map_err(|error| NodeError(format!("rpc listener: {error}")))?;
     let book = initial_book(config, identity.node)?;
     let peers = Arc::new(Peers::new(identity.node, rpc_address, identity.cluster.clone(), book));
-    let store = Store::new(store_config(config, identity.node), recovered);
     let tick_interval = Duration::from_millis(config.tuning.tick_interval_millis);
     let (driver, handle) = Driver::new(store, engine, Arc::clone(&peers), tick_interval);
     let (shutdown, stopping) = watch::channel(false);
@@ -285,6 +283,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
         timestamp_cache_entries_max: shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+        knobs: Default::default(),
     }
 }
 

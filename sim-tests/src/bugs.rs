@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use shardforge_core::raft::TestingKnobs;
+use shardforge_core::store::StoreKnobs;
 use shardforge_core::txn::coordinator::TransactionKnobs;
 
 /// A bug injected on purpose.
@@ -24,16 +25,19 @@ pub enum Bug {
     /// A one-phase commit is sent without the spans its transaction read, so the
     /// range moves its timestamp past reads it never checks: lost updates.
     OnePhaseHidesReads,
+    /// A replica persists its applied index before the effects it covers.
+    AppliedIndexAhead,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::AckBeforeSync,
         Bug::CommitOldTerm,
         Bug::SkipReadRefresh,
         Bug::ResolveBeforeDurable,
         Bug::SkipUncertainty,
         Bug::OnePhaseHidesReads,
+        Bug::AppliedIndexAhead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Bug {
             Bug::ResolveBeforeDurable => "resolve-before-durable",
             Bug::SkipUncertainty => "skip-uncertainty",
             Bug::OnePhaseHidesReads => "one-phase-hides-reads",
+            Bug::AppliedIndexAhead => "applied-index-ahead",
         }
     }
 
@@ -55,6 +60,11 @@ impl Bug {
             skip_uncertainty: bug == Some(Bug::SkipUncertainty),
             one_phase_hides_reads: bug == Some(Bug::OnePhaseHidesReads),
         }
+    }
+
+    /// The store's knobs that inject this bug.
+    pub fn store_knobs(bug: Option<Bug>) -> StoreKnobs {
+        StoreKnobs { applied_index_ahead: bug == Some(Bug::AppliedIndexAhead) }
     }
 
     /// The Raft testing knobs that inject this bug.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use shardforge_core::encoding::{Reader, Writer};
 use shardforge_core::node::StateMachine;
+use shardforge_core::storage::{Engine, StorageError, WriteBatch};
 use shardforge_core::types::LogIndex;
 
 const PUT: u8 = 1;
@@ -64,10 +65,20 @@ pub fn compare_and_set_succeeded(bytes: &[u8]) -> bool {
     bytes == [1]
 }
 
-/// The replicated registers.
+/// The replicated registers, held in the node's engine under `register/`
+/// (one key per register and `register/applied`) and mirrored in memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegisterMachine {
     values: BTreeMap<u64, u64>,
+}
+
+const PREFIX: &[u8] = b"register/";
+const APPLIED: &[u8] = b"register/applied";
+const VALUES: &[u8] = b"register/value/";
+const PREFIX_END: &[u8] = b"register0";
+
+fn value_key(key: u64) -> Vec<u8> {
+    [VALUES, &key.to_be_bytes()].concat()
 }
 
 impl RegisterMachine {
@@ -78,35 +89,8 @@ impl RegisterMachine {
     pub fn values(&self) -> &BTreeMap<u64, u64> {
         &self.values
     }
-}
 
-impl StateMachine for RegisterMachine {
-    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> Vec<u8> {
-        // Clients of this workload only send well-formed commands; a malformed one
-        // is ignored identically on every replica (a deterministic result).
-        match RegisterCommand::decode(command) {
-            Some(RegisterCommand::Put { key, value }) => {
-                self.values.insert(key, value);
-                Vec::new()
-            }
-            Some(RegisterCommand::CompareAndSet { key, expected, new }) => {
-                let matches = self.values.get(&key).copied() == expected;
-                if matches {
-                    self.values.insert(key, new);
-                }
-                vec![u8::from(matches)]
-            }
-            None => vec![0xff],
-        }
-    }
-
-    fn query(&self, query: &[u8]) -> Vec<u8> {
-        let key = Reader::new(query).u64().unwrap_or(u64::MAX);
-        let value = self.values.get(&key).copied();
-        Writer::default().u8(u8::from(value.is_some())).u64(value.unwrap_or(0)).finish()
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut writer = Writer::default();
         writer.u64(self.values.len() as u64);
         for (key, value) in &self.values {
@@ -115,39 +99,114 @@ impl StateMachine for RegisterMachine {
         writer.finish()
     }
 
-    fn restore(&mut self, data: &[u8]) {
-        self.values.clear();
+    fn decode(data: &[u8]) -> BTreeMap<u64, u64> {
+        let mut values = BTreeMap::new();
         if data.is_empty() {
-            return;
+            return values;
         }
         let mut reader = Reader::new(data);
         let count = reader.u64().expect("snapshot written by this machine");
         for _ in 0..count {
             let key = reader.u64().expect("snapshot written by this machine");
             let value = reader.u64().expect("snapshot written by this machine");
-            self.values.insert(key, value);
+            values.insert(key, value);
         }
+        values
+    }
+
+    /// The result of `command`, and the register it sets, if any.
+    fn execute(&self, command: &[u8]) -> (Vec<u8>, Option<(u64, u64)>) {
+        // Clients of this workload only send well-formed commands; a malformed one
+        // is ignored identically on every replica (a deterministic result).
+        match RegisterCommand::decode(command) {
+            Some(RegisterCommand::Put { key, value }) => (Vec::new(), Some((key, value))),
+            Some(RegisterCommand::CompareAndSet { key, expected, new }) => {
+                let matches = self.values.get(&key).copied() == expected;
+                (vec![u8::from(matches)], matches.then_some((key, new)))
+            }
+            None => (vec![0xff], None),
+        }
+    }
+}
+
+impl StateMachine for RegisterMachine {
+    fn recover(&mut self, engine: &dyn Engine) -> LogIndex {
+        let entries = engine.scan(VALUES, PREFIX_END, usize::MAX).expect("the simulated disk reads");
+        self.values = entries
+            .into_iter()
+            .map(|(key, value)| {
+                let key = u64::from_be_bytes(key[VALUES.len()..].try_into().expect("8-byte register keys"));
+                (key, u64::from_be_bytes(value.try_into().expect("8-byte register values")))
+            })
+            .collect();
+        match engine.get(APPLIED).expect("the simulated disk reads") {
+            Some(bytes) => LogIndex(u64::from_be_bytes(bytes.try_into().expect("an 8-byte index"))),
+            None => LogIndex(0),
+        }
+    }
+
+    fn apply(&mut self, engine: &mut dyn Engine, index: LogIndex, command: &[u8]) -> Result<Vec<u8>, StorageError> {
+        let (result, set) = self.execute(command);
+        let mut batch = WriteBatch::default();
+        if let Some((key, value)) = set {
+            self.values.insert(key, value);
+            batch.put(value_key(key), value.to_be_bytes().to_vec());
+        }
+        batch.put(APPLIED.to_vec(), index.0.to_be_bytes().to_vec());
+        engine.write(batch)?;
+        Ok(result)
+    }
+
+    fn query(&self, _engine: &dyn Engine, query: &[u8]) -> Vec<u8> {
+        let key = Reader::new(query).u64().unwrap_or(u64::MAX);
+        let value = self.values.get(&key).copied();
+        Writer::default().u8(u8::from(value.is_some())).u64(value.unwrap_or(0)).finish()
+    }
+
+    fn snapshot(&self, _engine: &dyn Engine) -> Vec<u8> {
+        self.encode()
+    }
+
+    fn install(&mut self, _engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]) {
+        self.values = RegisterMachine::decode(data);
+        batch.delete_range(PREFIX.to_vec(), PREFIX_END.to_vec());
+        for (key, value) in &self.values {
+            batch.put(value_key(*key), value.to_be_bytes().to_vec());
+        }
+        batch.put(APPLIED.to_vec(), index.0.to_be_bytes().to_vec());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shardforge_core::storage::MemoryEngine;
 
     #[test]
-    fn commands_apply_and_snapshots_round_trip() {
+    fn commands_apply_and_snapshots_and_restarts_round_trip() {
+        let mut engine = MemoryEngine::new();
         let mut machine = RegisterMachine::new();
-        machine.apply(LogIndex(1), &RegisterCommand::Put { key: 1, value: 10 }.encode());
-        let failed =
-            machine.apply(LogIndex(2), &RegisterCommand::CompareAndSet { key: 1, expected: None, new: 5 }.encode());
+        machine.apply(&mut engine, LogIndex(1), &RegisterCommand::Put { key: 1, value: 10 }.encode()).unwrap();
+        let cas = RegisterCommand::CompareAndSet { key: 1, expected: None, new: 5 };
+        let failed = machine.apply(&mut engine, LogIndex(2), &cas.encode()).unwrap();
         assert!(!compare_and_set_succeeded(&failed));
-        let ok = machine
-            .apply(LogIndex(3), &RegisterCommand::CompareAndSet { key: 1, expected: Some(10), new: 11 }.encode());
+        let cas = RegisterCommand::CompareAndSet { key: 1, expected: Some(10), new: 11 };
+        let ok = machine.apply(&mut engine, LogIndex(3), &cas.encode()).unwrap();
         assert!(compare_and_set_succeeded(&ok));
-        assert_eq!(decode_value(&machine.query(&encode_get(1))), Some(Some(11)));
-        assert_eq!(decode_value(&machine.query(&encode_get(2))), Some(None));
-        let mut copy = RegisterMachine::new();
-        copy.restore(&machine.snapshot());
+        assert_eq!(decode_value(&machine.query(&engine, &encode_get(1))), Some(Some(11)));
+        assert_eq!(decode_value(&machine.query(&engine, &encode_get(2))), Some(None));
+
+        let mut restarted = RegisterMachine::new();
+        assert_eq!(restarted.recover(&engine), LogIndex(3));
+        assert_eq!(restarted, machine);
+
+        let (mut other, mut copy) = (MemoryEngine::new(), RegisterMachine::new());
+        let mut batch = WriteBatch::default();
+        copy.install(&other, &mut batch, LogIndex(3), &machine.snapshot(&engine));
+        other.write(batch).unwrap();
         assert_eq!(copy, machine);
+        let mut reloaded = RegisterMachine::new();
+        assert_eq!(reloaded.recover(&other), LogIndex(3));
+        assert_eq!(reloaded, machine);
     }
 }

@@ -282,7 +282,12 @@ fn draw_cluster_config(
 ) -> ClusterConfig<SingleGroupSettings<RegisterMachine>> {
     let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
     let compaction_threshold_entries = *[5, 50, 1000].choose(&mut thread_rng()).expect("non-empty");
-    let node = NodeConfig { raft, tick_interval_nanos: 10_000_000, compaction_threshold_entries };
+    let node = NodeConfig {
+        group: shardforge_runtime_sim::program::FIRST_GROUP,
+        raft,
+        tick_interval_nanos: 10_000_000,
+        compaction_threshold_entries,
+    };
     ClusterConfig {
         node_count,
         program: SingleGroupSettings { node, make_state_machine: RegisterMachine::new },

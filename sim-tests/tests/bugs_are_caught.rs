@@ -11,7 +11,9 @@ use sim_tests::run::{run_seed, RunOptions, SeedReport, Workload};
 fn workload_of(bug: Bug) -> (Workload, u64) {
     match bug {
         Bug::AckBeforeSync | Bug::CommitOldTerm => (Workload::Register, 200),
-        Bug::SkipReadRefresh | Bug::ResolveBeforeDurable | Bug::OnePhaseHidesReads => (Workload::ListAppend, 300),
+        Bug::SkipReadRefresh | Bug::ResolveBeforeDurable | Bug::OnePhaseHidesReads | Bug::AppliedIndexAhead => {
+            (Workload::ListAppend, 300)
+        }
         Bug::SkipUncertainty => (Workload::ListAppend, 500),
     }
 }
@@ -71,4 +73,10 @@ fn reading_without_the_uncertainty_interval_is_caught() {
 fn a_one_phase_commit_moving_past_unchecked_reads_is_caught() {
     let report = first_failure(Bug::OnePhaseHidesReads);
     assert_replays(Bug::OnePhaseHidesReads, &report);
+}
+
+#[test]
+fn persisting_the_applied_index_before_its_effects_is_caught() {
+    let report = first_failure(Bug::AppliedIndexAhead);
+    assert_replays(Bug::AppliedIndexAhead, &report);
 }

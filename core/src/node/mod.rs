@@ -1,41 +1,64 @@
 //! The façade a runtime drives: one Raft group, the replicated state machine on
 //! top of it, and the client requests waiting for either.
 //!
-//! Quinn-style: every input carries `now` ([`Node::handle`]), and the answer is an
-//! [`Output`] of plain data. The runtime must perform an output in this order:
-//! 1. persist each `Ready` in `readies` in order (`raft::persistence::write`),
-//!    syncing once at the end if any asked for it — many proposals share that one
-//!    sync (group commit);
+//! Quinn-style: every input carries `now` ([`Node::handle`]) and the node's
+//! engine, and the answer is an [`Output`] of plain data. Handling writes to the
+//! engine, in this order, for each `Ready` the Raft group produces: the Raft
+//! state it asks to persist (`raft::persistence`), with a received snapshot's
+//! state in the same batch; then one batch per committed entry, holding the
+//! entry's effects and the new applied index. Nothing is synced. The runtime
+//! must then perform the output in this order:
+//! 1. sync the engine once if any `Ready` in `readies` asks for it — many
+//!    proposals share that one sync (group commit);
 //! 2. send every message of every `Ready`;
 //! 3. deliver `replies` to clients;
 //! 4. call `handle(now, Input::Tick)` again no later than `next_deadline`.
 //!
-//! The state machine is applied here, in memory, before the runtime persists: it is
-//! volatile (rebuilt from snapshot and log on restart), and nothing that depends on
-//! it — replies, messages — leaves before the persist. Time is turned into Raft
-//! ticks here: one tick per `tick_interval_nanos` of the time the runtime reports.
+//! A crash keeps a prefix of the unsynced batches, so the applied index a
+//! restart finds never runs ahead of the log and commit index it covers, and
+//! the restarted node replays only the entries after it. Time is turned into
+//! Raft ticks here: one tick per `tick_interval_nanos` of the time the runtime
+//! reports.
 
 mod requests;
 
-use crate::raft::{ConfigurationChange, EntryPayload, Message, RaftConfig, RaftNode, Ready, RecoveredState};
+use crate::raft::{
+    persistence, ConfigurationChange, EntryPayload, Message, RaftConfig, RaftNode, Ready, RecoveredState,
+};
+use crate::storage::{Engine, StorageError, WriteBatch};
 use crate::types::{LogIndex, NodeId, Time};
 use requests::PendingRequests;
 
-/// The application replicated by Raft. Commands are opaque bytes.
+/// The application replicated by Raft, keeping its state in the node's
+/// engine. Commands are opaque bytes.
+///
+/// The contract: the state in the engine is always the state after some
+/// entry, and says which (its applied index). Applying an entry writes the
+/// entry's effects and its index as the new applied index in one batch, so a
+/// crash that loses unsynced writes leaves the state of an earlier entry, and
+/// the node replays from there. In-memory copies are caches of the engine's
+/// state, loaded by `recover`.
 pub trait StateMachine {
-    /// Applies a committed command; the result goes back to the client.
-    fn apply(&mut self, index: LogIndex, command: &[u8]) -> Vec<u8>;
+    /// Loads what `engine` holds (a restart, or a replica just created) and
+    /// returns the index of the last entry applied there (0: none).
+    fn recover(&mut self, engine: &dyn Engine) -> LogIndex;
+    /// Applies the committed command at `index`; the result goes back to the client.
+    fn apply(&mut self, engine: &mut dyn Engine, index: LogIndex, command: &[u8]) -> Result<Vec<u8>, StorageError>;
     /// Answers a read against the current state.
-    fn query(&self, query: &[u8]) -> Vec<u8>;
-    /// The whole state, for a snapshot.
-    fn snapshot(&self) -> Vec<u8>;
-    /// Replaces the whole state with a snapshot's.
-    fn restore(&mut self, data: &[u8]);
+    fn query(&self, engine: &dyn Engine, query: &[u8]) -> Vec<u8>;
+    /// The state as of the last entry applied, for a Raft snapshot.
+    fn snapshot(&self, engine: &dyn Engine) -> Vec<u8>;
+    /// Adds to `batch` the writes that replace the whole state with a
+    /// snapshot's, taken at `index` (which becomes the applied index). The
+    /// batch also replaces the Raft log, so both land together or neither.
+    fn install(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]);
 }
 
 /// Settings of a node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    /// The Raft group's id: where its state lives in the engine.
+    pub group: u64,
     pub raft: RaftConfig,
     pub tick_interval_nanos: u64,
     /// Compact the log once this many applied entries follow the last snapshot.
@@ -122,6 +145,7 @@ impl Output {
 /// A Raft group member with its state machine.
 pub struct Node<M: StateMachine> {
     config: NodeConfig,
+    keys: persistence::GroupKeys,
     raft: RaftNode,
     state_machine: M,
     requests: PendingRequests,
@@ -129,13 +153,20 @@ pub struct Node<M: StateMachine> {
 }
 
 impl<M: StateMachine> Node<M> {
-    /// A node restarting from `recovered`; the state machine is rebuilt from the
-    /// snapshot, and committed entries after it are re-applied as Raft delivers them.
-    pub fn new(config: NodeConfig, recovered: RecoveredState, mut state_machine: M) -> Node<M> {
+    /// A node restarting from `recovered` (its Raft state in `engine`); the
+    /// state machine loads its own state from `engine`, and the committed
+    /// entries after its applied index are applied again as Raft delivers them.
+    pub fn new(
+        config: NodeConfig,
+        mut recovered: RecoveredState,
+        mut state_machine: M,
+        engine: &dyn Engine,
+    ) -> Node<M> {
         assert!(config.tick_interval_nanos > 0);
-        state_machine.restore(&recovered.snapshot.data);
+        recovered.applied_index = state_machine.recover(engine);
         let raft = RaftNode::new(config.raft.clone(), recovered);
-        Node { config, raft, state_machine, requests: PendingRequests::default(), last_tick_at: None }
+        let keys = persistence::GroupKeys::new(config.group);
+        Node { config, keys, raft, state_machine, requests: PendingRequests::default(), last_tick_at: None }
     }
 
     pub fn raft(&self) -> &RaftNode {
@@ -152,8 +183,8 @@ impl<M: StateMachine> Node<M> {
         &mut self.state_machine
     }
 
-    /// Handles one input at time `now`.
-    pub fn handle(&mut self, now: Time, input: Input) -> Output {
+    /// Handles one input at time `now`, writing to `engine` (see the module doc).
+    pub fn handle(&mut self, now: Time, input: Input, engine: &mut dyn Engine) -> Result<Output, StorageError> {
         let mut output = Output::default();
         self.advance_clock(now);
         match input {
@@ -161,10 +192,10 @@ impl<M: StateMachine> Node<M> {
             Input::Message(message) => self.raft.handle_message(message),
             Input::Request(request) => self.handle_request(request, &mut output),
         }
-        self.drain_ready(&mut output);
+        self.drain_ready(&mut output, engine)?;
         let last_tick_at = self.last_tick_at.expect("set by advance_clock");
         output.next_deadline = last_tick_at.plus_nanos(self.config.tick_interval_nanos);
-        output
+        Ok(output)
     }
 
     /// Turns elapsed time into ticks. A clock that jumps far ahead is capped at a
@@ -215,19 +246,23 @@ impl<M: StateMachine> Node<M> {
         }
     }
 
-    /// Takes every `Ready`, applies what it commits, answers the requests it
-    /// settles, and compacts the log when it has grown long.
-    fn drain_ready(&mut self, output: &mut Output) {
+    /// Takes every `Ready`: persists it, applies what it commits, answers the
+    /// requests it settles, and compacts the log when it has grown long.
+    fn drain_ready(&mut self, output: &mut Output, engine: &mut dyn Engine) -> Result<(), StorageError> {
         while self.raft.has_ready() {
             let ready = self.raft.ready();
+            let mut batch = persistence::batch(&self.keys, &ready);
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
-                self.state_machine.restore(&snapshot.snapshot.data);
                 let index = snapshot.snapshot.metadata.index;
+                self.state_machine.install(engine, &mut batch, index, &snapshot.snapshot.data);
                 output.replies.extend(self.requests.fail_writes_up_to(index));
+            }
+            if !batch.is_empty() {
+                engine.write(batch)?;
             }
             for entry in &ready.committed_entries {
                 let result = match &entry.payload {
-                    EntryPayload::Command(command) => self.state_machine.apply(entry.index, command),
+                    EntryPayload::Command(command) => self.state_machine.apply(engine, entry.index, command)?,
                     EntryPayload::Empty | EntryPayload::Configuration(_) => Vec::new(),
                 };
                 output.replies.extend(self.requests.settle_write(entry.index, entry.term, result));
@@ -236,17 +271,22 @@ impl<M: StateMachine> Node<M> {
             for read in &ready.read_states {
                 self.requests.confirm_read(read.context, read.index);
             }
-            output.replies.extend(self.requests.serve_reads(self.raft.applied_index(), &self.state_machine));
+            let applied = self.raft.applied_index();
+            output.replies.extend(self.requests.serve_reads(applied, &self.state_machine, engine));
             output.readies.push(ready);
-            self.maybe_compact();
+            self.maybe_compact(engine);
         }
         output.replies.extend(self.requests.fail_reads_if_not_leader(&self.raft));
+        Ok(())
     }
 
-    fn maybe_compact(&mut self) {
+    /// Compaction drops applied entries from the log. Its batch follows the
+    /// batches of the entries it drops, so a crash never keeps the one
+    /// without the others.
+    fn maybe_compact(&mut self, engine: &dyn Engine) {
         let applied = self.raft.applied_index();
         if applied.0 >= self.raft.snapshot_index().0 + self.config.compaction_threshold_entries {
-            self.raft.compact(applied, self.state_machine.snapshot());
+            self.raft.compact(applied, self.state_machine.snapshot(engine));
         }
     }
 }
@@ -255,27 +295,37 @@ impl<M: StateMachine> Node<M> {
 mod tests {
     use super::*;
     use crate::raft::{Configuration, RaftConfig, Role, Snapshot, SnapshotMetadata};
+    use crate::storage::MemoryEngine;
 
     /// A state machine that remembers nothing.
     struct Nothing;
 
     impl StateMachine for Nothing {
-        fn apply(&mut self, _index: LogIndex, _command: &[u8]) -> Vec<u8> {
+        fn recover(&mut self, _engine: &dyn Engine) -> LogIndex {
+            LogIndex(0)
+        }
+        fn apply(
+            &mut self,
+            _engine: &mut dyn Engine,
+            _index: LogIndex,
+            _command: &[u8],
+        ) -> Result<Vec<u8>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn query(&self, _engine: &dyn Engine, _query: &[u8]) -> Vec<u8> {
             Vec::new()
         }
-        fn query(&self, _query: &[u8]) -> Vec<u8> {
+        fn snapshot(&self, _engine: &dyn Engine) -> Vec<u8> {
             Vec::new()
         }
-        fn snapshot(&self) -> Vec<u8> {
-            Vec::new()
-        }
-        fn restore(&mut self, _data: &[u8]) {}
+        fn install(&mut self, _engine: &dyn Engine, _batch: &mut WriteBatch, _index: LogIndex, _data: &[u8]) {}
     }
 
     const MILLISECOND: u64 = 1_000_000;
 
     fn single_voter() -> Node<Nothing> {
         let config = NodeConfig {
+            group: 1,
             raft: RaftConfig::new(NodeId(1), 7),
             tick_interval_nanos: 10 * MILLISECOND,
             compaction_threshold_entries: 100,
@@ -283,41 +333,44 @@ mod tests {
         let metadata =
             SnapshotMetadata { configuration: Configuration::with_voters([NodeId(1)]), ..Default::default() };
         let recovered = RecoveredState { snapshot: Snapshot { metadata, data: Vec::new() }, ..Default::default() };
-        Node::new(config, recovered, Nothing)
+        Node::new(config, recovered, Nothing, &MemoryEngine::new())
     }
 
     #[test]
     fn time_becomes_ticks_and_a_lone_voter_elects_itself() {
+        let mut engine = MemoryEngine::new();
         let mut node = single_voter();
-        let output = node.handle(Time(0), Input::Tick);
+        let output = node.handle(Time(0), Input::Tick, &mut engine).unwrap();
         assert_eq!(output.next_deadline, Time(10 * MILLISECOND));
-        node.handle(Time(300 * MILLISECOND), Input::Tick);
+        node.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         assert_eq!(node.raft().role(), Role::Leader);
     }
 
     #[test]
     fn a_clock_stepping_back_does_not_stall_the_ticks() {
+        let mut engine = MemoryEngine::new();
         let mut node = single_voter();
-        node.handle(Time(10_000 * MILLISECOND), Input::Tick);
+        node.handle(Time(10_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         // The clock steps back nine seconds; elections must not wait for it to catch up.
-        node.handle(Time(1_000 * MILLISECOND), Input::Tick);
-        node.handle(Time(1_300 * MILLISECOND), Input::Tick);
+        node.handle(Time(1_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        node.handle(Time(1_300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         assert_eq!(node.raft().role(), Role::Leader);
     }
 
     #[test]
     fn a_write_is_answered_once_committed_and_a_follower_refuses() {
+        let mut engine = MemoryEngine::new();
         let mut node = single_voter();
-        node.handle(Time(0), Input::Tick);
-        node.handle(Time(300 * MILLISECOND), Input::Tick);
+        node.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        node.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         let request = ClientRequest { client: ClientId(9), request_id: 1, request: Request::Write(b"x".to_vec()) };
-        let output = node.handle(Time(300 * MILLISECOND), Input::Request(request));
+        let output = node.handle(Time(300 * MILLISECOND), Input::Request(request), &mut engine).unwrap();
         assert!(output.needs_sync(), "the entry must be synced before the reply leaves");
         assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 1, result: Ok(Vec::new()) }]);
 
         let mut follower = single_voter();
         let request = ClientRequest { client: ClientId(9), request_id: 2, request: Request::Read(Vec::new()) };
-        let output = follower.handle(Time(0), Input::Request(request));
+        let output = follower.handle(Time(0), Input::Request(request), &mut engine).unwrap();
         let refused = Err(RequestError::NotLeader { leader: None });
         assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 2, result: refused }]);
     }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use super::{ClientId, Reply, RequestError, StateMachine};
 use crate::raft::{RaftError, RaftNode, Role};
+use crate::storage::Engine;
 use crate::types::{LogIndex, Term};
 
 #[derive(Debug)]
@@ -96,7 +97,12 @@ impl PendingRequests {
     }
 
     /// Answers every confirmed read whose index has been applied.
-    pub fn serve_reads(&mut self, applied: LogIndex, state_machine: &impl StateMachine) -> Vec<Reply> {
+    pub fn serve_reads(
+        &mut self,
+        applied: LogIndex,
+        state_machine: &impl StateMachine,
+        engine: &dyn Engine,
+    ) -> Vec<Reply> {
         let ready: Vec<u64> = self
             .reads
             .iter()
@@ -107,7 +113,11 @@ impl PendingRequests {
             .into_iter()
             .map(|context| {
                 let read = self.reads.remove(&context).expect("listed above");
-                Reply { client: read.client, request_id: read.request_id, result: Ok(state_machine.query(&read.query)) }
+                Reply {
+                    client: read.client,
+                    request_id: read.request_id,
+                    result: Ok(state_machine.query(engine, &read.query)),
+                }
             })
             .collect()
     }

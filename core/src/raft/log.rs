@@ -24,8 +24,15 @@ pub struct RaftLog {
 }
 
 impl RaftLog {
-    /// The log recovered from storage: a snapshot and the entries that follow it.
-    pub fn recover(snapshot: Snapshot, entries: Vec<Entry>, commit_index: LogIndex) -> RaftLog {
+    /// The log recovered from storage: a snapshot and the entries that follow
+    /// it, with entries up to `applied_index` already applied (when above the
+    /// snapshot).
+    pub fn recover(
+        snapshot: Snapshot,
+        entries: Vec<Entry>,
+        commit_index: LogIndex,
+        applied_index: LogIndex,
+    ) -> RaftLog {
         let snapshot_index = snapshot.metadata.index;
         let mut configurations = ConfigurationHistory::new(snapshot_index, snapshot.metadata.configuration.clone());
         for (offset, entry) in entries.iter().enumerate() {
@@ -38,14 +45,15 @@ impl RaftLog {
         // A commit index beyond the recovered log means its tail was lost: only the
         // entries we still hold can be known committed.
         let commit_index = commit_index.clamp(snapshot_index, last_index);
-        RaftLog {
-            snapshot,
-            entries,
-            stable_index: last_index,
-            commit_index,
-            applied_index: snapshot_index,
-            configurations,
-        }
+        // The state machine writes its applied index after the entries and the
+        // commit index it covers, into the same engine: a crash cannot keep the
+        // one without the others.
+        assert!(
+            applied_index <= commit_index,
+            "the state machine applied {applied_index} but the durable log commits only {commit_index}"
+        );
+        let applied_index = applied_index.max(snapshot_index);
+        RaftLog { snapshot, entries, stable_index: last_index, commit_index, applied_index, configurations }
     }
 
     pub fn last_index(&self) -> LogIndex {

@@ -124,6 +124,10 @@ pub struct RecoveredState {
     pub hard_state: HardState,
     pub snapshot: Snapshot,
     pub entries: Vec<Entry>,
+    /// The last entry the state machine had applied, as its own durable state
+    /// says (0: nothing beyond the snapshot). A state machine that keeps its
+    /// state in the engine resumes there rather than at the snapshot.
+    pub applied_index: LogIndex,
 }
 
 /// One member of a Raft group, as a deterministic state machine.
@@ -156,7 +160,12 @@ impl RaftNode {
     /// initial voters; a node joining later starts with no voters and waits.
     pub fn new(config: RaftConfig, recovered: RecoveredState) -> RaftNode {
         config.validate();
-        let log = RaftLog::recover(recovered.snapshot, recovered.entries, recovered.hard_state.commit);
+        let log = RaftLog::recover(
+            recovered.snapshot,
+            recovered.entries,
+            recovered.hard_state.commit,
+            recovered.applied_index,
+        );
         let random = ChaCha8Rng::seed_from_u64(config.random_seed);
         let mut node = RaftNode {
             config,

@@ -58,7 +58,7 @@ impl GroupKeys {
 /// The groups that have state in `engine`: those with a stored snapshot (every
 /// group has one from its start). Scans every Raft key: fine while stores hold
 /// few ranges; a registry key per group comes when that changes.
-pub fn groups(engine: &impl Engine) -> Result<Vec<u64>, StorageError> {
+pub fn groups(engine: &(impl Engine + ?Sized)) -> Result<Vec<u64>, StorageError> {
     let mut groups = Vec::new();
     for (key, _) in engine.scan(b"raft/", b"raft0", usize::MAX)? {
         let Some(rest) = key.strip_prefix(b"raft/") else { continue };
@@ -69,8 +69,13 @@ pub fn groups(engine: &impl Engine) -> Result<Vec<u64>, StorageError> {
     Ok(groups)
 }
 
+/// Whether `engine` holds any state of the group (a hard state or a snapshot).
+pub fn exists(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<bool, StorageError> {
+    Ok(engine.get(&keys.hard_state())?.is_some() || engine.get(&keys.snapshot())?.is_some())
+}
+
 /// Writes the persistent part of `ready` as one batch, and syncs when it asks.
-pub fn persist(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
+pub fn persist(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
     write(engine, keys, ready)?;
     if ready.sync {
         engine.sync()?;
@@ -80,10 +85,15 @@ pub fn persist(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Res
 
 /// Writes the persistent part of `ready` as one batch without syncing: runtimes
 /// that group-commit write several readies, then sync once.
-pub fn write(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
+pub fn write(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
     if !ready.has_persistence() {
         return Ok(());
     }
+    engine.write(batch(keys, ready))
+}
+
+/// The persistent part of `ready` as one batch (empty when there is none).
+pub fn batch(keys: &GroupKeys, ready: &Ready) -> WriteBatch {
     let mut batch = WriteBatch::default();
     if let Some(to_persist) = &ready.snapshot {
         let snapshot = &to_persist.snapshot;
@@ -102,12 +112,12 @@ pub fn write(engine: &mut impl Engine, keys: &GroupKeys, ready: &Ready) -> Resul
     if let Some(hard_state) = &ready.hard_state {
         batch.put(keys.hard_state(), encode_hard_state(hard_state));
     }
-    engine.write(batch)
+    batch
 }
 
 /// Stores the first snapshot of a brand-new cluster member: index 0, listing the
 /// initial voters. Synced, since the node's identity depends on it.
-pub fn bootstrap(engine: &mut impl Engine, keys: &GroupKeys, voters: &[NodeId]) -> Result<(), StorageError> {
+pub fn bootstrap(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, voters: &[NodeId]) -> Result<(), StorageError> {
     let snapshot = Snapshot {
         metadata: SnapshotMetadata {
             index: LogIndex(0),
@@ -123,7 +133,7 @@ pub fn bootstrap(engine: &mut impl Engine, keys: &GroupKeys, voters: &[NodeId]) 
 }
 
 /// Reads the state a node restarts from. Corrupt bytes are a storage error.
-pub fn recover(engine: &impl Engine, keys: &GroupKeys) -> Result<RecoveredState, StorageError> {
+pub fn recover(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<RecoveredState, StorageError> {
     let corrupt = |error: DecodeError| StorageError(format!("corrupt raft state: {error}"));
     let hard_state = match engine.get(&keys.hard_state())? {
         Some(bytes) => decode_hard_state(&bytes).map_err(corrupt)?,
@@ -142,7 +152,7 @@ pub fn recover(engine: &impl Engine, keys: &GroupKeys) -> Result<RecoveredState,
         }
         entries.push(entry);
     }
-    Ok(RecoveredState { hard_state, snapshot, entries })
+    Ok(RecoveredState { hard_state, snapshot, entries, applied_index: LogIndex(0) })
 }
 
 fn encode_configuration(writer: &mut Writer, configuration: &Configuration) {

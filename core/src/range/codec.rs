@@ -145,6 +145,42 @@ pub fn decode_record(bytes: &[u8]) -> Result<TransactionRecord, DecodeError> {
     decode_whole(bytes, BoundedReader::record)
 }
 
+/// The small part of a range's replicated state, kept under one key of its
+/// key space and rewritten when any of it changes (see `range::stored`).
+pub fn encode_head(descriptor: &RangeDescriptor, threshold: Timestamp, meta: &[RangeDescriptor]) -> Vec<u8> {
+    let mut writer = Writer::default();
+    writer.bytes(&descriptor.encode()).timestamp(threshold);
+    writer.vector(meta, |writer, descriptor| writer.bytes(&descriptor.encode()));
+    writer.finish()
+}
+
+/// Decodes what [`encode_head`] wrote: descriptor, threshold, meta map.
+pub fn decode_head(bytes: &[u8]) -> Result<(RangeDescriptor, Timestamp, Vec<RangeDescriptor>), DecodeError> {
+    decode_whole(bytes, |reader| {
+        let descriptor = RangeDescriptor::decode(reader.bytes()?)?;
+        let threshold = reader.timestamp()?;
+        let meta = reader.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?;
+        Ok((descriptor, threshold, meta))
+    })
+}
+
+pub fn encode_timestamp(timestamp: Timestamp) -> Vec<u8> {
+    Writer::default().timestamp(timestamp).finish()
+}
+
+pub fn decode_timestamp(bytes: &[u8]) -> Result<Timestamp, DecodeError> {
+    decode_whole(bytes, BoundedReader::timestamp)
+}
+
+/// A span of the timestamp cache and the timestamp it was read at.
+pub fn encode_read_span(start: &Key, end: &KeyEnd, timestamp: Timestamp) -> Vec<u8> {
+    Writer::default().key(start).key_end(end).timestamp(timestamp).finish()
+}
+
+pub fn decode_read_span(bytes: &[u8]) -> Result<(Key, KeyEnd, Timestamp), DecodeError> {
+    decode_whole(bytes, |reader| Ok((reader.key()?, reader.key_end()?, reader.timestamp()?)))
+}
+
 /// Decodes one value that must take every byte.
 fn decode_whole<'a, T>(
     bytes: &'a [u8],

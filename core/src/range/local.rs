@@ -10,13 +10,15 @@ use super::command::{CommandError, RangeCommand, RangeRequest, RangeResponse};
 use super::span::{self, SpanAnswers};
 use super::{RangeDescriptor, RangeMap, RangeState};
 use crate::keys::{Key, KeyEnd};
+use crate::storage::{Engine, MemoryEngine};
 use crate::txn::coordinator::RangeSender;
 use crate::types::{NodeId, RangeId, Timestamp};
 
-/// Every range of a key space, applied in place.
+/// Every range of a key space, applied in place to one engine.
 #[derive(Debug)]
 pub struct LocalRanges {
     ranges: BTreeMap<RangeId, RangeState>,
+    engine: MemoryEngine,
     map: RangeMap,
     now: Timestamp,
     next_range_id: u64,
@@ -28,8 +30,11 @@ impl LocalRanges {
         let descriptor = RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into());
         let mut map = RangeMap::default();
         map.learn(descriptor.clone());
-        let ranges = BTreeMap::from([(RangeId(1), RangeState::new(descriptor, heartbeat_expiry_nanos))]);
-        LocalRanges { ranges, map, now: Timestamp::default(), next_range_id: 2 }
+        let first = RangeState::new(descriptor, heartbeat_expiry_nanos);
+        let mut engine = MemoryEngine::new();
+        engine.write(first.initial_batch(&engine)).expect("the in-memory engine does not fail");
+        let ranges = BTreeMap::from([(RangeId(1), first)]);
+        LocalRanges { ranges, engine, map, now: Timestamp::default(), next_range_id: 2 }
     }
 
     /// Sets what the gateway's clock reads for the next commands.
@@ -46,9 +51,9 @@ impl LocalRanges {
         let range = self.route(at);
         let right_id = RangeId(self.next_range_id);
         let command = RangeCommand::Split { at: at.clone(), right_id };
-        let state = self.ranges.get_mut(&range).expect("routed to a known range");
-        let applied = state.apply(RangeRequest { range, generation: state.descriptor().generation, command });
-        if let (Ok(RangeResponse::Split { left, right }), Some(right_state)) = (applied.result, applied.right) {
+        let generation = self.ranges[&range].descriptor().generation;
+        let (result, right_state) = self.apply_request(RangeRequest { range, generation, command });
+        if let (Ok(RangeResponse::Split { left, right }), Some(right_state)) = (result, right_state) {
             self.next_range_id += 1;
             self.map.learn(left);
             self.map.learn(right.clone());
@@ -56,14 +61,28 @@ impl LocalRanges {
         }
     }
 
+    /// Applies one request and writes its batch (a split's new range included).
+    fn apply_request(&mut self, request: RangeRequest) -> (Result<RangeResponse, CommandError>, Option<RangeState>) {
+        let state = self.ranges.get_mut(&request.range).expect("routed to a known range");
+        let (applied, mut batch) = state.apply_staged(&self.engine, request);
+        let right = applied.right.map(|right| {
+            let (right_batch, right_state, _) = right.into_batch(&self.engine);
+            batch.operations.extend(right_batch.operations);
+            right_state
+        });
+        self.engine.write(batch).expect("the in-memory engine does not fail");
+        // Nothing here crashes: syncing keeps the engine from holding every batch twice.
+        self.engine.sync().expect("the in-memory engine does not fail");
+        (applied.result, right)
+    }
+
     fn route(&self, key: &Key) -> RangeId {
         self.map.lookup(key).expect("the ranges cover the key space").id
     }
 
     fn apply(&mut self, range: RangeId, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-        let state = self.ranges.get_mut(&range).expect("routed to a known range");
-        let generation = state.descriptor().generation;
-        state.apply(RangeRequest { range, generation, command }).result
+        let generation = self.ranges[&range].descriptor().generation;
+        self.apply_request(RangeRequest { range, generation, command }).0
     }
 
     /// The pieces of `[start, end)` per range, in key order.

@@ -25,5 +25,5 @@ pub use command::{
 pub use descriptor::{RangeDescriptor, RangeError, SplitError};
 pub use local::LocalRanges;
 pub use map::RangeMap;
-pub use state::{Applied, RangeState};
+pub use state::{stored, Applied, RangeState, SplitOff};
 pub use timestamp_cache::{TimestampCache, ENTRIES_MAX_DEFAULT as TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT};

@@ -5,8 +5,11 @@
 //! timestamp cache and its garbage collection threshold. Application is
 //! deterministic — same state, same command, same answer on every replica — so
 //! conflicts are answers ([`CommandError`]), never faults. The state lives in
-//! memory and is rebuilt from the Raft snapshot and log on restart
-//! ([`RangeSnapshot`]), like the register workload's.
+//! the node's engine, in the replica's own key space (`state/stored.rs`): a
+//! command reads and writes it through a [`Staged`] view, whose batch the
+//! replica writes with its new applied index (`store::machine`). A
+//! [`RangeState`] holds in memory only the bounded part that every command
+//! consults: descriptor, GC threshold, timestamp cache and meta map.
 //!
 //! Transaction rules applied here (see docs/transactions.md): reads record the
 //! timestamp cache; writes land above it and above committed versions; records
@@ -40,8 +43,6 @@
 //! transaction that falls back to intents after a one-phase attempt whose answer
 //! was lost finds that record from its first heartbeat, and learns it committed.
 
-use std::collections::BTreeMap;
-
 use super::command::{
     CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, RangeSnapshot, TransactionRecord,
     TransactionStatus,
@@ -50,15 +51,13 @@ use super::timestamp_cache::TimestampCache;
 use super::{RangeDescriptor, RangeError, RangeMap};
 use crate::keys::{Key, KeyEnd};
 use crate::storage::mvcc::{self, MvccError, ReadOptions, Resolution, Writer};
-use crate::storage::{Engine, MemoryEngine, WriteBatch};
+use crate::storage::{Engine, Staged, WriteBatch};
 use crate::types::{Timestamp, TransactionId};
 
-/// One range's replicated state.
+/// The in-memory part of one range's replicated state (see the module doc).
 #[derive(Clone, Debug)]
 pub struct RangeState {
     descriptor: RangeDescriptor,
-    data: MemoryEngine,
-    records: BTreeMap<TransactionId, TransactionRecord>,
     reads: TimestampCache,
     garbage_collection_threshold: Timestamp,
     /// A pending transaction silent for longer than this may be aborted by anyone.
@@ -72,7 +71,29 @@ pub struct RangeState {
 #[derive(Debug)]
 pub struct Applied {
     pub result: Result<RangeResponse, CommandError>,
-    pub right: Option<RangeState>,
+    pub right: Option<SplitOff>,
+}
+
+/// The right half of a split: its state, and the MVCC data and records that
+/// moved out of the left range's space (see `state/stored.rs`), which the
+/// caller writes into the right range's space in the same batch.
+#[derive(Debug)]
+pub struct SplitOff {
+    pub state: RangeState,
+    pub data: Vec<crate::storage::KeyValue>,
+    pub records: Vec<TransactionRecord>,
+}
+
+impl SplitOff {
+    /// The right range's whole state as a batch for its space in `engine`
+    /// (the caller writes it in the split's batch), the state, and the
+    /// snapshot of it that a new range's Raft group starts from.
+    pub fn into_batch(self, engine: &dyn Engine) -> (WriteBatch, RangeState, RangeSnapshot) {
+        let mut view = Staged::new(engine, stored::space(self.state.descriptor.id));
+        stored::write_all(&mut view, &self.state, self.data, &self.records);
+        let snapshot = self.state.snapshot(&view);
+        (view.finish(), self.state, snapshot)
+    }
 }
 
 fn answer(result: Result<RangeResponse, CommandError>) -> Applied {
@@ -101,8 +122,6 @@ impl RangeState {
     pub fn new(descriptor: RangeDescriptor, heartbeat_expiry_nanos: u64) -> RangeState {
         RangeState {
             descriptor,
-            data: MemoryEngine::new(),
-            records: BTreeMap::new(),
             reads: TimestampCache::default(),
             garbage_collection_threshold: Timestamp::default(),
             heartbeat_expiry_nanos,
@@ -122,6 +141,10 @@ impl RangeState {
     /// Bounds this range's timestamp cache (see [`TimestampCache::set_entries_max`]).
     pub fn set_timestamp_cache_entries_max(&mut self, entries_max: usize) {
         self.reads.set_entries_max(entries_max);
+    }
+
+    pub fn timestamp_cache(&self) -> &TimestampCache {
+        &self.reads
     }
 
     /// Whether this range keeps the meta map.
@@ -144,61 +167,81 @@ impl RangeState {
         self.garbage_collection_threshold
     }
 
-    pub fn size_bytes(&self) -> usize {
-        let data = mvcc::engine_span(&self.data, &[], &[]).expect("the in-memory engine does not fail");
-        data.iter().map(|(key, value)| key.len() + value.len()).sum()
+    /// The bytes of MVCC data the range holds in `view` (its space).
+    pub fn size_bytes(&self, view: &(impl Engine + ?Sized)) -> usize {
+        stored::data(view).iter().map(|(key, value)| key.len() + value.len()).sum()
     }
 
     /// Where to split to halve the range by keys: its median user key, if that
     /// lies strictly inside the span (a range of one key cannot split).
-    pub fn median_key(&self) -> Option<Key> {
-        let keys = mvcc::user_keys_in(&self.data, &[], &[]).expect("the in-memory engine does not fail");
+    pub fn median_key(&self, view: &(impl Engine + ?Sized)) -> Option<Key> {
+        let keys = mvcc::user_keys_in(view, &[], &[], usize::MAX).expect("a range's data reads");
         let median = Key(keys.get(keys.len() / 2)?.clone());
         (median > self.descriptor.start).then_some(median)
     }
 
-    pub fn record(&self, transaction: TransactionId) -> Option<&TransactionRecord> {
-        self.records.get(&transaction)
+    /// The record of `transaction`, if the range in `view` holds one.
+    pub fn record(view: &(impl Engine + ?Sized), transaction: TransactionId) -> Option<TransactionRecord> {
+        stored::read_record(view, transaction)
     }
 
-    /// Applies one committed command.
-    pub fn apply(&mut self, request: RangeRequest) -> Applied {
+    /// The batch that writes a new range's whole state (head and cache) into
+    /// its empty space in `engine`.
+    pub fn initial_batch(&self, engine: &dyn Engine) -> WriteBatch {
+        let mut view = Staged::new(engine, stored::space(self.descriptor.id));
+        stored::write_all(&mut view, self, Vec::new(), &[]);
+        view.finish()
+    }
+
+    /// Applies `request` against the range's space in `engine` (a command never
+    /// writes outside it); returns the outcome and the batch of its effects.
+    pub fn apply_staged(&mut self, engine: &dyn Engine, request: RangeRequest) -> (Applied, WriteBatch) {
+        let mut data = Staged::new(engine, stored::space(self.descriptor.id));
+        let applied = self.apply(&mut data, request);
+        (applied, data.finish())
+    }
+
+    /// Applies one committed command, reading and writing the range's space
+    /// through `data`.
+    pub fn apply(&mut self, data: &mut Staged<'_>, request: RangeRequest) -> Applied {
         assert_eq!(request.range, self.descriptor.id, "a store routes commands by range id");
         if let RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } = &request.command {
-            return answer(self.meta_command(request.command));
+            return answer(self.meta_command(data, request.command));
         }
         if let Err(error) = self.check_span(&request.command) {
             return answer(Err(CommandError::Range(error)));
         }
         match request.command {
-            RangeCommand::Get { key, read } => answer(self.get(&key, &read)),
-            RangeCommand::Scan { start, end, read, limit } => answer(self.scan(&start, &end, &read, limit)),
+            RangeCommand::Get { key, read } => answer(self.get(data, &key, &read)),
+            RangeCommand::Scan { start, end, read, limit } => answer(self.scan(data, &start, &end, &read, limit)),
             RangeCommand::Put { key, value, transaction, anchor, timestamp, sequence } => {
                 let writer = Writer { transaction, anchor: &anchor.0, sequence };
-                answer(self.put(&key, value.as_deref(), writer, timestamp))
+                answer(self.put(data, &key, value.as_deref(), writer, timestamp))
             }
             RangeCommand::ResolveIntent { key, transaction, resolution } => {
-                answer(self.resolve_intent(&key, transaction, resolution))
+                answer(self.resolve_intent(data, &key, transaction, resolution))
             }
             RangeCommand::Refresh { start, end, after, up_to, transaction } => {
-                answer(self.refresh(&start, &end, after, up_to, transaction))
+                answer(self.refresh(data, &start, &end, after, up_to, transaction))
             }
             RangeCommand::Heartbeat { transaction, anchor, start, now } => {
-                answer(self.heartbeat(transaction, anchor, start, now))
+                answer(self.heartbeat(data, transaction, anchor, start, now))
             }
             RangeCommand::EndTransaction { transaction, commit, intent_spans, .. } => {
-                answer(self.end_transaction(transaction, commit, intent_spans))
+                answer(self.end_transaction(data, transaction, commit, intent_spans))
             }
             RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
-                answer(self.push(pushee, anchor, pusher_start, kind, now))
+                answer(self.push(data, pushee, anchor, pusher_start, kind, now))
             }
             RangeCommand::CommitOnePhase { transaction, writes, timestamp, read_spans } => {
-                answer(self.commit_one_phase(transaction, &writes, timestamp, &read_spans))
+                answer(self.commit_one_phase(data, transaction, &writes, timestamp, &read_spans))
             }
-            RangeCommand::Split { at, right_id } => self.split(&at, right_id),
-            RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(threshold)),
+            RangeCommand::Split { at, right_id } => self.split(data, &at, right_id),
+            RangeCommand::GarbageCollect { threshold } => answer(self.garbage_collect(data, threshold)),
             RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => unreachable!("answered above"),
-            RangeCommand::ChangeReplicas { replicas, .. } => answer(self.change_replicas(request.generation, replicas)),
+            RangeCommand::ChangeReplicas { replicas, .. } => {
+                answer(self.change_replicas(data, request.generation, replicas))
+            }
         }
     }
 
@@ -207,6 +250,7 @@ impl RangeState {
     /// or when it would leave the range without replicas or with node id 0.
     fn change_replicas(
         &mut self,
+        data: &mut Staged<'_>,
         generation: u64,
         replicas: std::collections::BTreeSet<crate::types::NodeId>,
     ) -> Result<RangeResponse, CommandError> {
@@ -222,12 +266,13 @@ impl RangeState {
         if self.is_meta() {
             self.meta.learn(self.descriptor.clone());
         }
+        stored::write_head(data, self);
         Ok(RangeResponse::Descriptor(Some(self.descriptor.clone())))
     }
 
     /// Meta commands go to the first range, whatever their generation; another
     /// range refuses them as misrouted (the key space's first key is not its).
-    fn meta_command(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+    fn meta_command(&mut self, data: &mut Staged<'_>, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         if !self.is_meta() {
             let misrouted = RangeError::KeyOutsideRange { key: Key::MIN, descriptor: self.descriptor.clone() };
             return Err(CommandError::Range(misrouted));
@@ -235,6 +280,9 @@ impl RangeState {
         Ok(match command {
             RangeCommand::UpdateMeta { descriptors } => {
                 let recorded = descriptors.into_iter().filter(|descriptor| self.meta.learn(descriptor.clone())).count();
+                if recorded > 0 {
+                    stored::write_head(data, self);
+                }
                 RangeResponse::MetaUpdated { recorded: recorded as u64 }
             }
             RangeCommand::LookupMeta { key } => RangeResponse::Descriptor(self.meta.lookup(&key).cloned()),
@@ -280,35 +328,49 @@ impl RangeState {
         Ok(())
     }
 
-    fn get(&mut self, key: &Key, read: &ReadOptions) -> Result<RangeResponse, CommandError> {
+    /// Records a read of `key` in the timestamp cache, and persists the change.
+    fn record_read_key(&mut self, data: &mut Staged<'_>, key: &Key, timestamp: Timestamp) {
+        let change = self.reads.record_key(key, timestamp);
+        stored::write_cache_change(data, &self.reads, change);
+    }
+
+    /// Records a read of a span in the timestamp cache, and persists the change.
+    fn record_read_span(&mut self, data: &mut Staged<'_>, start: &Key, end: &KeyEnd, timestamp: Timestamp) {
+        let change = self.reads.record_span(start, end, timestamp);
+        stored::write_cache_change(data, &self.reads, change);
+    }
+
+    fn get(&mut self, data: &mut Staged<'_>, key: &Key, read: &ReadOptions) -> Result<RangeResponse, CommandError> {
         self.check_readable(read)?;
-        let (value, version) = mvcc::get_with_version(&self.data, &key.0, read).map_err(conflict)?;
-        self.reads.record_key(key, read.timestamp);
+        let (value, version) = mvcc::get_with_version(data, &key.0, read).map_err(conflict)?;
+        self.record_read_key(data, key, read.timestamp);
         Ok(RangeResponse::Value { value, version })
     }
 
     fn scan(
         &mut self,
+        data: &mut Staged<'_>,
         start: &Key,
         end: &KeyEnd,
         read: &ReadOptions,
         limit: usize,
     ) -> Result<RangeResponse, CommandError> {
         self.check_readable(read)?;
-        let (rows, newest_version) = mvcc::scan(&self.data, &start.0, end_bytes(end), read, limit).map_err(conflict)?;
+        let (rows, newest_version) = mvcc::scan(data, &start.0, end_bytes(end), read, limit).map_err(conflict)?;
         // The whole span counts as read (a later insert into it would be a phantom),
         // up to the last row when the limit cut the scan short.
         let read_end = match rows.last() {
             Some((last, _)) if rows.len() == limit => KeyEnd::Before(Key(last.clone()).next()),
             _ => end.clone(),
         };
-        self.reads.record_span(start, &read_end, read.timestamp);
+        self.record_read_span(data, start, &read_end, read.timestamp);
         Ok(RangeResponse::Rows { rows, newest_version })
     }
 
     /// Lays an intent above every read and committed write of the key.
     fn put(
         &mut self,
+        data: &mut Staged<'_>,
         key: &Key,
         value: Option<&[u8]>,
         writer: Writer<'_>,
@@ -317,13 +379,14 @@ impl RangeState {
         if timestamp <= self.garbage_collection_threshold {
             return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
         }
-        let aborted = self.records.get(&writer.transaction).is_some_and(|r| r.status == TransactionStatus::Aborted);
+        let record = stored::read_record(data, writer.transaction);
+        let aborted = record.is_some_and(|r| r.status == TransactionStatus::Aborted);
         if aborted {
             return Err(CommandError::TransactionAborted { transaction: writer.transaction });
         }
         let mut timestamp = timestamp.max(self.reads.read_timestamp(key).next());
         loop {
-            match mvcc::put(&mut self.data, &key.0, value, writer, timestamp) {
+            match mvcc::put(data, &key.0, value, writer, timestamp) {
                 Ok(written) => return Ok(RangeResponse::Written { timestamp: written }),
                 Err(MvccError::WriteTooOld { existing, .. }) => timestamp = existing.next(),
                 Err(error) => return Err(conflict(error)),
@@ -337,27 +400,30 @@ impl RangeState {
     /// below its commit timestamp.
     fn resolve_intent(
         &mut self,
+        data: &mut Staged<'_>,
         key: &Key,
         transaction: TransactionId,
         resolution: Resolution,
     ) -> Result<RangeResponse, CommandError> {
-        let found = mvcc::resolve(&mut self.data, &key.0, transaction, resolution).map_err(conflict)?;
+        let found = mvcc::resolve(data, &key.0, transaction, resolution).map_err(conflict)?;
         Ok(RangeResponse::Resolved { found })
     }
 
     /// Raises the garbage collection threshold (never lowers it) and removes the
     /// versions below it that no read at or above it can see.
-    fn garbage_collect(&mut self, threshold: Timestamp) -> Result<RangeResponse, CommandError> {
+    fn garbage_collect(&mut self, data: &mut Staged<'_>, threshold: Timestamp) -> Result<RangeResponse, CommandError> {
         if threshold <= self.garbage_collection_threshold {
             return Ok(RangeResponse::Collected { versions: 0 });
         }
         self.garbage_collection_threshold = threshold;
-        let removed = mvcc::garbage_collect(&mut self.data, &[], &[], threshold).map_err(conflict)?;
+        stored::write_head(data, self);
+        let removed = mvcc::garbage_collect(data, &[], &[], threshold).map_err(conflict)?;
         Ok(RangeResponse::Collected { versions: removed as u64 })
     }
 
     fn refresh(
         &mut self,
+        data: &mut Staged<'_>,
         start: &Key,
         end: &KeyEnd,
         after: Timestamp,
@@ -367,11 +433,11 @@ impl RangeState {
         if after < self.garbage_collection_threshold {
             return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
         }
-        let changed = mvcc::has_write_between(&self.data, &start.0, end_bytes(end), after, up_to, Some(transaction))
+        let changed = mvcc::has_write_between(data, &start.0, end_bytes(end), after, up_to, Some(transaction))
             .map_err(conflict)?;
         if !changed {
             // The reads now stand at `up_to`: later writes must land above it.
-            self.reads.record_span(start, end, up_to);
+            self.record_read_span(data, start, end, up_to);
         }
         Ok(RangeResponse::Refreshed { changed })
     }
@@ -379,3 +445,4 @@ impl RangeState {
 
 mod one_phase;
 mod records;
+pub mod stored;

@@ -29,7 +29,7 @@ fn committed_at(answer: Result<RangeResponse, CommandError>) -> Result<Timestamp
     }
 }
 
-fn value(state: &mut RangeState, text: &str, wall: u64) -> Option<Vec<u8>> {
+fn value(state: &mut TestRange, text: &str, wall: u64) -> Option<Vec<u8>> {
     match get(state, text, wall) {
         Ok(RangeResponse::Value { value, .. }) => value,
         other => panic!("read failed: {other:?}"),
@@ -159,10 +159,10 @@ fn a_replay_after_the_two_phase_fallback_writes_nothing() {
 fn the_record_moves_with_its_anchor_on_a_split() {
     let mut state = range();
     committed_at(apply(&mut state, one_phase(&["x", "y"], 10, Vec::new()))).unwrap();
-    let generation = state.descriptor().generation;
+    let generation = state.state.descriptor().generation;
     let split = RangeCommand::Split { at: key("m"), right_id: RangeId(2) };
-    let applied = state.apply(RangeRequest { range: RangeId(1), generation, command: split });
-    let mut right = applied.right.expect("the split yields the right half");
+    let (_, right) = state.apply_request(RangeRequest { range: RangeId(1), generation, command: split });
+    let mut right = right.expect("the split yields the right half");
     assert_eq!(state.record(TransactionId(100)), None, "the record left with its anchor, x");
     // A replay on the right half still finds it.
     let replay = apply(&mut right, one_phase(&["x", "y"], 10, Vec::new()));

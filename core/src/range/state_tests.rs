@@ -3,9 +3,10 @@
 use super::command::{
     CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
 };
-use super::{RangeDescriptor, RangeError, RangeState};
+use super::{stored, RangeDescriptor, RangeError, RangeSnapshot, RangeState};
 use crate::keys::{Key, KeyEnd};
 use crate::storage::mvcc::{ReadOptions, Resolution};
+use crate::storage::{Engine, MemoryEngine, Staged};
 use crate::types::{NodeId, RangeId, Timestamp, TransactionId};
 
 const EXPIRY_NANOS: u64 = 1_000;
@@ -18,16 +19,76 @@ fn key(text: &str) -> Key {
     Key(text.as_bytes().to_vec())
 }
 
-fn range() -> RangeState {
-    RangeState::new(RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()), EXPIRY_NANOS)
+/// A range replica with its own engine, applied as a store applies it: each
+/// command's batch written to the engine.
+struct TestRange {
+    state: RangeState,
+    engine: MemoryEngine,
 }
 
-fn apply(state: &mut RangeState, command: RangeCommand) -> Result<RangeResponse, CommandError> {
-    let range = state.descriptor().id;
-    state.apply(RangeRequest { range, generation: state.descriptor().generation, command }).result
+impl TestRange {
+    fn new(state: RangeState) -> TestRange {
+        let mut engine = MemoryEngine::new();
+        engine.write(state.initial_batch(&engine)).unwrap();
+        TestRange { state, engine }
+    }
+
+    fn view(&self) -> Staged<'_> {
+        Staged::new(&self.engine, stored::space(self.state.descriptor().id))
+    }
+
+    fn apply_request(&mut self, request: RangeRequest) -> (Result<RangeResponse, CommandError>, Option<TestRange>) {
+        let (applied, batch) = self.state.apply_staged(&self.engine, request);
+        self.engine.write(batch).unwrap();
+        let right = applied.right.map(|right| {
+            let (batch, state, _) = right.into_batch(&self.engine);
+            let mut engine = MemoryEngine::new();
+            engine.write(batch).unwrap();
+            TestRange { state, engine }
+        });
+        (applied.result, right)
+    }
+
+    fn snapshot(&self) -> RangeSnapshot {
+        self.state.snapshot(&self.view())
+    }
+
+    fn record(&self, transaction: TransactionId) -> Option<TransactionRecord> {
+        RangeState::record(&self.view(), transaction)
+    }
+
+    /// A replica installed from this one's snapshot, in an engine of its own.
+    fn restored(&self) -> TestRange {
+        let engine = MemoryEngine::new();
+        let mut view = Staged::new(&engine, stored::space(self.state.descriptor().id));
+        let state =
+            RangeState::install(&mut view, self.snapshot(), EXPIRY_NANOS, self.state.timestamp_cache().entries_max())
+                .expect("a descriptor");
+        let batch = view.finish();
+        let mut engine = MemoryEngine::new();
+        engine.write(batch).unwrap();
+        TestRange { state, engine }
+    }
+
+    /// The replica as a restart finds it: loaded from its engine.
+    fn reloaded(&self) -> TestRange {
+        let state =
+            stored::load(&self.view(), EXPIRY_NANOS, self.state.timestamp_cache().entries_max()).expect("a head");
+        TestRange { state, engine: self.engine.clone() }
+    }
 }
 
-fn get(state: &mut RangeState, text: &str, wall: u64) -> Result<RangeResponse, CommandError> {
+fn range() -> TestRange {
+    TestRange::new(RangeState::new(RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()), EXPIRY_NANOS))
+}
+
+fn apply(state: &mut TestRange, command: RangeCommand) -> Result<RangeResponse, CommandError> {
+    let range = state.state.descriptor().id;
+    let generation = state.state.descriptor().generation;
+    state.apply_request(RangeRequest { range, generation, command }).0
+}
+
+fn get(state: &mut TestRange, text: &str, wall: u64) -> Result<RangeResponse, CommandError> {
     apply(state, RangeCommand::Get { key: key(text), read: ReadOptions::at(at(wall)) })
 }
 
@@ -37,7 +98,7 @@ fn next_sequence() -> u32 {
     SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
-fn put(state: &mut RangeState, text: &str, transaction: u128, wall: u64) -> Timestamp {
+fn put(state: &mut TestRange, text: &str, transaction: u128, wall: u64) -> Timestamp {
     let command = RangeCommand::Put {
         key: key(text),
         value: Some(text.as_bytes().to_vec()),
@@ -52,13 +113,13 @@ fn put(state: &mut RangeState, text: &str, transaction: u128, wall: u64) -> Time
     }
 }
 
-fn commit(state: &mut RangeState, text: &str, transaction: u128, timestamp: Timestamp) {
+fn commit(state: &mut TestRange, text: &str, transaction: u128, timestamp: Timestamp) {
     let resolution = Resolution::Committed { timestamp };
     let command = RangeCommand::ResolveIntent { key: key(text), transaction: TransactionId(transaction), resolution };
     assert_eq!(apply(state, command), Ok(RangeResponse::Resolved { found: true }));
 }
 
-fn heartbeat(state: &mut RangeState, transaction: u128, start: u64, now: u64) -> Result<RangeResponse, CommandError> {
+fn heartbeat(state: &mut TestRange, transaction: u128, start: u64, now: u64) -> Result<RangeResponse, CommandError> {
     let command = RangeCommand::Heartbeat {
         transaction: TransactionId(transaction),
         anchor: key("a"),
@@ -68,13 +129,7 @@ fn heartbeat(state: &mut RangeState, transaction: u128, start: u64, now: u64) ->
     apply(state, command)
 }
 
-fn push(
-    state: &mut RangeState,
-    pushee: u128,
-    pusher_start: u64,
-    kind: PushKind,
-    now: u64,
-) -> (TransactionRecord, bool) {
+fn push(state: &mut TestRange, pushee: u128, pusher_start: u64, kind: PushKind, now: u64) -> (TransactionRecord, bool) {
     let command = RangeCommand::Push {
         pushee: TransactionId(pushee),
         anchor: key("a"),
@@ -212,13 +267,14 @@ fn a_split_moves_the_right_half_and_refuses_misrouted_keys() {
     put(&mut state, "q", 2, 10);
     commit(&mut state, "q", 2, at(10));
     get(&mut state, "r", 50).unwrap();
-    let applied = state.apply(RangeRequest {
+    let (_, right) = state.apply_request(RangeRequest {
         range: RangeId(1),
         generation: 0,
         command: RangeCommand::Split { at: key("m"), right_id: RangeId(2) },
     });
-    let mut right = applied.right.expect("a split yields the right range");
-    assert_eq!(right.descriptor().start, key("m"));
+    let mut right = right.expect("a split yields the right range");
+    assert_eq!(right.state.descriptor().start, key("m"));
+    assert!(stored::data(&state.view()).len() == 1, "the right half's data left the left range's space");
     assert_eq!(value_of(get(&mut state, "a", 20)), Ok(Some(b"a".to_vec())));
     match get(&mut state, "q", 20) {
         Err(CommandError::Range(RangeError::KeyOutsideRange { descriptor, .. })) => {
@@ -238,7 +294,7 @@ fn a_snapshot_restores_the_same_answers() {
     put(&mut state, "b", 2, 10);
     heartbeat(&mut state, 2, 10, 10).unwrap();
     get(&mut state, "c", 30).unwrap();
-    let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
+    let mut restored = state.restored();
     assert_eq!(get(&mut restored, "a", 20), get(&mut state, "a", 20));
     assert_eq!(get(&mut restored, "b", 20), get(&mut state, "b", 20));
     assert_eq!(restored.record(TransactionId(2)), state.record(TransactionId(2)));
@@ -254,7 +310,7 @@ fn a_restored_replica_pushes_writes_exactly_as_the_others() {
     let scan =
         RangeCommand::Scan { start: key("a"), end: KeyEnd::Before(key("c")), read: ReadOptions::at(at(50)), limit: 10 };
     apply(&mut state, scan).unwrap();
-    let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
+    let mut restored = state.restored();
     let (outside, inside) =
         (put_with_sequence(&mut state, "x", "v", 1, 5), put_with_sequence(&mut state, "b", "v", 2, 5));
     assert_eq!(put_with_sequence(&mut restored, "x", "v", 1, 5), outside, "outside the scanned span");
@@ -262,7 +318,7 @@ fn a_restored_replica_pushes_writes_exactly_as_the_others() {
     assert_eq!(restored.snapshot(), state.snapshot());
 }
 
-fn put_with_sequence(state: &mut RangeState, text: &str, value: &str, sequence: u32, wall: u64) -> Timestamp {
+fn put_with_sequence(state: &mut TestRange, text: &str, value: &str, sequence: u32, wall: u64) -> Timestamp {
     let command = RangeCommand::Put {
         key: key(text),
         value: Some(value.as_bytes().to_vec()),
@@ -316,8 +372,11 @@ fn garbage_collection_keeps_what_reads_above_its_threshold_see() {
 
 #[test]
 fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
-    let mut state = RangeState::first(RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()), EXPIRY_NANOS);
-    let lookup = |state: &mut RangeState, text: &str| match apply(state, RangeCommand::LookupMeta { key: key(text) }) {
+    let mut state = TestRange::new(RangeState::first(
+        RangeDescriptor::whole_key_space(RangeId(1), [NodeId(1)].into()),
+        EXPIRY_NANOS,
+    ));
+    let lookup = |state: &mut TestRange, text: &str| match apply(state, RangeCommand::LookupMeta { key: key(text) }) {
         Ok(RangeResponse::Descriptor(descriptor)) => descriptor.map(|descriptor| descriptor.id),
         other => panic!("lookup failed: {other:?}"),
     };
@@ -331,9 +390,37 @@ fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
     assert_eq!(apply(&mut state, update), Ok(RangeResponse::MetaUpdated { recorded: 2 }));
     assert_eq!(lookup(&mut state, "q"), Some(RangeId(2)));
     assert_eq!(lookup(&mut state, "x"), Some(RangeId(3)));
-    let mut restored = RangeState::restore(state.snapshot(), EXPIRY_NANOS).expect("a descriptor");
+    let mut restored = state.restored();
     assert_eq!(lookup(&mut restored, "x"), Some(RangeId(3)));
-    assert!(restored.meta().covers_key_space());
+    assert!(restored.state.meta().covers_key_space());
+    let mut reloaded = state.reloaded();
+    assert_eq!(lookup(&mut reloaded, "x"), Some(RangeId(3)), "the meta map is written through");
+}
+
+/// A restart loads the replica from its engine: every answer, and every push
+/// a later write gets from the timestamp cache, must be the same as before.
+#[test]
+fn a_replica_reloaded_from_its_engine_is_the_same_replica() {
+    let mut state = range();
+    state.state.set_timestamp_cache_entries_max(3);
+    put(&mut state, "a", 1, 10);
+    commit(&mut state, "a", 1, at(10));
+    put(&mut state, "b", 2, 10);
+    heartbeat(&mut state, 2, 10, 10).unwrap();
+    let scan =
+        RangeCommand::Scan { start: key("c"), end: KeyEnd::Before(key("e")), read: ReadOptions::at(at(40)), limit: 10 };
+    apply(&mut state, scan).unwrap();
+    get(&mut state, "f", 30).unwrap();
+    apply(&mut state, RangeCommand::GarbageCollect { threshold: at(3) }).unwrap();
+    let mut reloaded = state.reloaded();
+    assert_eq!(reloaded.snapshot(), state.snapshot());
+    for text in ["d", "f", "g"] {
+        assert_eq!(put(&mut reloaded, text, 3, 5), put(&mut state, text, 3, 5), "the push of a write to {text}");
+    }
+    // Four cache entries passed the bound of three: the cache folded, and the fold was written too.
+    get(&mut state, "h", 60).unwrap();
+    assert_eq!(state.reloaded().snapshot(), state.snapshot());
+    assert_eq!(state.reloaded().state.timestamp_cache().low_water(), state.state.timestamp_cache().low_water());
 }
 
 #[path = "state_one_phase_tests.rs"]

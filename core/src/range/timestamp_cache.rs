@@ -18,6 +18,17 @@ use crate::types::Timestamp;
 /// Entries kept before folding into the low-water mark, unless set otherwise.
 pub const ENTRIES_MAX_DEFAULT: usize = 4096;
 
+/// What one recorded read changed, for the range to persist (see `range::stored`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheWrite {
+    /// The key's entry now holds this timestamp.
+    Key(Key, Timestamp),
+    /// A span was appended at this position of [`TimestampCache::spans`].
+    Span(usize),
+    /// Every entry folded into the low-water mark: the cache holds nothing else.
+    Folded,
+}
+
 /// Read timestamps of keys and spans.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimestampCache {
@@ -44,6 +55,20 @@ impl TimestampCache {
         }
     }
 
+    /// A cache exactly as persisted: no folding, whatever its size.
+    pub fn from_parts(
+        keys: BTreeMap<Key, Timestamp>,
+        spans: Vec<(Key, KeyEnd, Timestamp)>,
+        low_water: Timestamp,
+        entries_max: usize,
+    ) -> TimestampCache {
+        TimestampCache { keys, spans, low_water, entries_max }
+    }
+
+    pub fn entries_max(&self) -> usize {
+        self.entries_max
+    }
+
     /// Bounds the cache to `entries_max` entries from now on (folding at once if
     /// it holds more). Every replica of a range must use the same limit.
     pub fn set_entries_max(&mut self, entries_max: usize) {
@@ -52,15 +77,22 @@ impl TimestampCache {
         self.bound_size();
     }
 
-    pub fn record_key(&mut self, key: &Key, timestamp: Timestamp) {
+    pub fn record_key(&mut self, key: &Key, timestamp: Timestamp) -> CacheWrite {
         let entry = self.keys.entry(key.clone()).or_default();
         *entry = (*entry).max(timestamp);
-        self.bound_size();
+        let recorded = *entry;
+        match self.bound_size() {
+            true => CacheWrite::Folded,
+            false => CacheWrite::Key(key.clone(), recorded),
+        }
     }
 
-    pub fn record_span(&mut self, start: &Key, end: &KeyEnd, timestamp: Timestamp) {
+    pub fn record_span(&mut self, start: &Key, end: &KeyEnd, timestamp: Timestamp) -> CacheWrite {
         self.spans.push((start.clone(), end.clone(), timestamp));
-        self.bound_size();
+        match self.bound_size() {
+            true => CacheWrite::Folded,
+            false => CacheWrite::Span(self.spans.len() - 1),
+        }
     }
 
     /// The highest timestamp `key` may have been read at.
@@ -71,12 +103,15 @@ impl TimestampCache {
         self.low_water.max(span_maximum).max(key_maximum)
     }
 
-    fn bound_size(&mut self) {
-        if self.keys.len() + self.spans.len() > self.entries_max {
-            self.fold_spans();
-            self.low_water = self.keys.values().copied().fold(self.low_water, Timestamp::max);
-            self.keys.clear();
+    /// Folds everything into the low-water mark when over the limit; says whether it did.
+    fn bound_size(&mut self) -> bool {
+        if self.keys.len() + self.spans.len() <= self.entries_max {
+            return false;
         }
+        self.fold_spans();
+        self.low_water = self.keys.values().copied().fold(self.low_water, Timestamp::max);
+        self.keys.clear();
+        true
     }
 
     /// Folds span entries into the low-water mark.

@@ -1,11 +1,14 @@
-//! Storage: the small [`Engine`] trait the core persists through, and an
-//! in-memory engine that models what a crash does to unsynced writes.
+//! Storage: the small [`Engine`] trait the core persists through, an in-memory
+//! engine that models what a crash does to unsynced writes, and [`Staged`], the
+//! view a replica applies one command through.
 
 mod engine;
 mod memory;
 pub mod mvcc;
 #[cfg(test)]
 mod mvcc_tests;
+mod staged;
 
 pub use engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
 pub use memory::MemoryEngine;
+pub use staged::{prefix_end, Staged};

@@ -237,7 +237,7 @@ fn decode_version_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
 }
 
 /// The intent on `user_key`, if any.
-pub fn intent(engine: &impl Engine, user_key: &[u8]) -> Result<Option<Intent>, MvccError> {
+pub fn intent(engine: &(impl Engine + ?Sized), user_key: &[u8]) -> Result<Option<Intent>, MvccError> {
     match engine.get(&intent_key(user_key))? {
         Some(bytes) => Ok(Some(decode_intent(&bytes)?)),
         None => Ok(None),
@@ -248,7 +248,11 @@ pub fn intent(engine: &impl Engine, user_key: &[u8]) -> Result<Option<Intent>, M
 type Version = (Timestamp, Option<Vec<u8>>);
 
 /// The newest committed version of `user_key` at or below `at`, if any.
-fn version_at_or_below(engine: &impl Engine, user_key: &[u8], at: Timestamp) -> Result<Option<Version>, MvccError> {
+fn version_at_or_below(
+    engine: &(impl Engine + ?Sized),
+    user_key: &[u8],
+    at: Timestamp,
+) -> Result<Option<Version>, MvccError> {
     let found = engine.scan(&version_key(user_key, at), &key_end(user_key), 1)?;
     let Some((engine_key, bytes)) = found.into_iter().next() else { return Ok(None) };
     let (_, timestamp) = parse_engine_key(&engine_key)?;
@@ -257,7 +261,11 @@ fn version_at_or_below(engine: &impl Engine, user_key: &[u8], at: Timestamp) -> 
 }
 
 /// Reads `user_key` (see the module doc for the rules). None: absent or deleted.
-pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Result<Option<Vec<u8>>, MvccError> {
+pub fn get(
+    engine: &(impl Engine + ?Sized),
+    user_key: &[u8],
+    options: &ReadOptions,
+) -> Result<Option<Vec<u8>>, MvccError> {
     Ok(get_with_version(engine, user_key, options)?.0)
 }
 
@@ -267,7 +275,7 @@ pub fn get(engine: &impl Engine, user_key: &[u8], options: &ReadOptions) -> Resu
 /// commit wait needs it: the version's writer may still be waiting (see
 /// `Transaction::commit_wait_until`).
 pub fn get_with_version(
-    engine: &impl Engine,
+    engine: &(impl Engine + ?Sized),
     user_key: &[u8],
     options: &ReadOptions,
 ) -> Result<(Option<Vec<u8>>, Option<Timestamp>), MvccError> {
@@ -290,15 +298,22 @@ pub fn get_with_version(
 }
 
 /// The distinct user keys with any MVCC data in `[start, end)` (an empty `end`:
-/// to the end), in order.
-pub fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>, MvccError> {
+/// to the end), in order, at most `limit` of them. Each key costs one seek past
+/// its versions, so a bounded scan reads a bounded part of the engine.
+pub fn user_keys_in(
+    engine: &(impl Engine + ?Sized),
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+) -> Result<Vec<Vec<u8>>, MvccError> {
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
-    for (engine_key, _) in engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)? {
+    let mut from = key_prefix(start).finish();
+    while keys.len() < limit {
+        let Some((engine_key, _)) = engine.scan(&from, &end_bound, 1)?.into_iter().next() else { break };
         let (user_key, _) = parse_engine_key(&engine_key)?;
-        if keys.last() != Some(&user_key) {
-            keys.push(user_key);
-        }
+        from = key_end(&user_key);
+        keys.push(user_key);
     }
     Ok(keys)
 }
@@ -308,7 +323,7 @@ pub fn user_keys_in(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Ve
 /// the newest committed version that decided any key's answer, deletions too
 /// (see [`get_with_version`]).
 pub fn scan(
-    engine: &impl Engine,
+    engine: &(impl Engine + ?Sized),
     start: &[u8],
     end: &[u8],
     options: &ReadOptions,
@@ -316,14 +331,17 @@ pub fn scan(
 ) -> Result<(Vec<KeyValue>, Option<Timestamp>), MvccError> {
     let mut rows = Vec::new();
     let mut newest_version = None;
-    for user_key in user_keys_in(engine, start, end)? {
-        if rows.len() >= limit {
-            break;
-        }
-        let (value, version) = get_with_version(engine, &user_key, options)?;
-        newest_version = newest_version.max(version);
-        if let Some(value) = value {
-            rows.push((user_key, value));
+    let mut from = start.to_vec();
+    while rows.len() < limit {
+        let page = user_keys_in(engine, &from, end, limit - rows.len())?;
+        let Some(last) = page.last() else { break };
+        from = [&last[..], &[0]].concat();
+        for user_key in page {
+            let (value, version) = get_with_version(engine, &user_key, options)?;
+            newest_version = newest_version.max(version);
+            if let Some(value) = value {
+                rows.push((user_key, value));
+            }
         }
     }
     Ok((rows, newest_version))
@@ -343,7 +361,7 @@ pub struct Writer<'a> {
 /// A replay (the writer's intent already holds this write or a later one)
 /// changes nothing and returns that intent's timestamp.
 pub fn put(
-    engine: &mut impl Engine,
+    engine: &mut (impl Engine + ?Sized),
     user_key: &[u8],
     value: Option<&[u8]>,
     writer: Writer<'_>,
@@ -378,7 +396,7 @@ pub fn put(
 /// above `timestamp`; the error names the first such key. A key written twice
 /// keeps its last value.
 pub fn commit_versions(
-    engine: &mut impl Engine,
+    engine: &mut (impl Engine + ?Sized),
     writes: &[(&[u8], Option<&[u8]>)],
     timestamp: Timestamp,
 ) -> Result<(), MvccError> {
@@ -402,7 +420,7 @@ pub fn commit_versions(
 /// Resolves `transaction`'s intent on `user_key`. Returns false when there was
 /// none (already resolved, or never written): resolution is idempotent.
 pub fn resolve(
-    engine: &mut impl Engine,
+    engine: &mut (impl Engine + ?Sized),
     user_key: &[u8],
     transaction: TransactionId,
     resolution: Resolution,
@@ -435,14 +453,14 @@ pub fn resolve(
 /// but `transaction`: committed versions in that interval, or other transactions'
 /// intents at or below `up_to`. A read refresh fails when this is true.
 pub fn has_write_between(
-    engine: &impl Engine,
+    engine: &(impl Engine + ?Sized),
     start: &[u8],
     end: &[u8],
     after: Timestamp,
     up_to: Timestamp,
     transaction: Option<TransactionId>,
 ) -> Result<bool, MvccError> {
-    for user_key in user_keys_in(engine, start, end)? {
+    for user_key in user_keys_in(engine, start, end, usize::MAX)? {
         if let Some(intent) = intent(engine, &user_key)? {
             if Some(intent.transaction) != transaction && intent.timestamp <= up_to {
                 return Ok(true);
@@ -460,7 +478,7 @@ pub fn has_write_between(
 /// Every engine key and value (intents and versions) of the user keys in
 /// `[start, end)` (an empty `end`: to the end), in order: what a split moves and
 /// a snapshot carries.
-pub fn engine_span(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, MvccError> {
+pub fn engine_span(engine: &(impl Engine + ?Sized), start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, MvccError> {
     let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
     Ok(engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)?)
 }
@@ -468,13 +486,13 @@ pub fn engine_span(engine: &impl Engine, start: &[u8], end: &[u8]) -> Result<Vec
 /// Removes versions in `[start, end)` no read at or above `horizon` can see.
 /// Returns how many versions were removed.
 pub fn garbage_collect(
-    engine: &mut impl Engine,
+    engine: &mut (impl Engine + ?Sized),
     start: &[u8],
     end: &[u8],
     horizon: Timestamp,
 ) -> Result<usize, MvccError> {
     let mut batch = WriteBatch::default();
-    for user_key in user_keys_in(engine, start, end)? {
+    for user_key in user_keys_in(engine, start, end, usize::MAX)? {
         let versions = engine.scan(&version_key(&user_key, horizon), &key_end(&user_key), usize::MAX)?;
         for (position, (engine_key, bytes)) in versions.into_iter().enumerate() {
             // The newest version at or below the horizon stays unless it is a deletion.

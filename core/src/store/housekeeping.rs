@@ -11,46 +11,64 @@ use super::{Store, StoreOutput, META_RANGE, STORE_CLIENT};
 use crate::node::{ClientRequest, Input, Request};
 use crate::raft::{ConfigurationChange, Role};
 use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest};
+use crate::storage::{Engine, StorageError};
 use crate::types::{RangeId, Time, Timestamp};
 
 impl Store {
     /// One round of every duty, every `split_check_interval_ticks` ticks.
-    pub(super) fn housekeeping(&mut self, now: Time, output: &mut StoreOutput) {
-        self.split_large_ranges(now, output);
-        self.collect_garbage(now, output);
-        self.update_meta(now, output);
-        self.reconcile_voters(now, output);
+    pub(super) fn housekeeping(
+        &mut self,
+        now: Time,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        self.split_large_ranges(now, output, engine)?;
+        self.collect_garbage(now, output, engine)?;
+        self.update_meta(now, output, engine)?;
+        self.reconcile_voters(now, output, engine)
     }
 
     /// Proposes a split, at the median key, of every range this store leads that
     /// passed the size threshold. Replies to these proposals are dropped: if one
     /// is lost the next check proposes again.
-    fn split_large_ranges(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(threshold) = self.config.split_threshold_bytes else { return };
+    fn split_large_ranges(
+        &mut self,
+        now: Time,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        let Some(threshold) = self.config.split_threshold_bytes else { return Ok(()) };
         let mut splits = Vec::new();
         for (range, replica) in &self.replicas {
             let Some(state) = replica.state_machine().state() else { continue };
-            if replica.raft().role() != Role::Leader || state.size_bytes() <= threshold {
+            let view = replica.state_machine().view(engine);
+            if replica.raft().role() != Role::Leader || state.size_bytes(&view) <= threshold {
                 continue;
             }
-            if let Some(at) = state.median_key() {
+            if let Some(at) = state.median_key(&view) {
                 splits.push((*range, state.descriptor().generation, at));
             }
         }
         for (range, generation, at) in splits {
             let right_id = RangeId(self.random.next_u64() >> 1);
             let request = RangeRequest { range, generation, command: RangeCommand::Split { at, right_id } };
-            self.propose_own(now, range, request, output);
+            self.propose_own(now, range, request, output, engine)?;
         }
+        Ok(())
     }
 
     /// Proposes, on every range this store leads, a garbage collection up to
     /// the configured time to live before `now`, once the threshold would move
     /// by half the time to live (each collection is a log entry). Replies are
     /// dropped: the next round proposes again.
-    fn collect_garbage(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(ttl) = self.config.garbage_collection_ttl_nanos else { return };
-        let Some(wall_nanos) = now.0.checked_sub(ttl) else { return };
+    fn collect_garbage(
+        &mut self,
+        now: Time,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        let Some(ttl) = self.config.garbage_collection_ttl_nanos else { return Ok(()) };
+        let Some(wall_nanos) = now.0.checked_sub(ttl) else { return Ok(()) };
         let threshold = Timestamp { wall_nanos, logical: 0 };
         let led: Vec<(RangeId, u64)> = self
             .replicas
@@ -65,18 +83,24 @@ impl Store {
             .collect();
         for (range, generation) in led {
             let request = RangeRequest { range, generation, command: RangeCommand::GarbageCollect { threshold } };
-            self.propose_own(now, range, request, output);
+            self.propose_own(now, range, request, output, engine)?;
         }
+        Ok(())
     }
 
     /// As leader of the meta range, proposes recording in the meta map every
     /// descriptor this store's replicas hold that the map does not hold yet
     /// (while every range has a replica on every node, that is all of them).
-    fn update_meta(&mut self, now: Time, output: &mut StoreOutput) {
-        let Some(meta_replica) = self.replicas.get(&META_RANGE) else { return };
-        let Some(meta_state) = meta_replica.state_machine().state() else { return };
+    fn update_meta(
+        &mut self,
+        now: Time,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        let Some(meta_replica) = self.replicas.get(&META_RANGE) else { return Ok(()) };
+        let Some(meta_state) = meta_replica.state_machine().state() else { return Ok(()) };
         if meta_replica.raft().role() != Role::Leader || !meta_state.is_meta() {
-            return;
+            return Ok(());
         }
         let mut known = meta_state.meta().clone();
         let descriptors: Vec<RangeDescriptor> = self
@@ -88,8 +112,9 @@ impl Store {
         if !descriptors.is_empty() {
             let request =
                 RangeRequest { range: META_RANGE, generation: 0, command: RangeCommand::UpdateMeta { descriptors } };
-            self.propose_own(now, META_RANGE, request, output);
+            self.propose_own(now, META_RANGE, request, output, engine)?;
         }
+        Ok(())
     }
 
     /// Moves each range this store leads toward its descriptor's replicas, one
@@ -97,7 +122,12 @@ impl Store {
     /// group below its size), then removes an extra one; a leader that must go
     /// hands leadership to a replica that stays. Raft refuses a change while
     /// another is pending, and the next round tries again.
-    fn reconcile_voters(&mut self, now: Time, output: &mut StoreOutput) {
+    fn reconcile_voters(
+        &mut self,
+        now: Time,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
         let mut changes = Vec::new();
         for (range, replica) in &self.replicas {
             let Some(state) = replica.state_machine().state() else { continue };
@@ -133,18 +163,26 @@ impl Store {
             self.next_request_id += 1;
             let input =
                 Input::Request(ClientRequest { client: STORE_CLIENT, request_id: self.next_request_id, request });
-            self.handle_replica(now, range, input, output);
+            self.handle_replica(now, range, input, output, engine)?;
         }
+        Ok(())
     }
 
     /// Proposes one of the store's own commands (its reply is dropped).
-    fn propose_own(&mut self, now: Time, range: RangeId, request: RangeRequest, output: &mut StoreOutput) {
+    fn propose_own(
+        &mut self,
+        now: Time,
+        range: RangeId,
+        request: RangeRequest,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
         self.next_request_id += 1;
         let input = Input::Request(ClientRequest {
             client: STORE_CLIENT,
             request_id: self.next_request_id,
             request: Request::Write(codec::encode_request(&request)),
         });
-        self.handle_replica(now, range, input, output);
+        self.handle_replica(now, range, input, output, engine)
     }
 }

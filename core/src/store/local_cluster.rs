@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput};
 use crate::keys::Key;
 use crate::node::{ClientId, RequestError};
-use crate::raft::{persistence, Message, RaftConfig, RecoveredState, Role};
+use crate::raft::{Message, RaftConfig, Role};
 use crate::range::{RangeDescriptor, RangeRequest};
 use crate::storage::{Engine, MemoryEngine};
 use crate::types::{NodeId, RangeId, Time};
@@ -44,12 +44,8 @@ fn store_config(node: NodeId, seed: u64, cluster: &LocalCluster) -> StoreConfig 
         garbage_collection_ttl_nanos: None,
         max_offset_nanos: MAX_OFFSET_NANOS,
         timestamp_cache_entries_max: cluster.timestamp_cache_entries_max,
+        knobs: Default::default(),
     }
-}
-
-/// Every group `engine` holds, recovered.
-pub fn recover_store(engine: &MemoryEngine) -> Vec<(RangeId, RecoveredState)> {
-    super::recover(engine).expect("the in-memory engine does not fail")
 }
 
 impl LocalCluster {
@@ -88,7 +84,8 @@ impl LocalCluster {
             let mut engine = MemoryEngine::new();
             bootstrap(&mut engine, &nodes).expect("the in-memory engine does not fail");
             let config = store_config(node, seed, &cluster);
-            cluster.stores.insert(node, Store::new(config, recover_store(&engine)));
+            let store = Store::new(config, &engine).expect("the in-memory engine does not fail");
+            cluster.stores.insert(node, store);
             cluster.engines.insert(node, engine);
         }
         cluster
@@ -106,6 +103,11 @@ impl LocalCluster {
         &self.stores[&node]
     }
 
+    /// The engine of `node`, where its replicas keep their state.
+    pub fn engine(&self, node: NodeId) -> &MemoryEngine {
+        &self.engines[&node]
+    }
+
     /// Cuts `node` off (its messages in and out are dropped) or heals it.
     pub fn set_isolated(&mut self, node: NodeId, isolated: bool) {
         if isolated {
@@ -115,12 +117,16 @@ impl LocalCluster {
         }
     }
 
+    /// Hands `input` to `node`'s store and performs the output.
+    fn handle(&mut self, node: NodeId, input: StoreInput) {
+        let engine = self.engines.get_mut(&node).expect("known node");
+        let store = self.stores.get_mut(&node).expect("known node");
+        let output = store.handle(self.now, input, engine).expect("the in-memory engine does not fail");
+        self.perform(node, output);
+    }
+
     fn perform(&mut self, node: NodeId, output: StoreOutput) {
         let engine = self.engines.get_mut(&node).expect("known node");
-        for (range, ready) in &output.readies {
-            persistence::write(engine, &persistence::GroupKeys::new(range.0), ready)
-                .expect("the in-memory engine does not fail");
-        }
         engine.sync().expect("the in-memory engine does not fail");
         for (range, message) in output.messages() {
             self.queue.push_back((node, range, message.clone()));
@@ -137,7 +143,7 @@ impl LocalCluster {
         let engine = self.engines.get_mut(&node).expect("known node");
         // Every write here was synced before anything left the node.
         engine.crash(0);
-        let store = Store::new(config, recover_store(engine));
+        let store = Store::new(config, engine).expect("the in-memory engine does not fail");
         self.stores.insert(node, store);
         self.queue.retain(|(_, _, message)| message.to != node);
     }
@@ -149,14 +155,11 @@ impl LocalCluster {
             if self.isolated.contains(&from) || self.isolated.contains(&to) {
                 continue;
             }
-            let output =
-                self.stores.get_mut(&to).expect("known node").handle(self.now, StoreInput::Message { range, message });
-            self.perform(to, output);
+            self.handle(to, StoreInput::Message { range, message });
         }
         self.now = Time(self.now.0 + STEP_NANOS);
         for node in self.nodes() {
-            let output = self.stores.get_mut(&node).expect("known node").handle(self.now, StoreInput::Tick);
-            self.perform(node, output);
+            self.handle(node, StoreInput::Tick);
         }
     }
 
@@ -181,8 +184,7 @@ impl LocalCluster {
         self.next_request_id += 1;
         let request_id = self.next_request_id;
         let input = StoreInput::Request { client: ClientId(0), request_id, request, sender_clock: None };
-        let output = self.stores.get_mut(&leader).expect("known node").handle(self.now, input);
-        self.perform(leader, output);
+        self.handle(leader, input);
         Some(request_id)
     }
 

@@ -1,68 +1,161 @@
 //! A range as the replicated state machine of its Raft group: committed entries
-//! are encoded [`RangeRequest`]s applied to a [`RangeState`]; answers go back
-//! encoded. A split's new right-hand range is kept aside for the store to start.
+//! are encoded [`RangeRequest`]s applied to a [`RangeState`] in the range's key
+//! space of the node's engine (`range::stored`); answers go back encoded.
+//!
+//! Each entry is one batch: the command's effects and the range's new applied
+//! index. A split's batch also holds the whole new right-hand range — its key
+//! space, its applied index and its Raft group's initial state — so a crash
+//! keeps both halves or neither; the store then starts the new group from
+//! what the batch wrote.
 
 use crate::node::StateMachine;
-use crate::range::codec;
-use crate::range::{RangeSnapshot, RangeState};
-use crate::types::LogIndex;
+use crate::raft::{
+    persistence, Configuration, HardState, Ready, RecoveredState, Snapshot, SnapshotMetadata, SnapshotToPersist,
+};
+use crate::range::{codec, stored, RangeSnapshot, RangeState, SplitOff, TransactionRecord};
+use crate::storage::{Engine, Staged, StorageError, WriteBatch};
+use crate::types::{LogIndex, RangeId, TransactionId};
+
+use super::{StoreKnobs, SPLIT_INITIAL_INDEX, SPLIT_INITIAL_TERM};
 
 /// One replica's range state; None until a snapshot initializes it.
 #[derive(Debug)]
 pub struct RangeMachine {
+    range: RangeId,
     state: Option<RangeState>,
     heartbeat_expiry_nanos: u64,
     /// The bound of the range's timestamp cache (splits inherit it).
     timestamp_cache_entries_max: usize,
-    /// Right-hand ranges created by splits applied since the store last looked.
-    splits: Vec<RangeState>,
+    /// Right-hand ranges whose state a split applied since the store last
+    /// looked wrote into the engine.
+    splits: Vec<RangeId>,
+    knobs: StoreKnobs,
+}
+
+/// The Raft state a range born from a split starts with: the right half's
+/// state as a snapshot at [`SPLIT_INITIAL_INDEX`], voters as the descriptor says.
+pub fn initial_raft_state(snapshot: &RangeSnapshot) -> RecoveredState {
+    let descriptor = snapshot.descriptor.as_ref().expect("a range born from a split has a descriptor");
+    let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
+    let snapshot = Snapshot {
+        metadata: SnapshotMetadata {
+            index: SPLIT_INITIAL_INDEX,
+            term: SPLIT_INITIAL_TERM,
+            configuration: Configuration::with_voters(descriptor.replicas.iter().copied()),
+        },
+        data: codec::encode_snapshot(snapshot),
+    };
+    RecoveredState { hard_state, snapshot, entries: Vec::new(), applied_index: SPLIT_INITIAL_INDEX }
+}
+
+/// The batch that writes a new range's Raft group as `recovered` describes it.
+pub fn initial_raft_batch(range: RangeId, recovered: &RecoveredState) -> WriteBatch {
+    let ready = Ready {
+        hard_state: Some(recovered.hard_state),
+        snapshot: Some(SnapshotToPersist { snapshot: recovered.snapshot.clone(), restore: false }),
+        ..Ready::default()
+    };
+    let mut batch = persistence::batch(&persistence::GroupKeys::new(range.0), &ready);
+    stored::write_applied(&mut batch, range, recovered.applied_index);
+    batch
 }
 
 impl RangeMachine {
-    pub fn new(heartbeat_expiry_nanos: u64, timestamp_cache_entries_max: usize) -> RangeMachine {
-        RangeMachine { state: None, heartbeat_expiry_nanos, timestamp_cache_entries_max, splits: Vec::new() }
+    pub fn new(range: RangeId, heartbeat_expiry_nanos: u64, timestamp_cache_entries_max: usize) -> RangeMachine {
+        let splits = Vec::new();
+        let knobs = StoreKnobs::default();
+        RangeMachine { range, state: None, heartbeat_expiry_nanos, timestamp_cache_entries_max, splits, knobs }
+    }
+
+    pub fn set_knobs(&mut self, knobs: StoreKnobs) {
+        self.knobs = knobs;
     }
 
     pub fn state(&self) -> Option<&RangeState> {
         self.state.as_ref()
     }
 
-    /// The ranges split off since the last call.
-    pub fn take_splits(&mut self) -> Vec<RangeState> {
+    /// The range's key space in `engine`, for reading.
+    pub fn view<'a>(&self, engine: &'a dyn Engine) -> Staged<'a> {
+        Staged::new(engine, stored::space(self.range))
+    }
+
+    /// The record of `transaction` this replica holds, if any.
+    pub fn record(&self, engine: &dyn Engine, transaction: TransactionId) -> Option<TransactionRecord> {
+        RangeState::record(&self.view(engine), transaction)
+    }
+
+    /// The ranges split off since the last call, their state in the engine.
+    pub fn take_splits(&mut self) -> Vec<RangeId> {
         std::mem::take(&mut self.splits)
+    }
+
+    /// Adds the split-off range to the split's batch, unless this node holds
+    /// that range already (created by a message, or from an earlier life):
+    /// its own Raft state and data win over the split's.
+    fn add_split(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, right: SplitOff) {
+        let id = right.state.descriptor().id;
+        let keys = persistence::GroupKeys::new(id.0);
+        if persistence::exists(engine, &keys).expect("the engine reads") {
+            return;
+        }
+        let (right_batch, _, snapshot) = right.into_batch(engine);
+        batch.operations.extend(right_batch.operations);
+        batch.operations.extend(initial_raft_batch(id, &initial_raft_state(&snapshot)).operations);
+        self.splits.push(id);
     }
 }
 
 impl StateMachine for RangeMachine {
-    fn apply(&mut self, _index: LogIndex, command: &[u8]) -> Vec<u8> {
+    fn recover(&mut self, engine: &dyn Engine) -> LogIndex {
+        let view = self.view(engine);
+        self.state = stored::load(&view, self.heartbeat_expiry_nanos, self.timestamp_cache_entries_max);
+        stored::read_applied(&view)
+    }
+
+    fn apply(&mut self, engine: &mut dyn Engine, index: LogIndex, command: &[u8]) -> Result<Vec<u8>, StorageError> {
         // Entries are proposed only after decoding succeeded at the leader, so a
         // bad entry here means corruption: every replica must stop the same way.
         let request = codec::decode_request(command).expect("committed range commands decode");
         let state = self.state.as_mut().expect("a replica applies entries only once initialized");
-        let applied = state.apply(request);
-        self.splits.extend(applied.right);
-        codec::encode_outcome(&applied.result)
+        let (applied, mut batch) = state.apply_staged(engine, request);
+        if let Some(right) = applied.right {
+            self.add_split(engine, &mut batch, right);
+        }
+        if self.knobs.applied_index_ahead {
+            let mut ahead = WriteBatch::default();
+            stored::write_applied(&mut ahead, self.range, index);
+            engine.write(ahead)?;
+        } else {
+            stored::write_applied(&mut batch, self.range, index);
+        }
+        engine.write(batch)?;
+        Ok(codec::encode_outcome(&applied.result))
     }
 
-    fn query(&self, _query: &[u8]) -> Vec<u8> {
+    fn query(&self, _engine: &dyn Engine, _query: &[u8]) -> Vec<u8> {
         // Range reads go through the log (they update the timestamp cache).
         Vec::new()
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        let snapshot = self.state.as_ref().map(RangeState::snapshot).unwrap_or_default();
+    fn snapshot(&self, engine: &dyn Engine) -> Vec<u8> {
+        let view = self.view(engine);
+        let snapshot = self.state.as_ref().map(|state| state.snapshot(&view)).unwrap_or_default();
         codec::encode_snapshot(&snapshot)
     }
 
-    fn restore(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            self.state = None;
-            return;
-        }
-        let snapshot: RangeSnapshot = codec::decode_snapshot(data).expect("range snapshots decode");
-        self.state = RangeState::restore(snapshot, self.heartbeat_expiry_nanos);
-        if let Some(state) = &mut self.state {
-            state.set_timestamp_cache_entries_max(self.timestamp_cache_entries_max);
-        }
+    fn install(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]) {
+        let mut view = self.view(engine);
+        let mut clear = WriteBatch::default();
+        clear.delete_range(Vec::new(), Vec::new());
+        view.write(clear).expect("a staged write does not fail");
+        self.state = if data.is_empty() {
+            None
+        } else {
+            let snapshot: RangeSnapshot = codec::decode_snapshot(data).expect("range snapshots decode");
+            RangeState::install(&mut view, snapshot, self.heartbeat_expiry_nanos, self.timestamp_cache_entries_max)
+        };
+        batch.operations.extend(view.finish().operations);
+        stored::write_applied(batch, self.range, index);
     }
 }

@@ -40,10 +40,7 @@ use rand_core::SeedableRng;
 pub use requests::LOOKUP_GROUP;
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
-use crate::raft::{
-    persistence, Configuration, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState, Snapshot,
-    SnapshotMetadata, SnapshotToPersist,
-};
+use crate::raft::{persistence, Message, MessageBody, RaftConfig, Ready, RecoveredState};
 use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
 use crate::storage::{Engine, StorageError};
 use crate::txn::clock::HybridClock;
@@ -81,6 +78,17 @@ pub struct StoreConfig {
     /// low-water mark (production: `range::timestamp_cache::ENTRIES_MAX_DEFAULT`;
     /// the simulator draws tiny limits). The same on every node.
     pub timestamp_cache_entries_max: usize,
+    /// Bugs to inject (all off outside the simulator's bug sweeps).
+    pub knobs: StoreKnobs,
+}
+
+/// Bugs the simulator switches on to show that its checkers catch them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreKnobs {
+    /// A replica writes its new applied index in a batch of its own, before
+    /// the batch of the effects it covers: a crash between the two leaves a
+    /// replica that claims an entry it never applied.
+    pub applied_index_ahead: bool,
 }
 
 /// What can happen to a store.
@@ -148,38 +156,26 @@ const STORE_REQUEST_ID_BASE: u64 = 1 << 62;
 /// The client id of the store's own proposals; their replies are dropped.
 const STORE_CLIENT: ClientId = ClientId(u64::MAX);
 
-/// The first range of a new cluster, as every initial node stores it: the whole
-/// key space on `voters`, at index 0.
-pub fn bootstrap_range(voters: &[NodeId]) -> (RangeId, RecoveredState) {
+/// Writes the first range of a new cluster into `engine`, synced: the whole key
+/// space on `voters`, its state and its Raft group as every initial node
+/// stores them. Like a range born from a split, the first range starts above
+/// index zero, so that a replica created empty on a node the range moves to
+/// can only be initialized by a snapshot (see the module doc).
+pub fn bootstrap(engine: &mut (impl Engine + ?Sized), voters: &[NodeId]) -> Result<(), StorageError> {
     let range = RangeId(1);
     let descriptor = RangeDescriptor::whole_key_space(range, voters.iter().copied().collect());
     let state = RangeState::first(descriptor, 0);
-    // Like a range born from a split, the first range starts above index zero,
-    // so that a replica created empty on a node the range moves to can only be
-    // initialized by a snapshot (see the module doc).
-    let snapshot = Snapshot {
-        metadata: SnapshotMetadata {
-            index: SPLIT_INITIAL_INDEX,
-            term: SPLIT_INITIAL_TERM,
-            configuration: Configuration::with_voters(voters.iter().copied()),
-        },
-        data: codec::encode_snapshot(&state.snapshot()),
-    };
-    let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
-    (range, RecoveredState { snapshot, hard_state, entries: Vec::new() })
-}
-
-/// Writes the first range of a new cluster into `engine`, synced.
-pub fn bootstrap(engine: &mut impl Engine, voters: &[NodeId]) -> Result<(), StorageError> {
-    let (range, recovered) = bootstrap_range(voters);
-    let snapshot = SnapshotToPersist { snapshot: recovered.snapshot, restore: false };
-    let ready =
-        Ready { hard_state: Some(recovered.hard_state), snapshot: Some(snapshot), sync: true, ..Ready::default() };
-    persistence::persist(engine, &persistence::GroupKeys::new(range.0), &ready)
+    let empty = crate::storage::MemoryEngine::new();
+    let mut batch = state.initial_batch(&empty);
+    let view = crate::storage::Staged::new(&empty, crate::range::stored::space(range));
+    let recovered = machine::initial_raft_state(&state.snapshot(&view));
+    batch.operations.extend(machine::initial_raft_batch(range, &recovered).operations);
+    engine.write(batch)?;
+    engine.sync()
 }
 
 /// Every range replica `engine` holds, as persisted.
-pub fn recover(engine: &impl Engine) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
+pub fn recover(engine: &(impl Engine + ?Sized)) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
     let mut recovered = Vec::new();
     for group in persistence::groups(engine)? {
         let state = persistence::recover(engine, &persistence::GroupKeys::new(group))?;
@@ -189,16 +185,16 @@ pub fn recover(engine: &impl Engine) -> Result<Vec<(RangeId, RecoveredState)>, S
 }
 
 impl Store {
-    /// A store restarting with the replicas its storage holds.
-    pub fn new(config: StoreConfig, recovered: Vec<(RangeId, RecoveredState)>) -> Store {
+    /// A store restarting with the replicas `engine` holds.
+    pub fn new(config: StoreConfig, engine: &dyn Engine) -> Result<Store, StorageError> {
         let random = ChaCha8Rng::seed_from_u64(config.raft.random_seed ^ 0x5eed_5917_u64);
         let clock = HybridClock::new(config.max_offset_nanos);
         let next_request_id = STORE_REQUEST_ID_BASE;
         let mut store = Store { config, replicas: BTreeMap::new(), random, clock, ticks: 0, next_request_id };
-        for (range, state) in recovered {
-            store.start_replica(range, state);
+        for (range, state) in recover(engine)? {
+            store.start_replica(range, state, engine);
         }
-        store
+        Ok(store)
     }
 
     pub fn ranges(&self) -> impl Iterator<Item = RangeId> + '_ {
@@ -221,40 +217,48 @@ impl Store {
             .cloned()
     }
 
-    fn start_replica(&mut self, range: RangeId, recovered: RecoveredState) {
+    fn start_replica(&mut self, range: RangeId, recovered: RecoveredState, engine: &dyn Engine) {
         let mut raft = self.config.raft.clone();
         raft.id = self.config.node;
         // Each group jitters differently, still determined by the node's seed.
         raft.random_seed = self.config.raft.random_seed ^ range.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let config = NodeConfig {
+            group: range.0,
             raft,
             tick_interval_nanos: self.config.tick_interval_nanos,
             compaction_threshold_entries: self.config.compaction_threshold_entries,
         };
-        let machine = RangeMachine::new(self.config.heartbeat_expiry_nanos, self.config.timestamp_cache_entries_max);
-        self.replicas.insert(range, Node::new(config, recovered, machine));
+        let mut machine =
+            RangeMachine::new(range, self.config.heartbeat_expiry_nanos, self.config.timestamp_cache_entries_max);
+        machine.set_knobs(self.config.knobs);
+        self.replicas.insert(range, Node::new(config, recovered, machine, engine));
     }
 
-    /// Handles one input at time `now`.
-    pub fn handle(&mut self, now: Time, input: StoreInput) -> StoreOutput {
+    /// Handles one input at time `now`, writing to `engine` (see `node`'s module doc).
+    pub fn handle(
+        &mut self,
+        now: Time,
+        input: StoreInput,
+        engine: &mut dyn Engine,
+    ) -> Result<StoreOutput, StorageError> {
         let mut output = StoreOutput::default();
         match input {
             StoreInput::Tick => {
                 let ranges: Vec<RangeId> = self.replicas.keys().copied().collect();
                 for range in ranges {
-                    self.handle_replica(now, range, Input::Tick, &mut output);
+                    self.handle_replica(now, range, Input::Tick, &mut output, engine)?;
                 }
                 self.ticks += 1;
                 if self.ticks.is_multiple_of(self.config.split_check_interval_ticks.max(1)) {
-                    self.housekeeping(now, &mut output);
+                    self.housekeeping(now, &mut output, engine)?;
                 }
             }
             StoreInput::Message { range, message } => {
                 if !self.replicas.contains_key(&range) && may_create_replica(&message) {
-                    self.start_replica(range, RecoveredState::default());
+                    self.start_replica(range, RecoveredState::default(), engine);
                 }
                 if self.replicas.contains_key(&range) {
-                    self.handle_replica(now, range, Input::Message(message), &mut output);
+                    self.handle_replica(now, range, Input::Message(message), &mut output, engine)?;
                 }
             }
             StoreInput::Request { client, request_id, request, sender_clock } => {
@@ -264,7 +268,7 @@ impl Store {
                 } else if self.replicas.contains_key(&range) {
                     let command = Request::Write(codec::encode_request(&request));
                     let input = Input::Request(ClientRequest { client, request_id, request: command });
-                    self.handle_replica(now, range, input, &mut output);
+                    self.handle_replica(now, range, input, &mut output, engine)?;
                 } else {
                     let result = Err(RequestError::NotLeader { leader: None });
                     output.replies.push(Reply { client, request_id, result });
@@ -276,7 +280,7 @@ impl Store {
                     output.replies.push(Reply { client, request_id, result: Err(RequestError::Invalid) });
                 } else if self.replicas.contains_key(&range) {
                     let input = Input::Request(ClientRequest { client, request_id, request });
-                    self.handle_replica(now, range, input, &mut output);
+                    self.handle_replica(now, range, input, &mut output, engine)?;
                 } else {
                     let result = Err(RequestError::NotLeader { leader: None });
                     output.replies.push(Reply { client, request_id, result });
@@ -285,7 +289,7 @@ impl Store {
         }
         output.replies.retain(|reply| reply.client != STORE_CLIENT);
         output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
-        output
+        Ok(output)
     }
 
     /// Whether the sender's clock reading, taken when it sent the request, is
@@ -321,42 +325,38 @@ impl Store {
         carried.is_none_or(|timestamp| self.clock.update(now, timestamp).is_ok())
     }
 
-    fn handle_replica(&mut self, now: Time, range: RangeId, input: Input, output: &mut StoreOutput) {
+    fn handle_replica(
+        &mut self,
+        now: Time,
+        range: RangeId,
+        input: Input,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
         let replica = self.replicas.get_mut(&range).expect("checked by the caller");
-        let replica_output = replica.handle(now, input);
+        let replica_output = replica.handle(now, input, engine)?;
         output.readies.extend(replica_output.readies.into_iter().map(|ready| (range, ready)));
         output.replies.extend(replica_output.replies);
         let splits = replica.state_machine_mut().take_splits();
         for right in splits {
-            self.start_split_range(now, right, output);
+            self.start_split_range(now, right, output, engine)?;
         }
+        Ok(())
     }
 
-    /// Starts the right-hand range of a split applied here (see the module doc).
-    fn start_split_range(&mut self, now: Time, right: RangeState, output: &mut StoreOutput) {
-        let descriptor = right.descriptor().clone();
-        if self.replicas.contains_key(&descriptor.id) {
-            // Created earlier by a message and initialized by a snapshot: keep it.
-            return;
-        }
-        let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
-        let snapshot = Snapshot {
-            metadata: SnapshotMetadata {
-                index: SPLIT_INITIAL_INDEX,
-                term: SPLIT_INITIAL_TERM,
-                configuration: Configuration::with_voters(descriptor.replicas.iter().copied()),
-            },
-            data: codec::encode_snapshot(&right.snapshot()),
-        };
-        let initial = Ready {
-            hard_state: Some(hard_state),
-            snapshot: Some(SnapshotToPersist { snapshot: snapshot.clone(), restore: false }),
-            sync: true,
-            ..Ready::default()
-        };
-        output.readies.push((descriptor.id, initial));
-        self.start_replica(descriptor.id, RecoveredState { hard_state, snapshot, entries: Vec::new() });
-        self.handle_replica(now, descriptor.id, Input::Tick, output);
+    /// Starts the right-hand range of a split applied here, from what the
+    /// split's batch wrote (see `machine`); it replaces a replica created
+    /// empty by a message that had persisted nothing.
+    fn start_split_range(
+        &mut self,
+        now: Time,
+        right: RangeId,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        let recovered = persistence::recover(engine, &persistence::GroupKeys::new(right.0))?;
+        self.start_replica(right, recovered, engine);
+        self.handle_replica(now, right, Input::Tick, output, engine)
     }
 }
 

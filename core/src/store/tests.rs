@@ -7,6 +7,7 @@ use super::*;
 use crate::keys::Key;
 use crate::range::{CommandError, RangeCommand, RangeError, RangeResponse};
 use crate::storage::mvcc::{ReadOptions, Resolution};
+use crate::storage::MemoryEngine;
 use crate::types::{Timestamp, TransactionId};
 
 type Harness = LocalCluster;
@@ -190,7 +191,7 @@ fn the_meta_map_learns_every_split() {
 }
 
 /// A one-node store of the first range, tolerating `max_offset_nanos` of clock offset.
-fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> Store {
+fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> (Store, MemoryEngine) {
     let node = NodeId(1);
     let config = StoreConfig {
         node,
@@ -203,15 +204,18 @@ fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> Store {
         garbage_collection_ttl_nanos: None,
         max_offset_nanos,
         timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+        knobs: StoreKnobs::default(),
     };
-    Store::new(config, vec![bootstrap_range(&[node])])
+    let mut engine = MemoryEngine::new();
+    bootstrap(&mut engine, &[node]).unwrap();
+    (Store::new(config, &engine).unwrap(), engine)
 }
 
 /// A request whose sender's clock is beyond the maximum offset of the node's,
 /// behind or ahead, is refused before it reaches a replica.
 #[test]
 fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
-    let mut store = single_node_store_with_offset_nanos(100);
+    let (mut store, mut engine) = single_node_store_with_offset_nanos(100);
     let now = Time(10_000);
     let read = RangeCommand::Get { key: key("a"), read: ReadOptions::at(at(10_000)) };
     let request = RangeRequest { range: RangeId(1), generation: 0, command: read };
@@ -222,7 +226,7 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
             request: request.clone(),
             sender_clock: Some(Time(sent)),
         };
-        let output = store.handle(now, input);
+        let output = store.handle(now, input, &mut engine).unwrap();
         let clock_refusal = output.replies.iter().any(|reply| reply.result == Err(RequestError::ClockOffset));
         assert_eq!(clock_refusal, refused, "a sender at {sent} against a node at {}", now.0);
     }
@@ -230,7 +234,7 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
 
 #[test]
 fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
-    let mut store = single_node_store_with_offset_nanos(100);
+    let (mut store, mut engine) = single_node_store_with_offset_nanos(100);
     let now = Time(10_000);
     for (timestamp, refused) in [(10_050, false), (10_200, true)] {
         let command = RangeCommand::CommitOnePhase {
@@ -246,7 +250,7 @@ fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
             request,
             sender_clock: None,
         };
-        let output = store.handle(now, input);
+        let output = store.handle(now, input, &mut engine).unwrap();
         let clock_refusal = output.replies.iter().any(|reply| reply.result == Err(RequestError::ClockOffset));
         assert_eq!(clock_refusal, refused, "a one-phase commit at {timestamp} against a node at {}", now.0);
     }
@@ -258,4 +262,87 @@ fn value_of(answer: Result<RangeResponse, CommandError>) -> Result<Option<Vec<u8
         RangeResponse::Value { value, .. } => value,
         other => panic!("a read answered {other:?}"),
     })
+}
+
+/// Ticks a one-node store until it leads its first range, syncing as a runtime would.
+fn lead(store: &mut Store, engine: &mut MemoryEngine, now: &mut Time) {
+    for _ in 0..100 {
+        *now = Time(now.0 + 100_000_000);
+        store.handle(*now, StoreInput::Tick, engine).unwrap();
+        engine.sync().unwrap();
+        if store.replica(RangeId(1)).unwrap().raft().role() == crate::raft::Role::Leader {
+            return;
+        }
+    }
+    panic!("a lone voter elects itself");
+}
+
+/// Handles one command on a one-node store without syncing; its answer.
+fn apply_unsynced(
+    store: &mut Store,
+    engine: &mut MemoryEngine,
+    now: Time,
+    command: RangeCommand,
+) -> Result<RangeResponse, CommandError> {
+    let request = RangeRequest { range: RangeId(1), generation: 0, command };
+    let input = StoreInput::Request { client: crate::node::ClientId(1), request_id: 1, request, sender_clock: None };
+    let output = store.handle(now, input, engine).unwrap();
+    let reply = output.replies.into_iter().find(|reply| reply.request_id == 1).expect("a lone voter answers at once");
+    codec::decode_outcome(&reply.result.unwrap()).unwrap()
+}
+
+fn write_one_phase(transaction: u128, text: &str, wall: u64) -> RangeCommand {
+    RangeCommand::CommitOnePhase {
+        transaction: TransactionId(transaction),
+        writes: vec![(key(text), Some(text.as_bytes().to_vec()))],
+        timestamp: at(wall),
+        read_spans: Vec::new(),
+    }
+}
+
+/// The applied index is written with the effects, after the log entry: a crash
+/// that keeps the entry but loses its application leaves a replica that
+/// restarts at its durable applied index and applies the entry again.
+#[test]
+fn a_crash_that_loses_an_application_replays_only_the_entries_after_the_applied_index() {
+    let (mut store, mut engine) = single_node_store_with_offset_nanos(u64::MAX / 2);
+    let mut now = Time(0);
+    lead(&mut store, &mut engine, &mut now);
+    apply_unsynced(&mut store, &mut engine, now, write_one_phase(1, "a", 10)).unwrap();
+    engine.sync().unwrap();
+    let applied_before = store.replica(RangeId(1)).unwrap().raft().applied_index();
+    apply_unsynced(&mut store, &mut engine, now, write_one_phase(2, "b", 20)).unwrap();
+    let unsynced = engine.unsynced_batches();
+    assert!(unsynced >= 2, "the entry's Raft batch, then its application");
+    engine.crash(unsynced - 1);
+
+    let config = store.config.clone();
+    let mut store = Store::new(config, &engine).unwrap();
+    let raft = store.replica(RangeId(1)).unwrap().raft();
+    assert_eq!(raft.applied_index(), applied_before, "the restart resumes at the durable applied index");
+    assert!(raft.commit_index() > applied_before, "the lost application's entry is still committed in the log");
+    lead(&mut store, &mut engine, &mut now);
+    let read = RangeCommand::Get { key: key("b"), read: ReadOptions::at(at(30)) };
+    let value = value_of(apply_unsynced(&mut store, &mut engine, now, read));
+    assert_eq!(value, Ok(Some(b"b".to_vec())), "the entry was applied again from the log");
+}
+
+/// A restart loads each replica's state from the engine and replays nothing
+/// that was applied: however many entries the log holds.
+#[test]
+fn a_restart_replays_no_applied_entry() {
+    let (mut store, mut engine) = single_node_store_with_offset_nanos(u64::MAX / 2);
+    let mut now = Time(0);
+    lead(&mut store, &mut engine, &mut now);
+    for number in 0..50u64 {
+        let text = format!("k{number}");
+        apply_unsynced(&mut store, &mut engine, now, write_one_phase(u128::from(number) + 1, &text, 10 + number))
+            .unwrap();
+    }
+    engine.sync().unwrap();
+    let applied = store.replica(RangeId(1)).unwrap().raft().applied_index();
+    let snapshot_index = store.replica(RangeId(1)).unwrap().raft().snapshot_index();
+    assert!(applied.0 > snapshot_index.0 + 40, "the log holds the entries (no compaction yet)");
+    let restarted = Store::new(store.config.clone(), &engine).unwrap();
+    assert_eq!(restarted.replica(RangeId(1)).unwrap().raft().applied_index(), applied);
 }

@@ -225,8 +225,8 @@ fn record_status(cluster: &LocalCluster, id: TransactionId) -> Option<Option<Tra
     let mut status = None;
     for range in cluster.store(some_node).ranges() {
         let leader = cluster.leader(range)?;
-        let state = cluster.store(leader).replica(range)?.state_machine().state()?;
-        status = status.or(state.record(id).map(|record| record.status));
+        let machine = cluster.store(leader).replica(range)?.state_machine();
+        status = status.or(machine.record(cluster.engine(leader), id).map(|record| record.status));
     }
     Some(status)
 }

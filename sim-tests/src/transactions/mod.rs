@@ -93,6 +93,7 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
         timestamp_cache_entries_max: *[2, 8, 64, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT]
             .choose(&mut random)
             .expect("non-empty"),
+        knobs: Bug::store_knobs(options.bug),
     };
     (config, node_count, sync_latency)
 }

@@ -93,7 +93,12 @@ impl Store {
     }
 
     fn recovered(&self) -> RecoveredState {
-        RecoveredState { hard_state: self.hard_state, snapshot: self.snapshot.clone(), entries: self.entries.clone() }
+        RecoveredState {
+            hard_state: self.hard_state,
+            snapshot: self.snapshot.clone(),
+            entries: self.entries.clone(),
+            applied_index: LogIndex(0),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ impl RangeState {
     /// nothing, and leaves a committed record for replays to find.
     pub(super) fn commit_one_phase(
         &mut self,
+        data: &mut Staged<'_>,
         transaction: TransactionId,
         writes: &[(Key, Option<Vec<u8>>)],
         timestamp: Timestamp,
@@ -17,9 +18,9 @@ impl RangeState {
         let Some((anchor, _)) = writes.first() else {
             return Err(CommandError::Invalid { reason: "a one-phase commit writes at least one key".into() });
         };
-        if let Some(record) = self.records.get(&transaction) {
+        if let Some(record) = stored::read_record(data, transaction) {
             return match record.status {
-                TransactionStatus::Committed { .. } => Ok(RangeResponse::Record(record.clone())),
+                TransactionStatus::Committed { .. } => Ok(RangeResponse::Record(record)),
                 TransactionStatus::Aborted => Err(CommandError::TransactionAborted { transaction }),
                 TransactionStatus::Pending => {
                     Err(CommandError::Invalid { reason: "the transaction commits in two phases already".into() })
@@ -34,10 +35,10 @@ impl RangeState {
         let versions: Vec<(&[u8], Option<&[u8]>)> =
             writes.iter().map(|(key, value)| (key.0.as_slice(), value.as_deref())).collect();
         loop {
-            if commit > timestamp && !self.may_move_reads(transaction, read_spans, timestamp, commit)? {
+            if commit > timestamp && !self.may_move_reads(data, transaction, read_spans, timestamp, commit)? {
                 return Err(CommandError::CommitTimestampPushed { minimum: commit });
             }
-            match mvcc::commit_versions(&mut self.data, &versions, commit) {
+            match mvcc::commit_versions(data, &versions, commit) {
                 Ok(()) => break,
                 Err(MvccError::WriteTooOld { existing, .. }) => commit = existing.next(),
                 Err(error) => return Err(conflict(error)),
@@ -45,7 +46,7 @@ impl RangeState {
         }
         // The reads now stand at the commit timestamp: later writes land above.
         for (start, end) in read_spans {
-            self.reads.record_span(start, end, commit);
+            self.record_read_span(data, start, end, commit);
         }
         let record = TransactionRecord {
             id: transaction,
@@ -56,7 +57,7 @@ impl RangeState {
             minimum_commit: commit,
             intent_spans: Vec::new(),
         };
-        self.records.insert(transaction, record.clone());
+        stored::write_record(data, &record);
         Ok(RangeResponse::Record(record))
     }
 
@@ -65,6 +66,7 @@ impl RangeState {
     /// transaction (a refresh, done here rather than by the coordinator).
     fn may_move_reads(
         &self,
+        data: &Staged<'_>,
         transaction: TransactionId,
         read_spans: &[(Key, KeyEnd)],
         read: Timestamp,
@@ -77,9 +79,8 @@ impl RangeState {
             if !self.descriptor.contains(start) || *end > self.descriptor.end {
                 return Ok(false);
             }
-            let changed =
-                mvcc::has_write_between(&self.data, &start.0, end_bytes(end), read, commit, Some(transaction))
-                    .map_err(conflict)?;
+            let changed = mvcc::has_write_between(data, &start.0, end_bytes(end), read, commit, Some(transaction))
+                .map_err(conflict)?;
             if changed {
                 return Ok(false);
             }

@@ -7,12 +7,13 @@ impl RangeState {
     /// Creates the record at the transaction's first write, or renews its heartbeat.
     pub(super) fn heartbeat(
         &mut self,
+        data: &mut Staged<'_>,
         transaction: TransactionId,
         anchor: Key,
         start: Timestamp,
         now: Timestamp,
     ) -> Result<RangeResponse, CommandError> {
-        let record = self.records.entry(transaction).or_insert_with(|| TransactionRecord {
+        let mut record = stored::read_record(data, transaction).unwrap_or(TransactionRecord {
             id: transaction,
             anchor,
             start,
@@ -25,17 +26,19 @@ impl RangeState {
             return Err(CommandError::TransactionAborted { transaction });
         }
         record.heartbeat = record.heartbeat.max(now);
-        Ok(RangeResponse::Record(record.clone()))
+        stored::write_record(data, &record);
+        Ok(RangeResponse::Record(record))
     }
 
     /// Commits at `commit`, or aborts with None. Idempotent once ended.
     pub(super) fn end_transaction(
         &mut self,
+        data: &mut Staged<'_>,
         transaction: TransactionId,
         commit: Option<Timestamp>,
         intent_spans: Vec<(Key, KeyEnd)>,
     ) -> Result<RangeResponse, CommandError> {
-        let Some(record) = self.records.get_mut(&transaction) else {
+        let Some(mut record) = stored::read_record(data, transaction) else {
             // No record: a pusher aborted the transaction and its record is gone,
             // or it never wrote. Either way it cannot commit now.
             return match commit {
@@ -55,12 +58,14 @@ impl RangeState {
         if record.intent_spans.is_empty() {
             record.intent_spans = intent_spans;
         }
-        Ok(RangeResponse::Record(record.clone()))
+        stored::write_record(data, &record);
+        Ok(RangeResponse::Record(record))
     }
 
     /// Another transaction met the pushee's intent (see the module doc).
     pub(super) fn push(
         &mut self,
+        data: &mut Staged<'_>,
         pushee: TransactionId,
         anchor: Key,
         pusher_start: Timestamp,
@@ -70,7 +75,7 @@ impl RangeState {
         let expiry_nanos = self.heartbeat_expiry_nanos;
         // No record: the pushee has not heartbeated yet, or finished long ago.
         // Writing it aborted stops it from starting one later.
-        let record = self.records.entry(pushee).or_insert_with(|| TransactionRecord {
+        let mut record = stored::read_record(data, pushee).unwrap_or(TransactionRecord {
             id: pushee,
             anchor,
             start: Timestamp::default(),
@@ -100,31 +105,28 @@ impl RangeState {
                 }
             }
         };
-        Ok(RangeResponse::Pushed { record: record.clone(), succeeded })
+        stored::write_record(data, &record);
+        Ok(RangeResponse::Pushed { record, succeeded })
     }
 
     /// Splits at `at`: this range keeps the left half; the right half's data,
-    /// records and reads move to the returned range.
-    pub(super) fn split(&mut self, at: &Key, right_id: crate::types::RangeId) -> Applied {
+    /// records and reads move out, to the returned range.
+    pub(super) fn split(&mut self, data: &mut Staged<'_>, at: &Key, right_id: crate::types::RangeId) -> Applied {
         let (left, right) = match self.descriptor.split(at, right_id) {
             Ok(halves) => halves,
             Err(error) => return answer(Err(CommandError::Invalid { reason: format!("{error:?}") })),
         };
         let mut right_state = RangeState::new(right.clone(), self.heartbeat_expiry_nanos);
-        let moved = mvcc::engine_span(&self.data, &at.0, &[]).expect("the in-memory engine does not fail");
-        let mut removal = WriteBatch::default();
-        let mut insertion = WriteBatch::default();
-        for (engine_key, value) in moved {
+        let moved = mvcc::engine_span(data, &at.0, &[]).expect("a range's data reads");
+        let mut removal = crate::storage::WriteBatch::default();
+        for (engine_key, _) in &moved {
             removal.delete(engine_key.clone());
-            insertion.put(engine_key, value);
         }
-        self.data.write(removal).expect("the in-memory engine does not fail");
-        right_state.data.write(insertion).expect("the in-memory engine does not fail");
-        let moving: Vec<TransactionId> =
-            self.records.iter().filter(|(_, record)| record.anchor >= *at).map(|(id, _)| *id).collect();
-        for id in moving {
-            let record = self.records.remove(&id).expect("listed above");
-            right_state.records.insert(id, record);
+        data.write(removal).expect("a staged write does not fail");
+        let moving: Vec<TransactionRecord> =
+            stored::records(data).into_iter().filter(|record| record.anchor >= *at).collect();
+        for record in &moving {
+            stored::delete_record(data, record.id);
         }
         right_state.reads = self.reads.split_off(at);
         right_state.garbage_collection_threshold = self.garbage_collection_threshold;
@@ -135,16 +137,19 @@ impl RangeState {
             self.meta.learn(left.clone());
             self.meta.learn(right.clone());
         }
+        stored::write_head(data, self);
+        stored::write_cache(data, &self.reads);
+        let right_state = SplitOff { state: right_state, data: moved, records: moving };
         Applied { result: Ok(RangeResponse::Split { left, right }), right: Some(right_state) }
     }
 
-    /// Everything this replica holds, for a Raft snapshot.
-    pub fn snapshot(&self) -> RangeSnapshot {
+    /// Everything this replica holds (its space is `view`), for a Raft snapshot.
+    pub fn snapshot(&self, view: &(impl Engine + ?Sized)) -> RangeSnapshot {
         let reads = &self.reads;
         RangeSnapshot {
             descriptor: Some(self.descriptor.clone()),
-            data: mvcc::engine_span(&self.data, &[], &[]).expect("the in-memory engine does not fail"),
-            records: self.records.values().cloned().collect(),
+            data: stored::data(view),
+            records: stored::records(view),
             read_timestamps: reads.keys().map(|(key, timestamp)| (key.clone(), *timestamp)).collect(),
             read_spans: reads.spans().to_vec(),
             read_low_water: reads.low_water(),
@@ -153,23 +158,23 @@ impl RangeState {
         }
     }
 
-    /// The state a snapshot describes; None when it carries no descriptor.
-    pub fn restore(snapshot: RangeSnapshot, heartbeat_expiry_nanos: u64) -> Option<RangeState> {
+    /// The state a snapshot describes, written into `view` (the range's
+    /// space, which the caller has emptied); None when it carries no descriptor.
+    pub fn install(
+        view: &mut (impl Engine + ?Sized),
+        snapshot: RangeSnapshot,
+        heartbeat_expiry_nanos: u64,
+        timestamp_cache_entries_max: usize,
+    ) -> Option<RangeState> {
         let mut state = RangeState::new(snapshot.descriptor?, heartbeat_expiry_nanos);
-        let mut batch = WriteBatch::default();
-        for (engine_key, value) in snapshot.data {
-            batch.put(engine_key, value);
-        }
-        state.data.write(batch).expect("the in-memory engine does not fail");
-        state.records = snapshot.records.into_iter().map(|record| (record.id, record)).collect();
-        state.reads = TimestampCache::new(snapshot.read_timestamps, snapshot.read_low_water);
-        for (start, end, timestamp) in &snapshot.read_spans {
-            state.reads.record_span(start, end, *timestamp);
-        }
+        let keys = snapshot.read_timestamps.into_iter().collect();
+        state.reads =
+            TimestampCache::from_parts(keys, snapshot.read_spans, snapshot.read_low_water, timestamp_cache_entries_max);
         state.garbage_collection_threshold = snapshot.garbage_collection_threshold;
         for descriptor in snapshot.meta {
             state.meta.learn(descriptor);
         }
+        stored::write_all(view, &state, snapshot.data, &snapshot.records);
         Some(state)
     }
 }

@@ -1,0 +1,224 @@
+//! A key space of an engine, seen through writes staged for one batch.
+//!
+//! A replica applies a committed command as one atomic write: its effects and
+//! its new applied index together (see `store::machine`). The code that
+//! computes the effects (MVCC, transaction records, the timestamp cache) reads
+//! and writes through the [`Engine`] trait as it goes, and a later step of the
+//! same command may read what an earlier step wrote. [`Staged`] gives it that:
+//! writes are collected into one [`WriteBatch`] that is not yet in the engine,
+//! and reads see the engine with the staged writes laid over it.
+//!
+//! Every key is relative to a prefix (the replica's key space): callers never
+//! see the prefix, and [`Staged::finish`] returns the batch with full keys. An
+//! empty scan end means the end of the space.
+
+use std::collections::BTreeMap;
+
+use super::engine::{Engine, KeyValue, StorageError, WriteBatch};
+
+/// Writes staged over a read-only engine, under a key prefix.
+pub struct Staged<'a> {
+    engine: &'a dyn Engine,
+    prefix: Vec<u8>,
+    /// The batch so far, full keys.
+    batch: WriteBatch,
+    /// What the staged writes say of each key they touched (None: deleted);
+    /// relative keys.
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Spans (relative) deleted by the staged writes: engine keys in them are
+    /// hidden unless the overlay holds them again.
+    cleared: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The smallest key above every key that starts with `prefix`; None when there is none.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+impl<'a> Staged<'a> {
+    /// Stages writes to the keys under `prefix` of `engine`.
+    pub fn new(engine: &'a dyn Engine, prefix: Vec<u8>) -> Staged<'a> {
+        assert!(prefix_end(&prefix).is_some(), "a key space has an end");
+        Staged { engine, prefix, batch: WriteBatch::default(), overlay: BTreeMap::new(), cleared: Vec::new() }
+    }
+
+    /// The staged writes, with full keys, to write as one batch.
+    pub fn finish(self) -> WriteBatch {
+        self.batch
+    }
+
+    /// Whether nothing has been staged.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    fn full(&self, key: &[u8]) -> Vec<u8> {
+        [&self.prefix[..], key].concat()
+    }
+
+    fn full_end(&self, end: &[u8]) -> Vec<u8> {
+        if end.is_empty() {
+            prefix_end(&self.prefix).expect("checked at creation")
+        } else {
+            self.full(end)
+        }
+    }
+
+    fn is_cleared(&self, key: &[u8]) -> bool {
+        self.cleared.iter().any(|(start, end)| start.as_slice() <= key && (end.is_empty() || key < end.as_slice()))
+    }
+
+    /// The first `limit` engine entries in the span (relative keys) that the
+    /// staged writes neither replace nor delete.
+    fn engine_entries(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        let mut found = Vec::new();
+        let full_end = self.full_end(end);
+        let mut from = self.full(start);
+        while found.len() < limit {
+            let page = self.engine.scan(&from, &full_end, limit - found.len())?;
+            let exhausted = page.len() < limit - found.len();
+            for (key, value) in page {
+                from = [&key[..], &[0]].concat();
+                let relative = key[self.prefix.len()..].to_vec();
+                if !self.overlay.contains_key(&relative) && !self.is_cleared(&relative) {
+                    found.push((relative, value));
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl Engine for Staged<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(staged) = self.overlay.get(key) {
+            return Ok(staged.clone());
+        }
+        if self.is_cleared(key) {
+            return Ok(None);
+        }
+        self.engine.get(&self.full(key))
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        if !end.is_empty() && start >= end {
+            return Ok(Vec::new());
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = self.engine_entries(start, end, limit)?.into_iter().collect();
+        let staged = match end.is_empty() {
+            true => self.overlay.range(start.to_vec()..),
+            false => self.overlay.range(start.to_vec()..end.to_vec()),
+        };
+        let puts = staged.filter_map(|(key, value)| value.as_ref().map(|value| (key.clone(), value.clone())));
+        merged.extend(puts.take(limit));
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        use super::engine::WriteOperation;
+        for operation in batch.operations {
+            match operation {
+                WriteOperation::Put { key, value } => {
+                    self.batch.put(self.full(&key), value.clone());
+                    self.overlay.insert(key, Some(value));
+                }
+                WriteOperation::Delete { key } => {
+                    self.batch.delete(self.full(&key));
+                    self.overlay.insert(key, None);
+                }
+                WriteOperation::DeleteRange { start, end } => {
+                    self.batch.delete_range(self.full(&start), self.full_end(&end));
+                    let doomed: Vec<Vec<u8>> = self
+                        .overlay
+                        .keys()
+                        .filter(|key| {
+                            start.as_slice() <= key.as_slice() && (end.is_empty() || key.as_slice() < end.as_slice())
+                        })
+                        .cloned()
+                        .collect();
+                    for key in doomed {
+                        self.overlay.remove(&key);
+                    }
+                    self.cleared.push((start, end));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Staged writes reach the engine only through [`Staged::finish`].
+    fn sync(&mut self) -> Result<(), StorageError> {
+        panic!("a staged view is written by its owner, not synced")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryEngine;
+
+    fn engine_with(keys: &[(&str, &str)]) -> MemoryEngine {
+        let mut engine = MemoryEngine::new();
+        let mut batch = WriteBatch::default();
+        for (key, value) in keys {
+            batch.put(key.as_bytes().to_vec(), value.as_bytes().to_vec());
+        }
+        engine.write(batch).unwrap();
+        engine
+    }
+
+    fn keys(entries: Vec<KeyValue>) -> Vec<String> {
+        entries.into_iter().map(|(key, _)| String::from_utf8(key).unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_see_staged_writes_over_the_engine_and_only_the_prefix() {
+        let engine = engine_with(&[("p/a", "1"), ("p/b", "2"), ("p/c", "3"), ("q/a", "other")]);
+        let mut staged = Staged::new(&engine, b"p/".to_vec());
+        let mut batch = WriteBatch::default();
+        batch.delete(b"b".to_vec());
+        batch.put(b"bb".to_vec(), b"4".to_vec());
+        staged.write(batch).unwrap();
+        assert_eq!(staged.get(b"b").unwrap(), None);
+        assert_eq!(staged.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(keys(staged.scan(b"", b"", usize::MAX).unwrap()), ["a", "bb", "c"]);
+        assert_eq!(keys(staged.scan(b"a", b"", 2).unwrap()), ["a", "bb"]);
+        assert_eq!(engine.get(b"p/bb").unwrap(), None, "nothing reaches the engine before finish");
+        let batch = staged.finish();
+        assert_eq!(batch.operations.len(), 2);
+    }
+
+    #[test]
+    fn a_deleted_span_hides_engine_keys_until_written_again() {
+        let engine = engine_with(&[("p/a", "1"), ("p/b", "2"), ("p/c", "3"), ("p/d", "4")]);
+        let mut staged = Staged::new(&engine, b"p/".to_vec());
+        let mut batch = WriteBatch::default();
+        batch.delete_range(b"b".to_vec(), b"d".to_vec());
+        batch.put(b"c".to_vec(), b"new".to_vec());
+        staged.write(batch).unwrap();
+        assert_eq!(keys(staged.scan(b"", b"", usize::MAX).unwrap()), ["a", "c", "d"]);
+        assert_eq!(staged.get(b"c").unwrap(), Some(b"new".to_vec()));
+        // A limit met by hidden keys still finds the visible ones after them.
+        assert_eq!(keys(staged.scan(b"b", b"", 1).unwrap()), ["c"]);
+        let mut applied = engine.clone();
+        applied.write(staged.finish()).unwrap();
+        assert_eq!(keys(applied.scan(b"p/", b"p0", usize::MAX).unwrap()), ["p/a", "p/c", "p/d"]);
+    }
+
+    #[test]
+    fn prefix_end_carries() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff]), None);
+    }
+}
