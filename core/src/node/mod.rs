@@ -250,8 +250,9 @@ impl<M: StateMachine> Node<M> {
     /// requests it settles, and compacts the log when it has grown long.
     fn drain_ready(&mut self, output: &mut Output, engine: &mut dyn Engine) -> Result<(), StorageError> {
         while self.raft.has_ready() {
-            let ready = self.raft.ready();
-            let mut batch = persistence::batch(&self.keys, &ready);
+            let mut ready = self.raft.ready();
+            self.fill_snapshots(&mut ready, engine);
+            let mut batch = persistence::batch(&self.keys, &ready, persistence::SnapshotData::Omitted);
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
                 let index = snapshot.snapshot.metadata.index;
                 self.state_machine.install(engine, &mut batch, index, &snapshot.snapshot.data);
@@ -274,19 +275,38 @@ impl<M: StateMachine> Node<M> {
             let applied = self.raft.applied_index();
             output.replies.extend(self.requests.serve_reads(applied, &self.state_machine, engine));
             output.readies.push(ready);
-            self.maybe_compact(engine);
+            self.maybe_compact();
         }
         output.replies.extend(self.requests.fail_reads_if_not_leader(&self.raft));
         Ok(())
     }
 
-    /// Compaction drops applied entries from the log. Its batch follows the
-    /// batches of the entries it drops, so a crash never keeps the one
-    /// without the others.
-    fn maybe_compact(&mut self, engine: &dyn Engine) {
+    /// Gives every snapshot Raft sends in `ready` the state machine's state,
+    /// taken now: before the entries `ready` commits are applied, the state
+    /// is exactly that of Raft's applied index, which the snapshot then names.
+    /// (Raft's own snapshot is only a marker of where the log was compacted.)
+    fn fill_snapshots(&self, ready: &mut Ready, engine: &dyn Engine) {
+        let mut taken: Option<crate::raft::Snapshot> = None;
+        for message in &mut ready.messages {
+            if let crate::raft::MessageBody::InstallSnapshot { snapshot } = &mut message.body {
+                let state = taken.get_or_insert_with(|| crate::raft::Snapshot {
+                    metadata: self.raft.applied_snapshot_metadata(),
+                    data: self.state_machine.snapshot(engine),
+                });
+                *snapshot = state.clone();
+            }
+        }
+    }
+
+    /// Compaction drops applied entries from the log and builds nothing: the
+    /// state machine's state is in the engine, and a snapshot for a follower
+    /// is taken when one is sent (`fill_snapshots`). Its batch follows the
+    /// batches of the entries it drops, so a crash never keeps the one without
+    /// the others.
+    fn maybe_compact(&mut self) {
         let applied = self.raft.applied_index();
         if applied.0 >= self.raft.snapshot_index().0 + self.config.compaction_threshold_entries {
-            self.raft.compact(applied, self.state_machine.snapshot(engine));
+            self.raft.compact(applied, Vec::new());
         }
     }
 }

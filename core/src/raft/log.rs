@@ -89,6 +89,11 @@ impl RaftLog {
         self.configurations.current()
     }
 
+    /// The configuration in force at `index` (at or after the snapshot).
+    pub fn configuration_at(&self, index: LogIndex) -> &Configuration {
+        self.configurations.at(index)
+    }
+
     /// The index of the newest configuration entry (or of the snapshot holding it).
     pub fn configuration_index(&self) -> LogIndex {
         self.configurations.current_index()

@@ -11,6 +11,7 @@ use rand_core::{RngCore, SeedableRng};
 use super::log::RaftLog;
 use super::message::{
     Configuration, ConfigurationChange, Entry, EntryPayload, HardState, Message, MessageBody, Snapshot,
+    SnapshotMetadata,
 };
 use super::progress::Progress;
 use super::read_index::ReadIndex;
@@ -276,6 +277,14 @@ impl RaftNode {
         self.update_progress_to_configuration();
         self.broadcast_append(false);
         Ok((index, self.term))
+    }
+
+    /// What a snapshot of the state as of the applied index says of the log:
+    /// that index, its term, and the configuration in force there.
+    pub fn applied_snapshot_metadata(&self) -> SnapshotMetadata {
+        let index = self.log.applied_index();
+        let term = self.log.term(index).expect("the applied entry is in the log or its snapshot");
+        SnapshotMetadata { index, term, configuration: self.log.configuration_at(index).clone() }
     }
 
     /// Compacts the log up to `index` (already applied) into a snapshot holding `data`.

@@ -89,15 +89,29 @@ pub fn write(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, ready: &Read
     if !ready.has_persistence() {
         return Ok(());
     }
-    engine.write(batch(keys, ready))
+    engine.write(batch(keys, ready, SnapshotData::Stored))
+}
+
+/// Whether a snapshot's data is stored with the Raft state, or left out
+/// because the state machine keeps its state in the engine itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotData {
+    Stored,
+    Omitted,
 }
 
 /// The persistent part of `ready` as one batch (empty when there is none).
-pub fn batch(keys: &GroupKeys, ready: &Ready) -> WriteBatch {
+pub fn batch(keys: &GroupKeys, ready: &Ready, data: SnapshotData) -> WriteBatch {
     let mut batch = WriteBatch::default();
     if let Some(to_persist) = &ready.snapshot {
         let snapshot = &to_persist.snapshot;
-        batch.put(keys.snapshot(), encode_snapshot(snapshot));
+        let stored = match data {
+            SnapshotData::Stored => encode_snapshot(snapshot),
+            SnapshotData::Omitted => {
+                encode_snapshot(&Snapshot { metadata: snapshot.metadata.clone(), data: Vec::new() })
+            }
+        };
+        batch.put(keys.snapshot(), stored);
         // A received snapshot replaces the whole log; a local one only its prefix.
         let end = if to_persist.restore { keys.log_end() } else { keys.log(snapshot.metadata.index.next()) };
         batch.delete_range(keys.log_start(), end);

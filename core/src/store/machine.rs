@@ -12,7 +12,7 @@ use crate::node::StateMachine;
 use crate::raft::{
     persistence, Configuration, HardState, Ready, RecoveredState, Snapshot, SnapshotMetadata, SnapshotToPersist,
 };
-use crate::range::{codec, stored, RangeSnapshot, RangeState, SplitOff, TransactionRecord};
+use crate::range::{codec, stored, RangeDescriptor, RangeSnapshot, RangeState, SplitOff, TransactionRecord};
 use crate::storage::{Engine, Staged, StorageError, WriteBatch};
 use crate::types::{LogIndex, RangeId, TransactionId};
 
@@ -32,10 +32,10 @@ pub struct RangeMachine {
     knobs: StoreKnobs,
 }
 
-/// The Raft state a range born from a split starts with: the right half's
-/// state as a snapshot at [`SPLIT_INITIAL_INDEX`], voters as the descriptor says.
-pub fn initial_raft_state(snapshot: &RangeSnapshot) -> RecoveredState {
-    let descriptor = snapshot.descriptor.as_ref().expect("a range born from a split has a descriptor");
+/// The Raft state a range born from a split (or the first range) starts with:
+/// a snapshot marker at [`SPLIT_INITIAL_INDEX`], voters as the descriptor says.
+/// The state itself is in the range's key space.
+pub fn initial_raft_state(descriptor: &RangeDescriptor) -> RecoveredState {
     let hard_state = HardState { term: SPLIT_INITIAL_TERM, vote: None, commit: SPLIT_INITIAL_INDEX };
     let snapshot = Snapshot {
         metadata: SnapshotMetadata {
@@ -43,7 +43,7 @@ pub fn initial_raft_state(snapshot: &RangeSnapshot) -> RecoveredState {
             term: SPLIT_INITIAL_TERM,
             configuration: Configuration::with_voters(descriptor.replicas.iter().copied()),
         },
-        data: codec::encode_snapshot(snapshot),
+        data: Vec::new(),
     };
     RecoveredState { hard_state, snapshot, entries: Vec::new(), applied_index: SPLIT_INITIAL_INDEX }
 }
@@ -55,7 +55,8 @@ pub fn initial_raft_batch(range: RangeId, recovered: &RecoveredState) -> WriteBa
         snapshot: Some(SnapshotToPersist { snapshot: recovered.snapshot.clone(), restore: false }),
         ..Ready::default()
     };
-    let mut batch = persistence::batch(&persistence::GroupKeys::new(range.0), &ready);
+    let keys = persistence::GroupKeys::new(range.0);
+    let mut batch = persistence::batch(&keys, &ready, persistence::SnapshotData::Omitted);
     stored::write_applied(&mut batch, range, recovered.applied_index);
     batch
 }
@@ -99,9 +100,10 @@ impl RangeMachine {
         if persistence::exists(engine, &keys).expect("the engine reads") {
             return;
         }
-        let (right_batch, _, snapshot) = right.into_batch(engine);
+        let descriptor = right.state.descriptor().clone();
+        let (right_batch, _) = right.into_batch(engine);
         batch.operations.extend(right_batch.operations);
-        batch.operations.extend(initial_raft_batch(id, &initial_raft_state(&snapshot)).operations);
+        batch.operations.extend(initial_raft_batch(id, &initial_raft_state(&descriptor)).operations);
         self.splits.push(id);
     }
 }
@@ -118,6 +120,7 @@ impl StateMachine for RangeMachine {
         // bad entry here means corruption: every replica must stop the same way.
         let request = codec::decode_request(command).expect("committed range commands decode");
         let state = self.state.as_mut().expect("a replica applies entries only once initialized");
+        state.set_early_record_deletion(self.knobs.early_record_deletion);
         let (applied, mut batch) = state.apply_staged(engine, request);
         if let Some(right) = applied.right {
             self.add_split(engine, &mut batch, right);
