@@ -31,7 +31,8 @@
 //! | `RangeCommand`      | 0 `Get`, 1 `Scan`, 2 `Put`, 3 `ResolveIntent`, 4 `Refresh`, |
 //! |                     | 5 `Heartbeat`, 6 `EndTransaction`, 7 `Push`, 8 `Split`,     |
 //! |                     | 9 `GarbageCollect`, 10 `UpdateMeta`, 11 `LookupMeta`,       |
-//! |                     | 12 `ChangeReplicas`, 13 `CommitOnePhase`                    |
+//! |                     | 12 `ChangeReplicas`, 13 `CommitOnePhase`,                   |
+//! |                     | 14 `ForgetTransaction`                                      |
 //!
 //! `KeyEnd` uses the tags [`RangeDescriptor::encode`] already uses for it.
 //!
@@ -75,6 +76,7 @@ const COMMAND_UPDATE_META: u8 = 10;
 const COMMAND_LOOKUP_META: u8 = 11;
 const COMMAND_CHANGE_REPLICAS: u8 = 12;
 const COMMAND_COMMIT_ONE_PHASE: u8 = 13;
+const COMMAND_FORGET_TRANSACTION: u8 = 14;
 const DESCRIPTOR_BYTES_MIN: usize = 8;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
@@ -317,6 +319,9 @@ impl WriteRangeValues for Writer {
                 self.u8(COMMAND_END_TRANSACTION).u128(transaction.0).key(anchor);
                 self.option(commit.as_ref(), |writer, timestamp| writer.timestamp(*timestamp));
                 self.vector(intent_spans, |writer, (start, end)| writer.key(start).key_end(end))
+            }
+            RangeCommand::ForgetTransaction { transaction, anchor } => {
+                self.u8(COMMAND_FORGET_TRANSACTION).u128(transaction.0).key(anchor)
             }
             RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
                 self.u8(COMMAND_PUSH).u128(pushee.0).key(anchor).timestamp(*pusher_start);
@@ -563,6 +568,9 @@ impl<'a> BoundedReader<'a> {
                 descriptors: self.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,
             }),
             COMMAND_LOOKUP_META => Ok(RangeCommand::LookupMeta { key: self.key()? }),
+            COMMAND_FORGET_TRANSACTION => {
+                Ok(RangeCommand::ForgetTransaction { transaction: self.transaction()?, anchor: self.key()? })
+            }
             COMMAND_CHANGE_REPLICAS => Ok(RangeCommand::ChangeReplicas {
                 key: self.key()?,
                 replicas: self.vector(8, |reader| Ok(crate::types::NodeId(reader.u64()?)))?.into_iter().collect(),

@@ -104,6 +104,8 @@ fn command() -> impl Strategy<Value = RangeCommand> {
         key().prop_map(|key| RangeCommand::LookupMeta { key }),
         (key(), btree_set(any::<u64>().prop_map(NodeId), 0..4))
             .prop_map(|(key, replicas)| RangeCommand::ChangeReplicas { key, replicas }),
+        (transaction(), key())
+            .prop_map(|(transaction, anchor)| RangeCommand::ForgetTransaction { transaction, anchor }),
     ]
 }
 
@@ -277,6 +279,7 @@ fn command_tags_are_the_documented_ones() {
             timestamp: at(1),
             read_spans: Vec::new(),
         },
+        RangeCommand::ForgetTransaction { transaction, anchor: Key::MIN },
     ];
     for (tag, command) in commands.into_iter().enumerate() {
         let bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command });
@@ -288,8 +291,8 @@ fn command_tags_are_the_documented_ones() {
 fn unknown_tags_and_overflowing_numbers_are_refused() {
     let split = RangeCommand::Split { at: Key::MIN, right_id: RangeId(2) };
     let mut bytes = encode_request(&RangeRequest { range: RangeId(1), generation: 0, command: split });
-    bytes[16] = 14;
-    assert!(decode_request(&bytes).is_err(), "command tag 14 is unassigned");
+    bytes[16] = 15;
+    assert!(decode_request(&bytes).is_err(), "command tag 15 is unassigned");
     let mut bytes = encode_record(&empty_record());
     bytes[16 + 8 + 16] = 3;
     assert!(decode_record(&bytes).is_err(), "status tag 3 is unassigned");

@@ -116,6 +116,14 @@ pub enum RangeCommand {
         /// always move.
         read_spans: Vec<(Key, KeyEnd)>,
     },
+    /// Says that every intent of a committed transaction is resolved: its
+    /// record keeps no intent spans from then on, and garbage collection may
+    /// delete it once its start falls below the threshold. Sent by the
+    /// coordinator after resolving every intent, to the range of `anchor`.
+    ForgetTransaction {
+        transaction: TransactionId,
+        anchor: Key,
+    },
     /// Looks at, and maybe aborts or pushes, another transaction's record.
     /// Sent to the range of `anchor`, the pushee's anchor key (from its intent).
     Push {
@@ -171,7 +179,8 @@ impl RangeCommand {
             RangeCommand::Scan { start, .. } | RangeCommand::Refresh { start, .. } => start,
             RangeCommand::Heartbeat { anchor, .. }
             | RangeCommand::Push { anchor, .. }
-            | RangeCommand::EndTransaction { anchor, .. } => anchor,
+            | RangeCommand::EndTransaction { anchor, .. }
+            | RangeCommand::ForgetTransaction { anchor, .. } => anchor,
             RangeCommand::Split { at, .. } => at,
             RangeCommand::CommitOnePhase { writes, .. } => writes.first().map_or(&SMALLEST_KEY, |(key, _)| key),
             RangeCommand::GarbageCollect { .. } | RangeCommand::UpdateMeta { .. } | RangeCommand::LookupMeta { .. } => {

@@ -66,7 +66,7 @@ impl LocalRanges {
         let state = self.ranges.get_mut(&request.range).expect("routed to a known range");
         let (applied, mut batch) = state.apply_staged(&self.engine, request);
         let right = applied.right.map(|right| {
-            let (right_batch, right_state, _) = right.into_batch(&self.engine);
+            let (right_batch, right_state) = right.into_batch(&self.engine);
             batch.operations.extend(right_batch.operations);
             right_state
         });

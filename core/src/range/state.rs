@@ -65,6 +65,9 @@ pub struct RangeState {
     /// The meta map of the whole key space: kept by the first range only (the
     /// one starting at the smallest key), empty elsewhere.
     meta: RangeMap,
+    /// The bug knob `early-record-deletion`: records of commits are deleted at
+    /// once, before their intents are resolved (see `state/records.rs`).
+    early_record_deletion: bool,
 }
 
 /// The outcome of applying one command; a split also yields the new right range.
@@ -86,13 +89,11 @@ pub struct SplitOff {
 
 impl SplitOff {
     /// The right range's whole state as a batch for its space in `engine`
-    /// (the caller writes it in the split's batch), the state, and the
-    /// snapshot of it that a new range's Raft group starts from.
-    pub fn into_batch(self, engine: &dyn Engine) -> (WriteBatch, RangeState, RangeSnapshot) {
+    /// (the caller writes it in the split's batch), and the state.
+    pub fn into_batch(self, engine: &dyn Engine) -> (WriteBatch, RangeState) {
         let mut view = Staged::new(engine, stored::space(self.state.descriptor.id));
         stored::write_all(&mut view, &self.state, self.data, &self.records);
-        let snapshot = self.state.snapshot(&view);
-        (view.finish(), self.state, snapshot)
+        (view.finish(), self.state)
     }
 }
 
@@ -126,6 +127,7 @@ impl RangeState {
             garbage_collection_threshold: Timestamp::default(),
             heartbeat_expiry_nanos,
             meta: RangeMap::default(),
+            early_record_deletion: false,
         }
     }
 
@@ -141,6 +143,11 @@ impl RangeState {
     /// Bounds this range's timestamp cache (see [`TimestampCache::set_entries_max`]).
     pub fn set_timestamp_cache_entries_max(&mut self, entries_max: usize) {
         self.reads.set_entries_max(entries_max);
+    }
+
+    /// Switches the bug knob `early-record-deletion` (never outside the simulator's bug sweeps).
+    pub fn set_early_record_deletion(&mut self, enabled: bool) {
+        self.early_record_deletion = enabled;
     }
 
     pub fn timestamp_cache(&self) -> &TimestampCache {
@@ -230,6 +237,7 @@ impl RangeState {
             RangeCommand::EndTransaction { transaction, commit, intent_spans, .. } => {
                 answer(self.end_transaction(data, transaction, commit, intent_spans))
             }
+            RangeCommand::ForgetTransaction { transaction, .. } => answer(self.forget_transaction(data, transaction)),
             RangeCommand::Push { pushee, anchor, pusher_start, kind, now } => {
                 answer(self.push(data, pushee, anchor, pusher_start, kind, now))
             }
@@ -306,7 +314,9 @@ impl RangeState {
             }
             RangeCommand::Scan { start, end, .. } | RangeCommand::Refresh { start, end, .. } => (start, Some(end)),
             RangeCommand::Heartbeat { anchor, .. } | RangeCommand::Push { anchor, .. } => (anchor, None),
-            RangeCommand::EndTransaction { anchor, .. } => (anchor, None),
+            RangeCommand::EndTransaction { anchor, .. } | RangeCommand::ForgetTransaction { anchor, .. } => {
+                (anchor, None)
+            }
             RangeCommand::ChangeReplicas { key, .. } => (key, None),
             RangeCommand::CommitOnePhase { .. } => unreachable!("checked above"),
             RangeCommand::Split { .. }
@@ -417,6 +427,7 @@ impl RangeState {
         }
         self.garbage_collection_threshold = threshold;
         stored::write_head(data, self);
+        self.collect_records(data, threshold);
         let removed = mvcc::garbage_collect(data, &[], &[], threshold).map_err(conflict)?;
         Ok(RangeResponse::Collected { versions: removed as u64 })
     }

@@ -41,7 +41,7 @@ impl TestRange {
         let (applied, batch) = self.state.apply_staged(&self.engine, request);
         self.engine.write(batch).unwrap();
         let right = applied.right.map(|right| {
-            let (batch, state, _) = right.into_batch(&self.engine);
+            let (batch, state) = right.into_batch(&self.engine);
             let mut engine = MemoryEngine::new();
             engine.write(batch).unwrap();
             TestRange { state, engine }
@@ -425,6 +425,9 @@ fn a_replica_reloaded_from_its_engine_is_the_same_replica() {
 
 #[path = "state_one_phase_tests.rs"]
 mod one_phase;
+
+#[path = "state_record_tests.rs"]
+mod records;
 
 /// The value of a point read's answer (errors pass through).
 fn value_of(answer: Result<RangeResponse, CommandError>) -> Result<Option<Vec<u8>>, CommandError> {

@@ -89,6 +89,10 @@ pub struct StoreKnobs {
     /// the batch of the effects it covers: a crash between the two leaves a
     /// replica that claims an entry it never applied.
     pub applied_index_ahead: bool,
+    /// A range deletes a transaction's record as soon as the transaction
+    /// commits: before its intents are resolved (readers then abort it), and
+    /// before a replay of a one-phase commit could find it.
+    pub early_record_deletion: bool,
 }
 
 /// What can happen to a store.
@@ -164,11 +168,9 @@ const STORE_CLIENT: ClientId = ClientId(u64::MAX);
 pub fn bootstrap(engine: &mut (impl Engine + ?Sized), voters: &[NodeId]) -> Result<(), StorageError> {
     let range = RangeId(1);
     let descriptor = RangeDescriptor::whole_key_space(range, voters.iter().copied().collect());
-    let state = RangeState::first(descriptor, 0);
-    let empty = crate::storage::MemoryEngine::new();
-    let mut batch = state.initial_batch(&empty);
-    let view = crate::storage::Staged::new(&empty, crate::range::stored::space(range));
-    let recovered = machine::initial_raft_state(&state.snapshot(&view));
+    let state = RangeState::first(descriptor.clone(), 0);
+    let mut batch = state.initial_batch(&crate::storage::MemoryEngine::new());
+    let recovered = machine::initial_raft_state(&descriptor);
     batch.operations.extend(machine::initial_raft_batch(range, &recovered).operations);
     engine.write(batch)?;
     engine.sync()
@@ -316,6 +318,7 @@ impl Store {
             RangeCommand::Heartbeat { now, .. } | RangeCommand::Push { now, .. } => Some(*now),
             RangeCommand::EndTransaction { commit, .. } => *commit,
             RangeCommand::ResolveIntent { .. }
+            | RangeCommand::ForgetTransaction { .. }
             | RangeCommand::Split { .. }
             | RangeCommand::GarbageCollect { .. }
             | RangeCommand::UpdateMeta { .. }

@@ -346,3 +346,38 @@ fn a_restart_replays_no_applied_entry() {
     let restarted = Store::new(store.config.clone(), &engine).unwrap();
     assert_eq!(restarted.replica(RangeId(1)).unwrap().raft().applied_index(), applied);
 }
+
+/// Compaction drops the log and builds no snapshot; a follower cut off past
+/// the compaction point catches up from a snapshot the leader takes of its
+/// state when it sends it.
+#[test]
+fn a_follower_behind_the_compacted_log_catches_up_from_a_snapshot_taken_when_sent() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    write(harness, "before", 1);
+    let behind = NodeId(3);
+    harness.set_isolated(behind, true);
+    // Each write is several entries; the local cluster compacts every 200.
+    for number in 0..120u128 {
+        write(harness, &format!("k{number:03}"), number + 2);
+    }
+    let leader = wait_for_leader(harness, RangeId(1));
+    let keys = persistence::GroupKeys::new(1);
+    let stored = persistence::recover(harness.engine(leader), &keys).unwrap();
+    assert!(stored.snapshot.metadata.index.0 > 200, "the leader compacted its log");
+    assert!(stored.snapshot.data.is_empty(), "compaction built no snapshot");
+    harness.set_isolated(behind, false);
+    let applied = harness.store(leader).replica(RangeId(1)).unwrap().raft().applied_index();
+    for _ in 0..200 {
+        harness.step();
+    }
+    let caught_up = harness.store(behind).replica(RangeId(1)).unwrap();
+    assert!(caught_up.raft().applied_index() >= applied, "the follower caught up");
+    let restored = persistence::recover(harness.engine(behind), &keys).unwrap().snapshot;
+    assert!(restored.metadata.index.0 > 200, "by a snapshot: its log starts past the compaction point");
+    let view = caught_up.state_machine().view(harness.engine(behind));
+    let leader_view = harness.store(leader).replica(RangeId(1)).unwrap().state_machine().view(harness.engine(leader));
+    let data = crate::range::stored::data(&view);
+    assert_eq!(data, crate::range::stored::data(&leader_view), "the follower holds the leader's data");
+    assert!(data.len() > 120);
+}

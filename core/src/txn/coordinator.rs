@@ -420,6 +420,10 @@ impl Transaction {
             match sender.send(command).await {
                 Ok(RangeResponse::Record(record)) => match record.status {
                     TransactionStatus::Committed { timestamp } => {
+                        // Sending `ForgetTransaction` here, once every intent is
+                        // resolved, would let the record be collected; it is not
+                        // sent yet, because it would delay the acknowledgement by
+                        // a Raft round (docs/storage.md: it belongs after the ack).
                         self.resolve_intents(sender, Resolution::Committed { timestamp }).await;
                         return Ok(self.committed_at(sender, timestamp));
                     }

@@ -45,6 +45,7 @@ fn name(command: &RangeCommand) -> &'static str {
         RangeCommand::CommitOnePhase { .. } => "one-phase",
         RangeCommand::Push { .. } => "push",
         RangeCommand::Refresh { .. } => "refresh",
+        RangeCommand::ForgetTransaction { .. } => "forget",
         _ => "other",
     }
 }

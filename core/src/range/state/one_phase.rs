@@ -57,7 +57,9 @@ impl RangeState {
             minimum_commit: commit,
             intent_spans: Vec::new(),
         };
-        stored::write_record(data, &record);
+        if !self.early_record_deletion {
+            stored::write_record(data, &record);
+        }
         Ok(RangeResponse::Record(record))
     }
 

@@ -1,7 +1,29 @@
 //! Transaction records and splits: the parts of [`RangeState`] that are not MVCC
 //! reads and writes.
+//!
+//! # Deleting records
+//! A record is deleted by garbage collection once it can no longer matter and
+//! no command can bring it back:
+//! - **committed** with no intent spans left (a one-phase commit's record, or
+//!   a two-phase one whose coordinator sent `ForgetTransaction` after resolving
+//!   every intent), and started at or below the threshold;
+//! - **aborted**, started at or below the threshold (a record a pusher wrote
+//!   for a transaction it never heard from has no known start, and stays until
+//!   the transaction's own heartbeat tells it);
+//! - **pending** with its last heartbeat at or below the threshold (expired
+//!   long ago: anyone may abort it, and an absent record reads as aborted).
+//!
+//! Replays of a deleted record's commands are refused by the same threshold:
+//! a one-phase commit at or below it is refused (before, it found its record),
+//! and a heartbeat that would create a record for a transaction started at or
+//! below it is refused (it would revive a transaction that ended). The
+//! threshold moves with the store's garbage collection time to live, so the
+//! bound on how long a record outlives its transaction is that time to live.
 
 use super::*;
+
+/// The start of a record a pusher wrote for a transaction it never heard from.
+const UNKNOWN_START: Timestamp = Timestamp { wall_nanos: 0, logical: 0 };
 
 impl RangeState {
     /// Creates the record at the transaction's first write, or renews its heartbeat.
@@ -13,7 +35,13 @@ impl RangeState {
         start: Timestamp,
         now: Timestamp,
     ) -> Result<RangeResponse, CommandError> {
-        let mut record = stored::read_record(data, transaction).unwrap_or(TransactionRecord {
+        let existing = stored::read_record(data, transaction);
+        let collected = self.garbage_collection_threshold > Timestamp::default();
+        if existing.is_none() && collected && start <= self.garbage_collection_threshold {
+            // Its record may have been collected: creating one would revive it.
+            return Err(CommandError::BelowGarbageCollectionThreshold { threshold: self.garbage_collection_threshold });
+        }
+        let mut record = existing.unwrap_or(TransactionRecord {
             id: transaction,
             anchor,
             start,
@@ -23,6 +51,11 @@ impl RangeState {
             intent_spans: Vec::new(),
         });
         if record.status == TransactionStatus::Aborted {
+            if record.start == UNKNOWN_START {
+                // A pusher aborted it before it heartbeated: now its start is known.
+                record.start = start;
+                stored::write_record(data, &record);
+            }
             return Err(CommandError::TransactionAborted { transaction });
         }
         record.heartbeat = record.heartbeat.max(now);
@@ -53,13 +86,52 @@ impl RangeState {
             }
             (TransactionStatus::Pending, Some(timestamp)) => record.status = TransactionStatus::Committed { timestamp },
             (TransactionStatus::Pending, None) => record.status = TransactionStatus::Aborted,
-            (TransactionStatus::Committed { .. } | TransactionStatus::Aborted, _) => {}
+            // Ended already (a replay, or a rollback after a lost commit answer):
+            // the spans are the first end's, and may have been forgotten since.
+            (TransactionStatus::Committed { .. } | TransactionStatus::Aborted, _) => {
+                return Ok(RangeResponse::Record(record));
+            }
         }
-        if record.intent_spans.is_empty() {
-            record.intent_spans = intent_spans;
+        record.intent_spans = intent_spans;
+        if self.early_record_deletion && matches!(record.status, TransactionStatus::Committed { .. }) {
+            // The bug knob: forgetting a commit whose intents are unresolved.
+            stored::delete_record(data, transaction);
+        } else {
+            stored::write_record(data, &record);
         }
-        stored::write_record(data, &record);
         Ok(RangeResponse::Record(record))
+    }
+
+    /// Every intent of a committed transaction is resolved: its record keeps
+    /// no spans, so that garbage collection may delete it (see the module doc).
+    pub(super) fn forget_transaction(
+        &mut self,
+        data: &mut Staged<'_>,
+        transaction: TransactionId,
+    ) -> Result<RangeResponse, CommandError> {
+        let Some(mut record) = stored::read_record(data, transaction) else {
+            return Ok(RangeResponse::Resolved { found: false });
+        };
+        if !matches!(record.status, TransactionStatus::Committed { .. }) {
+            return Ok(RangeResponse::Resolved { found: false });
+        }
+        record.intent_spans.clear();
+        stored::write_record(data, &record);
+        Ok(RangeResponse::Resolved { found: true })
+    }
+
+    /// Deletes the records that can no longer matter (see the module doc).
+    pub(super) fn collect_records(&mut self, data: &mut Staged<'_>, threshold: Timestamp) {
+        for record in stored::records(data) {
+            let deletable = match record.status {
+                TransactionStatus::Committed { .. } => record.intent_spans.is_empty() && record.start <= threshold,
+                TransactionStatus::Aborted => record.start != UNKNOWN_START && record.start <= threshold,
+                TransactionStatus::Pending => record.heartbeat <= threshold,
+            };
+            if deletable {
+                stored::delete_record(data, record.id);
+            }
+        }
     }
 
     /// Another transaction met the pushee's intent (see the module doc).
@@ -78,7 +150,7 @@ impl RangeState {
         let mut record = stored::read_record(data, pushee).unwrap_or(TransactionRecord {
             id: pushee,
             anchor,
-            start: Timestamp::default(),
+            start: UNKNOWN_START,
             status: TransactionStatus::Aborted,
             heartbeat: Timestamp::default(),
             minimum_commit: Timestamp::default(),

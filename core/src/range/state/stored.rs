@@ -184,6 +184,7 @@ pub fn load(view: &(impl Engine + ?Sized), heartbeat_expiry_nanos: u64, entries_
         garbage_collection_threshold: threshold,
         heartbeat_expiry_nanos,
         meta,
+        early_record_deletion: false,
     })
 }
 
