@@ -27,10 +27,12 @@ pub enum Bug {
     OnePhaseHidesReads,
     /// A replica persists its applied index before the effects it covers.
     AppliedIndexAhead,
+    /// Ranges delete transaction records as soon as the transaction commits.
+    EarlyRecordDeletion,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::AckBeforeSync,
         Bug::CommitOldTerm,
         Bug::SkipReadRefresh,
@@ -38,6 +40,7 @@ impl Bug {
         Bug::SkipUncertainty,
         Bug::OnePhaseHidesReads,
         Bug::AppliedIndexAhead,
+        Bug::EarlyRecordDeletion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Bug {
             Bug::SkipUncertainty => "skip-uncertainty",
             Bug::OnePhaseHidesReads => "one-phase-hides-reads",
             Bug::AppliedIndexAhead => "applied-index-ahead",
+            Bug::EarlyRecordDeletion => "early-record-deletion",
         }
     }
 
@@ -64,7 +68,10 @@ impl Bug {
 
     /// The store's knobs that inject this bug.
     pub fn store_knobs(bug: Option<Bug>) -> StoreKnobs {
-        StoreKnobs { applied_index_ahead: bug == Some(Bug::AppliedIndexAhead) }
+        StoreKnobs {
+            applied_index_ahead: bug == Some(Bug::AppliedIndexAhead),
+            early_record_deletion: bug == Some(Bug::EarlyRecordDeletion),
+        }
     }
 
     /// The Raft testing knobs that inject this bug.
