@@ -14,11 +14,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use shardforge_benches::{free_address, shardforge_binary, start_shardforge, Running};
 use shardforge_proto::node::kv_client::KvClient as ShardForgeClient;
 use shardforge_proto::node::PutRequest as ShardForgePut;
 use tonic::transport::Channel;
@@ -95,26 +96,6 @@ struct Measurement {
     p99_micros: f64,
 }
 
-/// Processes of one system; killed when dropped.
-struct Running {
-    processes: Vec<Child>,
-    address: SocketAddr,
-    _folder: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for process in &mut self.processes {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-}
-
-fn free_address() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
-}
-
 /// An etcd cluster of `nodes` members; clients talk to the first.
 fn start_etcd(binary: &Path, nodes: usize) -> Running {
     let folder = tempfile::tempdir().expect("temporary folder");
@@ -146,39 +127,7 @@ fn start_etcd(binary: &Path, nodes: usize) -> Running {
             .expect("start etcd (install Debian's etcd-server)");
         processes.push(process);
     }
-    Running { processes, address: members[0].1, _folder: folder }
-}
-
-fn start_shardforge(binary: &Path, nodes: usize) -> Running {
-    let folder = tempfile::tempdir().expect("temporary folder");
-    let addresses: Vec<SocketAddr> = (0..nodes).map(|_| free_address()).collect();
-    let join = addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    let mut processes = Vec::new();
-    for (index, address) in addresses.iter().enumerate() {
-        let node_folder = folder.path().join(format!("n{}", index + 1));
-        std::fs::create_dir_all(&node_folder).expect("node folder");
-        let (sql, http) = (free_address().to_string(), free_address().to_string());
-        let mut init = Command::new(binary);
-        init.current_dir(&node_folder).args(["init", "--data-dir", "data", "--rpc-addr", &address.to_string()]);
-        init.args(["--sql-addr", &sql, "--http-addr", &http]);
-        if nodes == 1 {
-            init.arg("--single-node");
-        } else {
-            init.args(["--join", &join]);
-        }
-        let output = init.output().expect("run shardforge init");
-        assert!(output.status.success(), "init: {}", String::from_utf8_lossy(&output.stderr));
-        let process = Command::new(binary)
-            .current_dir(&node_folder)
-            .args(["start", "--config", "shardforge.toml"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start shardforge");
-        processes.push(process);
-    }
-    Running { processes, address: addresses[0], _folder: folder }
+    Running { processes, address: members[0].1, node_folders: Vec::new(), _folder: folder }
 }
 
 async fn connect(system: System, address: SocketAddr) -> Client {
@@ -264,10 +213,7 @@ async fn measure(arguments: &Arguments, shardforge: &Path, system: System) -> Me
 #[tokio::main]
 async fn main() {
     let arguments = Arguments::parse();
-    let shardforge = arguments.shardforge.clone().unwrap_or_else(|| {
-        let me = std::env::current_exe().expect("this binary's path");
-        me.with_file_name("shardforge")
-    });
+    let shardforge = shardforge_binary(arguments.shardforge.clone());
     assert!(shardforge.exists(), "{} not found: build it (cargo build --release -p shardforge)", shardforge.display());
     let systems = [
         System::Etcd { nodes: 1 },
