@@ -42,6 +42,10 @@ impl GroupKeys {
         self.key(b"snapshot")
     }
 
+    fn tombstone(&self) -> Vec<u8> {
+        self.key(b"tombstone")
+    }
+
     fn log_start(&self) -> Vec<u8> {
         self.key(b"log/")
     }
@@ -127,6 +131,32 @@ pub fn batch(keys: &GroupKeys, ready: &Ready, data: SnapshotData) -> WriteBatch 
         batch.put(keys.hard_state(), encode_hard_state(hard_state));
     }
     batch
+}
+
+/// The batch that deletes a group's log and snapshot once this node has been
+/// removed from it by the configuration at `removal` (applied here), leaving
+/// a tombstone: the hard state, its commit index reset, and the removal's
+/// index. A replica created again for the group (the range moved back) starts
+/// from the term and vote its former self persisted, so it never votes twice
+/// in one term; [`tombstone`] lets the store refuse the votes of its old
+/// group; and the group is no longer listed by [`groups`], so a restart does
+/// not start it.
+pub fn destroy(keys: &GroupKeys, hard_state: HardState, removal: LogIndex) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    batch.delete(keys.snapshot());
+    batch.delete_range(keys.log_start(), keys.log_end());
+    let tombstone = HardState { commit: LogIndex(0), ..hard_state };
+    batch.put(keys.hard_state(), encode_hard_state(&tombstone));
+    batch.put(keys.tombstone(), removal.0.to_be_bytes().to_vec());
+    batch
+}
+
+/// The index of the configuration that removed this node from the group, if
+/// it was removed (see [`destroy`]).
+pub fn tombstone(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<Option<LogIndex>, StorageError> {
+    let Some(bytes) = engine.get(&keys.tombstone())? else { return Ok(None) };
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| StorageError("corrupt raft tombstone".to_string()))?;
+    Ok(Some(LogIndex(u64::from_be_bytes(bytes))))
 }
 
 /// Stores the first snapshot of a brand-new cluster member: index 0, listing the

@@ -119,6 +119,13 @@ pub fn encode_snapshot(snapshot: &RangeSnapshot) -> Vec<u8> {
     writer.finish()
 }
 
+/// The descriptor at the head of an encoded snapshot, read without decoding
+/// the rest: what a store checks before it lets a snapshot in.
+pub fn snapshot_descriptor(bytes: &[u8]) -> Result<Option<RangeDescriptor>, DecodeError> {
+    let mut reader = BoundedReader { reader: Reader::new(bytes), remaining: bytes.len() };
+    reader.option(|reader| RangeDescriptor::decode(reader.bytes()?))
+}
+
 /// Decodes what [`encode_snapshot`] wrote.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<RangeSnapshot, DecodeError> {
     decode_whole(bytes, |reader| {

@@ -77,13 +77,13 @@ pub struct Applied {
     pub right: Option<SplitOff>,
 }
 
-/// The right half of a split: its state, and the MVCC data and records that
-/// moved out of the left range's space (see `state/stored.rs`), which the
-/// caller writes into the right range's space in the same batch.
+/// The right half of a split: its state, and the records that moved out of
+/// the left range's space (see `state/stored.rs`), which the caller writes
+/// into the right range's space in the same batch. Its data stays where it
+/// is, in the shared data space.
 #[derive(Debug)]
 pub struct SplitOff {
     pub state: RangeState,
-    pub data: Vec<crate::storage::KeyValue>,
     pub records: Vec<TransactionRecord>,
 }
 
@@ -91,8 +91,8 @@ impl SplitOff {
     /// The right range's whole state as a batch for its space in `engine`
     /// (the caller writes it in the split's batch), and the state.
     pub fn into_batch(self, engine: &dyn Engine) -> (WriteBatch, RangeState) {
-        let mut view = Staged::new(engine, stored::space(self.state.descriptor.id));
-        stored::write_all(&mut view, &self.state, self.data, &self.records);
+        let mut view = stored::view(engine, self.state.descriptor.id);
+        stored::write_all(&mut view, &self.state, Vec::new(), &self.records);
         (view.finish(), self.state)
     }
 }
@@ -176,13 +176,14 @@ impl RangeState {
 
     /// The bytes of MVCC data the range holds in `view` (its space).
     pub fn size_bytes(&self, view: &(impl Engine + ?Sized)) -> usize {
-        stored::data(view).iter().map(|(key, value)| key.len() + value.len()).sum()
+        stored::data(view, &self.descriptor).iter().map(|(key, value)| key.len() + value.len()).sum()
     }
 
     /// Where to split to halve the range by keys: its median user key, if that
     /// lies strictly inside the span (a range of one key cannot split).
     pub fn median_key(&self, view: &(impl Engine + ?Sized)) -> Option<Key> {
-        let keys = mvcc::user_keys_in(view, &[], &[], usize::MAX).expect("a range's data reads");
+        let (start, end) = (&self.descriptor.start.0, end_bytes(&self.descriptor.end));
+        let keys = mvcc::user_keys_in(view, start, end, usize::MAX).expect("a range's data reads");
         let median = Key(keys.get(keys.len() / 2)?.clone());
         (median > self.descriptor.start).then_some(median)
     }
@@ -195,7 +196,7 @@ impl RangeState {
     /// The batch that writes a new range's whole state (head and cache) into
     /// its empty space in `engine`.
     pub fn initial_batch(&self, engine: &dyn Engine) -> WriteBatch {
-        let mut view = Staged::new(engine, stored::space(self.descriptor.id));
+        let mut view = stored::view(engine, self.descriptor.id);
         stored::write_all(&mut view, self, Vec::new(), &[]);
         view.finish()
     }
@@ -203,7 +204,7 @@ impl RangeState {
     /// Applies `request` against the range's space in `engine` (a command never
     /// writes outside it); returns the outcome and the batch of its effects.
     pub fn apply_staged(&mut self, engine: &dyn Engine, request: RangeRequest) -> (Applied, WriteBatch) {
-        let mut data = Staged::new(engine, stored::space(self.descriptor.id));
+        let mut data = stored::view(engine, self.descriptor.id);
         let applied = self.apply(&mut data, request);
         (applied, data.finish())
     }
@@ -428,7 +429,8 @@ impl RangeState {
         self.garbage_collection_threshold = threshold;
         stored::write_head(data, self);
         self.collect_records(data, threshold);
-        let removed = mvcc::garbage_collect(data, &[], &[], threshold).map_err(conflict)?;
+        let (start, end) = (&self.descriptor.start.0, end_bytes(&self.descriptor.end));
+        let removed = mvcc::garbage_collect(data, start, end, threshold).map_err(conflict)?;
         Ok(RangeResponse::Collected { versions: removed as u64 })
     }
 

@@ -30,7 +30,7 @@ fn a_one_phase_record_is_collected_and_a_later_replay_is_refused() {
     assert_eq!(state.record(TransactionId(7)), None, "collected once it started at or below the threshold");
     let refused = apply(&mut state, commit);
     assert_eq!(refused, Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(10) }));
-    assert!(stored::data(&state.view()).len() == 1, "the replay wrote nothing");
+    assert!(stored::data(&state.view(), state.state.descriptor()).len() == 1, "the replay wrote nothing");
 }
 
 #[test]

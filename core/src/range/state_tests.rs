@@ -26,6 +26,13 @@ struct TestRange {
     engine: MemoryEngine,
 }
 
+fn operation_key(operation: &crate::storage::WriteOperation) -> &[u8] {
+    match operation {
+        crate::storage::WriteOperation::Put { key, .. } | crate::storage::WriteOperation::Delete { key } => key,
+        crate::storage::WriteOperation::DeleteRange { start, .. } => start,
+    }
+}
+
 impl TestRange {
     fn new(state: RangeState) -> TestRange {
         let mut engine = MemoryEngine::new();
@@ -34,15 +41,19 @@ impl TestRange {
     }
 
     fn view(&self) -> Staged<'_> {
-        Staged::new(&self.engine, stored::space(self.state.descriptor().id))
+        stored::view(&self.engine, self.state.descriptor().id)
     }
 
     fn apply_request(&mut self, request: RangeRequest) -> (Result<RangeResponse, CommandError>, Option<TestRange>) {
         let (applied, batch) = self.state.apply_staged(&self.engine, request);
         self.engine.write(batch).unwrap();
+        // The right range is born on the same node: in a copy of this
+        // engine, with the data it shares with its left half.
         let right = applied.right.map(|right| {
             let (batch, state) = right.into_batch(&self.engine);
-            let mut engine = MemoryEngine::new();
+            let data_space = crate::storage::mvcc::space();
+            assert!(batch.operations.iter().all(|operation| !operation_key(operation).starts_with(data_space)));
+            let mut engine = self.engine.clone();
             engine.write(batch).unwrap();
             TestRange { state, engine }
         });
@@ -60,7 +71,7 @@ impl TestRange {
     /// A replica installed from this one's snapshot, in an engine of its own.
     fn restored(&self) -> TestRange {
         let engine = MemoryEngine::new();
-        let mut view = Staged::new(&engine, stored::space(self.state.descriptor().id));
+        let mut view = stored::view(&engine, self.state.descriptor().id);
         let state =
             RangeState::install(&mut view, self.snapshot(), EXPIRY_NANOS, self.state.timestamp_cache().entries_max())
                 .expect("a descriptor");
@@ -274,7 +285,8 @@ fn a_split_moves_the_right_half_and_refuses_misrouted_keys() {
     });
     let mut right = right.expect("a split yields the right range");
     assert_eq!(right.state.descriptor().start, key("m"));
-    assert!(stored::data(&state.view()).len() == 1, "the right half's data left the left range's space");
+    assert_eq!(stored::data(&state.view(), state.state.descriptor()).len(), 1, "the left span holds a's data");
+    assert_eq!(stored::data(&right.view(), right.state.descriptor()).len(), 1, "the right span holds q's");
     assert_eq!(value_of(get(&mut state, "a", 20)), Ok(Some(b"a".to_vec())));
     match get(&mut state, "q", 20) {
         Err(CommandError::Range(RangeError::KeyOutsideRange { descriptor, .. })) => {

@@ -479,8 +479,20 @@ pub fn has_write_between(
 /// `[start, end)` (an empty `end`: to the end), in order: what a split moves and
 /// a snapshot carries.
 pub fn engine_span(engine: &(impl Engine + ?Sized), start: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, MvccError> {
+    let (start_bound, end_bound) = engine_bounds(start, end);
+    Ok(engine.scan(&start_bound, &end_bound, usize::MAX)?)
+}
+
+/// The engine span that holds exactly the MVCC data of the user keys in
+/// `[start, end)` (an empty `end`: to the end).
+pub fn engine_bounds(start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
-    Ok(engine.scan(&key_prefix(start).finish(), &end_bound, usize::MAX)?)
+    (key_prefix(start).finish(), end_bound)
+}
+
+/// The prefix of every MVCC key: one data space for all the ranges of a node.
+pub fn space() -> &'static [u8] {
+    MVCC_PREFIX
 }
 
 /// Removes versions in `[start, end)` no read at or above `horizon` can see.

@@ -11,6 +11,12 @@
 //! Every key is relative to a prefix (the replica's key space): callers never
 //! see the prefix, and [`Staged::finish`] returns the batch with full keys. An
 //! empty scan end means the end of the space.
+//!
+//! A view may also pass one subspace through unprefixed ([`Staged::sharing`]):
+//! a range's MVCC data lives in the node's one data space, shared by every
+//! range, each reading and writing only inside its span, while its local keys
+//! (applied index, head, cache, records) stay under its own prefix. A scan or
+//! a deleted span lies wholly inside the shared subspace or wholly outside it.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +26,8 @@ use super::engine::{Engine, KeyValue, StorageError, WriteBatch};
 pub struct Staged<'a> {
     engine: &'a dyn Engine,
     prefix: Vec<u8>,
+    /// Relative keys under this prefix are engine keys as they are.
+    shared: Option<Vec<u8>>,
     /// The batch so far, full keys.
     batch: WriteBatch,
     /// What the staged writes say of each key they touched (None: deleted);
@@ -46,7 +54,15 @@ impl<'a> Staged<'a> {
     /// Stages writes to the keys under `prefix` of `engine`.
     pub fn new(engine: &'a dyn Engine, prefix: Vec<u8>) -> Staged<'a> {
         assert!(prefix_end(&prefix).is_some(), "a key space has an end");
-        Staged { engine, prefix, batch: WriteBatch::default(), overlay: BTreeMap::new(), cleared: Vec::new() }
+        let (batch, overlay, cleared) = (WriteBatch::default(), BTreeMap::new(), Vec::new());
+        Staged { engine, prefix, shared: None, batch, overlay, cleared }
+    }
+
+    /// Like [`Staged::new`], with the keys under `shared` left unprefixed: the
+    /// same relative and engine keys, seen by every view that shares them.
+    pub fn sharing(engine: &'a dyn Engine, prefix: Vec<u8>, shared: &[u8]) -> Staged<'a> {
+        assert!(prefix_end(shared).is_some(), "a shared space has an end");
+        Staged { shared: Some(shared.to_vec()), ..Staged::new(engine, prefix) }
     }
 
     /// The staged writes, with full keys, to write as one batch.
@@ -59,16 +75,43 @@ impl<'a> Staged<'a> {
         self.batch.is_empty()
     }
 
-    fn full(&self, key: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], key].concat()
+    fn is_shared(&self, key: &[u8]) -> bool {
+        self.shared.as_ref().is_some_and(|shared| key.starts_with(shared))
     }
 
-    fn full_end(&self, end: &[u8]) -> Vec<u8> {
-        if end.is_empty() {
-            prefix_end(&self.prefix).expect("checked at creation")
-        } else {
-            self.full(end)
+    fn full(&self, key: &[u8]) -> Vec<u8> {
+        match self.is_shared(key) {
+            true => key.to_vec(),
+            false => [&self.prefix[..], key].concat(),
         }
+    }
+
+    fn relative(&self, full: &[u8]) -> Vec<u8> {
+        match self.is_shared(full) {
+            true => full.to_vec(),
+            false => full[self.prefix.len()..].to_vec(),
+        }
+    }
+
+    /// The engine span of the relative span `[start, end)`, which must not
+    /// straddle the shared subspace.
+    fn full_span(&self, start: &[u8], end: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        if let Some(shared) = &self.shared {
+            let shared_end = prefix_end(shared).expect("checked at creation");
+            let inside = start.starts_with(shared);
+            let below = start < shared.as_slice() && !end.is_empty() && end <= shared.as_slice();
+            let above = start >= shared_end.as_slice();
+            let within = inside && !end.is_empty() && end <= shared_end.as_slice();
+            assert!(within || below || above, "a span straddles the shared space: {start:?}..{end:?}");
+            if within {
+                return (start.to_vec(), end.to_vec());
+            }
+        }
+        let full_end = match end.is_empty() {
+            true => prefix_end(&self.prefix).expect("checked at creation"),
+            false => [&self.prefix[..], end].concat(),
+        };
+        ([&self.prefix[..], start].concat(), full_end)
     }
 
     fn is_cleared(&self, key: &[u8]) -> bool {
@@ -79,14 +122,13 @@ impl<'a> Staged<'a> {
     /// staged writes neither replace nor delete.
     fn engine_entries(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
         let mut found = Vec::new();
-        let full_end = self.full_end(end);
-        let mut from = self.full(start);
+        let (mut from, full_end) = self.full_span(start, end);
         while found.len() < limit {
             let page = self.engine.scan(&from, &full_end, limit - found.len())?;
             let exhausted = page.len() < limit - found.len();
             for (key, value) in page {
                 from = [&key[..], &[0]].concat();
-                let relative = key[self.prefix.len()..].to_vec();
+                let relative = self.relative(&key);
                 if !self.overlay.contains_key(&relative) && !self.is_cleared(&relative) {
                     found.push((relative, value));
                 }
@@ -137,7 +179,8 @@ impl Engine for Staged<'_> {
                     self.overlay.insert(key, None);
                 }
                 WriteOperation::DeleteRange { start, end } => {
-                    self.batch.delete_range(self.full(&start), self.full_end(&end));
+                    let (full_start, full_end) = self.full_span(&start, &end);
+                    self.batch.delete_range(full_start, full_end);
                     let doomed: Vec<Vec<u8>> = self
                         .overlay
                         .keys()
@@ -213,6 +256,32 @@ mod tests {
         let mut applied = engine.clone();
         applied.write(staged.finish()).unwrap();
         assert_eq!(keys(applied.scan(b"p/", b"p0", usize::MAX).unwrap()), ["p/a", "p/c", "p/d"]);
+    }
+
+    #[test]
+    fn a_shared_subspace_is_read_and_written_without_the_prefix() {
+        let engine = engine_with(&[("p/a", "1"), ("s/x", "shared"), ("q/s/y", "other's local")]);
+        let mut staged = Staged::sharing(&engine, b"p/".to_vec(), b"s/");
+        assert_eq!(staged.get(b"s/x").unwrap(), Some(b"shared".to_vec()));
+        assert_eq!(keys(staged.scan(b"s/", b"s0", usize::MAX).unwrap()), ["s/x"]);
+        assert_eq!(keys(staged.scan(b"a", b"b", usize::MAX).unwrap()), ["a"]);
+        let mut batch = WriteBatch::default();
+        batch.put(b"s/z".to_vec(), b"new".to_vec());
+        batch.put(b"b".to_vec(), b"local".to_vec());
+        batch.delete_range(b"s/".to_vec(), b"s/y".to_vec());
+        staged.write(batch).unwrap();
+        assert_eq!(keys(staged.scan(b"s/", b"s0", usize::MAX).unwrap()), ["s/z"]);
+        let mut applied = engine.clone();
+        applied.write(staged.finish()).unwrap();
+        assert_eq!(keys(applied.scan(b"", b"z", usize::MAX).unwrap()), ["p/a", "p/b", "q/s/y", "s/z"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "straddles")]
+    fn a_span_across_the_shared_subspace_is_refused() {
+        let engine = engine_with(&[]);
+        let staged = Staged::sharing(&engine, b"p/".to_vec(), b"s/");
+        let _ = staged.scan(b"a", b"", usize::MAX);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct LocalCluster {
     engines: BTreeMap<NodeId, MemoryEngine>,
     queue: VecDeque<(NodeId, RangeId, Message)>,
     isolated: BTreeSet<NodeId>,
+    /// One range's messages to one node, dropped (`set_range_cut_off`).
+    cut_off: BTreeSet<(RangeId, NodeId)>,
     replies: BTreeMap<u64, Result<Vec<u8>, RequestError>>,
     now: Time,
     next_request_id: u64,
@@ -74,6 +76,7 @@ impl LocalCluster {
             engines: BTreeMap::new(),
             queue: VecDeque::new(),
             isolated: BTreeSet::new(),
+            cut_off: BTreeSet::new(),
             replies: BTreeMap::new(),
             now: Time(0),
             next_request_id: 0,
@@ -117,6 +120,22 @@ impl LocalCluster {
         }
     }
 
+    /// Drops (or delivers again) the messages of `range` to `node`: that one
+    /// replica falls behind while the node's others keep up.
+    pub fn set_range_cut_off(&mut self, range: RangeId, node: NodeId, cut_off: bool) {
+        if cut_off {
+            self.cut_off.insert((range, node));
+        } else {
+            self.cut_off.remove(&(range, node));
+        }
+    }
+
+    /// Hands `message` for `range` to its addressee now, as if it came from
+    /// the network (a test's forged or replayed message).
+    pub fn deliver(&mut self, range: RangeId, message: Message) {
+        self.handle(message.to, StoreInput::Message { range, message });
+    }
+
     /// Hands `input` to `node`'s store and performs the output.
     fn handle(&mut self, node: NodeId, input: StoreInput) {
         let engine = self.engines.get_mut(&node).expect("known node");
@@ -152,7 +171,7 @@ impl LocalCluster {
     pub fn step(&mut self) {
         while let Some((from, range, message)) = self.queue.pop_front() {
             let to = message.to;
-            if self.isolated.contains(&from) || self.isolated.contains(&to) {
+            if self.isolated.contains(&from) || self.isolated.contains(&to) || self.cut_off.contains(&(range, to)) {
                 continue;
             }
             self.handle(to, StoreInput::Message { range, message });

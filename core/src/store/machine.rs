@@ -3,10 +3,10 @@
 //! space of the node's engine (`range::stored`); answers go back encoded.
 //!
 //! Each entry is one batch: the command's effects and the range's new applied
-//! index. A split's batch also holds the whole new right-hand range — its key
-//! space, its applied index and its Raft group's initial state — so a crash
-//! keeps both halves or neither; the store then starts the new group from
-//! what the batch wrote.
+//! index. A split's batch also holds the whole new right-hand range — its
+//! local keys, its applied index and its Raft group's initial state; its data
+//! is already in place in the shared data space — so a crash keeps both halves
+//! or neither; the store then starts the new group from what the batch wrote.
 
 use crate::node::StateMachine;
 use crate::raft::{
@@ -78,7 +78,7 @@ impl RangeMachine {
 
     /// The range's key space in `engine`, for reading.
     pub fn view<'a>(&self, engine: &'a dyn Engine) -> Staged<'a> {
-        Staged::new(engine, stored::space(self.range))
+        stored::view(engine, self.range)
     }
 
     /// The record of `transaction` this replica holds, if any.
@@ -148,14 +148,21 @@ impl StateMachine for RangeMachine {
     }
 
     fn install(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]) {
+        // The store let the snapshot in only if its span overlaps no other
+        // replica's here (the overlap rule, `range::stored`): the old span and
+        // the new one hold this replica's data alone.
         let mut view = self.view(engine);
-        let mut clear = WriteBatch::default();
-        clear.delete_range(Vec::new(), Vec::new());
-        view.write(clear).expect("a staged write does not fail");
+        stored::delete_local(&mut view);
+        if let Some(old) = &self.state {
+            stored::delete_data(&mut view, old.descriptor());
+        }
         self.state = if data.is_empty() {
             None
         } else {
             let snapshot: RangeSnapshot = codec::decode_snapshot(data).expect("range snapshots decode");
+            if let Some(descriptor) = &snapshot.descriptor {
+                stored::delete_data(&mut view, descriptor);
+            }
             RangeState::install(&mut view, snapshot, self.heartbeat_expiry_nanos, self.timestamp_cache_entries_max)
         };
         batch.operations.extend(view.finish().operations);

@@ -22,6 +22,13 @@
 //!   `ChangeReplicas` command changes the list, and the range's leader then
 //!   changes the Raft group's voters to match, one at a time, adding before
 //!   removing (`reconcile_voters`).
+//! - **Replicas left behind.** Once a replica has applied a configuration
+//!   and a descriptor that both leave this node out, the store deletes it and
+//!   leaves a tombstone (`remove_replicas_left_behind`); the tombstone refuses
+//!   the old group's vote requests (`refuses_vote_request`).
+//! - **The overlap rule.** Ranges share the node's data space, so a snapshot
+//!   whose span overlaps another initialized replica here is dropped
+//!   (`refuses_snapshot`, `range::stored`).
 //! - **The meta map.** The leader of the first range records in its meta map
 //!   the descriptors this store's replicas hold (`update_meta`).
 
@@ -40,8 +47,8 @@ use rand_core::SeedableRng;
 pub use requests::LOOKUP_GROUP;
 
 use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
-use crate::raft::{persistence, Message, MessageBody, RaftConfig, Ready, RecoveredState};
-use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
+use crate::raft::{persistence, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState};
+use crate::range::{codec, stored, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
 use crate::storage::{Engine, StorageError};
 use crate::txn::clock::HybridClock;
 use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
@@ -256,10 +263,15 @@ impl Store {
                 }
             }
             StoreInput::Message { range, message } => {
-                if !self.replicas.contains_key(&range) && may_create_replica(&message) {
-                    self.start_replica(range, RecoveredState::default(), engine);
+                if self.refuses_vote_request(range, &message, engine)? {
+                    return Ok(self.finish(now, output));
                 }
-                if self.replicas.contains_key(&range) {
+                if !self.replicas.contains_key(&range) && may_create_replica(&message) {
+                    // Empty, or the tombstone of a replica this node held before.
+                    let recovered = persistence::recover(engine, &persistence::GroupKeys::new(range.0))?;
+                    self.start_replica(range, recovered, engine);
+                }
+                if self.replicas.contains_key(&range) && !self.refuses_snapshot(range, &message) {
                     self.handle_replica(now, range, Input::Message(message), &mut output, engine)?;
                 }
             }
@@ -289,9 +301,40 @@ impl Store {
                 }
             }
         }
+        self.remove_replicas_left_behind(engine)?;
+        Ok(self.finish(now, output))
+    }
+
+    fn finish(&self, now: Time, mut output: StoreOutput) -> StoreOutput {
         output.replies.retain(|reply| reply.client != STORE_CLIENT);
         output.next_deadline = Time(now.0.saturating_add(self.config.tick_interval_nanos));
-        Ok(output)
+        output
+    }
+
+    /// Whether `message` asks for the vote of a replica this node no longer
+    /// holds, or holds empty, on behalf of the group it was removed from: a
+    /// candidate whose log ends at or before the configuration that removed
+    /// this node (its tombstone) campaigns in a configuration that still lists
+    /// it, and the replica, its log deleted, must not vote there. A candidate
+    /// of a configuration that added this node back has that entry, past the
+    /// removal, and is answered: a new member must be able to vote before its
+    /// snapshot comes.
+    fn refuses_vote_request(
+        &self,
+        range: RangeId,
+        message: &Message,
+        engine: &dyn Engine,
+    ) -> Result<bool, StorageError> {
+        let (MessageBody::Vote { last_log_index, .. } | MessageBody::PreVote { last_log_index, .. }) = message.body
+        else {
+            return Ok(false);
+        };
+        let holds_data = self.replicas.get(&range).is_some_and(|replica| replica.state_machine().state().is_some());
+        if holds_data {
+            return Ok(false);
+        }
+        let tombstone = persistence::tombstone(engine, &persistence::GroupKeys::new(range.0))?;
+        Ok(tombstone.is_some_and(|removal| last_log_index <= removal))
     }
 
     /// Whether the sender's clock reading, taken when it sent the request, is
@@ -360,6 +403,64 @@ impl Store {
         let recovered = persistence::recover(engine, &persistence::GroupKeys::new(right.0))?;
         self.start_replica(right, recovered, engine);
         self.handle_replica(now, right, Input::Tick, output, engine)
+    }
+
+    /// Whether `message` is a snapshot of `range` to drop: one that does not
+    /// decode, or whose span overlaps another initialized replica on this
+    /// node, by the overlap rule
+    /// (`range::stored`). The other replica is one that has not applied the
+    /// split that made the snapshot's range (or that left its range, and goes
+    /// once it applies its removal); the leader sends the snapshot again later.
+    fn refuses_snapshot(&self, range: RangeId, message: &Message) -> bool {
+        let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
+        let incoming = match codec::snapshot_descriptor(&snapshot.data) {
+            Ok(Some(descriptor)) => descriptor,
+            Ok(None) => return false,
+            Err(_) => return true, // corrupt on the way: dropped like a lost message
+        };
+        self.replicas.iter().any(|(other, replica)| {
+            *other != range
+                && replica.state_machine().state().is_some_and(|state| state.descriptor().overlaps(&incoming))
+        })
+    }
+
+    /// Deletes every replica that a move left behind: one whose range's
+    /// descriptor and whose applied Raft configuration both leave this node
+    /// out. Its range data goes, and its Raft state but for a tombstone
+    /// (`persistence::destroy`). The configuration is applied, so it is
+    /// committed: the group's majorities no longer count this node, and what
+    /// it held is not needed. A range moved back here later starts empty from
+    /// the tombstone and is initialized by a snapshot, like any new replica.
+    fn remove_replicas_left_behind(&mut self, engine: &mut dyn Engine) -> Result<(), StorageError> {
+        let node = self.config.node;
+        let left_behind: Vec<RangeId> = self
+            .replicas
+            .iter()
+            .filter(|(_, replica)| {
+                let Some(state) = replica.state_machine().state() else { return false };
+                if state.descriptor().replicas.contains(&node) {
+                    return false;
+                }
+                let status = replica.raft().status();
+                !status.configuration.voters.contains(&node) && status.configuration_index <= status.applied_index
+            })
+            .map(|(range, _)| *range)
+            .collect();
+        for range in left_behind {
+            let replica = self.replicas.remove(&range).expect("listed above");
+            let status = replica.raft().status();
+            let hard_state = HardState { term: status.term, vote: status.vote, commit: status.commit_index };
+            let removal = status.configuration_index;
+            let mut batch = persistence::destroy(&persistence::GroupKeys::new(range.0), hard_state, removal);
+            let mut view = replica.state_machine().view(engine);
+            stored::delete_local(&mut view);
+            let descriptor = replica.state_machine().state().expect("initialized").descriptor();
+            // Its span is its own: the overlap rule (`range::stored`).
+            stored::delete_data(&mut view, descriptor);
+            batch.operations.extend(view.finish().operations);
+            engine.write(batch)?;
+        }
+        Ok(())
     }
 }
 

@@ -377,7 +377,115 @@ fn a_follower_behind_the_compacted_log_catches_up_from_a_snapshot_taken_when_sen
     assert!(restored.metadata.index.0 > 200, "by a snapshot: its log starts past the compaction point");
     let view = caught_up.state_machine().view(harness.engine(behind));
     let leader_view = harness.store(leader).replica(RangeId(1)).unwrap().state_machine().view(harness.engine(leader));
-    let data = crate::range::stored::data(&view);
-    assert_eq!(data, crate::range::stored::data(&leader_view), "the follower holds the leader's data");
+    let descriptor = caught_up.state_machine().state().unwrap().descriptor();
+    let data = crate::range::stored::data(&view, descriptor);
+    assert_eq!(data, crate::range::stored::data(&leader_view, descriptor), "the follower holds the leader's data");
     assert!(data.len() > 120);
+}
+
+fn change_replicas(harness: &mut Harness, replicas: &[u64]) {
+    let replicas = replicas.iter().copied().map(NodeId).collect();
+    let command = RangeCommand::ChangeReplicas { key: key("a"), replicas };
+    assert!(matches!(send(harness, RangeId(1), command), Ok(RangeResponse::Descriptor(Some(_)))));
+}
+
+fn step_until(harness: &mut Harness, what: &str, done: impl Fn(&Harness) -> bool) {
+    for _ in 0..500 {
+        if done(harness) {
+            return;
+        }
+        harness.step();
+    }
+    panic!("never: {what}");
+}
+
+/// A range moved off a node leaves nothing there but its Raft hard state, as
+/// a tombstone; moved back, the replica starts from the tombstone's term and
+/// vote and is initialized by a snapshot.
+#[test]
+fn a_replica_left_behind_is_deleted_with_a_tombstone_and_can_come_back() {
+    let mut harness = LocalCluster::new(4, 1);
+    let harness = &mut harness;
+    write(harness, "a", 1);
+    let leader = wait_for_leader(harness, RangeId(1));
+    let removed = harness.nodes().into_iter().find(|node| *node != leader).expect("four nodes");
+    let staying: Vec<u64> = harness.nodes().into_iter().filter(|node| *node != removed).map(|node| node.0).collect();
+    change_replicas(harness, &staying);
+    step_until(harness, "the replica left behind is deleted", |harness| {
+        harness.store(removed).replica(RangeId(1)).is_none()
+    });
+
+    let engine = harness.engine(removed);
+    let space = crate::range::stored::space(RangeId(1));
+    let end = crate::storage::prefix_end(&space).unwrap();
+    assert_eq!(engine.scan(&space, &end, usize::MAX).unwrap(), Vec::new(), "the range's local keys are gone");
+    let data_space = crate::storage::mvcc::space();
+    let data_end = crate::storage::prefix_end(data_space).unwrap();
+    assert_eq!(engine.scan(data_space, &data_end, usize::MAX).unwrap(), Vec::new(), "and its data");
+    let keys = persistence::GroupKeys::new(1);
+    let tombstone = persistence::recover(engine, &keys).unwrap();
+    assert!(tombstone.entries.is_empty() && tombstone.snapshot.metadata.index == LogIndex(0));
+    assert!(tombstone.hard_state.term > Term(0), "the hard state stays");
+    assert!(persistence::groups(engine).unwrap().is_empty(), "a restart starts no replica of the range");
+    let removal = persistence::tombstone(engine, &keys).unwrap().expect("a tombstone");
+    harness.restart(removed, 7);
+    assert!(harness.store(removed).replica(RangeId(1)).is_none());
+
+    // A candidate of the old configuration (its log ends before the removal)
+    // gets no vote: the replica is not even created.
+    let candidate = staying[0];
+    for last_log_index in [LogIndex(removal.0 - 1), removal] {
+        let body = MessageBody::Vote { last_log_index, last_log_term: Term(99), leader_transfer: false };
+        let vote_request = Message { from: NodeId(candidate), to: removed, term: Term(99), body };
+        harness.deliver(RangeId(1), vote_request);
+        assert!(harness.store(removed).replica(RangeId(1)).is_none(), "the old group's candidate is refused");
+    }
+
+    let all: Vec<u64> = harness.nodes().into_iter().map(|node| node.0).collect();
+    change_replicas(harness, &all);
+    step_until(harness, "the range is back on the node", |harness| {
+        let replica = harness.store(removed).replica(RangeId(1));
+        replica.is_some_and(|replica| replica.state_machine().state().is_some())
+    });
+    let replica = harness.store(removed).replica(RangeId(1)).unwrap();
+    assert!(replica.raft().term() >= tombstone.hard_state.term, "it started from the tombstone");
+    let view = replica.state_machine().view(harness.engine(removed));
+    let descriptor = replica.state_machine().state().unwrap().descriptor();
+    assert!(!crate::range::stored::data(&view, descriptor).is_empty(), "the snapshot brought the data back");
+}
+
+/// Ranges share the node's data space, so a snapshot of a range born from a
+/// split waits while the node's replica of the left range has not applied the
+/// split (its span still covers the snapshot's): installing it would give two
+/// replicas the same keys.
+#[test]
+fn a_snapshot_overlapping_a_replica_behind_its_split_waits_for_the_split() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    write(harness, "q", 1);
+    let lagging = NodeId(3);
+    if wait_for_leader(harness, RangeId(1)) == lagging {
+        harness.set_isolated(lagging, true);
+        wait_for_leader(harness, RangeId(1));
+        harness.set_isolated(lagging, false);
+    }
+    harness.set_range_cut_off(RangeId(1), lagging, true);
+    send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
+    write(harness, "x", 2);
+    for _ in 0..300 {
+        harness.step();
+    }
+    let left = harness.store(lagging).replica(RangeId(1)).unwrap().state_machine().state().unwrap();
+    assert_eq!(left.descriptor().generation, 0, "the left replica has not applied the split");
+    let right = harness.store(lagging).replica(RangeId(2)).expect("the right range's leader created it");
+    assert!(right.state_machine().state().is_none(), "its snapshot is refused while it overlaps the left replica");
+
+    harness.set_range_cut_off(RangeId(1), lagging, false);
+    step_until(harness, "the right range is installed once the left one split", |harness| {
+        let right = harness.store(lagging).replica(RangeId(2)).unwrap();
+        right.state_machine().state().is_some()
+    });
+    let left = harness.store(lagging).replica(RangeId(1)).unwrap().state_machine().state().unwrap();
+    assert_eq!(left.descriptor().end, crate::keys::KeyEnd::Before(key("m")));
+    assert_eq!(value_of(read(harness, RangeId(2), "x")), Ok(Some(b"x".to_vec())));
 }

@@ -181,20 +181,15 @@ impl RangeState {
         Ok(RangeResponse::Pushed { record, succeeded })
     }
 
-    /// Splits at `at`: this range keeps the left half; the right half's data,
-    /// records and reads move out, to the returned range.
+    /// Splits at `at`: this range keeps the left half; the right half's
+    /// records and reads move out, to the returned range (its data stays in
+    /// the shared data space, now inside the right range's span).
     pub(super) fn split(&mut self, data: &mut Staged<'_>, at: &Key, right_id: crate::types::RangeId) -> Applied {
         let (left, right) = match self.descriptor.split(at, right_id) {
             Ok(halves) => halves,
             Err(error) => return answer(Err(CommandError::Invalid { reason: format!("{error:?}") })),
         };
         let mut right_state = RangeState::new(right.clone(), self.heartbeat_expiry_nanos);
-        let moved = mvcc::engine_span(data, &at.0, &[]).expect("a range's data reads");
-        let mut removal = crate::storage::WriteBatch::default();
-        for (engine_key, _) in &moved {
-            removal.delete(engine_key.clone());
-        }
-        data.write(removal).expect("a staged write does not fail");
         let moving: Vec<TransactionRecord> =
             stored::records(data).into_iter().filter(|record| record.anchor >= *at).collect();
         for record in &moving {
@@ -211,7 +206,7 @@ impl RangeState {
         }
         stored::write_head(data, self);
         stored::write_cache(data, &self.reads);
-        let right_state = SplitOff { state: right_state, data: moved, records: moving };
+        let right_state = SplitOff { state: right_state, records: moving };
         Applied { result: Ok(RangeResponse::Split { left, right }), right: Some(right_state) }
     }
 
@@ -220,7 +215,7 @@ impl RangeState {
         let reads = &self.reads;
         RangeSnapshot {
             descriptor: Some(self.descriptor.clone()),
-            data: stored::data(view),
+            data: stored::data(view, &self.descriptor),
             records: stored::records(view),
             read_timestamps: reads.keys().map(|(key, timestamp)| (key.clone(), *timestamp)).collect(),
             read_spans: reads.spans().to_vec(),

@@ -1,7 +1,9 @@
 //! Where a range replica's state lives in the node's engine.
 //!
-//! Every replica has a key space of its own, `range/<id as 8 bytes big-endian>/`,
-//! and every key below is relative to it:
+//! MVCC versions and intents live in the node's one data space, `mvcc/<user
+//! key>...` (`storage::mvcc`), shared by every range: a range reads and writes
+//! only inside its descriptor's span, and a split moves no data. Everything
+//! else is range-local, under `range/<id as 8 bytes big-endian>/`:
 //!
 //! | key                          | value                                               |
 //! |------------------------------|-----------------------------------------------------|
@@ -10,8 +12,10 @@
 //! | `cache/low`                  | the timestamp cache's low-water mark                |
 //! | `cache/key/<user key>`       | the timestamp a key was read at                     |
 //! | `cache/span/<position, 8 B>` | a span read and its timestamp (`encode_read_span`)  |
-//! | `mvcc/...`                   | MVCC versions and intents (`storage::mvcc`)         |
 //! | `txn/<id, 16 B>`             | a transaction record (`encode_record`)              |
+//!
+//! A replica reads both through one view ([`view`]: the local keys relative to
+//! the range's prefix, the data space passed through as it is).
 //!
 //! Data and records are read from the engine as commands need them. The head
 //! and the timestamp cache are also held in memory by [`RangeState`]: both are
@@ -19,18 +23,23 @@
 //! ranges), and every change to them is written through in the command's batch,
 //! so a restart loads exactly what every other replica holds at that index.
 //!
-//! A split copies the right half's data and records into the right range's
-//! space, in the split's batch (docs/storage.md: the global data key space that
-//! makes a split move nothing is the next step).
+//! **The overlap rule.** Because ranges share the data space, two replicas on
+//! one node must never both own a key: the initialized replicas of a node hold
+//! disjoint spans. A split keeps that (the left range shrinks as the right one
+//! starts), and a store refuses a snapshot whose span overlaps another
+//! initialized replica's (`store`): a replica that has not yet applied the
+//! split that made the snapshot's range must catch up first. So deleting a
+//! replica's span, when it is removed or replaced by a snapshot, deletes no
+//! one else's data.
 
 use std::collections::BTreeMap;
 
 use super::{RangeState, TimestampCache};
-use crate::keys::Key;
+use crate::keys::{Key, KeyEnd};
 use crate::range::codec;
 use crate::range::timestamp_cache::CacheWrite;
-use crate::range::{RangeMap, TransactionRecord};
-use crate::storage::{prefix_end, Engine, KeyValue, StorageError, WriteBatch};
+use crate::range::{RangeDescriptor, RangeMap, TransactionRecord};
+use crate::storage::{mvcc, prefix_end, Engine, KeyValue, Staged, StorageError, WriteBatch};
 use crate::types::{LogIndex, RangeId, TransactionId};
 
 const APPLIED: &[u8] = b"applied";
@@ -40,12 +49,37 @@ const CACHE_LOW_WATER: &[u8] = b"cache/low";
 const CACHE_KEYS: &[u8] = b"cache/key/";
 const CACHE_SPANS: &[u8] = b"cache/span/";
 const RECORDS: &[u8] = b"txn/";
-/// Where `storage::mvcc` keeps its keys (its layout's prefix).
-const DATA: &[u8] = b"mvcc/";
 
 /// The prefix of range `range`'s key space.
 pub fn space(range: RangeId) -> Vec<u8> {
     [&b"range/"[..], &range.0.to_be_bytes(), b"/"].concat()
+}
+
+/// Range `range`'s view of `engine`: its local keys, and the shared data space.
+pub fn view(engine: &dyn Engine, range: RangeId) -> Staged<'_> {
+    Staged::sharing(engine, space(range), mvcc::space())
+}
+
+/// Deletes every local key of the range in `view`.
+pub fn delete_local(view: &mut (impl Engine + ?Sized)) {
+    let data_end = prefix_end(mvcc::space()).expect("a constant prefix");
+    write_one(view, |batch| {
+        batch.delete_range(Vec::new(), mvcc::space().to_vec());
+        batch.delete_range(data_end, Vec::new());
+    });
+}
+
+/// Deletes the MVCC data of `descriptor`'s span.
+pub fn delete_data(view: &mut (impl Engine + ?Sized), descriptor: &RangeDescriptor) {
+    let (start, end) = mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end));
+    write_one(view, |batch| batch.delete_range(start, end));
+}
+
+fn end_bytes(end: &KeyEnd) -> &[u8] {
+    match end {
+        KeyEnd::Before(key) => &key.0,
+        KeyEnd::Unbounded => &[],
+    }
 }
 
 /// The end of every range's key space.
@@ -109,9 +143,10 @@ pub fn delete_record(view: &mut (impl Engine + ?Sized), transaction: Transaction
     write_one(view, |batch| batch.delete(record_key(transaction)));
 }
 
-/// Every MVCC key and value, relative to the range's space.
-pub fn data(view: &(impl Engine + ?Sized)) -> Vec<KeyValue> {
-    scan_prefix(view, DATA)
+/// Every MVCC key and value in `descriptor`'s span.
+pub fn data(view: &(impl Engine + ?Sized), descriptor: &RangeDescriptor) -> Vec<KeyValue> {
+    let (start, end) = mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end));
+    view.scan(&start, &end, usize::MAX).unwrap_or_else(|error| failed(error))
 }
 
 /// The head: descriptor, GC threshold and meta map.
