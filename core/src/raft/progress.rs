@@ -117,6 +117,17 @@ impl Progress {
         }
     }
 
+    /// The follower answered the probe after `rejected_index` with a log that
+    /// ends below its match index: it lost what it had acknowledged (its
+    /// replica was deleted and created again). Only the answer to the current
+    /// probe counts; a stale one, from before the follower caught up, must
+    /// not undo what it acknowledged since.
+    pub fn forget_match(&mut self, rejected_index: LogIndex) {
+        if self.state == ReplicationState::Probe && rejected_index == self.next_index.previous() {
+            self.match_index = LogIndex(0);
+        }
+    }
+
     /// The follower is being sent a snapshot up to `snapshot_index`.
     pub fn become_snapshot(&mut self, snapshot_index: LogIndex) {
         self.state = ReplicationState::Snapshot { snapshot_index, heartbeats_waited: 0 };

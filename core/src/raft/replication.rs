@@ -99,6 +99,13 @@ impl RaftNode {
             AppendResult::Rejected { rejected_index, hint_index, hint_term } => {
                 let retry_index = self.retry_index(rejected_index, hint_index, hint_term);
                 let progress = self.progress.get_mut(&from).expect("checked above");
+                if hint_term == Term(0) && hint_index <= progress.match_index {
+                    // Its log ends below what it acknowledged: a replica that a
+                    // move left behind was deleted (`store`) and, added back,
+                    // starts empty. Probing must go below the old match, down
+                    // to a snapshot if need be.
+                    progress.forget_match(rejected_index);
+                }
                 if progress.reject(rejected_index, retry_index) {
                     self.send_append(from, true);
                 }

@@ -378,6 +378,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Crashes node `id` and deletes its log, snapshot and state machine, keeping
+    /// only its term and vote: a replica deleted with a tombstone (`store`).
+    pub fn wipe(&mut self, id: NodeId) -> Result<(), String> {
+        self.crash(id)?;
+        let store = &mut self.members.get_mut(&id).expect("checked by crash").store;
+        store.hard_state.commit = LogIndex(0);
+        store.snapshot = Snapshot::default();
+        store.entries.clear();
+        Ok(())
+    }
+
     /// Rebuilds node `id` from its store; returns the effects of its first ready.
     pub fn restart(&mut self, id: NodeId) -> Result<Vec<String>, String> {
         let member = self.members.get_mut(&id).ok_or(format!("{id} does not exist"))?;

@@ -76,6 +76,7 @@ pub fn execute(cluster: &mut Option<Cluster>, line: &str) -> Result<Vec<String>,
             cluster.compact(parse_node(node)?, LogIndex(parse_number(index)?)).unwrap_or_else(error_line)
         }
         ("crash", [node]) => cluster.crash(parse_node(node)?).map(|()| Vec::new()).unwrap_or_else(error_line),
+        ("wipe", [node]) => cluster.wipe(parse_node(node)?).map(|()| Vec::new()).unwrap_or_else(error_line),
         ("restart", [node]) => {
             let id = parse_node(node)?;
             let mut lines = cluster.restart(id).unwrap_or_else(error_line);

@@ -52,6 +52,8 @@
 //! - `compact <node> <index>`: snapshots the node's state machine up to `index`.
 //! - `crash <node>`, `restart <node>`: the node loses all but its durable store;
 //!   messages queued for it stay queued (lost if delivered while it is down).
+//! - `wipe <node>`: crashes the node and deletes its store but for its term and
+//!   vote (a replica deleted with a tombstone); `restart` then starts it empty.
 //! - `status [nodes]`: role, term, leader, last/commit/applied index, voters.
 //! - `log <node>`: the durable store (hard state, snapshot, entries) and the state
 //!   machine (the commands applied).
@@ -101,6 +103,7 @@ golden_scripts!(
     removed_leader_campaigns_until_its_removal_commits,
     removed_node_learns_its_removal_committed,
     removed_follower_is_sent_its_removal,
+    wiped_follower_is_sent_a_snapshot,
 );
 
 #[test]
