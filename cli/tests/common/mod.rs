@@ -15,10 +15,20 @@ use tonic::transport::Channel;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_shardforge");
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and never handed out before in this
+/// test process: the kernel may give the same ephemeral port to two binds in
+/// a row once the first is closed (seen in CI: a node's rpc and http ports
+/// came out equal and `init` refused them).
 pub fn free_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address")
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let address = listener.local_addr().expect("local address");
+        if HANDED_OUT.lock().expect("the port set").insert(address.port()) {
+            return address;
+        }
+    }
 }
 
 /// Runs `shardforge` with `arguments` to completion.
