@@ -100,17 +100,22 @@ fn commands_replicate_and_a_split_starts_a_second_group() {
     }
 }
 
+/// Moves the first range's leadership off `node` (it is to fall behind).
+fn lead_elsewhere(harness: &mut Harness, node: NodeId) {
+    if wait_for_leader(harness, RangeId(1)) == node {
+        harness.set_isolated(node, true);
+        wait_for_leader(harness, RangeId(1));
+        harness.set_isolated(node, false);
+    }
+}
+
 #[test]
 fn a_replica_that_missed_the_split_is_created_by_the_new_leader() {
     let mut harness = LocalCluster::new(3, 1);
     let harness = &mut harness;
     write(harness, "q", 1);
     let lagging = NodeId(3);
-    if wait_for_leader(harness, RangeId(1)) == lagging {
-        harness.set_isolated(lagging, true);
-        wait_for_leader(harness, RangeId(1));
-        harness.set_isolated(lagging, false);
-    }
+    lead_elsewhere(harness, lagging);
     harness.set_isolated(lagging, true);
     send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
     write(harness, "x", 2);
@@ -464,11 +469,7 @@ fn a_snapshot_overlapping_a_replica_behind_its_split_waits_for_the_split() {
     let harness = &mut harness;
     write(harness, "q", 1);
     let lagging = NodeId(3);
-    if wait_for_leader(harness, RangeId(1)) == lagging {
-        harness.set_isolated(lagging, true);
-        wait_for_leader(harness, RangeId(1));
-        harness.set_isolated(lagging, false);
-    }
+    lead_elsewhere(harness, lagging);
     harness.set_range_cut_off(RangeId(1), lagging, true);
     send(harness, RangeId(1), RangeCommand::Split { at: key("m"), right_id: RangeId(2) }).unwrap();
     write(harness, "x", 2);

@@ -34,8 +34,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{RangeState, TimestampCache};
-use crate::keys::{Key, KeyEnd};
+use super::{end_bytes, RangeState, TimestampCache};
+use crate::keys::Key;
 use crate::range::codec;
 use crate::range::timestamp_cache::CacheWrite;
 use crate::range::{RangeDescriptor, RangeMap, TransactionRecord};
@@ -73,13 +73,6 @@ pub fn delete_local(view: &mut (impl Engine + ?Sized)) {
 pub fn delete_data(view: &mut (impl Engine + ?Sized), descriptor: &RangeDescriptor) {
     let (start, end) = mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end));
     write_one(view, |batch| batch.delete_range(start, end));
-}
-
-fn end_bytes(end: &KeyEnd) -> &[u8] {
-    match end {
-        KeyEnd::Before(key) => &key.0,
-        KeyEnd::Unbounded => &[],
-    }
 }
 
 /// The end of every range's key space.
