@@ -26,11 +26,31 @@
 //! of a turn's batches and then syncs once. After a crash RocksDB recovers the
 //! WAL to the last intact record (`PointInTime`), which keeps every synced batch
 //! and a prefix of the unsynced ones: the engine contract.
+//!
+//! # Views and ingestions
+//! A view is a RocksDB snapshot, held with the database it reads (the
+//! database is shared through an `Arc`, so the view can outlive the call
+//! that took it). A staged chunk is one table file, written with
+//! `SstFileWriter` under `staging/` in the database's directory: a range
+//! tombstone over the chunk's span and its pairs. Within one ingested file a
+//! range tombstone covers only older keys, so the file's own pairs survive
+//! it. An ingestion syncs the WAL, then hands every file of the ingestion to
+//! `IngestExternalFile` in one call, which RocksDB applies atomically and
+//! durably (the files are moved, and the MANIFEST that names them synced).
+//! Ingested spans are in the `data` family only: snapshots carry range state,
+//! never Raft state. Opening the engine deletes what a crash left staged.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options, ReadOptions, DB};
-use shardforge_core::storage::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
+use rocksdb::{
+    ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, IngestExternalFileOptions, Options, ReadOptions,
+    SnapshotWithThreadMode, SstFileWriter, DB,
+};
+use shardforge_core::storage::{
+    Engine, EngineView, IngestChunk, IngestionId, KeyValue, StorageError, WriteBatch, WriteOperation,
+};
 
 const RAFT_LOG: &str = "raft_log";
 const RAFT_STATE: &str = "raft_state";
@@ -48,8 +68,26 @@ const WRITE_BUFFER_BYTES: usize = 32 << 20;
 
 /// A RocksDB database in one directory.
 pub struct RocksEngine {
-    db: DB,
+    db: Arc<DB>,
+    /// Where staged table files go.
+    staging: PathBuf,
+    /// The files staged for each ingestion, in the order they came, with their spans.
+    staged: BTreeMap<IngestionId, Vec<(PathBuf, Vec<u8>, Vec<u8>)>>,
+    /// Names staged files uniquely within this process's life.
+    files_staged: u64,
 }
+
+type Snapshot<'a> = SnapshotWithThreadMode<'a, DB>;
+
+self_cell::self_cell!(
+    /// A RocksDB snapshot and the database it reads, held together: the
+    /// snapshot borrows the database, which the view keeps alive.
+    struct RocksView {
+        owner: Arc<DB>,
+        #[covariant]
+        dependent: Snapshot,
+    }
+);
 
 impl RocksEngine {
     /// Opens the database in `path`, creating it (and its column families) if need be.
@@ -65,34 +103,24 @@ impl RocksEngine {
         // fdatasync is enough: the WAL's size is part of what it syncs.
         options.set_use_fsync(false);
         let families = FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, family_options(name)));
-        let db = DB::open_cf_descriptors(&options, path, families).map_err(storage_error)?;
-        Ok(RocksEngine { db })
+        let db = Arc::new(DB::open_cf_descriptors(&options, path, families).map_err(storage_error)?);
+        let staging = path.join("staging");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io_error)?;
+        }
+        std::fs::create_dir_all(&staging).map_err(io_error)?;
+        Ok(RocksEngine { db, staging, staged: BTreeMap::new(), files_staged: 0 })
     }
 
     fn family(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(name).expect("every family is created on open")
     }
 
-    /// Pairs of one family in `[start, end)`. The iterator is bounded above,
-    /// so RocksDB never reads (nor copies) the value of a key past the span.
-    fn scan_family(&self, name: &str, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
-        let mut pairs = Vec::new();
-        let mut iterator = self.db.raw_iterator_cf_opt(self.family(name), bounded(end));
-        iterator.seek(start);
-        while iterator.valid() && pairs.len() < limit {
-            let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else { break };
-            pairs.push((key.to_vec(), value.to_vec()));
-            iterator.next();
-        }
-        iterator.status().map_err(storage_error)?;
-        Ok(pairs)
-    }
-
     /// Up to `limit` keys in `[start, end)`, over every family, without their values.
     fn keys_in_span(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut keys = Vec::new();
         for name in FAMILIES {
-            let mut iterator = self.db.raw_iterator_cf_opt(self.family(name), bounded(end));
+            let mut iterator = self.db.raw_iterator_cf_opt(self.family(name), bounded(end, None));
             iterator.seek(start);
             while iterator.valid() && keys.len() < limit {
                 let Some(key) = iterator.key() else { break };
@@ -105,11 +133,69 @@ impl RocksEngine {
     }
 }
 
-/// Read options whose iterators stop before `end`.
-fn bounded(end: &[u8]) -> ReadOptions {
+/// Read options whose iterators stop before `end`, reading `snapshot` if given.
+fn bounded(end: &[u8], snapshot: Option<&SnapshotWithThreadMode<'_, DB>>) -> ReadOptions {
     let mut options = ReadOptions::default();
     options.set_iterate_upper_bound(end.to_vec());
+    if let Some(snapshot) = snapshot {
+        options.set_snapshot(snapshot);
+    }
     options
+}
+
+/// Pairs of one family in `[start, end)`. The iterator is bounded above, so
+/// RocksDB never reads (nor copies) the value of a key past the span.
+fn scan_family(
+    db: &DB,
+    snapshot: Option<&SnapshotWithThreadMode<'_, DB>>,
+    name: &str,
+    span: (&[u8], &[u8]),
+    limit: usize,
+) -> Result<Vec<KeyValue>, StorageError> {
+    let (start, end) = span;
+    let family = db.cf_handle(name).expect("every family is created on open");
+    let mut pairs = Vec::new();
+    let mut iterator = db.raw_iterator_cf_opt(family, bounded(end, snapshot));
+    iterator.seek(start);
+    while iterator.valid() && pairs.len() < limit {
+        let (Some(key), Some(value)) = (iterator.key(), iterator.value()) else { break };
+        pairs.push((key.to_vec(), value.to_vec()));
+        iterator.next();
+    }
+    iterator.status().map_err(storage_error)?;
+    Ok(pairs)
+}
+
+/// The first `limit` pairs of `[start, end)` over every family, in key order.
+fn scan_families(
+    db: &DB,
+    snapshot: Option<&SnapshotWithThreadMode<'_, DB>>,
+    start: &[u8],
+    end: &[u8],
+    limit: usize,
+) -> Result<Vec<KeyValue>, StorageError> {
+    let mut pairs = Vec::new();
+    for name in FAMILIES {
+        pairs.extend(scan_family(db, snapshot, name, (start, end), limit)?);
+    }
+    pairs.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+    pairs.truncate(limit);
+    Ok(pairs)
+}
+
+fn io_error(error: std::io::Error) -> StorageError {
+    StorageError(format!("staging files: {error}"))
+}
+
+impl EngineView for RocksView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let family = self.borrow_owner().cf_handle(family_of(key)).expect("every family is created on open");
+        self.borrow_dependent().get_cf(family, key).map_err(storage_error)
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        scan_families(self.borrow_owner(), Some(self.borrow_dependent()), start, end, limit)
+    }
 }
 
 fn family_options(name: &str) -> Options {
@@ -139,13 +225,7 @@ impl Engine for RocksEngine {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
-        let mut pairs = Vec::new();
-        for name in FAMILIES {
-            pairs.extend(self.scan_family(name, start, end, limit)?);
-        }
-        pairs.sort_unstable_by(|left, right| left.0.cmp(&right.0));
-        pairs.truncate(limit);
-        Ok(pairs)
+        scan_families(&self.db, None, start, end, limit)
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
@@ -181,6 +261,53 @@ impl Engine for RocksEngine {
 
     fn sync(&mut self) -> Result<(), StorageError> {
         self.db.flush_wal(true).map_err(storage_error)
+    }
+
+    fn view(&self) -> Result<Box<dyn EngineView>, StorageError> {
+        Ok(Box::new(RocksView::new(Arc::clone(&self.db), |db| db.snapshot())))
+    }
+
+    fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
+        chunk.assert_well_formed();
+        let in_data =
+            family_of(&chunk.start) == DATA && !(chunk.start < b"raft0".to_vec() && chunk.end > b"raft/".to_vec());
+        assert!(in_data, "ingested spans hold range state, never Raft state");
+        let staged = self.staged.entry(ingestion).or_default();
+        let disjoint = staged.iter().all(|(_, start, end)| chunk.end <= *start || *end <= chunk.start);
+        assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
+        self.files_staged += 1;
+        let path = self.staging.join(format!("{ingestion:016x}-{:08}.sst", self.files_staged));
+        let options = family_options(DATA);
+        let mut writer = SstFileWriter::create(&options);
+        writer.open(&path).map_err(storage_error)?;
+        writer.delete_range(&chunk.start, &chunk.end).map_err(storage_error)?;
+        for (key, value) in &chunk.pairs {
+            writer.put(key, value).map_err(storage_error)?;
+        }
+        writer.finish().map_err(storage_error)?;
+        staged.push((path, chunk.start, chunk.end));
+        Ok(())
+    }
+
+    fn ingest(&mut self, ingestion: IngestionId) -> Result<(), StorageError> {
+        self.sync()?;
+        let Some(staged) = self.staged.remove(&ingestion) else { return Ok(()) };
+        let mut options = IngestExternalFileOptions::default();
+        options.set_move_files(true);
+        let paths: Vec<&PathBuf> = staged.iter().map(|(path, _, _)| path).collect();
+        self.db.ingest_external_file_cf_opts(self.family(DATA), &options, paths).map_err(storage_error)?;
+        for (path, _, _) in &staged {
+            // Moved files are gone already; a copied one is left to delete.
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+
+    fn discard(&mut self, ingestion: IngestionId) -> Result<(), StorageError> {
+        for (path, _, _) in self.staged.remove(&ingestion).unwrap_or_default() {
+            std::fs::remove_file(&path).map_err(io_error)?;
+        }
+        Ok(())
     }
 }
 
@@ -246,6 +373,62 @@ mod tests {
         let engine = engine(&directory);
         assert_eq!(engine.scan(b"raft/", b"raft0", usize::MAX).expect("scan").len(), 6);
         assert_eq!(engine.get(b"node/identity").expect("get"), Some(b"me".to_vec()));
+    }
+
+    fn chunk(start: &[u8], end: &[u8], pairs: &[(&[u8], &[u8])]) -> IngestChunk {
+        let pairs = pairs.iter().map(|(key, value)| (key.to_vec(), value.to_vec())).collect();
+        IngestChunk { start: start.to_vec(), end: end.to_vec(), pairs }
+    }
+
+    fn all(engine: &RocksEngine) -> Vec<(String, String)> {
+        let pairs = engine.scan(b"", b"\xff", usize::MAX).expect("scan");
+        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+        pairs.into_iter().map(|(key, value)| (text(key), text(value))).collect()
+    }
+
+    #[test]
+    fn a_view_reads_the_engine_as_it_was_when_taken() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let mut engine = engine(&directory);
+        let mut batch = WriteBatch::default();
+        batch.put(b"mvcc/a".to_vec(), b"1".to_vec());
+        engine.write(batch).expect("write");
+        let view = engine.view().expect("view");
+        let mut batch = WriteBatch::default();
+        batch.put(b"mvcc/a".to_vec(), b"2".to_vec());
+        batch.put(b"mvcc/b".to_vec(), b"3".to_vec());
+        engine.write(batch).expect("write");
+        assert_eq!(view.get(b"mvcc/a").expect("get"), Some(b"1".to_vec()));
+        assert_eq!(view.scan(b"mvcc/", b"mvcc0", 10).expect("scan").len(), 1);
+        drop(engine);
+        // The view keeps the database open until it goes.
+        assert_eq!(view.scan(b"mvcc/", b"mvcc0", 10).expect("scan").len(), 1);
+    }
+
+    #[test]
+    fn an_ingestion_replaces_its_spans_at_once_and_a_restart_forgets_the_staging() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        {
+            let mut engine = engine(&directory);
+            let mut batch = WriteBatch::default();
+            for key in [&b"mvcc/a"[..], b"mvcc/c", b"mvcc/e", b"range/x"] {
+                batch.put(key.to_vec(), b"old".to_vec());
+            }
+            engine.write(batch).expect("write");
+            engine.stage(1, chunk(b"mvcc/b", b"mvcc/d", &[(b"mvcc/b", b"new"), (b"mvcc/c", b"new")])).expect("stage");
+            engine.stage(1, chunk(b"mvcc/d", b"mvcc/z", &[])).expect("stage");
+            engine.stage(2, chunk(b"range/", b"range0", &[])).expect("stage");
+            assert_eq!(all(&engine).len(), 4, "staged chunks are not visible");
+            engine.ingest(1).expect("ingest");
+            let expected = [("mvcc/a", "old"), ("mvcc/b", "new"), ("mvcc/c", "new"), ("range/x", "old")];
+            let expected: Vec<(String, String)> =
+                expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(all(&engine), expected);
+            // Ingestion 2 is staged and never ingested: a restart drops it.
+        }
+        let engine = engine(&directory);
+        assert_eq!(all(&engine).len(), 4);
+        assert_eq!(std::fs::read_dir(directory.path().join("staging")).expect("staging").count(), 0);
     }
 
     #[test]

@@ -5,10 +5,15 @@
 //! survives with only a prefix of the unsynced batches, chosen by the caller (the
 //! simulator draws it from its seed). This is how the simulator loses unsynced
 //! writes, which madsim's file system cannot do.
+//!
+//! A view is a copy of the current map (the simulator's ranges are small);
+//! staged chunks are kept aside until ingested, and a crash loses them, as
+//! it loses RocksDB's staged table files. An ingestion syncs first, then
+//! applies its chunks to the durable image and the current one together.
 
 use std::collections::BTreeMap;
 
-use super::engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
+use super::engine::{Engine, EngineView, IngestChunk, IngestionId, KeyValue, StorageError, WriteBatch, WriteOperation};
 
 /// A crash-aware in-memory key-value store.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +22,13 @@ pub struct MemoryEngine {
     unsynced: Vec<WriteBatch>,
     /// `durable` with `unsynced` applied: what reads see.
     current: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Chunks staged for ingestion, in the order they came.
+    staged: BTreeMap<IngestionId, Vec<IngestChunk>>,
+}
+
+/// A copy of the map as it was.
+struct MemoryView {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl MemoryEngine {
@@ -37,7 +49,30 @@ impl MemoryEngine {
             apply(&mut self.durable, &batch);
         }
         self.unsynced.clear();
+        self.staged.clear();
         self.current = self.durable.clone();
+    }
+
+    /// Number of ingestions staged and not yet ingested or discarded.
+    pub fn staged_ingestions(&self) -> usize {
+        self.staged.len()
+    }
+}
+
+fn scan_map(map: &BTreeMap<Vec<u8>, Vec<u8>>, start: &[u8], end: &[u8], limit: usize) -> Vec<KeyValue> {
+    if start >= end {
+        return Vec::new();
+    }
+    map.range(start.to_vec()..end.to_vec()).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl EngineView for MemoryView {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
+        Ok(scan_map(&self.map, start, end, limit))
     }
 }
 
@@ -68,10 +103,7 @@ impl Engine for MemoryEngine {
     }
 
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>, StorageError> {
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        Ok(self.current.range(start.to_vec()..end.to_vec()).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(scan_map(&self.current, start, end, limit))
     }
 
     fn write(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
@@ -84,6 +116,38 @@ impl Engine for MemoryEngine {
         for batch in self.unsynced.drain(..) {
             apply(&mut self.durable, &batch);
         }
+        Ok(())
+    }
+
+    fn view(&self) -> Result<Box<dyn EngineView>, StorageError> {
+        Ok(Box::new(MemoryView { map: self.current.clone() }))
+    }
+
+    fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
+        chunk.assert_well_formed();
+        let chunks = self.staged.entry(ingestion).or_default();
+        let disjoint = chunks.iter().all(|other| chunk.end <= other.start || other.end <= chunk.start);
+        assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
+        chunks.push(chunk);
+        Ok(())
+    }
+
+    fn ingest(&mut self, ingestion: IngestionId) -> Result<(), StorageError> {
+        self.sync()?;
+        let mut batch = WriteBatch::default();
+        for chunk in self.staged.remove(&ingestion).unwrap_or_default() {
+            batch.delete_range(chunk.start, chunk.end);
+            for (key, value) in chunk.pairs {
+                batch.put(key, value);
+            }
+        }
+        apply(&mut self.durable, &batch);
+        apply(&mut self.current, &batch);
+        Ok(())
+    }
+
+    fn discard(&mut self, ingestion: IngestionId) -> Result<(), StorageError> {
+        self.staged.remove(&ingestion);
         Ok(())
     }
 }
@@ -110,6 +174,64 @@ mod tests {
         assert_eq!(engine.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(engine.get(b"b").unwrap(), Some(b"2".to_vec()));
         assert_eq!(engine.get(b"c").unwrap(), None);
+    }
+
+    fn chunk(start: &str, end: &str, pairs: &[(&str, &str)]) -> IngestChunk {
+        let pairs = pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+        IngestChunk { start: start.as_bytes().to_vec(), end: end.as_bytes().to_vec(), pairs }
+    }
+
+    fn keys(engine: &MemoryEngine) -> Vec<String> {
+        let pairs = engine.scan(b"", b"~", usize::MAX).unwrap();
+        pairs
+            .into_iter()
+            .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v)))
+            .collect()
+    }
+
+    #[test]
+    fn a_view_keeps_the_state_it_was_taken_at() {
+        let mut engine = MemoryEngine::new();
+        engine.write(put("a", "1")).unwrap();
+        let view = engine.view().unwrap();
+        engine.write(put("a", "2")).unwrap();
+        engine.write(put("b", "3")).unwrap();
+        assert_eq!(view.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(view.scan(b"a", b"z", 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_ingestion_replaces_its_spans_at_once_and_a_crash_before_it_loses_only_the_staging() {
+        let mut engine = MemoryEngine::new();
+        for key in ["a", "c", "e", "g"] {
+            engine.write(put(key, "old")).unwrap();
+        }
+        engine.sync().unwrap();
+        engine.stage(7, chunk("b", "d", &[("b", "new")])).unwrap();
+        engine.stage(7, chunk("d", "f", &[])).unwrap();
+        assert_eq!(keys(&engine), ["a=old", "c=old", "e=old", "g=old"], "staged chunks are not visible");
+        let mut crashed = engine.clone();
+        crashed.crash(0);
+        assert_eq!(crashed.staged_ingestions(), 0);
+        assert_eq!(keys(&crashed), ["a=old", "c=old", "e=old", "g=old"]);
+
+        engine.write(put("h", "unsynced")).unwrap();
+        engine.ingest(7).unwrap();
+        assert_eq!(keys(&engine), ["a=old", "b=new", "g=old", "h=unsynced"]);
+        engine.crash(0);
+        assert_eq!(
+            keys(&engine),
+            ["a=old", "b=new", "g=old", "h=unsynced"],
+            "an ingestion is durable, and syncs first"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "disjoint spans")]
+    fn overlapping_chunks_are_refused() {
+        let mut engine = MemoryEngine::new();
+        engine.stage(1, chunk("a", "c", &[])).unwrap();
+        engine.stage(1, chunk("b", "d", &[])).unwrap();
     }
 
     #[test]

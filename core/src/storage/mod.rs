@@ -9,6 +9,6 @@ pub mod mvcc;
 mod mvcc_tests;
 mod staged;
 
-pub use engine::{Engine, KeyValue, StorageError, WriteBatch, WriteOperation};
+pub use engine::{Engine, EngineView, IngestChunk, IngestionId, KeyValue, StorageError, WriteBatch, WriteOperation};
 pub use memory::MemoryEngine;
 pub use staged::{prefix_end, Staged};

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use super::engine::{Engine, KeyValue, StorageError, WriteBatch};
+use super::engine::{Engine, EngineView, IngestChunk, IngestionId, KeyValue, StorageError, WriteBatch};
 
 /// Writes staged over a read-only engine, under a key prefix.
 pub struct Staged<'a> {
@@ -202,6 +202,24 @@ impl Engine for Staged<'_> {
     /// Staged writes reach the engine only through [`Staged::finish`].
     fn sync(&mut self) -> Result<(), StorageError> {
         panic!("a staged view is written by its owner, not synced")
+    }
+
+    // Views and ingestions belong to the engine underneath, which the node
+    // holds; a command's staged writes never take part in them.
+    fn view(&self) -> Result<Box<dyn EngineView>, StorageError> {
+        panic!("a staged view is not viewed again; the node views its engine")
+    }
+
+    fn stage(&mut self, _ingestion: IngestionId, _chunk: IngestChunk) -> Result<(), StorageError> {
+        panic!("a staged view does not ingest; the node's engine does")
+    }
+
+    fn ingest(&mut self, _ingestion: IngestionId) -> Result<(), StorageError> {
+        panic!("a staged view does not ingest; the node's engine does")
+    }
+
+    fn discard(&mut self, _ingestion: IngestionId) -> Result<(), StorageError> {
+        panic!("a staged view does not ingest; the node's engine does")
     }
 }
 
