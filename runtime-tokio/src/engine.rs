@@ -71,10 +71,17 @@ pub struct RocksEngine {
     db: Arc<DB>,
     /// Where staged table files go.
     staging: PathBuf,
-    /// The files staged for each ingestion, in the order they came, with their spans.
-    staged: BTreeMap<IngestionId, Vec<(PathBuf, Vec<u8>, Vec<u8>)>>,
+    /// The files staged for each ingestion, in the order they came.
+    staged: BTreeMap<IngestionId, Vec<StagedFile>>,
     /// Names staged files uniquely within this process's life.
     files_staged: u64,
+}
+
+/// One staged table file and the span it replaces.
+struct StagedFile {
+    path: PathBuf,
+    start: Vec<u8>,
+    end: Vec<u8>,
 }
 
 type Snapshot<'a> = SnapshotWithThreadMode<'a, DB>;
@@ -273,7 +280,7 @@ impl Engine for RocksEngine {
             family_of(&chunk.start) == DATA && !(chunk.start < b"raft0".to_vec() && chunk.end > b"raft/".to_vec());
         assert!(in_data, "ingested spans hold range state, never Raft state");
         let staged = self.staged.entry(ingestion).or_default();
-        let disjoint = staged.iter().all(|(_, start, end)| chunk.end <= *start || *end <= chunk.start);
+        let disjoint = staged.iter().all(|file| chunk.end <= file.start || file.end <= chunk.start);
         assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
         self.files_staged += 1;
         let path = self.staging.join(format!("{ingestion:016x}-{:08}.sst", self.files_staged));
@@ -285,7 +292,7 @@ impl Engine for RocksEngine {
             writer.put(key, value).map_err(storage_error)?;
         }
         writer.finish().map_err(storage_error)?;
-        staged.push((path, chunk.start, chunk.end));
+        staged.push(StagedFile { path, start: chunk.start, end: chunk.end });
         Ok(())
     }
 
@@ -294,18 +301,18 @@ impl Engine for RocksEngine {
         let Some(staged) = self.staged.remove(&ingestion) else { return Ok(()) };
         let mut options = IngestExternalFileOptions::default();
         options.set_move_files(true);
-        let paths: Vec<&PathBuf> = staged.iter().map(|(path, _, _)| path).collect();
+        let paths: Vec<&PathBuf> = staged.iter().map(|file| &file.path).collect();
         self.db.ingest_external_file_cf_opts(self.family(DATA), &options, paths).map_err(storage_error)?;
-        for (path, _, _) in &staged {
+        for file in &staged {
             // Moved files are gone already; a copied one is left to delete.
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&file.path);
         }
         Ok(())
     }
 
     fn discard(&mut self, ingestion: IngestionId) -> Result<(), StorageError> {
-        for (path, _, _) in self.staged.remove(&ingestion).unwrap_or_default() {
-            std::fs::remove_file(&path).map_err(io_error)?;
+        for file in self.staged.remove(&ingestion).unwrap_or_default() {
+            std::fs::remove_file(&file.path).map_err(io_error)?;
         }
         Ok(())
     }
