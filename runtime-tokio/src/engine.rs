@@ -277,11 +277,10 @@ impl Engine for RocksEngine {
     fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
         chunk.assert_well_formed();
         let in_data =
-            family_of(&chunk.start) == DATA && !(chunk.start < b"raft0".to_vec() && chunk.end > b"raft/".to_vec());
+            family_of(&chunk.start) == DATA && !(&chunk.start[..] < &b"raft0"[..] && &chunk.end[..] > &b"raft/"[..]);
         assert!(in_data, "ingested spans hold range state, never Raft state");
         let staged = self.staged.entry(ingestion).or_default();
-        let disjoint = staged.iter().all(|file| chunk.end <= file.start || file.end <= chunk.start);
-        assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
+        chunk.assert_disjoint(staged.iter().map(|file| (file.start.as_slice(), file.end.as_slice())));
         self.files_staged += 1;
         let path = self.staging.join(format!("{ingestion:016x}-{:08}.sst", self.files_staged));
         let options = family_options(DATA);

@@ -102,6 +102,13 @@ impl IngestChunk {
             "ingested pairs lie inside their chunk's span"
         );
     }
+
+    /// Asserts that this chunk's span is disjoint from each of `others`
+    /// (the spans staged for its ingestion before it).
+    pub fn assert_disjoint<'a>(&self, mut others: impl Iterator<Item = (&'a [u8], &'a [u8])>) {
+        let disjoint = others.all(|(start, end)| self.end.as_slice() <= start || end <= self.start.as_slice());
+        assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
+    }
 }
 
 /// Names one ingestion being staged (a Raft group stages at most one at a time).

@@ -126,8 +126,7 @@ impl Engine for MemoryEngine {
     fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
         chunk.assert_well_formed();
         let chunks = self.staged.entry(ingestion).or_default();
-        let disjoint = chunks.iter().all(|other| chunk.end <= other.start || other.end <= chunk.start);
-        assert!(disjoint, "the chunks of one ingestion cover disjoint spans");
+        chunk.assert_disjoint(chunks.iter().map(|other| (other.start.as_slice(), other.end.as_slice())));
         chunks.push(chunk);
         Ok(())
     }
