@@ -277,7 +277,7 @@ impl Engine for RocksEngine {
     fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
         chunk.assert_well_formed();
         let in_data =
-            family_of(&chunk.start) == DATA && !(&chunk.start[..] < &b"raft0"[..] && &chunk.end[..] > &b"raft/"[..]);
+            family_of(&chunk.start) == DATA && !(chunk.start[..] < b"raft0"[..] && chunk.end[..] > b"raft/"[..]);
         assert!(in_data, "ingested spans hold range state, never Raft state");
         let staged = self.staged.entry(ingestion).or_default();
         chunk.assert_disjoint(staged.iter().map(|file| (file.start.as_slice(), file.end.as_slice())));
