@@ -117,6 +117,9 @@ fn decode_body(body: Body) -> Result<MessageBody, DecodeError> {
             MessageBody::InstallSnapshot { snapshot: snapshot.try_into()? }
         }
         Body::TimeoutNow(wire::TimeoutNow {}) => MessageBody::TimeoutNow,
+        Body::SnapshotChunkAck(wire::SnapshotChunkAck { transfer, sequence }) => {
+            MessageBody::SnapshotChunkAck { transfer, sequence }
+        }
     };
     Ok(body)
 }

@@ -90,6 +90,9 @@ fn encode_body(body: &MessageBody) -> Body {
             Body::InstallSnapshot(wire::InstallSnapshot { snapshot: Some(snapshot.into()) })
         }
         MessageBody::TimeoutNow => Body::TimeoutNow(wire::TimeoutNow {}),
+        MessageBody::SnapshotChunkAck { transfer, sequence } => {
+            Body::SnapshotChunkAck(wire::SnapshotChunkAck { transfer: *transfer, sequence: *sequence })
+        }
     }
 }
 

@@ -93,6 +93,8 @@ fn body() -> impl Strategy<Value = MessageBody> {
         any::<u64>().prop_map(|round| MessageBody::HeartbeatResponse { round }),
         snapshot().prop_map(|snapshot| MessageBody::InstallSnapshot { snapshot }),
         Just(MessageBody::TimeoutNow),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(transfer, sequence)| MessageBody::SnapshotChunkAck { transfer, sequence }),
     ]
 }
 

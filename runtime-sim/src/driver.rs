@@ -61,7 +61,7 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
     madsim::task::spawn(receive_raft(Arc::clone(&endpoint), sender.clone(), Arc::clone(&setup.observer)));
     madsim::task::spawn(receive_clients(Arc::clone(&endpoint), sender));
 
-    let mut program = P::recover(&setup.settings, setup.id, thread_rng().gen(), &setup.disk.lock());
+    let mut program = P::recover(&setup.settings, setup.id, thread_rng().gen(), &mut setup.disk.lock());
     let mut driver = Driver { setup: Arc::clone(&setup), endpoint, clients: BTreeMap::new() };
     trace(&setup, || format!("{} starts: {:?}", setup.id, program.status()));
     let mut deadline = Time(0);

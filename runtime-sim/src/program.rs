@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 
 use shardforge_core::encoding::{DecodeError, Reader, Writer};
-use shardforge_core::node::StateMachine;
 use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request};
+use shardforge_core::node::{Span, StateMachine};
 use shardforge_core::placement::rebalancer::{self, ReplicaReport};
 use shardforge_core::raft::{persistence, Message, Status};
-use shardforge_core::storage::MemoryEngine;
+use shardforge_core::storage::{Engine, MemoryEngine};
 use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
 use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
 
@@ -55,7 +55,7 @@ pub trait Program: Sized + 'static {
     /// Writes the state of node `id` of a new cluster of `nodes`.
     fn bootstrap(disk: &mut MemoryEngine, id: NodeId, nodes: &[NodeId]);
     /// The program as it restarts from `disk`; `random_seed` is drawn per start.
-    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self;
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &mut MemoryEngine) -> Self;
     /// Handles one input, writing to `disk` (the driver syncs it after).
     fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput;
     /// The Raft status of [`FIRST_GROUP`], if this node has a replica of it.
@@ -76,6 +76,21 @@ pub struct ReplicaState {
 /// 64-bit FNV-1a of a state machine's serialized state.
 pub fn state_digest(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The digest of every key and value a state machine keeps in `spans`: the
+/// whole state, applied index included.
+pub fn spans_digest(disk: &MemoryEngine, spans: &[Span]) -> u64 {
+    let mut bytes = Vec::new();
+    for (start, end) in spans {
+        for (key, value) in disk.scan(start, end, usize::MAX).expect("the simulated disk reads") {
+            for part in [key, value] {
+                bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                bytes.extend_from_slice(&part);
+            }
+        }
+    }
+    state_digest(&bytes)
 }
 
 /// The output of an input handled without the core: no deadline of its own (the
@@ -115,7 +130,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
             .expect("bootstrap the simulated disk");
     }
 
-    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self {
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &mut MemoryEngine) -> Self {
         let recovered = persistence::recover(disk, &persistence::GroupKeys::new(FIRST_GROUP))
             .expect("the simulated disk is never corrupt");
         let mut config = settings.node.clone();
@@ -150,7 +165,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
     fn replica_state(&self, group: u64, disk: &MemoryEngine) -> Option<ReplicaState> {
         (group == FIRST_GROUP).then(|| ReplicaState {
             applied_index: self.node.raft().applied_index(),
-            digest: state_digest(&self.node.state_machine().snapshot(disk)),
+            digest: spans_digest(disk, &self.node.state_machine().spans()),
             voters: self.node.raft().status().configuration.voters,
         })
     }
@@ -179,7 +194,7 @@ impl Program for StoreProgram {
         }
     }
 
-    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &MemoryEngine) -> Self {
+    fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &mut MemoryEngine) -> Self {
         let mut config = settings.clone();
         config.node = id;
         config.raft.id = id;
@@ -213,7 +228,7 @@ impl Program for StoreProgram {
         let replica = self.store.replica(RangeId(group))?;
         Some(ReplicaState {
             applied_index: replica.raft().applied_index(),
-            digest: state_digest(&replica.state_machine().snapshot(disk)),
+            digest: spans_digest(disk, &replica.state_machine().spans()),
             voters: replica.raft().status().configuration.voters,
         })
     }

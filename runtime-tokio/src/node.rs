@@ -173,7 +173,8 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
         None => join_running_cluster(config, &mut engine, listener).await?,
     };
     let recovering = std::time::Instant::now();
-    let store = Store::new(store_config(config, identity.node), &engine).map_err(storage_failure(&config.data_dir))?;
+    let store =
+        Store::new(store_config(config, identity.node), &mut engine).map_err(storage_failure(&config.data_dir))?;
     tracing::info!(replicas = store.ranges().count(), elapsed = ?recovering.elapsed(), "recovered the store");
     let rpc_address = listener.local_addr().map_err(|error| NodeError(format!("rpc listener: {error}")))?;
     let book = initial_book(config, identity.node)?;
@@ -283,6 +284,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
         timestamp_cache_entries_max: shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+        snapshot: shardforge_core::node::SnapshotLimits::default(),
         knobs: Default::default(),
     }
 }

@@ -27,8 +27,12 @@ use crate::kv::{Kv, KvError, Operation, OperationResult as KvResult};
 use crate::peers::{Peers, ADDRESS_HEADER, CLUSTER_HEADER, NODE_HEADER};
 use crate::registry::{self, Registry};
 
-/// The largest Raft batch a peer may send, joined from its chunks.
-const BATCH_BYTES_MAX: usize = 256 << 20;
+/// The largest Raft batch a peer may send, joined from its chunks. A batch is
+/// the messages of one output to one peer, each bounded by its own limit
+/// (appends by `append_bytes_max`, snapshots stream in chunks of
+/// `SnapshotLimits::chunk_bytes_max`, a few in flight), so a batch this large
+/// is a peer gone wrong, not a big range.
+const BATCH_BYTES_MAX: usize = 64 << 20;
 /// How long a range call waits for the store before answering "outcome unknown".
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a status call waits for each other node.
@@ -76,7 +80,7 @@ impl raft_server::Raft for Services {
         while let Some(frame) = frames.message().await? {
             pending.extend_from_slice(&frame.chunk);
             if pending.len() > BATCH_BYTES_MAX {
-                return Err(Status::resource_exhausted("raft batch above 256 MiB"));
+                return Err(Status::resource_exhausted("raft batch above 64 MiB"));
             }
             if !frame.last {
                 continue;

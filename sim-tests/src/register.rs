@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use shardforge_core::encoding::{Reader, Writer};
-use shardforge_core::node::StateMachine;
+use shardforge_core::node::{Span, StateMachine};
 use shardforge_core::storage::{Engine, StorageError, WriteBatch};
 use shardforge_core::types::LogIndex;
 
@@ -90,30 +90,6 @@ impl RegisterMachine {
         &self.values
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut writer = Writer::default();
-        writer.u64(self.values.len() as u64);
-        for (key, value) in &self.values {
-            writer.u64(*key).u64(*value);
-        }
-        writer.finish()
-    }
-
-    fn decode(data: &[u8]) -> BTreeMap<u64, u64> {
-        let mut values = BTreeMap::new();
-        if data.is_empty() {
-            return values;
-        }
-        let mut reader = Reader::new(data);
-        let count = reader.u64().expect("snapshot written by this machine");
-        for _ in 0..count {
-            let key = reader.u64().expect("snapshot written by this machine");
-            let value = reader.u64().expect("snapshot written by this machine");
-            values.insert(key, value);
-        }
-        values
-    }
-
     /// The result of `command`, and the register it sets, if any.
     fn execute(&self, command: &[u8]) -> (Vec<u8>, Option<(u64, u64)>) {
         // Clients of this workload only send well-formed commands; a malformed one
@@ -163,24 +139,19 @@ impl StateMachine for RegisterMachine {
         Writer::default().u8(u8::from(value.is_some())).u64(value.unwrap_or(0)).finish()
     }
 
-    fn snapshot(&self, _engine: &dyn Engine) -> Vec<u8> {
-        self.encode()
+    fn spans(&self) -> Vec<Span> {
+        vec![(PREFIX.to_vec(), PREFIX_END.to_vec())]
     }
 
-    fn install(&mut self, _engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]) {
-        self.values = RegisterMachine::decode(data);
-        batch.delete_range(PREFIX.to_vec(), PREFIX_END.to_vec());
-        for (key, value) in &self.values {
-            batch.put(value_key(*key), value.to_be_bytes().to_vec());
-        }
-        batch.put(APPLIED.to_vec(), index.0.to_be_bytes().to_vec());
+    fn snapshot_header(&self) -> Vec<u8> {
+        Vec::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardforge_core::storage::MemoryEngine;
+    use shardforge_core::storage::{IngestChunk, MemoryEngine};
 
     #[test]
     fn commands_apply_and_snapshots_and_restarts_round_trip() {
@@ -200,13 +171,19 @@ mod tests {
         assert_eq!(restarted.recover(&engine), LogIndex(3));
         assert_eq!(restarted, machine);
 
-        let (mut other, mut copy) = (MemoryEngine::new(), RegisterMachine::new());
-        let mut batch = WriteBatch::default();
-        copy.install(&other, &mut batch, LogIndex(3), &machine.snapshot(&engine));
-        other.write(batch).unwrap();
-        assert_eq!(copy, machine);
-        let mut reloaded = RegisterMachine::new();
-        assert_eq!(reloaded.recover(&other), LogIndex(3));
-        assert_eq!(reloaded, machine);
+        // A snapshot is the machine's spans: ingested elsewhere, they are the same machine.
+        let mut other = MemoryEngine::new();
+        let mut stale = WriteBatch::default();
+        stale.put(value_key(9), 9u64.to_be_bytes().to_vec());
+        other.write(stale).unwrap();
+        let view = engine.view().unwrap();
+        for (start, end) in machine.spans() {
+            let pairs = view.scan(&start, &end, usize::MAX).unwrap();
+            other.stage(1, IngestChunk { start, end, pairs }).unwrap();
+        }
+        other.ingest(1).unwrap();
+        let mut copy = RegisterMachine::new();
+        assert_eq!(copy.recover(&other), LogIndex(3));
+        assert_eq!(copy, machine, "the register the copy held before is gone");
     }
 }

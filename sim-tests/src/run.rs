@@ -15,7 +15,7 @@ use std::time::{Duration, Instant as WallInstant};
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, Runtime};
-use shardforge_core::node::NodeConfig;
+use shardforge_core::node::{NodeConfig, SnapshotLimits};
 use shardforge_core::raft::RaftConfig;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
@@ -287,6 +287,11 @@ fn draw_cluster_config(
         raft,
         tick_interval_nanos: 10_000_000,
         compaction_threshold_entries,
+        // Registers are 25 bytes a pair: 64-byte chunks stream every snapshot in many.
+        snapshot: SnapshotLimits {
+            chunk_bytes_max: *[64, 1 << 20].choose(&mut thread_rng()).expect("non-empty"),
+            chunks_in_flight_max: 2,
+        },
     };
     ClusterConfig {
         node_count,

@@ -3,10 +3,12 @@
 //!
 //! Quinn-style: every input carries `now` ([`Node::handle`]) and the node's
 //! engine, and the answer is an [`Output`] of plain data. Handling writes to the
-//! engine, in this order, for each `Ready` the Raft group produces: the Raft
-//! state it asks to persist (`raft::persistence`), with a received snapshot's
-//! state in the same batch; then one batch per committed entry, holding the
-//! entry's effects and the new applied index. Nothing is synced. The runtime
+//! engine, in this order, for each `Ready` the Raft group produces: a received
+//! snapshot's state, ingested (atomic and synced; [`snapshot`]); the Raft state
+//! it asks to persist (`raft::persistence`); then one batch per committed
+//! entry, holding the entry's effects and the new applied index. Nothing else
+//! is synced. Snapshots travel in chunks, streamed from a view of the engine
+//! ([`snapshot`]); their messages come in `Ready`s of their own. The runtime
 //! must then perform the output in this order:
 //! 1. sync the engine once if any `Ready` in `readies` asks for it — many
 //!    proposals share that one sync (group commit);
@@ -21,13 +23,18 @@
 //! reports.
 
 mod requests;
+pub mod snapshot;
 
 use crate::raft::{
-    persistence, ConfigurationChange, EntryPayload, Message, RaftConfig, RaftNode, Ready, RecoveredState,
+    persistence, ConfigurationChange, EntryPayload, Message, MessageBody, RaftConfig, RaftNode, Ready, RecoveredState,
+    Role, SnapshotMetadata,
 };
-use crate::storage::{Engine, StorageError, WriteBatch};
+use crate::storage::{Engine, IngestChunk, StorageError};
 use crate::types::{LogIndex, NodeId, Time};
 use requests::PendingRequests;
+use snapshot::incoming::{Received, Receiving};
+use snapshot::outgoing::{TransferSource, Transfers};
+pub use snapshot::{SnapshotLimits, Span};
 
 /// The application replicated by Raft, keeping its state in the node's
 /// engine. Commands are opaque bytes.
@@ -39,19 +46,21 @@ use requests::PendingRequests;
 /// the node replays from there. In-memory copies are caches of the engine's
 /// state, loaded by `recover`.
 pub trait StateMachine {
-    /// Loads what `engine` holds (a restart, or a replica just created) and
-    /// returns the index of the last entry applied there (0: none).
+    /// Loads what `engine` holds (a restart, a replica just created, or a
+    /// snapshot just installed) and returns the index of the last entry
+    /// applied there (0: none).
     fn recover(&mut self, engine: &dyn Engine) -> LogIndex;
     /// Applies the committed command at `index`; the result goes back to the client.
     fn apply(&mut self, engine: &mut dyn Engine, index: LogIndex, command: &[u8]) -> Result<Vec<u8>, StorageError>;
     /// Answers a read against the current state.
     fn query(&self, engine: &dyn Engine, query: &[u8]) -> Vec<u8>;
-    /// The state as of the last entry applied, for a Raft snapshot.
-    fn snapshot(&self, engine: &dyn Engine) -> Vec<u8>;
-    /// Adds to `batch` the writes that replace the whole state with a
-    /// snapshot's, taken at `index` (which becomes the applied index). The
-    /// batch also replaces the Raft log, so both land together or neither.
-    fn install(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]);
+    /// The engine spans that hold the whole state, applied index included:
+    /// sorted, disjoint, not empty. A snapshot is these spans, streamed; an
+    /// install replaces them.
+    fn spans(&self) -> Vec<Span>;
+    /// What a receiver learns of a snapshot before its data arrives (sent
+    /// with every chunk; a range: its descriptor, for the store's overlap rule).
+    fn snapshot_header(&self) -> Vec<u8>;
 }
 
 /// Settings of a node.
@@ -63,6 +72,8 @@ pub struct NodeConfig {
     pub tick_interval_nanos: u64,
     /// Compact the log once this many applied entries follow the last snapshot.
     pub compaction_threshold_entries: u64,
+    /// How snapshots are streamed to followers.
+    pub snapshot: SnapshotLimits,
 }
 
 /// Identifies where a reply must go; meaningful only to the runtime.
@@ -150,6 +161,10 @@ pub struct Node<M: StateMachine> {
     state_machine: M,
     requests: PendingRequests,
     last_tick_at: Option<Time>,
+    /// Snapshots this node streams to followers, as leader.
+    transfers: Transfers,
+    /// The snapshot this node is being sent, as follower.
+    receiving: Receiving,
 }
 
 impl<M: StateMachine> Node<M> {
@@ -166,7 +181,16 @@ impl<M: StateMachine> Node<M> {
         recovered.applied_index = state_machine.recover(engine);
         let raft = RaftNode::new(config.raft.clone(), recovered);
         let keys = persistence::GroupKeys::new(config.group);
-        Node { config, keys, raft, state_machine, requests: PendingRequests::default(), last_tick_at: None }
+        Node {
+            config,
+            keys,
+            raft,
+            state_machine,
+            requests: PendingRequests::default(),
+            last_tick_at: None,
+            transfers: Transfers::default(),
+            receiving: Receiving::default(),
+        }
     }
 
     pub fn raft(&self) -> &RaftNode {
@@ -189,10 +213,13 @@ impl<M: StateMachine> Node<M> {
         self.advance_clock(now);
         match input {
             Input::Tick => {}
-            Input::Message(message) => self.raft.handle_message(message),
+            Input::Message(message) => self.handle_message(message, &mut output, engine)?,
             Input::Request(request) => self.handle_request(request, &mut output),
         }
         self.drain_ready(&mut output, engine)?;
+        // A last chunk Raft did not restore (it held those entries): not needed.
+        self.receiving.discard_complete(self.config.group, engine)?;
+        self.transfers.keep_if_leading(self.raft.role() == Role::Leader, self.raft.term());
         let last_tick_at = self.last_tick_at.expect("set by advance_clock");
         output.next_deadline = last_tick_at.plus_nanos(self.config.tick_interval_nanos);
         Ok(output)
@@ -218,7 +245,45 @@ impl<M: StateMachine> Node<M> {
         let ticks_max = u64::from(self.config.raft.election_timeout_ticks_max);
         for _ in 0..ticks.min(ticks_max) {
             self.raft.tick();
+            self.transfers.tick(self.transfer_idle_ticks_max());
         }
+    }
+
+    /// How long a transfer may go unacknowledged before it is dropped: four
+    /// times the wait after which Raft asks for the snapshot again.
+    fn transfer_idle_ticks_max(&self) -> u64 {
+        4 * u64::from(crate::raft::SNAPSHOT_RESEND_HEARTBEATS) * u64::from(self.config.raft.heartbeat_interval_ticks)
+    }
+
+    /// Chunks of streamed snapshots and their acknowledgements are the node's;
+    /// everything else is Raft's. The last chunk reaches Raft once staged.
+    /// A chunk from an older term goes to Raft unstaged, which answers it as
+    /// it answers any stale leader.
+    fn handle_message(
+        &mut self,
+        message: Message,
+        output: &mut Output,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        match &message.body {
+            MessageBody::SnapshotChunkAck { transfer, sequence } => {
+                let limits = self.config.snapshot;
+                let messages = self.transfers.acknowledged(message.from, *transfer, *sequence, limits)?;
+                output.readies.push(Ready { messages, ..Ready::default() });
+            }
+            MessageBody::InstallSnapshot { .. } if message.term >= self.raft.term() && message.to == self.raft.id() => {
+                match self.receiving.receive(&message, self.raft.term(), self.config.group, engine)? {
+                    Received::Ignored => {}
+                    Received::Staged { ack } => output.readies.push(Ready { messages: vec![ack], ..Ready::default() }),
+                    Received::Last { ack, for_raft } => {
+                        output.readies.push(Ready { messages: vec![ack], ..Ready::default() });
+                        self.raft.handle_message(for_raft);
+                    }
+                }
+            }
+            _ => self.raft.handle_message(message),
+        }
+        Ok(())
     }
 
     fn handle_request(&mut self, request: ClientRequest, output: &mut Output) {
@@ -251,12 +316,12 @@ impl<M: StateMachine> Node<M> {
     fn drain_ready(&mut self, output: &mut Output, engine: &mut dyn Engine) -> Result<(), StorageError> {
         while self.raft.has_ready() {
             let mut ready = self.raft.ready();
-            self.fill_snapshots(&mut ready, engine);
-            let mut batch = persistence::batch(&self.keys, &ready, persistence::SnapshotData::Omitted);
+            self.stream_snapshots(&mut ready, engine)?;
+            let batch = persistence::batch(&self.keys, &ready, persistence::SnapshotData::Omitted);
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
-                let index = snapshot.snapshot.metadata.index;
-                self.state_machine.install(engine, &mut batch, index, &snapshot.snapshot.data);
-                output.replies.extend(self.requests.fail_writes_up_to(index));
+                let metadata = snapshot.snapshot.metadata.clone();
+                self.install(&metadata, engine)?;
+                output.replies.extend(self.requests.fail_writes_up_to(metadata.index));
             }
             if !batch.is_empty() {
                 engine.write(batch)?;
@@ -281,26 +346,57 @@ impl<M: StateMachine> Node<M> {
         Ok(())
     }
 
-    /// Gives every snapshot Raft sends in `ready` the state machine's state,
-    /// taken now: before the entries `ready` commits are applied, the state
-    /// is exactly that of Raft's applied index, which the snapshot then names.
+    /// Replaces every snapshot Raft sends in `ready` with the chunks of a
+    /// transfer (`snapshot::outgoing`). A new transfer's view is taken now:
+    /// before the entries `ready` commits are applied, the state in the
+    /// engine is exactly that of Raft's applied index, which the chunks name.
     /// (Raft's own snapshot is only a marker of where the log was compacted.)
-    fn fill_snapshots(&self, ready: &mut Ready, engine: &dyn Engine) {
-        let mut taken: Option<crate::raft::Snapshot> = None;
-        for message in &mut ready.messages {
-            if let crate::raft::MessageBody::InstallSnapshot { snapshot } = &mut message.body {
-                let state = taken.get_or_insert_with(|| crate::raft::Snapshot {
-                    metadata: self.raft.applied_snapshot_metadata(),
-                    data: self.state_machine.snapshot(engine),
-                });
-                *snapshot = state.clone();
-            }
+    fn stream_snapshots(&mut self, ready: &mut Ready, engine: &dyn Engine) -> Result<(), StorageError> {
+        let is_snapshot = |message: &Message| matches!(message.body, MessageBody::InstallSnapshot { .. });
+        if !ready.messages.iter().any(is_snapshot) {
+            return Ok(());
         }
+        for message in std::mem::take(&mut ready.messages) {
+            if !is_snapshot(&message) {
+                ready.messages.push(message);
+                continue;
+            }
+            let source = || {
+                Ok(TransferSource {
+                    view: engine.view()?,
+                    metadata: self.raft.applied_snapshot_metadata(),
+                    header: self.state_machine.snapshot_header(),
+                    spans: self.state_machine.spans(),
+                })
+            };
+            ready.messages.extend(self.transfers.requested(&message, self.config.snapshot, source)?);
+        }
+        Ok(())
+    }
+
+    /// Swaps in the snapshot Raft restored, before Raft's own batch is
+    /// written: the staged chunks, clear-only chunks for what the old state
+    /// held outside them, and the `installed` record that lets recovery roll
+    /// the install forward should a crash come before Raft's batch is durable
+    /// (`raft::persistence`). The ingestion is atomic and durable.
+    fn install(&mut self, metadata: &SnapshotMetadata, engine: &mut dyn Engine) -> Result<(), StorageError> {
+        let ingestion = self.config.group;
+        let spans = self.receiving.take_complete(metadata);
+        for (start, end) in snapshot::subtract(&self.state_machine.spans(), &spans) {
+            engine.stage(ingestion, IngestChunk { start, end, pairs: Vec::new() })?;
+        }
+        engine.stage(ingestion, persistence::installed_chunk(&self.keys, metadata))?;
+        engine.ingest(ingestion)?;
+        // Entries without a command (a new leader's, configurations) change
+        // no state, so the state's own applied index may be a little behind.
+        let applied = self.state_machine.recover(engine);
+        assert!(applied <= metadata.index, "an installed snapshot holds the state as of its index, not {applied}");
+        Ok(())
     }
 
     /// Compaction drops applied entries from the log and builds nothing: the
     /// state machine's state is in the engine, and a snapshot for a follower
-    /// is taken when one is sent (`fill_snapshots`). Its batch follows the
+    /// is streamed from a view when one is needed (`stream_snapshots`). Its batch follows the
     /// batches of the entries it drops, so a crash never keeps the one without
     /// the others.
     fn maybe_compact(&mut self) {
@@ -335,10 +431,12 @@ mod tests {
         fn query(&self, _engine: &dyn Engine, _query: &[u8]) -> Vec<u8> {
             Vec::new()
         }
-        fn snapshot(&self, _engine: &dyn Engine) -> Vec<u8> {
+        fn spans(&self) -> Vec<Span> {
+            vec![(b"nothing/".to_vec(), b"nothing0".to_vec())]
+        }
+        fn snapshot_header(&self) -> Vec<u8> {
             Vec::new()
         }
-        fn install(&mut self, _engine: &dyn Engine, _batch: &mut WriteBatch, _index: LogIndex, _data: &[u8]) {}
     }
 
     const MILLISECOND: u64 = 1_000_000;
@@ -349,6 +447,7 @@ mod tests {
             raft: RaftConfig::new(NodeId(1), 7),
             tick_interval_nanos: 10 * MILLISECOND,
             compaction_threshold_entries: 100,
+            snapshot: SnapshotLimits::default(),
         };
         let metadata =
             SnapshotMetadata { configuration: Configuration::with_voters([NodeId(1)]), ..Default::default() };

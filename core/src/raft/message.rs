@@ -126,6 +126,13 @@ pub enum MessageBody {
     },
     /// Leader transfer: "campaign now, without pre-vote".
     TimeoutNow,
+    /// A follower staged chunk `sequence` of snapshot transfer `transfer`
+    /// (`node::snapshot`). Meant for the node around Raft, which streams the
+    /// chunks; Raft itself ignores it.
+    SnapshotChunkAck {
+        transfer: u64,
+        sequence: u64,
+    },
 }
 
 impl Entry {
@@ -154,6 +161,7 @@ impl MessageBody {
             MessageBody::HeartbeatResponse { .. } => "HeartbeatResponse",
             MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
             MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::SnapshotChunkAck { .. } => "SnapshotChunkAck",
         }
     }
 }

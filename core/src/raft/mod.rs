@@ -61,5 +61,5 @@ pub use message::{
     SnapshotMetadata,
 };
 pub use node::{RaftConfig, RaftError, RaftNode, RecoveredState, Role, Status, TestingKnobs};
-pub use progress::{Progress, ReplicationState};
+pub use progress::{Progress, ReplicationState, SNAPSHOT_RESEND_HEARTBEATS};
 pub use ready::{ReadState, Ready, SnapshotToPersist};

@@ -336,6 +336,8 @@ impl RaftNode {
             MessageBody::TimeoutNow => self.handle_timeout_now(),
             MessageBody::AppendResponse { result } => self.handle_append_response(from, result),
             MessageBody::HeartbeatResponse { round } => self.handle_heartbeat_response(from, round),
+            // The node around Raft handles these before Raft sees them.
+            MessageBody::SnapshotChunkAck { .. } => {}
         }
     }
 

@@ -10,16 +10,22 @@
 
 use super::message::{Configuration, Entry, EntryPayload, HardState, Snapshot, SnapshotMetadata};
 use super::node::RecoveredState;
-use super::ready::Ready;
+use super::ready::{Ready, SnapshotToPersist};
 use crate::encoding::{DecodeError, Reader, Writer};
-use crate::storage::{Engine, StorageError, WriteBatch};
+use crate::storage::{Engine, IngestChunk, StorageError, WriteBatch};
 use crate::types::{LogIndex, NodeId, Term};
 
 /// Where one Raft group's state lives in an engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupKeys {
     prefix: Vec<u8>,
+    /// `installed/<group>`: outside `raft/`, because it is ingested with the
+    /// state machine's data (see [`installed_chunk`]).
+    installed: Vec<u8>,
 }
+
+const INSTALLED: &[u8] = b"installed/";
+const INSTALLED_END: &[u8] = b"installed0";
 
 impl GroupKeys {
     /// The keys of group `group`; groups never share a prefix.
@@ -27,7 +33,8 @@ impl GroupKeys {
         let mut prefix = b"raft/".to_vec();
         prefix.extend_from_slice(&group.to_be_bytes());
         prefix.push(b'/');
-        GroupKeys { prefix }
+        let installed = [INSTALLED, &group.to_be_bytes()].concat();
+        GroupKeys { prefix, installed }
     }
 
     fn key(&self, suffix: &[u8]) -> Vec<u8> {
@@ -148,7 +155,65 @@ pub fn destroy(keys: &GroupKeys, hard_state: HardState, removal: LogIndex) -> Wr
     let tombstone = HardState { commit: LogIndex(0), ..hard_state };
     batch.put(keys.hard_state(), encode_hard_state(&tombstone));
     batch.put(keys.tombstone(), removal.0.to_be_bytes().to_vec());
+    // An old install must not be rolled forward into a replica created again.
+    batch.delete(keys.installed.clone());
     batch
+}
+
+/// The chunk that records, inside a snapshot's ingestion, which snapshot it
+/// installs: `metadata`, under the group's `installed` key. The ingestion is
+/// atomic and durable, and Raft's own batch (its log deleted, its snapshot
+/// marker at `metadata.index`) is written after it: if a crash loses that
+/// batch, [`roll_forward_install`] writes it at recovery.
+pub fn installed_chunk(keys: &GroupKeys, metadata: &SnapshotMetadata) -> IngestChunk {
+    let record = encode_snapshot(&Snapshot { metadata: metadata.clone(), data: Vec::new() });
+    let end = [&keys.installed[..], &[0]].concat();
+    IngestChunk { start: keys.installed.clone(), end, pairs: vec![(keys.installed.clone(), record)] }
+}
+
+/// The groups with an `installed` record (a replica may have one and no
+/// snapshot marker yet, when a crash came between its first install's
+/// ingestion and its Raft batch).
+pub fn installed_groups(engine: &(impl Engine + ?Sized)) -> Result<Vec<u64>, StorageError> {
+    let mut groups = Vec::new();
+    for (key, _) in engine.scan(INSTALLED, INSTALLED_END, usize::MAX)? {
+        let group: [u8; 8] = key[INSTALLED.len()..]
+            .try_into()
+            .map_err(|_| StorageError("corrupt installed-snapshot key".to_string()))?;
+        groups.push(u64::from_be_bytes(group));
+    }
+    Ok(groups)
+}
+
+/// Finishes an install that a crash interrupted after its ingestion: when the
+/// group's `installed` record is past both its durable snapshot marker and its
+/// commit index, writes (and syncs) the Raft state the install's batch would
+/// have written — the log deleted, the marker at the record, commit there, the
+/// term raised to the record's if it is behind (the vote then cleared: it was
+/// cast in an older term). Returns whether it did.
+pub fn roll_forward_install(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys) -> Result<bool, StorageError> {
+    let Some(bytes) = engine.get(&keys.installed)? else { return Ok(false) };
+    let corrupt = |error: DecodeError| StorageError(format!("corrupt installed-snapshot record: {error}"));
+    let installed = decode_snapshot(&bytes).map_err(corrupt)?.metadata;
+    let recovered = recover(engine, keys)?;
+    let durable = recovered.snapshot.metadata.index.max(recovered.hard_state.commit);
+    if installed.index <= durable {
+        return Ok(false);
+    }
+    let old = recovered.hard_state;
+    let term = old.term.max(installed.term);
+    let vote = if term > old.term { None } else { old.vote };
+    let ready = Ready {
+        hard_state: Some(HardState { term, vote, commit: installed.index }),
+        snapshot: Some(SnapshotToPersist {
+            snapshot: Snapshot { metadata: installed, data: Vec::new() },
+            restore: true,
+        }),
+        ..Ready::default()
+    };
+    engine.write(batch(keys, &ready, SnapshotData::Omitted))?;
+    engine.sync()?;
+    Ok(true)
 }
 
 /// The index of the configuration that removed this node from the group, if
@@ -290,6 +355,39 @@ mod tests {
 
     fn entry(index: u64, term: u64) -> Entry {
         Entry { index: LogIndex(index), term: Term(term), payload: EntryPayload::Command(vec![index as u8]) }
+    }
+
+    #[test]
+    fn an_install_past_the_durable_raft_state_is_rolled_forward_once() {
+        let mut engine = MemoryEngine::new();
+        let keys = GroupKeys::new(7);
+        let configuration = Configuration::with_voters([NodeId(1), NodeId(2)]);
+        let hard_state = HardState { term: Term(3), vote: Some(NodeId(2)), commit: LogIndex(4) };
+        let ready =
+            Ready { hard_state: Some(hard_state), entries: (1..=6).map(|i| entry(i, 1)).collect(), ..Ready::default() };
+        persist(&mut engine, &keys, &ready).unwrap();
+        let metadata = SnapshotMetadata { index: LogIndex(9), term: Term(5), configuration: configuration.clone() };
+        engine.stage(7, installed_chunk(&keys, &metadata)).unwrap();
+        engine.ingest(7).unwrap();
+        assert_eq!(installed_groups(&engine).unwrap(), vec![7]);
+
+        assert!(roll_forward_install(&mut engine, &keys).unwrap());
+        let recovered = recover(&engine, &keys).unwrap();
+        assert_eq!(recovered.snapshot.metadata, metadata, "the marker is the installed snapshot's");
+        assert!(recovered.entries.is_empty(), "the log it replaces is gone");
+        assert_eq!(recovered.hard_state, HardState { term: Term(5), vote: None, commit: LogIndex(9) });
+        assert!(!roll_forward_install(&mut engine, &keys).unwrap(), "done once: the marker is at the record");
+
+        // A record at or behind the durable commit is an install already finished.
+        let mut engine = MemoryEngine::new();
+        let hard_state = HardState { term: Term(6), vote: Some(NodeId(1)), commit: LogIndex(9) };
+        persist(&mut engine, &keys, &Ready { hard_state: Some(hard_state), ..Ready::default() }).unwrap();
+        engine.stage(7, installed_chunk(&keys, &metadata)).unwrap();
+        engine.ingest(7).unwrap();
+        assert!(!roll_forward_install(&mut engine, &keys).unwrap());
+        // A replica removed from the group forgets its installs.
+        engine.write(destroy(&keys, hard_state, LogIndex(12))).unwrap();
+        assert!(installed_groups(&engine).unwrap().is_empty());
     }
 
     #[test]

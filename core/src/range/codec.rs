@@ -1,5 +1,5 @@
 //! The byte codec of what a range replicates: [`RangeRequest`]s (Raft log entries),
-//! [`RangeSnapshot`]s (Raft snapshots) and [`TransactionRecord`]s (stored under the
+//! snapshot headers (a streamed Raft snapshot's descriptor) and [`TransactionRecord`]s (stored under the
 //! anchor key). Replicas of different versions read each other's logs and snapshots,
 //! so the format is fixed: tags below never change meaning, and a new variant takes a
 //! new tag.
@@ -55,9 +55,7 @@ use crate::storage::mvcc::{ReadOptions, Resolution};
 use crate::storage::KeyValue;
 use crate::types::{RangeId, Timestamp, TransactionId};
 
-use super::{
-    PushKind, RangeCommand, RangeDescriptor, RangeRequest, RangeSnapshot, TransactionRecord, TransactionStatus,
-};
+use super::{PushKind, RangeCommand, RangeDescriptor, RangeRequest, TransactionRecord, TransactionStatus};
 
 mod outcome;
 pub use outcome::{decode_outcome, encode_outcome};
@@ -80,17 +78,11 @@ const COMMAND_FORGET_TRANSACTION: u8 = 14;
 const DESCRIPTOR_BYTES_MIN: usize = 8;
 
 /// The fewest bytes each element of a vector takes, to bound a count by the input.
-const TIMESTAMP_BYTES: usize = 16;
-const TRANSACTION_ID_BYTES: usize = 16;
 const KEY_BYTES_MIN: usize = 8;
 const SPAN_BYTES_MIN: usize = KEY_BYTES_MIN + 1;
 const KEY_VALUE_BYTES_MIN: usize = 2 * KEY_BYTES_MIN;
 /// A key, then an option tag (a deletion).
 const WRITE_BYTES_MIN: usize = KEY_BYTES_MIN + 1;
-const READ_TIMESTAMP_BYTES_MIN: usize = KEY_BYTES_MIN + TIMESTAMP_BYTES;
-const READ_SPAN_BYTES_MIN: usize = SPAN_BYTES_MIN + TIMESTAMP_BYTES;
-/// Identifier, anchor, three timestamps, a bare status tag, and an empty span list.
-const RECORD_BYTES_MIN: usize = TRANSACTION_ID_BYTES + KEY_BYTES_MIN + 3 * TIMESTAMP_BYTES + 1 + 8;
 
 /// Encodes a command and its routing, as a Raft log entry carries it.
 pub fn encode_request(request: &RangeRequest) -> Vec<u8> {
@@ -106,42 +98,17 @@ pub fn decode_request(bytes: &[u8]) -> Result<RangeRequest, DecodeError> {
     })
 }
 
-/// Encodes everything a range replica holds, as a Raft snapshot carries it.
-pub fn encode_snapshot(snapshot: &RangeSnapshot) -> Vec<u8> {
+/// What a streamed snapshot of a range says before its data: the range's
+/// descriptor (None: the sender holds no state).
+pub fn encode_snapshot_header(descriptor: Option<&RangeDescriptor>) -> Vec<u8> {
     let mut writer = Writer::default();
-    writer.option(snapshot.descriptor.as_ref(), |writer, descriptor| writer.bytes(&descriptor.encode()));
-    writer.vector(&snapshot.data, |writer, (key, value)| writer.bytes(key).bytes(value));
-    writer.vector(&snapshot.records, |writer, record| writer.record(record));
-    writer.vector(&snapshot.read_timestamps, |writer, (key, read)| writer.key(key).timestamp(*read));
-    writer.vector(&snapshot.read_spans, |writer, (start, end, read)| writer.key(start).key_end(end).timestamp(*read));
-    writer.timestamp(snapshot.read_low_water).timestamp(snapshot.garbage_collection_threshold);
-    writer.vector(&snapshot.meta, |writer, descriptor| writer.bytes(&descriptor.encode()));
+    writer.option(descriptor, |writer, descriptor| writer.bytes(&descriptor.encode()));
     writer.finish()
 }
 
-/// The descriptor at the head of an encoded snapshot, read without decoding
-/// the rest: what a store checks before it lets a snapshot in.
-pub fn snapshot_descriptor(bytes: &[u8]) -> Result<Option<RangeDescriptor>, DecodeError> {
-    let mut reader = BoundedReader { reader: Reader::new(bytes), remaining: bytes.len() };
-    reader.option(|reader| RangeDescriptor::decode(reader.bytes()?))
-}
-
-/// Decodes what [`encode_snapshot`] wrote.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<RangeSnapshot, DecodeError> {
-    decode_whole(bytes, |reader| {
-        Ok(RangeSnapshot {
-            descriptor: reader.option(|reader| RangeDescriptor::decode(reader.bytes()?))?,
-            data: reader.vector(KEY_VALUE_BYTES_MIN, BoundedReader::key_value)?,
-            records: reader.vector(RECORD_BYTES_MIN, BoundedReader::record)?,
-            read_timestamps: reader
-                .vector(READ_TIMESTAMP_BYTES_MIN, |reader| Ok((reader.key()?, reader.timestamp()?)))?,
-            read_spans: reader
-                .vector(READ_SPAN_BYTES_MIN, |reader| Ok((reader.key()?, reader.key_end()?, reader.timestamp()?)))?,
-            read_low_water: reader.timestamp()?,
-            garbage_collection_threshold: reader.timestamp()?,
-            meta: reader.vector(DESCRIPTOR_BYTES_MIN, |reader| RangeDescriptor::decode(reader.bytes()?))?,
-        })
-    })
+/// Decodes what [`encode_snapshot_header`] wrote.
+pub fn decode_snapshot_header(bytes: &[u8]) -> Result<Option<RangeDescriptor>, DecodeError> {
+    decode_whole(bytes, |reader| reader.option(|reader| RangeDescriptor::decode(reader.bytes()?)))
 }
 
 /// Encodes a transaction record, as the range of its anchor key stores it.

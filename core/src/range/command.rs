@@ -272,22 +272,3 @@ pub enum RangeResponse {
     /// The meta map's range for a key, if it knows one.
     Descriptor(Option<RangeDescriptor>),
 }
-
-/// Everything a range replica holds, as a Raft snapshot carries it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangeSnapshot {
-    pub descriptor: Option<RangeDescriptor>,
-    /// The range's MVCC data: engine keys and values, in key order.
-    pub data: Vec<KeyValue>,
-    pub records: Vec<TransactionRecord>,
-    /// The timestamp cache: the highest timestamp each key was read at.
-    pub read_timestamps: Vec<(Key, Timestamp)>,
-    /// The timestamp cache's spans (scans and refreshes), exactly: a replica
-    /// restored from a snapshot must push later writes exactly as the others do.
-    pub read_spans: Vec<(Key, KeyEnd, Timestamp)>,
-    /// Reads of keys not in `read_timestamps` are known to be at or below this.
-    pub read_low_water: Timestamp,
-    /// The meta map (only the first range keeps one), in key order.
-    pub meta: Vec<RangeDescriptor>,
-    pub garbage_collection_threshold: Timestamp,
-}

@@ -19,8 +19,7 @@ mod state_tests;
 mod timestamp_cache;
 
 pub use command::{
-    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, RangeSnapshot, TransactionRecord,
-    TransactionStatus,
+    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
 };
 pub use descriptor::{RangeDescriptor, RangeError, SplitError};
 pub use local::LocalRanges;

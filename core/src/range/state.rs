@@ -44,8 +44,7 @@
 //! was lost finds that record from its first heartbeat, and learns it committed.
 
 use super::command::{
-    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, RangeSnapshot, TransactionRecord,
-    TransactionStatus,
+    CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
 };
 use super::timestamp_cache::TimestampCache;
 use super::{RangeDescriptor, RangeError, RangeMap};

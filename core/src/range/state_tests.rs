@@ -3,10 +3,10 @@
 use super::command::{
     CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
 };
-use super::{stored, RangeDescriptor, RangeError, RangeSnapshot, RangeState};
+use super::{stored, RangeDescriptor, RangeError, RangeState};
 use crate::keys::{Key, KeyEnd};
 use crate::storage::mvcc::{ReadOptions, Resolution};
-use crate::storage::{Engine, MemoryEngine, Staged};
+use crate::storage::{Engine, KeyValue, MemoryEngine, Staged, WriteBatch};
 use crate::types::{NodeId, RangeId, Timestamp, TransactionId};
 
 const EXPIRY_NANOS: u64 = 1_000;
@@ -60,24 +60,27 @@ impl TestRange {
         (applied.result, right)
     }
 
-    fn snapshot(&self) -> RangeSnapshot {
-        self.state.snapshot(&self.view())
+    /// Every key of the replica's spans: what a snapshot streams.
+    fn snapshot(&self) -> Vec<KeyValue> {
+        let spans = stored::spans(self.state.descriptor().id, Some(self.state.descriptor()));
+        spans.iter().flat_map(|(start, end)| self.engine.scan(start, end, usize::MAX).unwrap()).collect()
     }
 
     fn record(&self, transaction: TransactionId) -> Option<TransactionRecord> {
         RangeState::record(&self.view(), transaction)
     }
 
-    /// A replica installed from this one's snapshot, in an engine of its own.
+    /// A replica installed from this one's snapshot, in an engine of its own:
+    /// the snapshot's keys, loaded as an install loads them.
     fn restored(&self) -> TestRange {
-        let engine = MemoryEngine::new();
-        let mut view = stored::view(&engine, self.state.descriptor().id);
-        let state =
-            RangeState::install(&mut view, self.snapshot(), EXPIRY_NANOS, self.state.timestamp_cache().entries_max())
-                .expect("a descriptor");
-        let batch = view.finish();
         let mut engine = MemoryEngine::new();
+        let mut batch = WriteBatch::default();
+        for (key, value) in self.snapshot() {
+            batch.put(key, value);
+        }
         engine.write(batch).unwrap();
+        let view = stored::view(&engine, self.state.descriptor().id);
+        let state = stored::load(&view, EXPIRY_NANOS, self.state.timestamp_cache().entries_max()).expect("a head");
         TestRange { state, engine }
     }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput};
 use crate::keys::Key;
-use crate::node::{ClientId, RequestError};
+use crate::node::{ClientId, RequestError, SnapshotLimits};
 use crate::raft::{Message, RaftConfig, Role};
 use crate::range::{RangeDescriptor, RangeRequest};
 use crate::storage::{Engine, MemoryEngine};
@@ -32,6 +32,8 @@ pub struct LocalCluster {
     next_request_id: u64,
     split_threshold_bytes: Option<usize>,
     timestamp_cache_entries_max: usize,
+    /// Snapshot chunks delivered so far, and the largest one's data in bytes.
+    snapshot_chunks: (usize, usize),
 }
 
 fn store_config(node: NodeId, seed: u64, cluster: &LocalCluster) -> StoreConfig {
@@ -46,6 +48,8 @@ fn store_config(node: NodeId, seed: u64, cluster: &LocalCluster) -> StoreConfig 
         garbage_collection_ttl_nanos: None,
         max_offset_nanos: MAX_OFFSET_NANOS,
         timestamp_cache_entries_max: cluster.timestamp_cache_entries_max,
+        // Small chunks, so that every snapshot here streams in several.
+        snapshot: SnapshotLimits { chunk_bytes_max: 512, chunks_in_flight_max: 2 },
         knobs: Default::default(),
     }
 }
@@ -82,12 +86,13 @@ impl LocalCluster {
             next_request_id: 0,
             split_threshold_bytes: bytes,
             timestamp_cache_entries_max,
+            snapshot_chunks: (0, 0),
         };
         for node in nodes.iter().copied() {
             let mut engine = MemoryEngine::new();
             bootstrap(&mut engine, &nodes).expect("the in-memory engine does not fail");
             let config = store_config(node, seed, &cluster);
-            let store = Store::new(config, &engine).expect("the in-memory engine does not fail");
+            let store = Store::new(config, &mut engine).expect("the in-memory engine does not fail");
             cluster.stores.insert(node, store);
             cluster.engines.insert(node, engine);
         }
@@ -169,17 +174,45 @@ impl LocalCluster {
 
     /// Delivers every queued message, then lets one tick pass on every node.
     pub fn step(&mut self) {
+        self.step_crashing(None, |_| false);
+    }
+
+    /// Like `step`, but `crashing` (a node and a seed) crashes and restarts
+    /// right after it handles the first message `crash_after` matches, before
+    /// anything it wrote is synced (or sent): it loses every unsynced write.
+    /// Returns whether that happened.
+    pub fn step_crashing(&mut self, crashing: Option<(NodeId, u64)>, crash_after: impl Fn(&Message) -> bool) -> bool {
+        let mut crashed = false;
         while let Some((from, range, message)) = self.queue.pop_front() {
             let to = message.to;
             if self.isolated.contains(&from) || self.isolated.contains(&to) || self.cut_off.contains(&(range, to)) {
                 continue;
             }
-            self.handle(to, StoreInput::Message { range, message });
+            if let crate::raft::MessageBody::InstallSnapshot { snapshot } = &message.body {
+                self.snapshot_chunks = (self.snapshot_chunks.0 + 1, self.snapshot_chunks.1.max(snapshot.data.len()));
+            }
+            match crashing {
+                Some((node, seed)) if !crashed && node == to && crash_after(&message) => {
+                    let engine = self.engines.get_mut(&node).expect("known node");
+                    let store = self.stores.get_mut(&node).expect("known node");
+                    let input = StoreInput::Message { range, message };
+                    store.handle(self.now, input, engine).expect("the in-memory engine does not fail");
+                    self.restart(node, seed);
+                    crashed = true;
+                }
+                _ => self.handle(to, StoreInput::Message { range, message }),
+            }
         }
         self.now = Time(self.now.0 + STEP_NANOS);
         for node in self.nodes() {
             self.handle(node, StoreInput::Tick);
         }
+        crashed
+    }
+
+    /// How many snapshot chunks were delivered, and the largest one's data in bytes.
+    pub fn snapshot_chunks(&self) -> (usize, usize) {
+        self.snapshot_chunks
     }
 
     /// The reachable leader of `range`, if any.

@@ -8,11 +8,11 @@
 //! is already in place in the shared data space — so a crash keeps both halves
 //! or neither; the store then starts the new group from what the batch wrote.
 
-use crate::node::StateMachine;
+use crate::node::{Span, StateMachine};
 use crate::raft::{
     persistence, Configuration, HardState, Ready, RecoveredState, Snapshot, SnapshotMetadata, SnapshotToPersist,
 };
-use crate::range::{codec, stored, RangeDescriptor, RangeSnapshot, RangeState, SplitOff, TransactionRecord};
+use crate::range::{codec, stored, RangeDescriptor, RangeState, SplitOff, TransactionRecord};
 use crate::storage::{Engine, Staged, StorageError, WriteBatch};
 use crate::types::{LogIndex, RangeId, TransactionId};
 
@@ -141,31 +141,11 @@ impl StateMachine for RangeMachine {
         Vec::new()
     }
 
-    fn snapshot(&self, engine: &dyn Engine) -> Vec<u8> {
-        let view = self.view(engine);
-        let snapshot = self.state.as_ref().map(|state| state.snapshot(&view)).unwrap_or_default();
-        codec::encode_snapshot(&snapshot)
+    fn spans(&self) -> Vec<Span> {
+        stored::spans(self.range, self.state.as_ref().map(|state| state.descriptor()))
     }
 
-    fn install(&mut self, engine: &dyn Engine, batch: &mut WriteBatch, index: LogIndex, data: &[u8]) {
-        // The store let the snapshot in only if its span overlaps no other
-        // replica's here (the overlap rule, `range::stored`): the old span and
-        // the new one hold this replica's data alone.
-        let mut view = self.view(engine);
-        stored::delete_local(&mut view);
-        if let Some(old) = &self.state {
-            stored::delete_data(&mut view, old.descriptor());
-        }
-        self.state = if data.is_empty() {
-            None
-        } else {
-            let snapshot: RangeSnapshot = codec::decode_snapshot(data).expect("range snapshots decode");
-            if let Some(descriptor) = &snapshot.descriptor {
-                stored::delete_data(&mut view, descriptor);
-            }
-            RangeState::install(&mut view, snapshot, self.heartbeat_expiry_nanos, self.timestamp_cache_entries_max)
-        };
-        batch.operations.extend(view.finish().operations);
-        stored::write_applied(batch, self.range, index);
+    fn snapshot_header(&self) -> Vec<u8> {
+        codec::encode_snapshot_header(self.state.as_ref().map(|state| state.descriptor()))
     }
 }

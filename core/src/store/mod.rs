@@ -46,7 +46,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 pub use requests::LOOKUP_GROUP;
 
-use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError};
+use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError, SnapshotLimits};
 use crate::raft::{persistence, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState};
 use crate::range::{codec, stored, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
 use crate::storage::{Engine, StorageError};
@@ -85,6 +85,8 @@ pub struct StoreConfig {
     /// low-water mark (production: `range::timestamp_cache::ENTRIES_MAX_DEFAULT`;
     /// the simulator draws tiny limits). The same on every node.
     pub timestamp_cache_entries_max: usize,
+    /// How replicas stream snapshots to each other.
+    pub snapshot: SnapshotLimits,
     /// Bugs to inject (all off outside the simulator's bug sweeps).
     pub knobs: StoreKnobs,
 }
@@ -183,19 +185,26 @@ pub fn bootstrap(engine: &mut (impl Engine + ?Sized), voters: &[NodeId]) -> Resu
     engine.sync()
 }
 
-/// Every range replica `engine` holds, as persisted.
-pub fn recover(engine: &(impl Engine + ?Sized)) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
+/// Every range replica `engine` holds, as persisted, once every snapshot
+/// install a crash interrupted has been rolled forward (`node::snapshot`).
+pub fn recover(engine: &mut (impl Engine + ?Sized)) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
+    let mut groups = persistence::groups(engine)?;
+    groups.extend(persistence::installed_groups(engine)?);
+    groups.sort_unstable();
+    groups.dedup();
     let mut recovered = Vec::new();
-    for group in persistence::groups(engine)? {
-        let state = persistence::recover(engine, &persistence::GroupKeys::new(group))?;
-        recovered.push((RangeId(group), state));
+    for group in groups {
+        let keys = persistence::GroupKeys::new(group);
+        persistence::roll_forward_install(engine, &keys)?;
+        recovered.push((RangeId(group), persistence::recover(engine, &keys)?));
     }
     Ok(recovered)
 }
 
 impl Store {
-    /// A store restarting with the replicas `engine` holds.
-    pub fn new(config: StoreConfig, engine: &dyn Engine) -> Result<Store, StorageError> {
+    /// A store restarting with the replicas `engine` holds (recovery may
+    /// write: see [`recover`]).
+    pub fn new(config: StoreConfig, engine: &mut dyn Engine) -> Result<Store, StorageError> {
         let random = ChaCha8Rng::seed_from_u64(config.raft.random_seed ^ 0x5eed_5917_u64);
         let clock = HybridClock::new(config.max_offset_nanos);
         let next_request_id = STORE_REQUEST_ID_BASE;
@@ -236,6 +245,7 @@ impl Store {
             raft,
             tick_interval_nanos: self.config.tick_interval_nanos,
             compaction_threshold_entries: self.config.compaction_threshold_entries,
+            snapshot: self.config.snapshot,
         };
         let mut machine =
             RangeMachine::new(range, self.config.heartbeat_expiry_nanos, self.config.timestamp_cache_entries_max);
@@ -405,15 +415,16 @@ impl Store {
         self.handle_replica(now, right, Input::Tick, output, engine)
     }
 
-    /// Whether `message` is a snapshot of `range` to drop: one that does not
-    /// decode, or whose span overlaps another initialized replica on this
-    /// node, by the overlap rule
+    /// Whether `message` is a snapshot chunk of `range` to drop: one that does
+    /// not decode, or whose range's span (its header) overlaps another
+    /// initialized replica on this node, by the overlap rule
     /// (`range::stored`). The other replica is one that has not applied the
     /// split that made the snapshot's range (or that left its range, and goes
     /// once it applies its removal); the leader sends the snapshot again later.
     fn refuses_snapshot(&self, range: RangeId, message: &Message) -> bool {
         let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
-        let incoming = match codec::snapshot_descriptor(&snapshot.data) {
+        let Ok(head) = crate::node::snapshot::frame::decode_head(&snapshot.data) else { return true };
+        let incoming = match codec::decode_snapshot_header(head.header) {
             Ok(Some(descriptor)) => descriptor,
             Ok(None) => return false,
             Err(_) => return true, // corrupt on the way: dropped like a lost message
@@ -459,6 +470,7 @@ impl Store {
             stored::delete_data(&mut view, descriptor);
             batch.operations.extend(view.finish().operations);
             engine.write(batch)?;
+            engine.discard(range.0)?; // a snapshot it was being sent
         }
         Ok(())
     }

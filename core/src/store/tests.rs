@@ -209,11 +209,12 @@ fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> (Store, MemoryE
         garbage_collection_ttl_nanos: None,
         max_offset_nanos,
         timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
+        snapshot: crate::node::SnapshotLimits::default(),
         knobs: StoreKnobs::default(),
     };
     let mut engine = MemoryEngine::new();
     bootstrap(&mut engine, &[node]).unwrap();
-    (Store::new(config, &engine).unwrap(), engine)
+    (Store::new(config, &mut engine).unwrap(), engine)
 }
 
 /// A request whose sender's clock is beyond the maximum offset of the node's,
@@ -322,7 +323,7 @@ fn a_crash_that_loses_an_application_replays_only_the_entries_after_the_applied_
     engine.crash(unsynced - 1);
 
     let config = store.config.clone();
-    let mut store = Store::new(config, &engine).unwrap();
+    let mut store = Store::new(config, &mut engine).unwrap();
     let raft = store.replica(RangeId(1)).unwrap().raft();
     assert_eq!(raft.applied_index(), applied_before, "the restart resumes at the durable applied index");
     assert!(raft.commit_index() > applied_before, "the lost application's entry is still committed in the log");
@@ -348,44 +349,114 @@ fn a_restart_replays_no_applied_entry() {
     let applied = store.replica(RangeId(1)).unwrap().raft().applied_index();
     let snapshot_index = store.replica(RangeId(1)).unwrap().raft().snapshot_index();
     assert!(applied.0 > snapshot_index.0 + 40, "the log holds the entries (no compaction yet)");
-    let restarted = Store::new(store.config.clone(), &engine).unwrap();
+    let restarted = Store::new(store.config.clone(), &mut engine).unwrap();
     assert_eq!(restarted.replica(RangeId(1)).unwrap().raft().applied_index(), applied);
 }
 
-/// Compaction drops the log and builds no snapshot; a follower cut off past
-/// the compaction point catches up from a snapshot the leader takes of its
-/// state when it sends it.
-#[test]
-fn a_follower_behind_the_compacted_log_catches_up_from_a_snapshot_taken_when_sent() {
-    let mut harness = LocalCluster::new(3, 1);
-    let harness = &mut harness;
+/// A cluster whose node 3 was cut off while the leader compacted its log past
+/// it: it can only catch up from a snapshot. Returns the leader.
+fn follower_behind_the_compacted_log(harness: &mut Harness) -> NodeId {
     write(harness, "before", 1);
-    let behind = NodeId(3);
-    harness.set_isolated(behind, true);
+    harness.set_isolated(NodeId(3), true);
     // Each write is several entries; the local cluster compacts every 200.
     for number in 0..120u128 {
         write(harness, &format!("k{number:03}"), number + 2);
     }
     let leader = wait_for_leader(harness, RangeId(1));
-    let keys = persistence::GroupKeys::new(1);
-    let stored = persistence::recover(harness.engine(leader), &keys).unwrap();
+    let stored = persistence::recover(harness.engine(leader), &persistence::GroupKeys::new(1)).unwrap();
     assert!(stored.snapshot.metadata.index.0 > 200, "the leader compacted its log");
     assert!(stored.snapshot.data.is_empty(), "compaction built no snapshot");
-    harness.set_isolated(behind, false);
+    harness.set_isolated(NodeId(3), false);
+    leader
+}
+
+/// The range's data on `node`, with the replica's applied index.
+fn range_data(harness: &Harness, node: NodeId) -> (LogIndex, Vec<crate::storage::KeyValue>) {
+    let replica = harness.store(node).replica(RangeId(1)).unwrap();
+    let view = replica.state_machine().view(harness.engine(node));
+    let descriptor = replica.state_machine().state().unwrap().descriptor();
+    (replica.raft().applied_index(), crate::range::stored::data(&view, descriptor))
+}
+
+fn is_chunk(message: &Message, last: bool) -> bool {
+    let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
+    crate::node::snapshot::frame::decode_head(&snapshot.data).is_ok_and(|head| head.last == last)
+}
+
+/// Compaction drops the log and builds no snapshot; a follower cut off past
+/// the compaction point catches up from a snapshot the leader streams from a
+/// view of its engine, in chunks no bigger than the limit (512 bytes here, and
+/// one pair).
+#[test]
+fn a_follower_behind_the_compacted_log_catches_up_from_a_streamed_snapshot() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    let leader = follower_behind_the_compacted_log(harness);
+    let behind = NodeId(3);
     let applied = harness.store(leader).replica(RangeId(1)).unwrap().raft().applied_index();
     for _ in 0..200 {
         harness.step();
     }
     let caught_up = harness.store(behind).replica(RangeId(1)).unwrap();
     assert!(caught_up.raft().applied_index() >= applied, "the follower caught up");
-    let restored = persistence::recover(harness.engine(behind), &keys).unwrap().snapshot;
+    let restored = persistence::recover(harness.engine(behind), &persistence::GroupKeys::new(1)).unwrap().snapshot;
     assert!(restored.metadata.index.0 > 200, "by a snapshot: its log starts past the compaction point");
-    let view = caught_up.state_machine().view(harness.engine(behind));
-    let leader_view = harness.store(leader).replica(RangeId(1)).unwrap().state_machine().view(harness.engine(leader));
-    let descriptor = caught_up.state_machine().state().unwrap().descriptor();
-    let data = crate::range::stored::data(&view, descriptor);
-    assert_eq!(data, crate::range::stored::data(&leader_view, descriptor), "the follower holds the leader's data");
+    let (_, data) = range_data(harness, behind);
+    assert_eq!(data, range_data(harness, leader).1, "the follower holds the leader's data");
     assert!(data.len() > 120);
+    let (chunks, largest_bytes) = harness.snapshot_chunks();
+    assert!(chunks >= 10, "the snapshot came in many chunks, not {chunks}");
+    assert!(largest_bytes < 1_024, "every chunk is small: the largest held {largest_bytes} bytes");
+    assert_eq!(harness.engine(behind).staged_ingestions(), 0, "nothing is left staged");
+}
+
+/// A crash after the snapshot's ingestion but before Raft's batch (log
+/// deleted, snapshot marker) is durable: the restart finds the `installed`
+/// record and rolls the install forward, so Raft's state and the range's
+/// applied index agree, at the snapshot.
+#[test]
+fn a_crash_between_the_ingestion_and_the_raft_batch_rolls_the_install_forward() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    let leader = follower_behind_the_compacted_log(harness);
+    let behind = NodeId(3);
+    let (old_applied, _) = range_data(harness, behind);
+    let crashed = (0..200).any(|_| harness.step_crashing(Some((behind, 9)), |message| is_chunk(message, true)));
+    assert!(crashed, "the last chunk reached the follower");
+
+    let keys = persistence::GroupKeys::new(1);
+    let raft = persistence::recover(harness.engine(behind), &keys).unwrap();
+    let (applied, data) = range_data(harness, behind);
+    assert!(applied > old_applied, "the range holds the snapshot's state");
+    assert_eq!(raft.snapshot.metadata.index, applied, "Raft's snapshot marker was rolled forward to it");
+    assert!(raft.hard_state.commit >= applied && raft.entries.is_empty());
+    assert_eq!(harness.store(behind).replica(RangeId(1)).unwrap().raft().commit_index(), applied);
+    assert!(data.len() > 120, "the snapshot's data is there");
+
+    step_until(harness, "the follower catches up", |harness| {
+        range_data(harness, behind).0 == range_data(harness, leader).0
+    });
+    assert_eq!(range_data(harness, behind).1, range_data(harness, leader).1);
+}
+
+/// A crash while chunks are still arriving loses only the staging: the
+/// replica restarts with its old state, and a new transfer (the stalled one
+/// is restarted) brings it up to date.
+#[test]
+fn a_crash_before_the_last_chunk_keeps_the_old_state_and_a_new_transfer_completes() {
+    let mut harness = LocalCluster::new(3, 1);
+    let harness = &mut harness;
+    let leader = follower_behind_the_compacted_log(harness);
+    let behind = NodeId(3);
+    let (old_applied, old_data) = range_data(harness, behind);
+    let crashed = (0..200).any(|_| harness.step_crashing(Some((behind, 9)), |message| is_chunk(message, false)));
+    assert!(crashed, "a chunk reached the follower");
+    assert_eq!(range_data(harness, behind), (old_applied, old_data), "the old state, unchanged");
+    assert_eq!(harness.engine(behind).staged_ingestions(), 0, "the staging is lost");
+    step_until(harness, "the follower catches up", |harness| {
+        range_data(harness, behind).0 >= range_data(harness, leader).0
+    });
+    assert_eq!(range_data(harness, behind).1, range_data(harness, leader).1);
 }
 
 fn change_replicas(harness: &mut Harness, replicas: &[u64]) {

@@ -29,6 +29,7 @@ use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::Handle;
 use shardforge_core::kv::{KvClient, KvSettings};
+use shardforge_core::node::SnapshotLimits;
 use shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT;
 use shardforge_core::store::StoreConfig;
 use shardforge_core::txn::coordinator::TransactionKnobs;
@@ -118,6 +119,12 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
         timestamp_cache_entries_max: *[2, 8, 64, TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT]
             .choose(&mut random)
             .expect("non-empty"),
+        // Chunks of a few pairs up to the production size: most snapshots
+        // stream in many chunks, which a crash or a lost message interrupts.
+        snapshot: SnapshotLimits {
+            chunk_bytes_max: *[256, 2_048, 1 << 20].choose(&mut random).expect("non-empty"),
+            chunks_in_flight_max: random.gen_range(1..=4),
+        },
         knobs: Bug::store_knobs(options.bug),
     };
     (config, node_count, sync_latency)

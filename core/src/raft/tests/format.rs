@@ -72,6 +72,7 @@ pub fn message(message: &Message) -> String {
         MessageBody::HeartbeatResponse { round } => format!(" round={round}"),
         MessageBody::InstallSnapshot { snapshot: installed } => format!(" snapshot={}", snapshot(installed)),
         MessageBody::TimeoutNow => String::new(),
+        MessageBody::SnapshotChunkAck { transfer, sequence } => format!(" transfer={transfer} sequence={sequence}"),
     };
     format!("{}->{} {} {}{details}", message.from, message.to, message.body.kind(), message.term)
 }

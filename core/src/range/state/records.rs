@@ -209,39 +209,4 @@ impl RangeState {
         let right_state = SplitOff { state: right_state, records: moving };
         Applied { result: Ok(RangeResponse::Split { left, right }), right: Some(right_state) }
     }
-
-    /// Everything this replica holds (its space is `view`), for a Raft snapshot.
-    pub fn snapshot(&self, view: &(impl Engine + ?Sized)) -> RangeSnapshot {
-        let reads = &self.reads;
-        RangeSnapshot {
-            descriptor: Some(self.descriptor.clone()),
-            data: stored::data(view, &self.descriptor),
-            records: stored::records(view),
-            read_timestamps: reads.keys().map(|(key, timestamp)| (key.clone(), *timestamp)).collect(),
-            read_spans: reads.spans().to_vec(),
-            read_low_water: reads.low_water(),
-            meta: self.meta.ranges().cloned().collect(),
-            garbage_collection_threshold: self.garbage_collection_threshold,
-        }
-    }
-
-    /// The state a snapshot describes, written into `view` (the range's
-    /// space, which the caller has emptied); None when it carries no descriptor.
-    pub fn install(
-        view: &mut (impl Engine + ?Sized),
-        snapshot: RangeSnapshot,
-        heartbeat_expiry_nanos: u64,
-        timestamp_cache_entries_max: usize,
-    ) -> Option<RangeState> {
-        let mut state = RangeState::new(snapshot.descriptor?, heartbeat_expiry_nanos);
-        let keys = snapshot.read_timestamps.into_iter().collect();
-        state.reads =
-            TimestampCache::from_parts(keys, snapshot.read_spans, snapshot.read_low_water, timestamp_cache_entries_max);
-        state.garbage_collection_threshold = snapshot.garbage_collection_threshold;
-        for descriptor in snapshot.meta {
-            state.meta.learn(descriptor);
-        }
-        stored::write_all(view, &state, snapshot.data, &snapshot.records);
-        Some(state)
-    }
 }

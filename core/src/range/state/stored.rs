@@ -75,6 +75,20 @@ pub fn delete_data(view: &mut (impl Engine + ?Sized), descriptor: &RangeDescript
     write_one(view, |batch| batch.delete_range(start, end));
 }
 
+/// The engine spans holding a replica's whole state: its descriptor's data
+/// (when initialized) and its local keys, in key order. A snapshot streams
+/// them; the overlap rule makes them the replica's own.
+pub fn spans(range: RangeId, descriptor: Option<&RangeDescriptor>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let local = space(range);
+    let local_end = prefix_end(&local).expect("a range's space has an end");
+    let mut spans: Vec<_> = descriptor
+        .map(|descriptor| mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end)))
+        .into_iter()
+        .collect();
+    spans.push((local, local_end));
+    spans
+}
+
 /// The end of every range's key space.
 pub fn spaces_end() -> Vec<u8> {
     b"range0".to_vec()
