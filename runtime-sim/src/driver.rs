@@ -149,6 +149,8 @@ impl<P: Program> Driver<P> {
         let mut changed_groups = std::collections::BTreeSet::new();
         for (group, ready) in outputs.iter().flat_map(|output| &output.readies) {
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
+                let index = snapshot.snapshot.metadata.index;
+                trace(&self.setup, || format!("{id} installed a snapshot of group {} at {index}", group.0));
                 observer.restored_snapshot(id, group.0, snapshot.snapshot.metadata.index);
                 changed_groups.insert(*group);
             }

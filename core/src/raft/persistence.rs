@@ -6,7 +6,10 @@
 //! share one engine: `<group>hard_state`, `<group>snapshot`, and
 //! `<group>log/<index as 8 big-endian bytes>` so entries sort by index. A whole
 //! `Ready` is one batch, so a crash that keeps a prefix of unsynced batches always
-//! leaves a log without holes.
+//! leaves a log without holes. One more key per group lives outside `raft/`:
+//! `installed/<group>`, the metadata of the last snapshot ingested, written
+//! inside the ingestion itself so that recovery can finish an install a crash
+//! interrupted before its Raft batch ([`roll_forward_install`]).
 
 use super::message::{Configuration, Entry, EntryPayload, HardState, Snapshot, SnapshotMetadata};
 use super::node::RecoveredState;
