@@ -61,6 +61,7 @@ impl<P: Program> SimCluster<P> {
                 observer: Arc::clone(&observer),
                 sync_latency: config.sync_latency,
                 statuses: Arc::clone(&statuses),
+                snapshot_steps: Default::default(),
             });
             let init_setup = Arc::clone(&setup);
             let handle = Handle::current()
@@ -72,6 +73,12 @@ impl<P: Program> SimCluster<P> {
             nodes.insert(id, SimNode { handle, setup, alive: true, paused: false });
         }
         SimCluster { nodes, faults, cut_links: BTreeSet::new(), statuses }
+    }
+
+    /// How many snapshot chunks each node staged and snapshots it installed so far.
+    pub fn snapshot_steps(&self) -> BTreeMap<NodeId, u64> {
+        let steps = |node: &SimNode<P>| node.setup.snapshot_steps.load(std::sync::atomic::Ordering::Relaxed);
+        self.nodes.iter().map(|(id, node)| (*id, steps(node))).collect()
     }
 
     /// The live, unpaused node that last reported itself leader of the highest term.

@@ -44,6 +44,10 @@ pub struct NodeSetup<P: Program> {
     pub sync_latency: Duration,
     /// The latest Raft status of every node, for the nemesis to target leaders.
     pub statuses: StatusBoard,
+    /// Snapshot chunks this node staged and snapshots it installed, counted
+    /// as soon as handled (before the sync): the nemesis crashes a node
+    /// moments after one (`FaultKind::RestartDuringSnapshot`).
+    pub snapshot_steps: std::sync::atomic::AtomicU64,
 }
 
 /// Every node's latest Raft status, shared by the cluster's nodes and the nemesis.
@@ -78,8 +82,22 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
             }
         }
         deadline = outputs.iter().map(|output| output.next_deadline).min().expect("at least the tick");
+        let steps = outputs.iter().map(snapshot_steps).sum::<u64>();
+        setup.snapshot_steps.fetch_add(steps, std::sync::atomic::Ordering::Relaxed);
         driver.perform(&program, outputs).await;
     }
+}
+
+/// How many snapshot chunks `output` staged (it acknowledges each) and how
+/// many snapshots it installed.
+fn snapshot_steps(output: &StoreOutput) -> u64 {
+    let staged = output
+        .messages()
+        .filter(|(_, message)| matches!(message.body, shardforge_core::raft::MessageBody::SnapshotChunkAck { .. }))
+        .count();
+    let installed =
+        output.readies.iter().filter(|(_, ready)| ready.snapshot.as_ref().is_some_and(|s| s.restore)).count();
+    (staged + installed) as u64
 }
 
 /// Waits for the first event or the deadline, then takes what else is queued.

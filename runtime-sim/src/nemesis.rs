@@ -42,6 +42,11 @@ pub enum FaultKind {
     /// part of its unsynced tail lost: a vote or an acknowledgement that was not
     /// durable would be given twice.
     RestartDuringElection,
+    /// Waits for a node to stage a snapshot chunk or install a snapshot and
+    /// crashes it moments later, restarting it at once with part of its
+    /// unsynced tail lost: between two chunks, or between an install's
+    /// ingestion and the sync of its Raft batch.
+    RestartDuringSnapshot,
     Pause,
     ClockSkew,
     MembershipChange,
@@ -49,7 +54,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::IsolateNode,
         FaultKind::IsolateNewLeader,
         FaultKind::MajorityMinoritySplit,
@@ -64,6 +69,7 @@ impl FaultKind {
         FaultKind::ClockSkew,
         FaultKind::MembershipChange,
         FaultKind::LeaderTransfer,
+        FaultKind::RestartDuringSnapshot,
     ];
 }
 
@@ -283,6 +289,7 @@ impl<P: Program> Nemesis<P> {
             }
             FaultKind::KillRestart => self.kill_or_restart(),
             FaultKind::RestartDuringElection => self.restart_during_election().await,
+            FaultKind::RestartDuringSnapshot => self.restart_during_snapshot().await,
             FaultKind::Pause => self.pause_or_resume(),
             FaultKind::ClockSkew => self.skew_clock(),
             FaultKind::MembershipChange => self.change_membership().await,
@@ -388,6 +395,31 @@ impl<P: Program> Nemesis<P> {
         format!(
             "{candidate} campaigns in term {term}: restarted {victim}, kept {kept} unsynced write batches, lost {lost}"
         )
+    }
+
+    async fn restart_during_snapshot(&mut self) -> String {
+        let before = self.cluster.snapshot_steps();
+        let stop_waiting_at = madsim::time::Instant::now() + Duration::from_millis(1_000);
+        let victim = loop {
+            let now = self.cluster.snapshot_steps();
+            let moved =
+                now.iter().find(|(node, steps)| before.get(node) != Some(steps) && self.cluster.is_alive(**node));
+            match moved {
+                Some((node, _)) => break *node,
+                None if madsim::time::Instant::now() > stop_waiting_at => return "no snapshot to disturb".into(),
+                None => madsim::time::sleep(Duration::from_micros(200)).await,
+            }
+        };
+        let mut random = thread_rng();
+        // Within a sync's latency: before or after the step's writes are durable.
+        madsim::time::sleep(Duration::from_micros(random.gen_range(0..=2_000))).await;
+        if !self.cluster.is_alive(victim) {
+            return format!("{victim} went down during its snapshot");
+        }
+        self.cluster.resume(victim);
+        let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
+        self.cluster.restart(victim);
+        format!("{victim} was receiving a snapshot: restarted it, kept {kept} unsynced write batches, lost {lost}")
     }
 
     fn pause_or_resume(&mut self) -> String {

@@ -131,7 +131,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
     }
 
     fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &mut MemoryEngine) -> Self {
-        let recovered = persistence::recover(disk, &persistence::GroupKeys::new(FIRST_GROUP))
+        let recovered = persistence::recover_rolling_forward(disk, &persistence::GroupKeys::new(FIRST_GROUP))
             .expect("the simulated disk is never corrupt");
         let mut config = settings.node.clone();
         config.group = FIRST_GROUP;

@@ -97,7 +97,12 @@ impl Kv {
 
     /// Runs `operations` in order as one transaction and commits it (see
     /// `KvClient::transaction`): keys of the system's own records are refused.
+    /// A two-phase commit's record is forgotten after the answer is on its
+    /// way: a task of its own does it, holding the client until then.
     pub async fn transaction(&self, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
-        self.client().transaction(operations).await
+        let mut client = self.client();
+        let results = client.transaction(operations).await;
+        tokio::spawn(async move { client.forget_acknowledged().await });
+        results
     }
 }

@@ -216,6 +216,8 @@ fn step(active: &mut Active, ranges: &mut LocalRanges, clock: &Clock, commit_wai
             active.steps.pop();
             // Every step but the commit leaves the transaction running.
             let commit_timestamp = commit_timestamp?;
+            // Ranges here answer at once: forgetting the record delays nothing.
+            run_now(active.transaction.forget(ranges));
             active.commit_wait_until =
                 if commit_wait { active.transaction.commit_wait_until() } else { Some(commit_timestamp) };
             active.commit_wait_until.is_none().then_some(TransactionOutcome::Committed)

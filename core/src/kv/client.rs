@@ -57,11 +57,25 @@ pub struct KvClient<T: NodeTransport, R: KvRuntime> {
     gateway: Gateway<T>,
     runtime: R,
     settings: KvSettings,
+    /// `ForgetTransaction`s of commits already acknowledged, not yet sent
+    /// ([`KvClient::forget_acknowledged`]).
+    forgets: Vec<RangeCommand>,
 }
 
 impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
     pub fn new(gateway: Gateway<T>, runtime: R, settings: KvSettings) -> Self {
-        KvClient { gateway, runtime, settings }
+        KvClient { gateway, runtime, settings, forgets: Vec::new() }
+    }
+
+    /// Sends the `ForgetTransaction` of every two-phase commit this client
+    /// acknowledged since the last call, best effort (see
+    /// `Transaction::forget_command`). A server calls it after its reply is
+    /// on the way; every transaction calls it first, so that no more than one
+    /// transaction's records wait.
+    pub async fn forget_acknowledged(&mut self) {
+        for command in std::mem::take(&mut self.forgets) {
+            let _ = RangeSender::send(&mut self.gateway, command).await;
+        }
     }
 
     pub fn gateway(&mut self) -> &mut Gateway<T> {
@@ -100,6 +114,7 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
         reads: &[Operation],
         mut decide: impl FnMut(&[OperationResult]) -> Result<(Vec<Operation>, D), KvError>,
     ) -> Result<(Vec<OperationResult>, D), KvError> {
+        self.forget_acknowledged().await;
         let mut last_conflict = String::new();
         for attempt in 0..ATTEMPTS_MAX {
             if attempt > 0 {
@@ -148,6 +163,7 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
         match self.write_and_commit(&mut transaction, &writes).await {
             Ok(commit_timestamp) => {
                 self.wait_for_clock(&transaction, commit_timestamp).await;
+                self.forgets.extend(transaction.forget_command());
                 results.extend(writes.iter().map(|_| OperationResult::Written));
                 Ok(Ok((results, decided)))
             }

@@ -170,6 +170,8 @@ impl RaftNode {
         self.send_in_term(from, answer_term, MessageBody::PreVoteResponse { granted });
         if term <= self.term.next() {
             self.replicate_to_removed(from, last_log_index);
+            let body = MessageBody::PreVote { last_log_index, last_log_term };
+            self.relay_removed_pre_vote(from, term, &body);
         }
     }
 

@@ -244,6 +244,16 @@ pub fn bootstrap(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, voters: 
     engine.sync()
 }
 
+/// What a group restarts from, once an install a crash interrupted is
+/// finished ([`roll_forward_install`]): what every runtime calls at startup.
+pub fn recover_rolling_forward(
+    engine: &mut (impl Engine + ?Sized),
+    keys: &GroupKeys,
+) -> Result<RecoveredState, StorageError> {
+    roll_forward_install(engine, keys)?;
+    recover(engine, keys)
+}
+
 /// Reads the state a node restarts from. Corrupt bytes are a storage error.
 pub fn recover(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<RecoveredState, StorageError> {
     let corrupt = |error: DecodeError| StorageError(format!("corrupt raft state: {error}"));

@@ -20,10 +20,21 @@
 //! voter, and what it holds must not count toward anything. Where the entries
 //! it lacks were compacted away, our snapshot goes instead. (The swarm found
 //! that case at once: its nodes compact often.)
+//!
+//! A removed node asks only the voters it knows, and the leader may not be
+//! one of them: leadership can move to a node added after the removal. So a
+//! follower asked for a pre-vote by a node outside its configuration relays
+//! the request to the leader it follows, unchanged (still from that node),
+//! and the leader answers it as above. (The transaction simulator found it:
+//! a stale replica campaigning forever toward followers kept, by the store's
+//! overlap rule, another range's snapshot out of its node, and a
+//! decommission never finished; list-append, 5 nodes, seed 236.) Leader
+//! hints form no cycle — a follower's leader led its current term, and no
+//! term has two leaders — so a relay is handled by a leader or dropped.
 
-use super::message::MessageBody;
+use super::message::{Message, MessageBody};
 use super::node::{RaftNode, Role};
-use crate::types::{LogIndex, NodeId};
+use crate::types::{LogIndex, NodeId, Term};
 
 impl RaftNode {
     /// As leader: sends `node`, when it is outside our configuration, the
@@ -48,5 +59,15 @@ impl RaftNode {
         };
         entries.retain(|entry| entry.index <= commit);
         self.send(node, MessageBody::Append { previous_index, previous_term, entries, commit });
+    }
+
+    /// As follower: relays a pre-vote that `node`, outside our configuration,
+    /// sent us, to the leader we follow (see the module doc).
+    pub(super) fn relay_removed_pre_vote(&mut self, node: NodeId, term: Term, body: &MessageBody) {
+        if self.role == Role::Leader || self.log.configuration().voters.contains(&node) {
+            return;
+        }
+        let Some(leader) = self.leader.filter(|leader| *leader != self.id() && *leader != node) else { return };
+        self.messages.push(Message { from: node, to: leader, term, body: body.clone() });
     }
 }

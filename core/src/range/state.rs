@@ -167,15 +167,17 @@ impl RangeState {
         &self.descriptor
     }
 
-    /// The bytes of MVCC data the range holds (keys and values, all versions).
     /// Reads below this timestamp are refused; versions below it may be gone.
     pub fn garbage_collection_threshold(&self) -> Timestamp {
         self.garbage_collection_threshold
     }
 
-    /// The bytes of MVCC data the range holds in `view` (its space).
-    pub fn size_bytes(&self, view: &(impl Engine + ?Sized)) -> usize {
-        stored::data(view, &self.descriptor).iter().map(|(key, value)| key.len() + value.len()).sum()
+    /// About how many bytes of MVCC data (keys and values, all versions) the
+    /// range holds in `view` (its space), by the engine's estimate
+    /// (`Engine::approximate_size`): measuring reads no data.
+    pub fn size_bytes(&self, view: &(impl Engine + ?Sized)) -> u64 {
+        let (start, end) = mvcc::engine_bounds(&self.descriptor.start.0, end_bytes(&self.descriptor.end));
+        view.approximate_size(&start, &end).expect("a range's data reads")
     }
 
     /// Where to split to halve the range by keys: its median user key, if that

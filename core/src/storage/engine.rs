@@ -133,4 +133,9 @@ pub trait Engine {
     fn ingest(&mut self, ingestion: IngestionId) -> Result<(), StorageError>;
     /// Forgets what is staged for `ingestion`, if anything.
     fn discard(&mut self, ingestion: IngestionId) -> Result<(), StorageError>;
+    /// About how many bytes the keys in `[start, end)` take, without reading
+    /// them: for decisions such as when to split a range, never for
+    /// correctness. RocksDB estimates from its table files (compressed, and
+    /// blind to writes still in the memtable); the memory engine counts.
+    fn approximate_size(&self, start: &[u8], end: &[u8]) -> Result<u64, StorageError>;
 }

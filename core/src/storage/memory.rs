@@ -149,6 +149,15 @@ impl Engine for MemoryEngine {
         self.staged.remove(&ingestion);
         Ok(())
     }
+
+    /// Exact: the keys' and values' lengths.
+    fn approximate_size(&self, start: &[u8], end: &[u8]) -> Result<u64, StorageError> {
+        if start >= end {
+            return Ok(0);
+        }
+        let pairs = self.current.range(start.to_vec()..end.to_vec());
+        Ok(pairs.map(|(key, value)| (key.len() + value.len()) as u64).sum())
+    }
 }
 
 #[cfg(test)]

@@ -221,6 +221,13 @@ impl Engine for Staged<'_> {
     fn discard(&mut self, _ingestion: IngestionId) -> Result<(), StorageError> {
         panic!("a staged view does not ingest; the node's engine does")
     }
+
+    /// The engine's estimate for the span: the staged writes are left out,
+    /// which an estimate may do.
+    fn approximate_size(&self, start: &[u8], end: &[u8]) -> Result<u64, StorageError> {
+        let (start, end) = self.full_span(start, end);
+        self.engine.approximate_size(&start, &end)
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ impl Store {
         for (range, replica) in &self.replicas {
             let Some(state) = replica.state_machine().state() else { continue };
             let view = replica.state_machine().view(engine);
-            if replica.raft().role() != Role::Leader || state.size_bytes(&view) <= threshold {
+            if replica.raft().role() != Role::Leader || state.size_bytes(&view) <= threshold as u64 {
                 continue;
             }
             if let Some(at) = state.median_key(&view) {

@@ -73,7 +73,7 @@ pub struct StoreConfig {
     pub heartbeat_expiry_nanos: u64,
     /// A leader splits its range once it holds more MVCC data than this (None: never).
     pub split_threshold_bytes: Option<usize>,
-    /// Ticks between size checks of each led range (checking scans the range),
+    /// Ticks between size checks of each led range (the engine's estimate),
     /// and between garbage collections.
     pub split_check_interval_ticks: u64,
     /// Versions older than this (by the leader's clock) that a newer version
@@ -195,8 +195,7 @@ pub fn recover(engine: &mut (impl Engine + ?Sized)) -> Result<Vec<(RangeId, Reco
     let mut recovered = Vec::new();
     for group in groups {
         let keys = persistence::GroupKeys::new(group);
-        persistence::roll_forward_install(engine, &keys)?;
-        recovered.push((RangeId(group), persistence::recover(engine, &keys)?));
+        recovered.push((RangeId(group), persistence::recover_rolling_forward(engine, &keys)?));
     }
     Ok(recovered)
 }

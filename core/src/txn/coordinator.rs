@@ -108,6 +108,9 @@ pub struct Transaction {
     commit_wait_until: Option<Timestamp>,
     /// Whether it committed with one command (see [`Transaction::commit_writes`]).
     committed_in_one_phase: bool,
+    /// The record to forget once the commit is acknowledged: a two-phase
+    /// commit whose every intent was resolved ([`Transaction::forget_command`]).
+    forgettable: Option<Key>,
     knobs: TransactionKnobs,
 }
 
@@ -137,6 +140,7 @@ impl Transaction {
             max_offset_nanos,
             commit_wait_until: None,
             committed_in_one_phase: false,
+            forgettable: None,
             knobs,
         }
     }
@@ -420,11 +424,9 @@ impl Transaction {
             match sender.send(command).await {
                 Ok(RangeResponse::Record(record)) => match record.status {
                     TransactionStatus::Committed { timestamp } => {
-                        // Sending `ForgetTransaction` here, once every intent is
-                        // resolved, would let the record be collected; it is not
-                        // sent yet, because it would delay the acknowledgement by
-                        // a Raft round (docs/storage.md: it belongs after the ack).
-                        self.resolve_intents(sender, Resolution::Committed { timestamp }).await;
+                        if self.resolve_intents(sender, Resolution::Committed { timestamp }).await {
+                            self.forgettable = Some(anchor);
+                        }
                         return Ok(self.committed_at(sender, timestamp));
                     }
                     _ => return Err(unexpected(record)),
@@ -555,9 +557,32 @@ impl Transaction {
         self.resolve_intents(sender, resolution).await;
     }
 
-    async fn resolve_intents(&mut self, sender: &mut impl RangeSender, resolution: Resolution) {
+    /// Resolves every intent laid; whether every resolution was answered
+    /// (an unanswered one may not have happened).
+    async fn resolve_intents(&mut self, sender: &mut impl RangeSender, resolution: Resolution) -> bool {
+        let mut all_answered = true;
         for key in std::mem::take(&mut self.intents) {
             let command = RangeCommand::ResolveIntent { key, transaction: self.id, resolution };
+            all_answered &= sender.send(command).await.is_ok();
+        }
+        all_answered
+    }
+
+    /// After a two-phase commit is acknowledged: the command that lets its
+    /// record be collected (`ForgetTransaction`), once every intent it laid
+    /// was resolved — a reader meeting an unresolved intent needs the record
+    /// to tell it committed. Sent after the acknowledgement, not before: it
+    /// is one more Raft round, and nothing the client sees waits for it. Not
+    /// sending it (a gateway that crashed) only keeps the record until the
+    /// intents' resolution is known some other way; its cost is the record.
+    pub fn forget_command(&mut self) -> Option<RangeCommand> {
+        let anchor = self.forgettable.take()?;
+        Some(RangeCommand::ForgetTransaction { transaction: self.id, anchor })
+    }
+
+    /// Sends [`Transaction::forget_command`], if any; best effort.
+    pub async fn forget(&mut self, sender: &mut impl RangeSender) {
+        if let Some(command) = self.forget_command() {
             let _ = sender.send(command).await;
         }
     }

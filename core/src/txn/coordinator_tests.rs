@@ -25,13 +25,15 @@ struct Recording {
     ranges: LocalRanges,
     sent: Vec<&'static str>,
     hide_one_phase_answer: bool,
+    /// Intent resolutions are applied but their answers lost.
+    lose_resolve_answers: bool,
 }
 
 impl Recording {
     fn new() -> Recording {
         let mut ranges = LocalRanges::new(1_000_000);
         ranges.set_now(at(1_000));
-        Recording { ranges, sent: Vec::new(), hide_one_phase_answer: false }
+        Recording { ranges, sent: Vec::new(), hide_one_phase_answer: false, lose_resolve_answers: false }
     }
 }
 
@@ -54,7 +56,11 @@ impl RangeSender for Recording {
     async fn send(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         self.sent.push(name(&command));
         let hide = self.hide_one_phase_answer && matches!(command, RangeCommand::CommitOnePhase { .. });
+        let resolve = matches!(command, RangeCommand::ResolveIntent { .. });
         let answer = self.ranges.send(command.clone()).await;
+        if resolve && self.lose_resolve_answers {
+            return Err(CommandError::Invalid { reason: "the answer was lost".into() });
+        }
         if hide {
             self.hide_one_phase_answer = false;
             let RangeCommand::CommitOnePhase { writes, .. } = command else { unreachable!() };
@@ -130,6 +136,31 @@ fn writes_across_ranges_commit_in_two_phases() {
     assert_eq!(sender.sent, ["one-phase", "heartbeat", "put", "put", "end", "resolve", "resolve"]);
     assert!(!transaction.committed_in_one_phase());
     assert_eq!(read(&mut sender, "x", 200), Some(b"x".to_vec()));
+}
+
+/// A two-phase commit's record can be forgotten once every intent is
+/// resolved, and only then: the command comes after the commit, for the
+/// caller to send once it acknowledged.
+#[test]
+fn a_two_phase_commit_forgets_its_record_only_when_every_intent_was_resolved() {
+    let mut sender = Recording::new();
+    sender.ranges.split(&key("m"));
+    let mut transaction = begin(1, 100);
+    run_now(transaction.commit_writes(&mut sender, &writes(&["a", "x"]))).unwrap();
+    let forget = transaction.forget_command().expect("every intent resolved");
+    assert!(matches!(forget, RangeCommand::ForgetTransaction { transaction: TransactionId(1), .. }));
+    assert_eq!(run_now(sender.send(forget)), Ok(RangeResponse::Resolved { found: true }));
+    assert!(transaction.forget_command().is_none(), "given once");
+
+    let mut sender = Recording::new();
+    sender.ranges.split(&key("m"));
+    sender.lose_resolve_answers = true;
+    let mut transaction = begin(2, 100);
+    run_now(transaction.commit_writes(&mut sender, &writes(&["a", "x"]))).unwrap();
+    assert!(transaction.forget_command().is_none(), "an unanswered resolution may not have happened");
+    let mut one_phase = begin(3, 100);
+    run_now(one_phase.commit_writes(&mut Recording::new(), &writes(&["a"]))).unwrap();
+    assert!(one_phase.forget_command().is_none(), "a one-phase record has no intents to wait for");
 }
 
 #[test]

@@ -81,10 +81,13 @@ pub async fn blind_write(gateway: &mut Gateway, settings: TransactionSettings, r
     };
     let Ending { outcome, commit_timestamp } =
         outcome_of(committed, &mut transaction, gateway, recorded.commit_wait).await;
-    let mut history = recorded.blind_writes.lock().expect("history lock");
-    for (key, value) in writes {
-        history.push(BlindWrite { key, value, outcome, commit_timestamp });
+    {
+        let mut history = recorded.blind_writes.lock().expect("history lock");
+        for (key, value) in writes {
+            history.push(BlindWrite { key, value, outcome, commit_timestamp });
+        }
     }
+    transaction.forget(gateway).await;
 }
 
 /// Lays an intent for each write, then commits (two phases); an error ends

@@ -208,4 +208,5 @@ async fn writes_with_a_read_between(
     let ending = outcome_of(committed, &mut transaction, writer, recorded.commit_wait).await;
     let operations = vec![MicroOperation::Append { key: first, value }];
     recorded.record(number, FIRST_WRITER, operations, ending, invoked_at_nanos);
+    transaction.forget(writer).await;
 }

@@ -123,7 +123,8 @@ fn store_config(options: &RunOptions, leader_churn: bool) -> (StoreConfig, u64, 
         // stream in many chunks, which a crash or a lost message interrupts.
         snapshot: SnapshotLimits {
             chunk_bytes_max: *[256, 2_048, 1 << 20].choose(&mut random).expect("non-empty"),
-            chunks_in_flight_max: random.gen_range(1..=4),
+            // Several in flight, so that a lost chunk is followed by others.
+            chunks_in_flight_max: *[2, 4, 8].choose(&mut random).expect("non-empty"),
         },
         knobs: Bug::store_knobs(options.bug),
     };
@@ -282,6 +283,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         let kv_settings =
             KvSettings { max_offset_nanos: MAX_OFFSET_NANOS, commit_wait, knobs: TransactionKnobs::default() };
         let interval = Duration::from_millis(*[100, 300, 1000].choose(&mut thread_rng()).expect("non-empty"));
+        placement.rebalance_interval_millis.store(interval.as_millis() as u64, Ordering::SeqCst);
         for (client, name) in [(OPERATOR_CLIENT, "operator"), (REBALANCER_CLIENT, "rebalancer")] {
             let host = Handle::current().create_node().name(name).ip(client_ip(client)).build();
             hosts.push(host.clone());

@@ -50,6 +50,8 @@ pub struct Placement {
     pub leaving: Mutex<Option<NodeId>>,
     /// What should never happen (a join given a wrong id).
     pub violations: Mutex<Vec<String>>,
+    /// The rebalancer's interval between rounds, in milliseconds.
+    pub rebalance_interval_millis: AtomicU64,
 }
 
 impl Placement {
@@ -58,6 +60,7 @@ impl Placement {
             recorder,
             moves: AtomicU64::new(0),
             operator_done: AtomicBool::new(false),
+            rebalance_interval_millis: AtomicU64::new(0),
             leaving: Mutex::new(None),
             violations: Mutex::new(Vec::new()),
         }
@@ -164,14 +167,20 @@ async fn round(kv: &mut SimKv, nodes: &[NodeId]) -> Result<Option<Decision>, KvE
     Ok(Some(decision))
 }
 
-/// Waits, until `deadline`, for placement to reach what the operator asked
-/// for; the reason it has not, when it does not.
+/// Waits, until `deadline` and two rebalancer rounds more per range, for
+/// placement to reach what the operator asked for; the reason it has not,
+/// when it does not. The rebalancer makes at most one move a round, and the
+/// decommission and the balancing around it move each range at most twice:
+/// a fixed bound would fail seeds with many ranges and a slow rebalancer.
 pub async fn settled(
     kv: &mut SimKv,
     nodes: &[NodeId],
     placement: &Placement,
     deadline: madsim::time::Instant,
 ) -> Result<(), String> {
+    let ranges = rebalancer::range_views(&gather(kv, nodes).await).len() as u32;
+    let round = Duration::from_millis(placement.rebalance_interval_millis.load(Ordering::SeqCst));
+    let deadline = deadline + round * 2 * ranges;
     loop {
         let reason = match registry::read(kv).await {
             Ok(records) => unsettled(&gather(kv, nodes).await, &records, nodes, placement),

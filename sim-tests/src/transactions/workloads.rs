@@ -380,6 +380,8 @@ pub async fn run_list_append_transaction(
         list_append_steps(&mut transaction, gateway, steps, recorded).await
     };
     recorded.record(number, client, operations, ending, invoked_at_nanos);
+    // After the acknowledgement, as a gateway does (`Transaction::forget_command`).
+    transaction.forget(gateway).await;
 }
 
 async fn list_append_steps(
@@ -533,6 +535,7 @@ pub async fn bank_transaction(
     if committed {
         recorded.committed.fetch_add(1, Ordering::SeqCst);
     }
+    transaction.forget(gateway).await;
     committed
 }
 

@@ -103,6 +103,7 @@ golden_scripts!(
     removed_leader_campaigns_until_its_removal_commits,
     removed_node_learns_its_removal_committed,
     removed_follower_is_sent_its_removal,
+    removed_node_unaware_of_the_leader_is_relayed,
     wiped_follower_is_sent_a_snapshot,
 );
 
