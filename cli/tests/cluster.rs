@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 use common::*;
 use shardforge_proto::node::kv_client::KvClient;
 
-/// Compact logs early, so that a node down for a few hundred writes needs a snapshot.
+/// Compact logs early, so that a node down for a few hundred writes needs a
+/// snapshot, and stream snapshots in small chunks, so that one is many
+/// staged table files ingested at once.
 fn compact_early(node: &Node) {
     let config = std::fs::read_to_string(&node.config).expect("read config");
     let config = config.replace("compaction_threshold_entries = 10000", "compaction_threshold_entries = 50");
+    let config = config.replace("snapshot_chunk_bytes = 1048576", "snapshot_chunk_bytes = 2048");
+    assert!(config.contains("snapshot_chunk_bytes = 2048"), "the default config names the chunk size");
     std::fs::write(&node.config, config).expect("write config");
 }
 

@@ -177,3 +177,81 @@ async fn a_single_node_grows_into_three_replicas_as_nodes_join_and_survives_losi
         assert_eq!(get(&mut client, &format!("key-{index:02}")).await.expect("read"), Some(index.to_string()));
     }
 }
+
+/// Snapshots stream in chunks of a kilobyte: every range here is several.
+fn small_chunks(node: &Node) {
+    let config = std::fs::read_to_string(&node.config).expect("read config");
+    let config = config.replace("snapshot_chunk_bytes = 1048576", "snapshot_chunk_bytes = 1024");
+    assert!(config.contains("snapshot_chunk_bytes = 1024"), "the default config names the chunk size");
+    std::fs::write(&node.config, config).expect("write config");
+}
+
+/// A node loses its disk: its folder is wiped, and it joins again as a new
+/// node. The old one is decommissioned while down, and every range it held
+/// moves to the new one, which catches up by snapshots streamed in many
+/// chunks (each range holds several kilobytes; chunks are one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_rejoins_and_catches_up_by_streamed_snapshots() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let addresses: Vec<_> = (0..3).map(|_| free_address()).collect();
+    let mut nodes: Vec<Node> =
+        (0..3).map(|index| Node::init(root.path(), &format!("n{}", index + 1), addresses[index], &addresses)).collect();
+    for node in &mut nodes {
+        small_ranges(node);
+        small_chunks(node);
+        node.start();
+    }
+    let mut client = wait_until_serving(addresses[0], Duration::from_secs(30)).await;
+    let value = "v".repeat(64);
+    for index in 0..KEYS {
+        put(&mut client, &format!("key-{index:04}"), &value).await.expect("write");
+    }
+    let cluster = eventually(Duration::from_secs(60), "several full ranges", || async {
+        let cluster = status(addresses[0]).await?;
+        let full = cluster.ranges.iter().all(|range| range.replicas.len() == 3 && range.leader != 0);
+        (cluster.ranges.len() >= 3 && full).then_some(cluster)
+    })
+    .await;
+    eprintln!("{} ranges on nodes 1-3", cluster.ranges.len());
+
+    nodes[2].kill();
+    std::fs::remove_dir_all(&nodes[2].folder).expect("wipe node 3");
+    let wiped_address = free_address();
+    let mut wiped = Node::init(root.path(), "n3", wiped_address, &addresses[..2]);
+    small_ranges(&wiped);
+    small_chunks(&wiped);
+    wiped.start();
+    let rejoined_at = Instant::now();
+    eventually(Duration::from_secs(60), "the wiped node joins again, as node 4", || async {
+        let cluster = status(addresses[0]).await?;
+        cluster.nodes.iter().find(|node| node.id == 4).filter(|node| node.live && node.membership == "active")?;
+        Some(())
+    })
+    .await;
+    let first = nodes[0].folder.clone();
+    let address = addresses[0].to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        shardforge(&["node", "--addr", &address, "decommission", "3", "--timeout-seconds", "150"], &first)
+    })
+    .await
+    .expect("decommission command");
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}\nnew node's log:\n{}", text(&output.stderr), wiped.log_text());
+    eprintln!("node 3 decommissioned, its replicas on node 4, after {:?}:\n{stdout}", rejoined_at.elapsed());
+    let cluster = status(addresses[0]).await.expect("status");
+    assert!(wiped.log_text().contains("joined as node 4"), "{}", wiped.log_text());
+    for range in &cluster.ranges {
+        assert_eq!(range.replicas, vec![1, 2, 4], "range {} keeps the new node instead of the lost one", range.id);
+    }
+    // Each of its replicas came by a snapshot, or by splitting one that did.
+    let restored = wiped.log_text().matches("restored a snapshot").count();
+    eprintln!("node 4 restored {restored} snapshots for {} ranges", cluster.ranges.len());
+    assert!(restored >= 1, "node 4 caught up without a snapshot:\n{}", wiped.log_text());
+
+    // Every key, read through the node that lost its disk.
+    let mut through_wiped = KvClient::new(channel(wiped_address).await.expect("node 4"));
+    for index in 0..KEYS {
+        let key = format!("key-{index:04}");
+        assert_eq!(get(&mut through_wiped, &key).await.expect("read"), Some(value.clone()), "{key}");
+    }
+}

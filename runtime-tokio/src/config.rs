@@ -51,6 +51,8 @@ pub struct Tuning {
     pub split_threshold_bytes: usize,
     /// Ticks between two checks of the size of each range a node leads.
     pub split_check_interval_ticks: u64,
+    /// A snapshot streams to a follower in chunks of about this many bytes.
+    pub snapshot_chunk_bytes: usize,
     /// The largest difference between two nodes' clocks the cluster tolerates.
     pub max_offset_millis: u64,
     /// Old versions are garbage-collected after this long.
@@ -76,6 +78,7 @@ impl Default for Tuning {
             compaction_threshold_entries: 10_000,
             split_threshold_bytes: 64 << 20,
             split_check_interval_ticks: 50,
+            snapshot_chunk_bytes: 1 << 20,
             max_offset_millis: 500,
             garbage_collection_ttl_seconds: 4 * 3600,
             strict_serializable: false,
@@ -160,6 +163,9 @@ impl Config {
         if tuning.heartbeat_interval_ticks == 0 {
             return Err("tuning.heartbeat_interval_ticks must be above 0".into());
         }
+        if tuning.snapshot_chunk_bytes == 0 || tuning.snapshot_chunk_bytes > 16 << 20 {
+            return Err("tuning.snapshot_chunk_bytes must be between 1 and 16777216 (16 MiB)".into());
+        }
         let addresses = [self.sql_addr, self.rpc_addr, self.http_addr];
         if addresses[0] == addresses[1] || addresses[1] == addresses[2] || addresses[0] == addresses[2] {
             return Err("sql_addr, rpc_addr and http_addr must differ".into());
@@ -208,8 +214,12 @@ heartbeat_interval_ticks = {heartbeat}
 compaction_threshold_entries = {compaction}
 # A range splits once it holds more than this many bytes.
 split_threshold_bytes = {split}
-# Ticks between two checks of each led range's size (a check scans the range).
+# Ticks between two checks of each led range's size (the storage engine's
+# estimate: a check reads no data).
 split_check_interval_ticks = {split_check}
+# A snapshot streams to a follower in chunks of about this many bytes, a few
+# unacknowledged at a time (at most 16 MiB).
+snapshot_chunk_bytes = {snapshot_chunk}
 # The largest difference between two nodes' clocks the cluster tolerates.
 # Requests from a node whose clock is further off are refused, but the ranges
 # such a node leads are not protected from it (no clock monitor yet): keep the
@@ -238,6 +248,7 @@ join_timeout_seconds = {join_timeout}
             compaction = tuning.compaction_threshold_entries,
             split = tuning.split_threshold_bytes,
             split_check = tuning.split_check_interval_ticks,
+            snapshot_chunk = tuning.snapshot_chunk_bytes,
             offset = tuning.max_offset_millis,
             ttl = tuning.garbage_collection_ttl_seconds,
             strict = tuning.strict_serializable,

@@ -39,13 +39,16 @@ impl Store {
     ) -> Result<(), StorageError> {
         let Some(threshold) = self.config.split_threshold_bytes else { return Ok(()) };
         let mut splits = Vec::new();
-        for (range, replica) in &self.replicas {
-            let Some(state) = replica.state_machine().state() else { continue };
-            let view = replica.state_machine().view(engine);
-            if replica.raft().role() != Role::Leader || state.size_bytes(&view) <= threshold as u64 {
+        for (range, replica) in self.replicas.iter_mut() {
+            if replica.raft().role() != Role::Leader {
                 continue;
             }
-            if let Some(at) = state.median_key(&view) {
+            let machine = replica.state_machine_mut();
+            if machine.size_estimate(engine).is_none_or(|bytes| bytes <= threshold as u64) {
+                continue;
+            }
+            let state = machine.state().expect("measured, so initialized");
+            if let Some(at) = state.median_key(&machine.view(engine)) {
                 splits.push((*range, state.descriptor().generation, at));
             }
         }

@@ -28,8 +28,13 @@ pub struct RangeMachine {
     timestamp_cache_entries_max: usize,
     /// Right-hand ranges whose state a split applied since the store last
     /// looked wrote into the engine.
-    splits: Vec<RangeId>,
+    splits: Vec<(RangeId, u64)>,
     knobs: StoreKnobs,
+    /// The size of the range's data the engine last estimated, and the bytes
+    /// of data applied since it last grew ([`RangeMachine::size_estimate`]).
+    /// A split at the median key hands half of the latter to the new range.
+    measured_bytes: u64,
+    written_since_measured_bytes: u64,
 }
 
 /// The Raft state a range born from a split (or the first range) starts with:
@@ -65,7 +70,16 @@ impl RangeMachine {
     pub fn new(range: RangeId, heartbeat_expiry_nanos: u64, timestamp_cache_entries_max: usize) -> RangeMachine {
         let splits = Vec::new();
         let knobs = StoreKnobs::default();
-        RangeMachine { range, state: None, heartbeat_expiry_nanos, timestamp_cache_entries_max, splits, knobs }
+        RangeMachine {
+            range,
+            state: None,
+            heartbeat_expiry_nanos,
+            timestamp_cache_entries_max,
+            splits,
+            knobs,
+            measured_bytes: 0,
+            written_since_measured_bytes: 0,
+        }
     }
 
     pub fn set_knobs(&mut self, knobs: StoreKnobs) {
@@ -86,9 +100,34 @@ impl RangeMachine {
         RangeState::record(&self.view(engine), transaction)
     }
 
-    /// The ranges split off since the last call, their state in the engine.
-    pub fn take_splits(&mut self) -> Vec<RangeId> {
+    /// About how many bytes of MVCC data the range holds: the engine's
+    /// estimate (`Engine::approximate_size`), plus what was applied since that
+    /// estimate last grew. RocksDB's estimate counts only flushed table files,
+    /// so the second term stands for what is still in the memtable; when a
+    /// flush makes the estimate grow, it starts again from zero. A split at
+    /// the median key gives each half half of it; a restart forgets it (the
+    /// estimate is then low until the next flush). No range data is read.
+    pub fn size_estimate(&mut self, engine: &dyn Engine) -> Option<u64> {
+        let state = self.state.as_ref()?;
+        let estimate = state.size_bytes(&self.view(engine));
+        if estimate > self.measured_bytes {
+            self.written_since_measured_bytes = 0;
+        }
+        self.measured_bytes = estimate;
+        Some(estimate + self.written_since_measured_bytes)
+    }
+
+    /// The ranges split off since the last call, their state in the engine,
+    /// each with its share of the data bytes applied and not yet measured
+    /// (for [`RangeMachine::inherit_unmeasured`]).
+    pub fn take_splits(&mut self) -> Vec<(RangeId, u64)> {
         std::mem::take(&mut self.splits)
+    }
+
+    /// A range split off this one's parent takes its share of the bytes the
+    /// parent applied since its last measure.
+    pub fn inherit_unmeasured(&mut self, bytes: u64) {
+        self.written_since_measured_bytes += bytes;
     }
 
     /// Adds the split-off range to the split's batch, unless this node holds
@@ -104,8 +143,21 @@ impl RangeMachine {
         let (right_batch, _) = right.into_batch(engine);
         batch.operations.extend(right_batch.operations);
         batch.operations.extend(initial_raft_batch(id, &initial_raft_state(&descriptor)).operations);
-        self.splits.push(id);
+        let right_share = self.written_since_measured_bytes / 2;
+        self.written_since_measured_bytes -= right_share;
+        self.splits.push((id, right_share));
     }
+}
+
+/// The bytes of MVCC data `batch` puts (deletions are not subtracted: an
+/// estimate that errs high splits a range early, never late).
+fn data_bytes(batch: &WriteBatch) -> u64 {
+    let data = crate::storage::mvcc::space();
+    let puts = batch.operations.iter().filter_map(|operation| match operation {
+        crate::storage::WriteOperation::Put { key, value } if key.starts_with(data) => Some(key.len() + value.len()),
+        _ => None,
+    });
+    puts.sum::<usize>() as u64
 }
 
 impl StateMachine for RangeMachine {
@@ -122,6 +174,7 @@ impl StateMachine for RangeMachine {
         let state = self.state.as_mut().expect("a replica applies entries only once initialized");
         state.set_early_record_deletion(self.knobs.early_record_deletion);
         let (applied, mut batch) = state.apply_staged(engine, request);
+        self.written_since_measured_bytes += data_bytes(&batch);
         if let Some(right) = applied.right {
             self.add_split(engine, &mut batch, right);
         }

@@ -393,8 +393,8 @@ impl Store {
         output.readies.extend(replica_output.readies.into_iter().map(|ready| (range, ready)));
         output.replies.extend(replica_output.replies);
         let splits = replica.state_machine_mut().take_splits();
-        for right in splits {
-            self.start_split_range(now, right, output, engine)?;
+        for (right, unmeasured_bytes) in splits {
+            self.start_split_range(now, right, unmeasured_bytes, output, engine)?;
         }
         Ok(())
     }
@@ -406,11 +406,14 @@ impl Store {
         &mut self,
         now: Time,
         right: RangeId,
+        unmeasured_bytes: u64,
         output: &mut StoreOutput,
         engine: &mut dyn Engine,
     ) -> Result<(), StorageError> {
         let recovered = persistence::recover(engine, &persistence::GroupKeys::new(right.0))?;
         self.start_replica(right, recovered, engine);
+        let replica = self.replicas.get_mut(&right).expect("just started");
+        replica.state_machine_mut().inherit_unmeasured(unmeasured_bytes);
         self.handle_replica(now, right, Input::Tick, output, engine)
     }
 
