@@ -36,21 +36,32 @@ fn membership(cluster: &StatusResponse, node: u64) -> Option<&str> {
     cluster.nodes.iter().find(|entry| entry.id == node).map(|entry| entry.membership.as_str())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_hands_its_own_over() {
-    let root = tempfile::tempdir().expect("temporary folder");
+/// Three nodes bootstrapped together, each configured by `configure`, and
+/// `KEYS` keys of `value` written through the first.
+async fn three_loaded_nodes(
+    root: &std::path::Path,
+    value: &str,
+    configure: impl Fn(&Node),
+) -> (Vec<std::net::SocketAddr>, Vec<Node>) {
     let addresses: Vec<_> = (0..3).map(|_| free_address()).collect();
     let mut nodes: Vec<Node> =
-        (0..3).map(|index| Node::init(root.path(), &format!("n{}", index + 1), addresses[index], &addresses)).collect();
+        (0..3).map(|index| Node::init(root, &format!("n{}", index + 1), addresses[index], &addresses)).collect();
     for node in &mut nodes {
-        small_ranges(node);
+        configure(node);
         node.start();
     }
     let mut client = wait_until_serving(addresses[0], Duration::from_secs(30)).await;
-    let value = "v".repeat(64);
     for index in 0..KEYS {
-        put(&mut client, &format!("key-{index:04}"), &value).await.expect("write");
+        put(&mut client, &format!("key-{index:04}"), value).await.expect("write");
     }
+    (addresses, nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_hands_its_own_over() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let value = "v".repeat(64);
+    let (addresses, mut nodes) = three_loaded_nodes(root.path(), &value, small_ranges).await;
     let cluster = eventually(Duration::from_secs(60), "the keys spread over several ranges", || async {
         let cluster = status(addresses[0]).await?;
         (cluster.ranges.len() >= 4).then_some(cluster)
@@ -193,19 +204,12 @@ fn small_chunks(node: &Node) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_node_rejoins_and_catches_up_by_streamed_snapshots() {
     let root = tempfile::tempdir().expect("temporary folder");
-    let addresses: Vec<_> = (0..3).map(|_| free_address()).collect();
-    let mut nodes: Vec<Node> =
-        (0..3).map(|index| Node::init(root.path(), &format!("n{}", index + 1), addresses[index], &addresses)).collect();
-    for node in &mut nodes {
+    let value = "v".repeat(64);
+    let (addresses, mut nodes) = three_loaded_nodes(root.path(), &value, |node| {
         small_ranges(node);
         small_chunks(node);
-        node.start();
-    }
-    let mut client = wait_until_serving(addresses[0], Duration::from_secs(30)).await;
-    let value = "v".repeat(64);
-    for index in 0..KEYS {
-        put(&mut client, &format!("key-{index:04}"), &value).await.expect("write");
-    }
+    })
+    .await;
     let cluster = eventually(Duration::from_secs(60), "several full ranges", || async {
         let cluster = status(addresses[0]).await?;
         let full = cluster.ranges.iter().all(|range| range.replicas.len() == 3 && range.leader != 0);

@@ -466,6 +466,15 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_voter_leads_from_its_first_tick() {
+        let mut engine = MemoryEngine::new();
+        let mut node = single_voter();
+        node.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        node.handle(Time(10 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        assert_eq!(node.raft().role(), Role::Leader, "a restarted single node waits out no election timeout");
+    }
+
+    #[test]
     fn a_clock_stepping_back_does_not_stall_the_ticks() {
         let mut engine = MemoryEngine::new();
         let mut node = single_voter();

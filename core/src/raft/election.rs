@@ -15,9 +15,13 @@ use super::progress::Progress;
 use crate::types::{LogIndex, NodeId, Term};
 
 impl RaftNode {
+    /// A lone voter campaigns at its first tick: no other node can lead its
+    /// group, so waiting out an election timeout would only delay a restarted
+    /// single node's first answer (by one to two seconds at the default ticks).
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed_ticks += 1;
-        if self.may_campaign() && self.election_elapsed_ticks >= self.election_timeout_ticks {
+        let lone_voter = self.is_voter() && self.log.configuration().voters.len() == 1;
+        if self.may_campaign() && (lone_voter || self.election_elapsed_ticks >= self.election_timeout_ticks) {
             self.campaign(false);
         }
     }
