@@ -169,6 +169,11 @@ impl<P: Program> SimCluster<P> {
     /// Kills every node for good, at the end of a run: madsim does not drop the
     /// tasks still pending when a runtime ends, so a node left running would
     /// keep its memory (disk included) for the rest of the process.
+    /// Every node's disk, by node id (for checks of what the nodes left there).
+    pub fn disks(&self) -> impl Iterator<Item = (NodeId, &crate::disk::SimDisk)> {
+        self.nodes.iter().map(|(id, node)| (*id, &node.setup.disk))
+    }
+
     pub fn shut_down(&mut self) {
         for node in self.nodes.values_mut() {
             Handle::current().kill(node.handle.id());

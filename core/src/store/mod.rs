@@ -200,6 +200,27 @@ pub fn recover(engine: &mut (impl Engine + ?Sized)) -> Result<Vec<(RangeId, Reco
     Ok(recovered)
 }
 
+/// The first MVCC key `engine` holds outside the span of every initialized
+/// replica it holds, if any. Such data belongs to no replica: a move or an
+/// install failed to delete it. Nothing reads it, so only this check sees
+/// the leak (the simulator runs it on every node at the end of a run).
+pub fn data_outside_replicas(engine: &dyn Engine) -> Result<Option<Vec<u8>>, StorageError> {
+    let mut spans = Vec::new();
+    for group in persistence::groups(engine)? {
+        let view = stored::view(engine, RangeId(group));
+        if let Some(state) = stored::load(&view, 0, 1) {
+            spans.extend(stored::spans(RangeId(group), Some(state.descriptor())).into_iter().take(1));
+        }
+    }
+    let data_end = crate::storage::prefix_end(crate::storage::mvcc::space()).expect("a constant prefix");
+    for (key, _) in engine.scan(crate::storage::mvcc::space(), &data_end, usize::MAX)? {
+        if !spans.iter().any(|(start, end)| key >= *start && key < *end) {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
+}
+
 impl Store {
     /// A store restarting with the replicas `engine` holds (recovery may
     /// write: see [`recover`]).

@@ -630,3 +630,27 @@ fn a_range_measures_writes_its_engine_has_not_flushed() {
     assert_eq!(machine.size_estimate(&engine), Some(flushed), "after the flush, the engine's estimate alone");
     assert!(flushed >= 2_000);
 }
+
+/// Data no replica's span covers is found; a node's own ranges' data is not.
+#[test]
+fn data_outside_every_replica_is_found() {
+    let (_, mut engine) = single_node_store_with_offset_nanos(250_000_000);
+    assert_eq!(data_outside_replicas(&engine).unwrap(), None, "the first range covers the whole key space");
+    // Narrow the only replica's span by hand: a key past its new end is no one's.
+    let view = stored::view(&engine, RangeId(1));
+    let mut descriptor = stored::load(&view, 0, 64).unwrap().descriptor().clone();
+    descriptor.end = crate::keys::KeyEnd::Before(key("m"));
+    let narrowed = RangeState::new(descriptor, 0);
+    let mut view = stored::view(&engine, RangeId(1));
+    stored::write_head(&mut view, &narrowed);
+    let mut batch = view.finish();
+    let (inside, _) = crate::storage::mvcc::engine_bounds(b"a", b"");
+    let (outside, _) = crate::storage::mvcc::engine_bounds(b"x", b"");
+    batch.put(inside, b"mine".to_vec());
+    engine.write(batch).unwrap();
+    assert_eq!(data_outside_replicas(&engine).unwrap(), None);
+    let mut batch = crate::storage::WriteBatch::default();
+    batch.put(outside.clone(), b"no one's".to_vec());
+    engine.write(batch).unwrap();
+    assert_eq!(data_outside_replicas(&engine).unwrap(), Some(outside));
+}

@@ -343,6 +343,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                 }
             }
             .await;
+            let verdict = verdict.and_then(|()| leaked_data(&nemesis.cluster));
             nemesis.cluster.shut_down();
             verdict
         })
@@ -461,6 +462,19 @@ async fn liveness_and_final_check(
     }
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     wait_for_convergence(recorder, nodes, deadline).await
+}
+
+/// Data a node holds outside every replica it holds: a leak no client sees
+/// (`store::data_outside_replicas`). Checked once the run converged.
+fn leaked_data(cluster: &SimCluster<StoreProgram>) -> Result<(), String> {
+    for (node, disk) in cluster.disks() {
+        let engine = disk.lock();
+        let leaked = shardforge_core::store::data_outside_replicas(&*engine).expect("the simulated disk reads");
+        if let Some(key) = leaked {
+            return Err(format!("storage: {node} holds data outside every replica it holds, at key {key:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// The client id of the final reads.
