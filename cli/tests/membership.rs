@@ -57,6 +57,23 @@ async fn three_loaded_nodes(
     (addresses, nodes)
 }
 
+/// `shardforge node decommission <node>` run from `from`'s folder against
+/// `address`, waiting up to `timeout_seconds` for the node to hold nothing.
+async fn decommission(
+    from: &Node,
+    address: std::net::SocketAddr,
+    node: u64,
+    timeout_seconds: u64,
+) -> std::process::Output {
+    let folder = from.folder.clone();
+    let (address, node, timeout) = (address.to_string(), node.to_string(), timeout_seconds.to_string());
+    tokio::task::spawn_blocking(move || {
+        shardforge(&["node", "--addr", &address, "decommission", &node, "--timeout-seconds", &timeout], &folder)
+    })
+    .await
+    .expect("decommission command")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_hands_its_own_over() {
     let root = tempfile::tempdir().expect("temporary folder");
@@ -98,13 +115,7 @@ async fn a_fourth_node_joins_and_receives_replicas_and_a_decommissioned_node_han
 
     // Node 2 is decommissioned: the command waits until it holds nothing.
     let decommissioned_at = Instant::now();
-    let first = nodes[0].folder.clone();
-    let address = addresses[0].to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        shardforge(&["node", "--addr", &address, "decommission", "2", "--timeout-seconds", "120"], &first)
-    })
-    .await
-    .expect("decommission command");
+    let output = decommission(&nodes[0], addresses[0], 2, 120).await;
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     assert!(stdout.contains("node 2 is decommissioned"), "{stdout}");
@@ -232,13 +243,7 @@ async fn a_wiped_node_rejoins_and_catches_up_by_streamed_snapshots() {
         Some(())
     })
     .await;
-    let first = nodes[0].folder.clone();
-    let address = addresses[0].to_string();
-    let output = tokio::task::spawn_blocking(move || {
-        shardforge(&["node", "--addr", &address, "decommission", "3", "--timeout-seconds", "150"], &first)
-    })
-    .await
-    .expect("decommission command");
+    let output = decommission(&nodes[0], addresses[0], 3, 150).await;
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}\nnew node's log:\n{}", text(&output.stderr), wiped.log_text());
     eprintln!("node 3 decommissioned, its replicas on node 4, after {:?}:\n{stdout}", rejoined_at.elapsed());

@@ -102,7 +102,10 @@ impl Kv {
     pub async fn transaction(&self, operations: &[Operation]) -> Result<Vec<OperationResult>, KvError> {
         let mut client = self.client();
         let results = client.transaction(operations).await;
-        tokio::spawn(async move { client.forget_acknowledged().await });
+        // Most commits are one-phase and leave nothing to forget: no task then.
+        if client.has_acknowledged_forgets() {
+            tokio::spawn(async move { client.forget_acknowledged().await });
+        }
         results
     }
 }

@@ -67,6 +67,11 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
         KvClient { gateway, runtime, settings, forgets: Vec::new() }
     }
 
+    /// Whether [`KvClient::forget_acknowledged`] has anything to send.
+    pub fn has_acknowledged_forgets(&self) -> bool {
+        !self.forgets.is_empty()
+    }
+
     /// Sends the `ForgetTransaction` of every two-phase commit this client
     /// acknowledged since the last call, best effort (see
     /// `Transaction::forget_command`). A server calls it after its reply is

@@ -151,6 +151,14 @@ impl Output {
     pub fn messages(&self) -> impl Iterator<Item = &Message> {
         self.readies.iter().flat_map(|ready| ready.messages.iter())
     }
+
+    /// Messages with nothing to persist first (snapshot chunks and their
+    /// acknowledgements), in a `Ready` of their own.
+    fn send(&mut self, messages: Vec<Message>) {
+        if !messages.is_empty() {
+            self.readies.push(Ready { messages, ..Ready::default() });
+        }
+    }
 }
 
 /// A Raft group member with its state machine.
@@ -268,15 +276,14 @@ impl<M: StateMachine> Node<M> {
         match &message.body {
             MessageBody::SnapshotChunkAck { transfer, sequence } => {
                 let limits = self.config.snapshot;
-                let messages = self.transfers.acknowledged(message.from, *transfer, *sequence, limits)?;
-                output.readies.push(Ready { messages, ..Ready::default() });
+                output.send(self.transfers.acknowledged(message.from, *transfer, *sequence, limits)?);
             }
             MessageBody::InstallSnapshot { .. } if message.term >= self.raft.term() && message.to == self.raft.id() => {
                 match self.receiving.receive(&message, self.raft.term(), self.config.group, engine)? {
                     Received::Ignored => {}
-                    Received::Staged { ack } => output.readies.push(Ready { messages: vec![ack], ..Ready::default() }),
+                    Received::Staged { ack } => output.send(vec![ack]),
                     Received::Last { ack, for_raft } => {
-                        output.readies.push(Ready { messages: vec![ack], ..Ready::default() });
+                        output.send(vec![ack]);
                         self.raft.handle_message(for_raft);
                     }
                 }

@@ -195,10 +195,19 @@ pub fn installed_groups(engine: &(impl Engine + ?Sized)) -> Result<Vec<u64>, Sto
 /// term raised to the record's if it is behind (the vote then cleared: it was
 /// cast in an older term). Returns whether it did.
 pub fn roll_forward_install(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys) -> Result<bool, StorageError> {
+    let recovered = recover(engine, keys)?;
+    roll_forward_over(engine, keys, &recovered)
+}
+
+/// [`roll_forward_install`], over the Raft state `recovered` just read.
+fn roll_forward_over(
+    engine: &mut (impl Engine + ?Sized),
+    keys: &GroupKeys,
+    recovered: &RecoveredState,
+) -> Result<bool, StorageError> {
     let Some(bytes) = engine.get(&keys.installed)? else { return Ok(false) };
     let corrupt = |error: DecodeError| StorageError(format!("corrupt installed-snapshot record: {error}"));
     let installed = decode_snapshot(&bytes).map_err(corrupt)?.metadata;
-    let recovered = recover(engine, keys)?;
     let durable = recovered.snapshot.metadata.index.max(recovered.hard_state.commit);
     if installed.index <= durable {
         return Ok(false);
@@ -250,8 +259,11 @@ pub fn recover_rolling_forward(
     engine: &mut (impl Engine + ?Sized),
     keys: &GroupKeys,
 ) -> Result<RecoveredState, StorageError> {
-    roll_forward_install(engine, keys)?;
-    recover(engine, keys)
+    let recovered = recover(engine, keys)?;
+    if roll_forward_over(engine, keys, &recovered)? {
+        return recover(engine, keys);
+    }
+    Ok(recovered)
 }
 
 /// Reads the state a node restarts from. Corrupt bytes are a storage error.

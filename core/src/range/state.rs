@@ -176,7 +176,7 @@ impl RangeState {
     /// range holds in `view` (its space), by the engine's estimate
     /// (`Engine::approximate_size`): measuring reads no data.
     pub fn size_bytes(&self, view: &(impl Engine + ?Sized)) -> u64 {
-        let (start, end) = mvcc::engine_bounds(&self.descriptor.start.0, end_bytes(&self.descriptor.end));
+        let (start, end) = stored::data_span(&self.descriptor);
         view.approximate_size(&start, &end).expect("a range's data reads")
     }
 

@@ -209,7 +209,7 @@ pub fn data_outside_replicas(engine: &dyn Engine) -> Result<Option<Vec<u8>>, Sto
     for group in persistence::groups(engine)? {
         let view = stored::view(engine, RangeId(group));
         if let Some(state) = stored::load(&view, 0, 1) {
-            spans.extend(stored::spans(RangeId(group), Some(state.descriptor())).into_iter().take(1));
+            spans.push(stored::data_span(state.descriptor()));
         }
     }
     let data_end = crate::storage::prefix_end(crate::storage::mvcc::space()).expect("a constant prefix");

@@ -72,10 +72,10 @@ impl Receiving {
                 spans: Vec::new(),
                 complete: false,
             });
-        }
-        let Some(incoming) = self.incoming.as_mut().filter(|_| same || frame.sequence == 0) else {
+        } else if !same {
             return Ok(Received::Ignored);
-        };
+        }
+        let incoming = self.incoming.as_mut().expect("just started, or the transfer staged");
         let follows = incoming.spans.last().is_none_or(|(_, end)| frame.start >= *end);
         if incoming.complete || frame.sequence != incoming.next_sequence || !follows {
             return Ok(Received::Ignored);

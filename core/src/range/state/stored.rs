@@ -69,9 +69,14 @@ pub fn delete_local(view: &mut (impl Engine + ?Sized)) {
     });
 }
 
+/// The engine keys of the MVCC data in `descriptor`'s span.
+pub fn data_span(descriptor: &RangeDescriptor) -> (Vec<u8>, Vec<u8>) {
+    mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end))
+}
+
 /// Deletes the MVCC data of `descriptor`'s span.
 pub fn delete_data(view: &mut (impl Engine + ?Sized), descriptor: &RangeDescriptor) {
-    let (start, end) = mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end));
+    let (start, end) = data_span(descriptor);
     write_one(view, |batch| batch.delete_range(start, end));
 }
 
@@ -81,10 +86,7 @@ pub fn delete_data(view: &mut (impl Engine + ?Sized), descriptor: &RangeDescript
 pub fn spans(range: RangeId, descriptor: Option<&RangeDescriptor>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let local = space(range);
     let local_end = prefix_end(&local).expect("a range's space has an end");
-    let mut spans: Vec<_> = descriptor
-        .map(|descriptor| mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end)))
-        .into_iter()
-        .collect();
+    let mut spans: Vec<_> = descriptor.map(data_span).into_iter().collect();
     spans.push((local, local_end));
     spans
 }
@@ -152,7 +154,7 @@ pub fn delete_record(view: &mut (impl Engine + ?Sized), transaction: Transaction
 
 /// Every MVCC key and value in `descriptor`'s span.
 pub fn data(view: &(impl Engine + ?Sized), descriptor: &RangeDescriptor) -> Vec<KeyValue> {
-    let (start, end) = mvcc::engine_bounds(&descriptor.start.0, end_bytes(&descriptor.end));
+    let (start, end) = data_span(descriptor);
     view.scan(&start, &end, usize::MAX).unwrap_or_else(|error| failed(error))
 }
 
