@@ -7,27 +7,37 @@
 //! same inputs always produce the same outputs: that is what lets the simulator
 //! replay any failure from its seed.
 //!
-//! Layers, each using only those above it in this list:
+//! Layers, each using only those above it in this list (a module never names
+//! one below it; the test `core/tests/layers.rs` holds every file to this):
 //! - [`types`], [`encoding`]: identifiers and the byte codecs of persistent state.
 //! - [`keys`]: the ordered key space and the order-preserving tuple encoding of its keys.
-//! - [`storage`]: the [`storage::Engine`] trait and the in-memory engine with an
-//!   unsynced tail, used by tests and the simulator.
+//! - [`clock`]: the hybrid logical clock and the uncertainty intervals of reads.
+//! - [`storage`]: the [`storage::Engine`] trait, MVCC over it, and the in-memory
+//!   engine with an unsynced tail, used by tests and the simulator.
 //! - [`raft`]: one Raft group as a state machine.
-//! - [`range`]: range descriptors and the map that routes keys to ranges.
-//! - [`txn`]: the hybrid logical clock and the uncertainty intervals of reads.
-//! - [`store`]: all replicas of one node, one Raft group per range, with splits.
+//! - [`replica`]: one replica — a Raft group and the state machine it replicates,
+//!   kept in the node's engine, with snapshots streamed in chunks — driven by
+//!   `handle(now, input) -> Output`.
+//! - [`range`]: range descriptors, the map that routes keys to ranges, and the
+//!   replicated range state with the commands it applies.
+//! - [`store`]: the node: every replica it holds, one per range, in one engine,
+//!   with splits, lookups and the removal of replicas a move left behind.
+//! - [`txn`]: the transaction coordinator and the gateway that sends its
+//!   commands to the ranges' leaseholders.
 //! - [`kv`]: key-value transactions over the coordinator, restarted through conflicts.
 //! - [`placement`]: the node registry and the rebalancer's decisions.
-//! - [`node`]: the façade a runtime drives: `handle(now, input) -> Output`, a Raft
-//!   group plus a replicated state machine and the client requests waiting on it.
+//!
+//! "Node" means a ShardForge process (one [`store::Store`]); a replica is one
+//! range's member on one node.
 
+pub mod clock;
 pub mod encoding;
 pub mod keys;
 pub mod kv;
-pub mod node;
 pub mod placement;
 pub mod raft;
 pub mod range;
+pub mod replica;
 pub mod storage;
 pub mod store;
 pub mod txn;

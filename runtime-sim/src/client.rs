@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use madsim::net::Endpoint;
-use shardforge_core::node::{Request, RequestError};
+use shardforge_core::replica::{Request, RequestError};
 use shardforge_core::txn::gateway::NodeTransport;
 use shardforge_core::types::{NodeId, Time};
 

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::node::ClientId;
 use shardforge_core::raft::{Message, MessageBody};
+use shardforge_core::replica::ClientId;
 use shardforge_core::store::StoreOutput;
 use shardforge_core::types::{NodeId, RangeId, Time};
 

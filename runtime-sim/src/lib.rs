@@ -1,4 +1,4 @@
-//! The simulated ShardForge node: the core's [`Node`](shardforge_core::node::Node)
+//! The simulated ShardForge node: the core's [`Node`](shardforge_core::replica::Replica)
 //! (one Raft group) or [`Store`](shardforge_core::store::Store) (a replica per
 //! range, see [`program`]) driven on madsim, with a simulated disk, a faulty network and skewed clocks.
 //!

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::node::{Request, RequestError};
 use shardforge_core::raft::ConfigurationChange;
+use shardforge_core::replica::{Request, RequestError};
 use shardforge_core::types::NodeId;
 
 use crate::client::SimClient;

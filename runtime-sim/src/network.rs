@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::node::{Request, RequestError};
+use shardforge_core::replica::{Request, RequestError};
 use shardforge_core::types::NodeId;
 
 /// Tag of Raft traffic between nodes.

@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 
 use shardforge_core::encoding::{DecodeError, Reader, Writer};
-use shardforge_core::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request};
-use shardforge_core::node::{Span, StateMachine};
 use shardforge_core::placement::rebalancer::{self, ReplicaReport};
 use shardforge_core::raft::{persistence, Message, Status};
+use shardforge_core::replica::{ClientId, ClientRequest, Input, Replica, ReplicaConfig, Reply, Request};
+use shardforge_core::replica::{Span, StateMachine};
 use shardforge_core::storage::{Engine, MemoryEngine};
 use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
 use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
@@ -101,7 +101,7 @@ fn answered_at_once(replies: Vec<Reply>) -> StoreOutput {
 
 /// Settings of a single-group program.
 pub struct SingleGroupSettings<M> {
-    pub node: NodeConfig,
+    pub node: ReplicaConfig,
     pub make_state_machine: fn() -> M,
 }
 
@@ -119,7 +119,7 @@ impl<M> Clone for SingleGroupSettings<M> {
 
 /// One Raft group ([`FIRST_GROUP`]) with the state machine `M`.
 pub struct SingleGroup<M: StateMachine> {
-    node: Node<M>,
+    node: Replica<M>,
 }
 
 impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
@@ -137,7 +137,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
         config.group = FIRST_GROUP;
         config.raft.id = id;
         config.raft.random_seed = random_seed;
-        SingleGroup { node: Node::new(config, recovered, (settings.make_state_machine)(), disk) }
+        SingleGroup { node: Replica::new(config, recovered, (settings.make_state_machine)(), disk) }
     }
 
     fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput {

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shardforge_core::node::{ClientId, Reply, Request, RequestError};
 use shardforge_core::raft::Message;
+use shardforge_core::replica::{ClientId, Reply, Request, RequestError};
 use shardforge_core::storage::{Engine, StorageError};
 use shardforge_core::store::{Store, StoreInput, StoreOutput};
 use shardforge_core::types::{NodeId, RangeId, Time};

@@ -284,7 +284,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         garbage_collection_ttl_nanos: Some(tuning.garbage_collection_ttl_seconds * 1_000_000_000),
         max_offset_nanos: tuning.max_offset_millis * 1_000_000,
         timestamp_cache_entries_max: shardforge_core::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
-        snapshot: shardforge_core::node::SnapshotLimits {
+        snapshot: shardforge_core::replica::SnapshotLimits {
             chunk_bytes_max: tuning.snapshot_chunk_bytes,
             ..Default::default()
         },

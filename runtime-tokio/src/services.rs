@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shardforge_core::node::{Request, RequestError};
+use shardforge_core::replica::{Request, RequestError};
 use shardforge_core::store::LOOKUP_GROUP;
 use shardforge_core::types::{NodeId, Time};
 use shardforge_proto::node::admin_client::AdminClient;

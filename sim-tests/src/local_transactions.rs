@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shardforge_core::keys::{Key, KeyEnd, KeyWriter};
-use shardforge_core::range::LocalRanges;
 use shardforge_core::txn::coordinator::{Transaction, TransactionError, TransactionKnobs};
+use shardforge_core::txn::LocalRanges;
 use shardforge_core::types::{Timestamp, TransactionId};
 
 use crate::checker::list_append::{self, MicroOperation, TransactionOutcome};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use shardforge_core::encoding::{Reader, Writer};
-use shardforge_core::node::{Span, StateMachine};
+use shardforge_core::replica::{Span, StateMachine};
 use shardforge_core::storage::{Engine, StorageError, WriteBatch};
 use shardforge_core::types::LogIndex;
 

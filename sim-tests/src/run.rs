@@ -15,8 +15,8 @@ use std::time::{Duration, Instant as WallInstant};
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, Runtime};
-use shardforge_core::node::{NodeConfig, SnapshotLimits};
 use shardforge_core::raft::RaftConfig;
+use shardforge_core::replica::{ReplicaConfig, SnapshotLimits};
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
 use shardforge_runtime_sim::cluster::{ClusterConfig, SimCluster};
@@ -282,7 +282,7 @@ fn draw_cluster_config(
 ) -> ClusterConfig<SingleGroupSettings<RegisterMachine>> {
     let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
     let compaction_threshold_entries = *[5, 50, 1000].choose(&mut thread_rng()).expect("non-empty");
-    let node = NodeConfig {
+    let node = ReplicaConfig {
         group: shardforge_runtime_sim::program::FIRST_GROUP,
         raft,
         tick_interval_nanos: 10_000_000,

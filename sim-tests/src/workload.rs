@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use madsim::rand::{thread_rng, Rng};
 use madsim::time::Instant;
-use shardforge_core::node::{Request, RequestError};
+use shardforge_core::replica::{Request, RequestError};
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::SimClient;
 use shardforge_runtime_sim::program::FIRST_GROUP;

@@ -127,7 +127,7 @@ pub enum MessageBody {
     /// Leader transfer: "campaign now, without pre-vote".
     TimeoutNow,
     /// A follower staged chunk `sequence` of snapshot transfer `transfer`
-    /// (`node::snapshot`). Meant for the node around Raft, which streams the
+    /// (`replica::snapshot`). Meant for the node around Raft, which streams the
     /// chunks; Raft itself ignores it.
     SnapshotChunkAck {
         transfer: u64,

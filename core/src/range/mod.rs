@@ -10,7 +10,6 @@
 pub mod codec;
 mod command;
 mod descriptor;
-mod local;
 mod map;
 pub mod span;
 mod state;
@@ -22,7 +21,6 @@ pub use command::{
     CommandError, PushKind, RangeCommand, RangeRequest, RangeResponse, TransactionRecord, TransactionStatus,
 };
 pub use descriptor::{RangeDescriptor, RangeError, SplitError};
-pub use local::LocalRanges;
 pub use map::RangeMap;
 pub use state::{stored, Applied, RangeState, SplitOff};
 pub use timestamp_cache::{TimestampCache, ENTRIES_MAX_DEFAULT as TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT};

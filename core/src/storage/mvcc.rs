@@ -14,7 +14,7 @@
 //!
 //! # Rules
 //! - **Reads** at timestamp `read` with uncertainty limit `limit` (see
-//!   `txn::clock`): another transaction's intent at or below `limit` is a conflict
+//!   `clock`): another transaction's intent at or below `limit` is a conflict
 //!   ([`MvccError::WriteIntent`]): the reader cannot know whether it will commit.
 //!   A committed version in `(read, limit]` is [`MvccError::Uncertain`]: it may
 //!   have been written before the read in real time, so the reader must move its

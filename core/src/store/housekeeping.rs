@@ -8,9 +8,9 @@
 use rand_core::RngCore;
 
 use super::{Store, StoreOutput, META_RANGE, STORE_CLIENT};
-use crate::node::{ClientRequest, Input, Request};
 use crate::raft::{ConfigurationChange, Role};
 use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest};
+use crate::replica::{ClientRequest, Input, Request};
 use crate::storage::{Engine, StorageError};
 use crate::types::{RangeId, Time, Timestamp};
 

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput};
 use crate::keys::Key;
-use crate::node::{ClientId, RequestError, SnapshotLimits};
 use crate::raft::{Message, RaftConfig, Role};
 use crate::range::{RangeDescriptor, RangeRequest};
+use crate::replica::{ClientId, RequestError, SnapshotLimits};
 use crate::storage::{Engine, MemoryEngine};
 use crate::types::{NodeId, RangeId, Time};
 

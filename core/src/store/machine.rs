@@ -8,11 +8,11 @@
 //! is already in place in the shared data space — so a crash keeps both halves
 //! or neither; the store then starts the new group from what the batch wrote.
 
-use crate::node::{Span, StateMachine};
 use crate::raft::{
     persistence, Configuration, HardState, Ready, RecoveredState, Snapshot, SnapshotMetadata, SnapshotToPersist,
 };
 use crate::range::{codec, stored, RangeDescriptor, RangeState, SplitOff, TransactionRecord};
+use crate::replica::{Span, StateMachine};
 use crate::storage::{Engine, Staged, StorageError, WriteBatch};
 use crate::types::{LogIndex, RangeId, TransactionId};
 

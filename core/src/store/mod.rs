@@ -46,11 +46,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 pub use requests::LOOKUP_GROUP;
 
-use crate::node::{ClientId, ClientRequest, Input, Node, NodeConfig, Reply, Request, RequestError, SnapshotLimits};
+use crate::clock::HybridClock;
 use crate::raft::{persistence, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState};
 use crate::range::{codec, stored, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
+use crate::replica::{
+    ClientId, ClientRequest, Input, Replica, ReplicaConfig, Reply, Request, RequestError, SnapshotLimits,
+};
 use crate::storage::{Engine, StorageError};
-use crate::txn::clock::HybridClock;
 use crate::types::{LogIndex, NodeId, RangeId, Term, Time};
 
 /// The range that keeps the meta map: the first range, which keeps its id and
@@ -153,7 +155,7 @@ impl StoreOutput {
 /// All replicas of one node.
 pub struct Store {
     config: StoreConfig,
-    replicas: BTreeMap<RangeId, Node<RangeMachine>>,
+    replicas: BTreeMap<RangeId, Replica<RangeMachine>>,
     /// Draws the ids of ranges this store splits off: 63 random bits from the
     /// node's seed make a collision negligible without a cluster-wide counter
     /// (the meta range will allocate ids once it exists).
@@ -186,7 +188,7 @@ pub fn bootstrap(engine: &mut (impl Engine + ?Sized), voters: &[NodeId]) -> Resu
 }
 
 /// Every range replica `engine` holds, as persisted, once every snapshot
-/// install a crash interrupted has been rolled forward (`node::snapshot`).
+/// install a crash interrupted has been rolled forward (`replica::snapshot`).
 pub fn recover(engine: &mut (impl Engine + ?Sized)) -> Result<Vec<(RangeId, RecoveredState)>, StorageError> {
     let mut groups = persistence::groups(engine)?;
     groups.extend(persistence::installed_groups(engine)?);
@@ -239,7 +241,7 @@ impl Store {
         self.replicas.keys().copied()
     }
 
-    pub fn replica(&self, range: RangeId) -> Option<&Node<RangeMachine>> {
+    pub fn replica(&self, range: RangeId) -> Option<&Replica<RangeMachine>> {
         self.replicas.get(&range)
     }
 
@@ -260,7 +262,7 @@ impl Store {
         raft.id = self.config.node;
         // Each group jitters differently, still determined by the node's seed.
         raft.random_seed = self.config.raft.random_seed ^ range.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let config = NodeConfig {
+        let config = ReplicaConfig {
             group: range.0,
             raft,
             tick_interval_nanos: self.config.tick_interval_nanos,
@@ -270,10 +272,10 @@ impl Store {
         let mut machine =
             RangeMachine::new(range, self.config.heartbeat_expiry_nanos, self.config.timestamp_cache_entries_max);
         machine.set_knobs(self.config.knobs);
-        self.replicas.insert(range, Node::new(config, recovered, machine, engine));
+        self.replicas.insert(range, Replica::new(config, recovered, machine, engine));
     }
 
-    /// Handles one input at time `now`, writing to `engine` (see `node`'s module doc).
+    /// Handles one input at time `now`, writing to `engine` (see `replica`'s module doc).
     pub fn handle(
         &mut self,
         now: Time,
@@ -446,7 +448,7 @@ impl Store {
     /// once it applies its removal); the leader sends the snapshot again later.
     fn refuses_snapshot(&self, range: RangeId, message: &Message) -> bool {
         let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
-        let Ok(head) = crate::node::snapshot::frame::decode_head(&snapshot.data) else { return true };
+        let Ok(head) = crate::replica::snapshot::frame::decode_head(&snapshot.data) else { return true };
         let incoming = match codec::decode_snapshot_header(head.header) {
             Ok(Some(descriptor)) => descriptor,
             Ok(None) => return false,

@@ -4,8 +4,8 @@
 
 use super::{Store, StoreInput};
 use crate::keys::Key;
-use crate::node::{ClientId, Reply, Request, RequestError};
 use crate::range::codec;
+use crate::replica::{ClientId, Reply, Request, RequestError};
 use crate::types::{RangeId, Time};
 
 /// Requests for this group are range lookups any store answers from its own

@@ -209,7 +209,7 @@ fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> (Store, MemoryE
         garbage_collection_ttl_nanos: None,
         max_offset_nanos,
         timestamp_cache_entries_max: crate::range::TIMESTAMP_CACHE_ENTRIES_MAX_DEFAULT,
-        snapshot: crate::node::SnapshotLimits::default(),
+        snapshot: crate::replica::SnapshotLimits::default(),
         knobs: StoreKnobs::default(),
     };
     let mut engine = MemoryEngine::new();
@@ -227,7 +227,7 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
     let request = RangeRequest { range: RangeId(1), generation: 0, command: read };
     for (sent, refused) in [(9_800, true), (9_950, false), (10_050, false), (10_200, true)] {
         let input = StoreInput::Request {
-            client: crate::node::ClientId(1),
+            client: crate::replica::ClientId(1),
             request_id: sent,
             request: request.clone(),
             sender_clock: Some(Time(sent)),
@@ -251,7 +251,7 @@ fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
         };
         let request = RangeRequest { range: RangeId(1), generation: 0, command };
         let input = StoreInput::Request {
-            client: crate::node::ClientId(1),
+            client: crate::replica::ClientId(1),
             request_id: timestamp,
             request,
             sender_clock: None,
@@ -291,7 +291,7 @@ fn apply_unsynced(
     command: RangeCommand,
 ) -> Result<RangeResponse, CommandError> {
     let request = RangeRequest { range: RangeId(1), generation: 0, command };
-    let input = StoreInput::Request { client: crate::node::ClientId(1), request_id: 1, request, sender_clock: None };
+    let input = StoreInput::Request { client: crate::replica::ClientId(1), request_id: 1, request, sender_clock: None };
     let output = store.handle(now, input, engine).unwrap();
     let reply = output.replies.into_iter().find(|reply| reply.request_id == 1).expect("a lone voter answers at once");
     codec::decode_outcome(&reply.result.unwrap()).unwrap()
@@ -380,7 +380,7 @@ fn range_data(harness: &Harness, node: NodeId) -> (LogIndex, Vec<crate::storage:
 
 fn is_chunk(message: &Message, last: bool) -> bool {
     let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
-    crate::node::snapshot::frame::decode_head(&snapshot.data).is_ok_and(|head| head.last == last)
+    crate::replica::snapshot::frame::decode_head(&snapshot.data).is_ok_and(|head| head.last == last)
 }
 
 /// Compaction drops the log and builds no snapshot; a follower cut off past
@@ -610,7 +610,7 @@ impl Engine for FlushedOnly {
 /// that is written to split before a flush.
 #[test]
 fn a_range_measures_writes_its_engine_has_not_flushed() {
-    use crate::node::StateMachine;
+    use crate::replica::StateMachine;
     let mut engine = FlushedOnly { engine: MemoryEngine::new(), flushed: MemoryEngine::new() };
     bootstrap(&mut engine.engine, &[NodeId(1)]).unwrap();
     let mut machine = RangeMachine::new(RangeId(1), 1_000_000_000, 64);

@@ -6,7 +6,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::*;
-use crate::range::{LocalRanges, RangeError};
+use crate::range::RangeError;
+use crate::txn::LocalRanges;
 
 const MAX_OFFSET_NANOS: u64 = 100;
 

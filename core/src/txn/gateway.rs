@@ -28,9 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::keys::Key;
-use crate::node::{Request, RequestError};
 use crate::range::span::{self, SpanAnswers};
 use crate::range::{codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse};
+use crate::replica::{Request, RequestError};
 use crate::store::{LOOKUP_GROUP, META_RANGE};
 use crate::txn::coordinator::RangeSender;
 use crate::types::{NodeId, RangeId, Time, Timestamp};

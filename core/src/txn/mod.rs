@@ -5,6 +5,8 @@
 //! by up to a configured maximum offset. Transaction records, write intents, the
 //! commit protocol and conflict handling will build on it.
 
-pub mod clock;
 pub mod coordinator;
 pub mod gateway;
+mod local_ranges;
+
+pub use local_ranges::LocalRanges;

@@ -10,9 +10,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use shardforge_core::keys::Key;
-use shardforge_core::node::RequestError;
 use shardforge_core::range::span::{self, SpanAnswers};
 use shardforge_core::range::{codec, CommandError, RangeCommand, RangeRequest, RangeResponse};
+use shardforge_core::replica::RequestError;
 use shardforge_core::store::local_cluster::LocalCluster;
 use shardforge_core::txn::coordinator::RangeSender;
 use shardforge_core::types::Timestamp;

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use madsim::rand::{thread_rng, Rng};
 use shardforge_core::kv::{KvClient, KvError};
-use shardforge_core::node::Request;
 use shardforge_core::placement::rebalancer::{self, Decision, ReplicaReport};
 use shardforge_core::placement::registry::{self, Membership, Records, REPLICATION_FACTOR};
+use shardforge_core::replica::Request;
 use shardforge_core::txn::gateway::NodeTransport;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::{SimRuntime, SimTransport};

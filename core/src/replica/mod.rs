@@ -1,7 +1,9 @@
-//! The façade a runtime drives: one Raft group, the replicated state machine on
-//! top of it, and the client requests waiting for either.
+//! One replica: a member of one Raft group, the replicated state machine on top
+//! of it (kept in the node's engine), and the client requests waiting for
+//! either. A node (one process, one `store::Store`) holds one replica per range
+//! it serves.
 //!
-//! Quinn-style: every input carries `now` ([`Node::handle`]) and the node's
+//! Quinn-style: every input carries `now` ([`Replica::handle`]) and the node's
 //! engine, and the answer is an [`Output`] of plain data. Handling writes to the
 //! engine, in this order, for each `Ready` the Raft group produces: a received
 //! snapshot's state, ingested (atomic and synced; [`snapshot`]); the Raft state
@@ -65,7 +67,7 @@ pub trait StateMachine {
 
 /// Settings of a node.
 #[derive(Clone, Debug)]
-pub struct NodeConfig {
+pub struct ReplicaConfig {
     /// The Raft group's id: where its state lives in the engine.
     pub group: u64,
     pub raft: RaftConfig,
@@ -162,8 +164,8 @@ impl Output {
 }
 
 /// A Raft group member with its state machine.
-pub struct Node<M: StateMachine> {
-    config: NodeConfig,
+pub struct Replica<M: StateMachine> {
+    config: ReplicaConfig,
     keys: persistence::GroupKeys,
     raft: RaftNode,
     state_machine: M,
@@ -175,21 +177,21 @@ pub struct Node<M: StateMachine> {
     receiving: Receiving,
 }
 
-impl<M: StateMachine> Node<M> {
+impl<M: StateMachine> Replica<M> {
     /// A node restarting from `recovered` (its Raft state in `engine`); the
     /// state machine loads its own state from `engine`, and the committed
     /// entries after its applied index are applied again as Raft delivers them.
     pub fn new(
-        config: NodeConfig,
+        config: ReplicaConfig,
         mut recovered: RecoveredState,
         mut state_machine: M,
         engine: &dyn Engine,
-    ) -> Node<M> {
+    ) -> Replica<M> {
         assert!(config.tick_interval_nanos > 0);
         recovered.applied_index = state_machine.recover(engine);
         let raft = RaftNode::new(config.raft.clone(), recovered);
         let keys = persistence::GroupKeys::new(config.group);
-        Node {
+        Replica {
             config,
             keys,
             raft,
@@ -448,8 +450,8 @@ mod tests {
 
     const MILLISECOND: u64 = 1_000_000;
 
-    fn single_voter() -> Node<Nothing> {
-        let config = NodeConfig {
+    fn single_voter() -> Replica<Nothing> {
+        let config = ReplicaConfig {
             group: 1,
             raft: RaftConfig::new(NodeId(1), 7),
             tick_interval_nanos: 10 * MILLISECOND,
@@ -459,7 +461,7 @@ mod tests {
         let metadata =
             SnapshotMetadata { configuration: Configuration::with_voters([NodeId(1)]), ..Default::default() };
         let recovered = RecoveredState { snapshot: Snapshot { metadata, data: Vec::new() }, ..Default::default() };
-        Node::new(config, recovered, Nothing, &MemoryEngine::new())
+        Replica::new(config, recovered, Nothing, &MemoryEngine::new())
     }
 
     #[test]

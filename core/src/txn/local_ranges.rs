@@ -6,12 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{CommandError, RangeCommand, RangeRequest, RangeResponse};
-use super::span::{self, SpanAnswers};
-use super::{RangeDescriptor, RangeMap, RangeState};
+use super::coordinator::RangeSender;
 use crate::keys::{Key, KeyEnd};
+use crate::range::span::{self, SpanAnswers};
+use crate::range::{CommandError, RangeCommand, RangeDescriptor, RangeMap, RangeRequest, RangeResponse, RangeState};
 use crate::storage::{Engine, MemoryEngine};
-use crate::txn::coordinator::RangeSender;
 use crate::types::{NodeId, RangeId, Timestamp};
 
 /// Every range of a key space, applied in place to one engine.
