@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use shardforge_core::replica::{Request, RequestError};
+use shardforge_core::store::StoreRequest;
 use shardforge_core::txn::gateway::NodeTransport;
 use shardforge_core::types::{NodeId, Time};
 
@@ -97,10 +98,21 @@ impl SimTransport {
     pub fn client_id(&self) -> u64 {
         self.client.id()
     }
+
+    /// Sends a request that is not the store's (the status group) to `node`.
+    pub async fn request_group(
+        &mut self,
+        node: NodeId,
+        group: u64,
+        request: Request,
+    ) -> Option<Result<Vec<u8>, RequestError>> {
+        self.client.request(node, group, request, GATEWAY_ANSWER_TIMEOUT).await
+    }
 }
 
 impl NodeTransport for SimTransport {
-    async fn request(&mut self, node: NodeId, group: u64, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
+    async fn request(&mut self, node: NodeId, request: StoreRequest) -> Option<Result<Vec<u8>, RequestError>> {
+        let (group, request) = request.into_wire();
         self.client.request(node, group, request, GATEWAY_ANSWER_TIMEOUT).await
     }
 

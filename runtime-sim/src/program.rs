@@ -15,7 +15,7 @@ use shardforge_core::raft::{persistence, Message, Status};
 use shardforge_core::replica::{ClientId, ClientRequest, Input, Replica, ReplicaConfig, Reply, Request};
 use shardforge_core::replica::{Span, StateMachine};
 use shardforge_core::storage::{Engine, MemoryEngine};
-use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput};
+use shardforge_core::store::{self, Store, StoreConfig, StoreInput, StoreOutput, StoreRequest};
 use shardforge_core::types::{LogIndex, NodeId, RangeId, Time};
 
 /// The register's one group, and a store's first range (its id survives splits:
@@ -211,9 +211,10 @@ impl Program for StoreProgram {
                 return answered_at_once(vec![Reply { client, request_id, result: Ok(reports) }]);
             }
             ProgramInput::Request { client, request_id, group, request, sender_clock } => {
-                match self.store.client_input(client, request_id, group, request, sender_clock) {
-                    Ok(input) => input,
-                    Err(reply) => return answered_at_once(vec![reply]),
+                // The simulated network is this request's wire: type it again.
+                match StoreRequest::from_wire(group, request) {
+                    Ok(request) => StoreInput::Request { client, request_id, request, sender_clock },
+                    Err(error) => return answered_at_once(vec![Reply { client, request_id, result: Err(error) }]),
                 }
             }
         };

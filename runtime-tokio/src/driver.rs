@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardforge_core::raft::Message;
-use shardforge_core::replica::{ClientId, Reply, Request, RequestError};
+use shardforge_core::replica::{ClientId, Reply, RequestError};
 use shardforge_core::storage::{Engine, StorageError};
-use shardforge_core::store::{Store, StoreInput, StoreOutput};
+use shardforge_core::store::{Store, StoreInput, StoreOutput, StoreRequest};
 use shardforge_core::types::{NodeId, RangeId, Time};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -38,7 +38,7 @@ const CLIENT: ClientId = ClientId(1);
 /// What the driver takes in.
 enum Event {
     Raft { group: u64, message: Message },
-    Request { group: u64, request: Request, sender_clock: Option<Time>, answer: Answer },
+    Request { request: StoreRequest, sender_clock: Option<Time>, answer: Answer },
     Status { answer: oneshot::Sender<StoreStatus> },
 }
 
@@ -57,16 +57,11 @@ impl StoreHandle {
         let _ = self.events.send(Event::Raft { group, message });
     }
 
-    /// A client request for `group`; waits for the answer. A driver that stops
-    /// first leaves the outcome unknown.
-    pub async fn request(
-        &self,
-        group: u64,
-        request: Request,
-        sender_clock: Option<Time>,
-    ) -> Result<Vec<u8>, RequestError> {
+    /// A client request to the store; waits for the answer. A driver that
+    /// stops first leaves the outcome unknown.
+    pub async fn request(&self, request: StoreRequest, sender_clock: Option<Time>) -> Result<Vec<u8>, RequestError> {
         let (answer, answered) = oneshot::channel();
-        if self.events.send(Event::Request { group, request, sender_clock, answer }).is_err() {
+        if self.events.send(Event::Request { request, sender_clock, answer }).is_err() {
             return Err(RequestError::Unavailable);
         }
         answered.await.unwrap_or(Err(RequestError::OutcomeUnknown))
@@ -194,20 +189,13 @@ impl Driver {
                 let input = StoreInput::Message { range: RangeId(group), message };
                 Some(self.store.handle(now, input, &mut self.engine)?)
             }
-            Event::Request { group, request, sender_clock, answer } => {
+            Event::Request { request, sender_clock, answer } => {
                 self.next_request_id += 1;
                 self.statistics.requests += 1;
                 let request_id = self.next_request_id;
-                match self.store.client_input(CLIENT, request_id, group, request, sender_clock) {
-                    Ok(input) => {
-                        self.waiting.insert(request_id, answer);
-                        Some(self.store.handle(now, input, &mut self.engine)?)
-                    }
-                    Err(reply) => {
-                        let _ = answer.send(reply.result);
-                        None
-                    }
-                }
+                self.waiting.insert(request_id, answer);
+                let input = StoreInput::Request { client: CLIENT, request_id, request, sender_clock };
+                Some(self.store.handle(now, input, &mut self.engine)?)
             }
             Event::Status { answer } => {
                 let _ = answer.send(store_status(&self.store));

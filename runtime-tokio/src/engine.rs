@@ -1,15 +1,16 @@
 //! The production [`Engine`]: RocksDB, with one column family per kind of data.
 //!
 //! # Column families
-//! The core lays its state out as keys (`core::raft::persistence`); this engine
-//! sorts them into three column families by key shape, so that each gets
+//! The core lays its state out as keys (`core::storage::layout`); this engine
+//! sorts them into three column families by their parsed kind, so that each gets
 //! options that suit how it is used:
 //! - `raft_log`: `raft/<group>/log/<index>`. Appended once, read back soon by
 //!   followers that lag, deleted in prefixes by log compaction. Not compressed
 //!   (short-lived, and compression costs the write path).
 //! - `raft_state`: every other `raft/` key (hard states, snapshots). Small
 //!   values overwritten often, and snapshots: compressed with LZ4.
-//! - `data`: everything else (the node's identity). LZ4.
+//! - `data`: everything else: MVCC versions and intents, ranges' local keys,
+//!   installed-snapshot records, the node's identity. LZ4.
 //!
 //! A key belongs to exactly one family, so a scan reads each family over the
 //! same bounds and merges the results in key order. One write batch spans the
@@ -48,6 +49,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, IngestExternalFileOptions, Options, ReadOptions,
     SnapshotWithThreadMode, SstFileWriter, DB,
 };
+use shardforge_core::storage::layout::{self, DurableKey};
 use shardforge_core::storage::{
     Engine, EngineView, IngestChunk, IngestionId, KeyValue, StorageError, WriteBatch, WriteOperation,
 };
@@ -213,12 +215,12 @@ fn family_options(name: &str) -> Options {
     options
 }
 
-/// The column family of `key` (see the module doc).
+/// The column family of `key` (see the module doc), by the core's layout.
 fn family_of(key: &[u8]) -> &'static str {
-    match key.strip_prefix(b"raft/") {
-        Some(rest) if rest.len() >= 9 && rest[9..].starts_with(b"log/") => RAFT_LOG,
-        Some(_) => RAFT_STATE,
-        None => DATA,
+    match DurableKey::parse(key) {
+        DurableKey::RaftLog { .. } => RAFT_LOG,
+        DurableKey::RaftState { .. } | DurableKey::RaftOther => RAFT_STATE,
+        DurableKey::Data => DATA,
     }
 }
 
@@ -276,9 +278,7 @@ impl Engine for RocksEngine {
 
     fn stage(&mut self, ingestion: IngestionId, chunk: IngestChunk) -> Result<(), StorageError> {
         chunk.assert_well_formed();
-        let in_data =
-            family_of(&chunk.start) == DATA && !(chunk.start[..] < b"raft0"[..] && chunk.end[..] > b"raft/"[..]);
-        assert!(in_data, "ingested spans hold range state, never Raft state");
+        assert!(!layout::RAFT.overlaps(&chunk.start, &chunk.end), "ingested spans hold range state, never Raft state");
         let staged = self.staged.entry(ingestion).or_default();
         chunk.assert_disjoint(staged.iter().map(|file| (file.start.as_slice(), file.end.as_slice())));
         self.files_staged += 1;
@@ -332,6 +332,7 @@ impl Engine for RocksEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shardforge_core::types::LogIndex;
 
     fn engine(directory: &tempfile::TempDir) -> RocksEngine {
         RocksEngine::open(directory.path()).expect("open")
@@ -339,11 +340,11 @@ mod tests {
 
     #[test]
     fn keys_go_to_their_families() {
-        let log_key = [&b"raft/"[..], &7u64.to_be_bytes(), b"/log/", &3u64.to_be_bytes()].concat();
-        let state_key = [&b"raft/"[..], &7u64.to_be_bytes(), b"/hard_state"].concat();
-        assert_eq!(family_of(&log_key), RAFT_LOG);
-        assert_eq!(family_of(&state_key), RAFT_STATE);
+        assert_eq!(family_of(&layout::raft_log(7, LogIndex(3))), RAFT_LOG);
+        assert_eq!(family_of(&layout::raft_state(7, b"hard_state")), RAFT_STATE);
         assert_eq!(family_of(b"node/identity"), DATA);
+        assert_eq!(family_of(&layout::installed(7)), DATA);
+        assert_eq!(family_of(b"mvcc/a"), DATA);
         assert_eq!(family_of(b"raft/"), RAFT_STATE);
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardforge_core::replica::{Request, RequestError};
-use shardforge_core::store::LOOKUP_GROUP;
+use shardforge_core::store::{StoreRequest, LOOKUP_GROUP};
 use shardforge_core::txn::gateway::{Gateway, NodeTransport};
 use shardforge_core::types::{NodeId, Time};
 use shardforge_proto::node::ranges_client::RangesClient;
@@ -42,11 +42,11 @@ impl GrpcTransport {
         &self.peers
     }
 
-    async fn call_remote(&self, node: NodeId, group: u64, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
-        let command = match request {
-            Request::Write(command) => command,
-            Request::Read(key) if group == LOOKUP_GROUP => key,
-            // Other requests do not travel between nodes (yet).
+    async fn call_remote(&self, node: NodeId, request: StoreRequest) -> Option<Result<Vec<u8>, RequestError>> {
+        let (group, command) = match request.into_wire() {
+            (group, Request::Propose(command)) => (group, command),
+            (LOOKUP_GROUP, Request::Read(key)) => (LOOKUP_GROUP, key),
+            // Admin requests do not travel between nodes (yet).
             _ => return Some(Err(RequestError::Invalid)),
         };
         let channel = self.peers.channel(node)?;
@@ -60,12 +60,14 @@ impl GrpcTransport {
 }
 
 impl NodeTransport for GrpcTransport {
-    async fn request(&mut self, node: NodeId, group: u64, request: Request) -> Option<Result<Vec<u8>, RequestError>> {
+    /// In process to this node's own store (the request as it is), over
+    /// gRPC to another (flattened for the wire).
+    async fn request(&mut self, node: NodeId, request: StoreRequest) -> Option<Result<Vec<u8>, RequestError>> {
         if node == self.peers.node() {
-            let answer = self.store.request(group, request, Some(wall_clock()));
+            let answer = self.store.request(request, Some(wall_clock()));
             tokio::time::timeout(ANSWER_TIMEOUT, answer).await.ok()
         } else {
-            self.call_remote(node, group, request).await
+            self.call_remote(node, request).await
         }
     }
 

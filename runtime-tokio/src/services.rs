@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shardforge_core::replica::{Request, RequestError};
-use shardforge_core::store::LOOKUP_GROUP;
+use shardforge_core::store::{StoreRequest, LOOKUP_GROUP};
 use shardforge_core::types::{NodeId, Time};
 use shardforge_proto::node::admin_client::AdminClient;
 use shardforge_proto::node::{
@@ -104,9 +104,13 @@ impl ranges_server::Ranges for Services {
     async fn call(&self, request: GrpcRequest<RangeCall>) -> Result<Response<RangeAnswer>, Status> {
         self.admit(&request)?;
         let RangeCall { group, command, sender_clock_nanos } = request.into_inner();
-        let request = if group == LOOKUP_GROUP { Request::Read(command) } else { Request::Write(command) };
+        let request = if group == LOOKUP_GROUP { Request::Read(command) } else { Request::Propose(command) };
+        let request = match StoreRequest::from_wire(group, request) {
+            Ok(request) => request,
+            Err(error) => return Ok(Response::new(encode_answer(Err(error)))),
+        };
         let sender_clock = (sender_clock_nanos != 0).then_some(Time(sender_clock_nanos));
-        let answer = tokio::time::timeout(CALL_TIMEOUT, self.store.request(group, request, sender_clock)).await;
+        let answer = tokio::time::timeout(CALL_TIMEOUT, self.store.request(request, sender_clock)).await;
         Ok(Response::new(encode_answer(answer.unwrap_or(Err(RequestError::OutcomeUnknown)))))
     }
 }

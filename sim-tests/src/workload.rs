@@ -111,10 +111,10 @@ impl RegisterClient {
     pub async fn perform(&mut self, key: u64, operation: RegisterOperation) -> Option<RegisterOutcome> {
         let invoked_at_nanos = self.history.now_nanos();
         let request = match operation {
-            RegisterOperation::Put { value } => Request::Write(RegisterCommand::Put { key, value }.encode()),
+            RegisterOperation::Put { value } => Request::Propose(RegisterCommand::Put { key, value }.encode()),
             RegisterOperation::Get => Request::Read(encode_get(key)),
             RegisterOperation::CompareAndSet { expected, new } => {
-                Request::Write(RegisterCommand::CompareAndSet { key, expected, new }.encode())
+                Request::Propose(RegisterCommand::CompareAndSet { key, expected, new }.encode())
             }
         };
         let outcome = self.execute(request).await?;

@@ -15,29 +15,27 @@ use super::message::{Configuration, Entry, EntryPayload, HardState, Snapshot, Sn
 use super::node::RecoveredState;
 use super::ready::{Ready, SnapshotToPersist};
 use crate::encoding::{DecodeError, Reader, Writer};
+use crate::storage::layout::{self, DurableKey};
 use crate::storage::{Engine, IngestChunk, StorageError, WriteBatch};
 use crate::types::{LogIndex, NodeId, Term};
 
 /// Where one Raft group's state lives in an engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupKeys {
+    group: u64,
     prefix: Vec<u8>,
     /// `installed/<group>`: outside `raft/`, because it is ingested with the
     /// state machine's data (see [`installed_chunk`]).
     installed: Vec<u8>,
 }
 
-const INSTALLED: &[u8] = b"installed/";
-const INSTALLED_END: &[u8] = b"installed0";
+/// The name of a group's snapshot marker (`raft/<group>/snapshot`).
+const SNAPSHOT: &[u8] = b"snapshot";
 
 impl GroupKeys {
     /// The keys of group `group`; groups never share a prefix.
     pub fn new(group: u64) -> GroupKeys {
-        let mut prefix = b"raft/".to_vec();
-        prefix.extend_from_slice(&group.to_be_bytes());
-        prefix.push(b'/');
-        let installed = [INSTALLED, &group.to_be_bytes()].concat();
-        GroupKeys { prefix, installed }
+        GroupKeys { group, prefix: layout::raft_group(group), installed: layout::installed(group) }
     }
 
     fn key(&self, suffix: &[u8]) -> Vec<u8> {
@@ -49,7 +47,7 @@ impl GroupKeys {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        self.key(b"snapshot")
+        self.key(SNAPSHOT)
     }
 
     fn tombstone(&self) -> Vec<u8> {
@@ -57,15 +55,15 @@ impl GroupKeys {
     }
 
     fn log_start(&self) -> Vec<u8> {
-        self.key(b"log/")
+        layout::raft_log_span(self.group).0
     }
 
     fn log_end(&self) -> Vec<u8> {
-        self.key(b"log0")
+        layout::raft_log_span(self.group).1
     }
 
     fn log(&self, index: LogIndex) -> Vec<u8> {
-        self.key(&[&b"log/"[..], &index.0.to_be_bytes()].concat())
+        layout::raft_log(self.group, index)
     }
 }
 
@@ -74,10 +72,9 @@ impl GroupKeys {
 /// few ranges; a registry key per group comes when that changes.
 pub fn groups(engine: &(impl Engine + ?Sized)) -> Result<Vec<u64>, StorageError> {
     let mut groups = Vec::new();
-    for (key, _) in engine.scan(b"raft/", b"raft0", usize::MAX)? {
-        let Some(rest) = key.strip_prefix(b"raft/") else { continue };
-        if rest.len() == 8 + 1 + b"snapshot".len() && rest.ends_with(b"/snapshot") {
-            groups.push(u64::from_be_bytes(rest[..8].try_into().expect("eight bytes")));
+    for (key, _) in engine.scan(layout::RAFT.start, layout::RAFT.end, usize::MAX)? {
+        if let DurableKey::RaftState { group, name: SNAPSHOT } = DurableKey::parse(&key) {
+            groups.push(group);
         }
     }
     Ok(groups)
@@ -179,8 +176,9 @@ pub fn installed_chunk(keys: &GroupKeys, metadata: &SnapshotMetadata) -> IngestC
 /// ingestion and its Raft batch).
 pub fn installed_groups(engine: &(impl Engine + ?Sized)) -> Result<Vec<u64>, StorageError> {
     let mut groups = Vec::new();
-    for (key, _) in engine.scan(INSTALLED, INSTALLED_END, usize::MAX)? {
-        let group: [u8; 8] = key[INSTALLED.len()..]
+    let installed = layout::INSTALLED;
+    for (key, _) in engine.scan(installed.start, installed.end, usize::MAX)? {
+        let group: [u8; 8] = key[installed.start.len()..]
             .try_into()
             .map_err(|_| StorageError("corrupt installed-snapshot key".to_string()))?;
         groups.push(u64::from_be_bytes(group));

@@ -85,8 +85,8 @@ pub struct ClientId(pub u64);
 /// What a client asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// A command to replicate and apply.
-    Write(Vec<u8>),
+    /// A command to propose: replicated, then applied by the state machine.
+    Propose(Vec<u8>),
     /// A linearizable read (read index), answered by `StateMachine::query`.
     Read(Vec<u8>),
     ChangeConfiguration(ConfigurationChange),
@@ -298,7 +298,7 @@ impl<M: StateMachine> Replica<M> {
     fn handle_request(&mut self, request: ClientRequest, output: &mut Output) {
         let ClientRequest { client, request_id, request } = request;
         let result = match request {
-            Request::Write(command) => {
+            Request::Propose(command) => {
                 self.raft.propose(command).map(|(index, term)| self.requests.add_write(index, term, client, request_id))
             }
             Request::ChangeConfiguration(change) => self
@@ -500,7 +500,7 @@ mod tests {
         let mut node = single_voter();
         node.handle(Time(0), Input::Tick, &mut engine).unwrap();
         node.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
-        let request = ClientRequest { client: ClientId(9), request_id: 1, request: Request::Write(b"x".to_vec()) };
+        let request = ClientRequest { client: ClientId(9), request_id: 1, request: Request::Propose(b"x".to_vec()) };
         let output = node.handle(Time(300 * MILLISECOND), Input::Request(request), &mut engine).unwrap();
         assert!(output.needs_sync(), "the entry must be synced before the reply leaves");
         assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 1, result: Ok(Vec::new()) }]);

@@ -3,6 +3,7 @@
 //! view a replica applies one command through.
 
 mod engine;
+pub mod layout;
 mod memory;
 pub mod mvcc;
 #[cfg(test)]

@@ -45,8 +45,8 @@ use crate::encoding::{DecodeError, Reader, Writer as ByteWriter};
 use crate::keys::{KeyReader, KeyWriter};
 use crate::types::{Timestamp, TransactionId};
 
-const MVCC_PREFIX: &[u8] = b"mvcc/";
-const MVCC_END: &[u8] = b"mvcc0";
+const MVCC_PREFIX: &[u8] = super::layout::MVCC.start;
+const MVCC_END: &[u8] = super::layout::MVCC.end;
 /// Tags after the user key: the intent sorts before every version.
 const INTENT_TAG: u8 = 0;
 const VERSION_TAG: u8 = 1;

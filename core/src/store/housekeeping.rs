@@ -184,7 +184,7 @@ impl Store {
         let input = Input::Request(ClientRequest {
             client: STORE_CLIENT,
             request_id: self.next_request_id,
-            request: Request::Write(codec::encode_request(&request)),
+            request: Request::Propose(codec::encode_request(&request)),
         });
         self.handle_replica(now, range, input, output, engine)
     }

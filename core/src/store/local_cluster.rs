@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput};
+use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput, StoreRequest};
 use crate::keys::Key;
 use crate::raft::{Message, RaftConfig, Role};
 use crate::range::{RangeDescriptor, RangeRequest};
@@ -235,6 +235,7 @@ impl LocalCluster {
         let leader = self.leader(request.range)?;
         self.next_request_id += 1;
         let request_id = self.next_request_id;
+        let request = StoreRequest::Range(request);
         let input = StoreInput::Request { client: ClientId(0), request_id, request, sender_clock: None };
         self.handle(leader, input);
         Some(request_id)

@@ -44,11 +44,11 @@ use std::collections::BTreeMap;
 pub use machine::RangeMachine;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-pub use requests::LOOKUP_GROUP;
+pub use requests::{AdminRequest, StoreRequest, LOOKUP_GROUP};
 
 use crate::clock::HybridClock;
 use crate::raft::{persistence, HardState, Message, MessageBody, RaftConfig, Ready, RecoveredState};
-use crate::range::{codec, stored, RangeCommand, RangeDescriptor, RangeRequest, RangeState};
+use crate::range::{codec, stored, RangeCommand, RangeDescriptor, RangeState};
 use crate::replica::{
     ClientId, ClientRequest, Input, Replica, ReplicaConfig, Reply, Request, RequestError, SnapshotLimits,
 };
@@ -114,21 +114,13 @@ pub enum StoreInput {
         range: RangeId,
         message: Message,
     },
-    /// A client's command for a range. `sender_clock` is the sender's clock
-    /// when it sent the request, if it says (see `Store::accept_sender_clock`).
+    /// A client's request. `sender_clock` is the sender's clock when it sent
+    /// the request, if it says (see `Store::accept_sender_clock`).
     Request {
         client: ClientId,
         request_id: u64,
-        request: RangeRequest,
+        request: StoreRequest,
         sender_clock: Option<Time>,
-    },
-    /// An operator's request to one range's Raft group: a membership change or a
-    /// leadership transfer (range moves and rebalancing are made of these).
-    Admin {
-        client: ClientId,
-        request_id: u64,
-        range: RangeId,
-        request: Request,
     },
 }
 
@@ -308,33 +300,49 @@ impl Store {
                 }
             }
             StoreInput::Request { client, request_id, request, sender_clock } => {
-                let range = request.range;
-                if !self.accept_sender_clock(now, sender_clock) || !self.accept_timestamps(now, &request.command) {
-                    output.replies.push(Reply { client, request_id, result: Err(RequestError::ClockOffset) });
-                } else if self.replicas.contains_key(&range) {
-                    let command = Request::Write(codec::encode_request(&request));
-                    let input = Input::Request(ClientRequest { client, request_id, request: command });
-                    self.handle_replica(now, range, input, &mut output, engine)?;
-                } else {
-                    let result = Err(RequestError::NotLeader { leader: None });
-                    output.replies.push(Reply { client, request_id, result });
-                }
-            }
-            StoreInput::Admin { client, request_id, range, request } => {
-                let is_admin = matches!(request, Request::ChangeConfiguration(_) | Request::TransferLeadership(_));
-                if !is_admin {
-                    output.replies.push(Reply { client, request_id, result: Err(RequestError::Invalid) });
-                } else if self.replicas.contains_key(&range) {
-                    let input = Input::Request(ClientRequest { client, request_id, request });
-                    self.handle_replica(now, range, input, &mut output, engine)?;
-                } else {
-                    let result = Err(RequestError::NotLeader { leader: None });
-                    output.replies.push(Reply { client, request_id, result });
-                }
+                self.handle_request(now, client, request_id, request, sender_clock, &mut output, engine)?;
             }
         }
         self.remove_replicas_left_behind(engine)?;
         Ok(self.finish(now, output))
+    }
+
+    /// A client's request: a lookup answered at once, a range command checked
+    /// against the clocks and proposed (encoded once, into the Raft entry), an
+    /// admin request handed to the range's replica.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_request(
+        &mut self,
+        now: Time,
+        client: ClientId,
+        request_id: u64,
+        request: StoreRequest,
+        sender_clock: Option<Time>,
+        output: &mut StoreOutput,
+        engine: &mut dyn Engine,
+    ) -> Result<(), StorageError> {
+        let (range, request) = match request {
+            StoreRequest::Lookup(key) => {
+                let descriptor = self.descriptor_for(&key).map(|descriptor| descriptor.encode());
+                output.replies.push(Reply { client, request_id, result: Ok(descriptor.unwrap_or_default()) });
+                return Ok(());
+            }
+            StoreRequest::Range(request) => {
+                if !self.accept_sender_clock(now, sender_clock) || !self.accept_timestamps(now, &request.command) {
+                    output.replies.push(Reply { client, request_id, result: Err(RequestError::ClockOffset) });
+                    return Ok(());
+                }
+                (request.range, Request::Propose(codec::encode_request(&request)))
+            }
+            StoreRequest::Admin { range, request } => (range, request.into_replica_request()),
+        };
+        if self.replicas.contains_key(&range) {
+            let input = Input::Request(ClientRequest { client, request_id, request });
+            self.handle_replica(now, range, input, output, engine)?;
+        } else {
+            output.replies.push(Reply { client, request_id, result: Err(RequestError::NotLeader { leader: None }) });
+        }
+        Ok(())
     }
 
     fn finish(&self, now: Time, mut output: StoreOutput) -> StoreOutput {

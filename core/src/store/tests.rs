@@ -5,7 +5,7 @@
 use super::local_cluster::LocalCluster;
 use super::*;
 use crate::keys::Key;
-use crate::range::{CommandError, RangeCommand, RangeError, RangeResponse};
+use crate::range::{CommandError, RangeCommand, RangeError, RangeRequest, RangeResponse};
 use crate::storage::mvcc::{ReadOptions, Resolution};
 use crate::storage::MemoryEngine;
 use crate::types::{Timestamp, TransactionId};
@@ -229,7 +229,7 @@ fn senders_with_clocks_beyond_the_maximum_offset_are_refused() {
         let input = StoreInput::Request {
             client: crate::replica::ClientId(1),
             request_id: sent,
-            request: request.clone(),
+            request: StoreRequest::Range(request.clone()),
             sender_clock: Some(Time(sent)),
         };
         let output = store.handle(now, input, &mut engine).unwrap();
@@ -253,7 +253,7 @@ fn one_phase_commits_beyond_the_clock_are_refused_like_writes() {
         let input = StoreInput::Request {
             client: crate::replica::ClientId(1),
             request_id: timestamp,
-            request,
+            request: StoreRequest::Range(request),
             sender_clock: None,
         };
         let output = store.handle(now, input, &mut engine).unwrap();
@@ -291,6 +291,7 @@ fn apply_unsynced(
     command: RangeCommand,
 ) -> Result<RangeResponse, CommandError> {
     let request = RangeRequest { range: RangeId(1), generation: 0, command };
+    let request = StoreRequest::Range(request);
     let input = StoreInput::Request { client: crate::replica::ClientId(1), request_id: 1, request, sender_clock: None };
     let output = store.handle(now, input, engine).unwrap();
     let reply = output.replies.into_iter().find(|reply| reply.request_id == 1).expect("a lone voter answers at once");

@@ -6,7 +6,7 @@
 //! Routing uses a cache of range descriptors. A key with no cached range is
 //! looked up in the meta map, which the first range keeps (see
 //! [`RangeCommand::LookupMeta`]), or, when the map has no answer yet, on some
-//! node (every store answers from its own replicas, see [`LOOKUP_GROUP`]). The
+//! node (every store answers from its own replicas, see [`StoreRequest::Lookup`]). The
 //! answer may be stale, which the range itself detects
 //! (its replicated descriptor is checked on every command) and answers with a
 //! retryable error carrying its fresh descriptor. A leader hint per range comes
@@ -30,21 +30,22 @@ use std::future::Future;
 use crate::keys::Key;
 use crate::range::span::{self, SpanAnswers};
 use crate::range::{codec, CommandError, RangeCommand, RangeDescriptor, RangeError, RangeRequest, RangeResponse};
-use crate::replica::{Request, RequestError};
-use crate::store::{LOOKUP_GROUP, META_RANGE};
+use crate::replica::RequestError;
+use crate::store::{StoreRequest, META_RANGE};
 use crate::txn::coordinator::RangeSender;
 use crate::types::{NodeId, RangeId, Time, Timestamp};
 
 /// How a gateway reaches nodes, and the clock of the node it runs beside.
 pub trait NodeTransport {
-    /// Sends `request` for Raft group `group` to `node`, stamped with the
-    /// gateway's clock, and waits a bounded time for the answer: None when
-    /// none came (lost, late or unreachable).
+    /// Sends `request` to `node`'s store, stamped with the gateway's clock,
+    /// and waits a bounded time for the answer: None when none came (lost,
+    /// late or unreachable). A transport to another node flattens the request
+    /// for its wire ([`StoreRequest::into_wire`]); one to its own node hands
+    /// it over as it is.
     fn request(
         &mut self,
         node: NodeId,
-        group: u64,
-        request: Request,
+        request: StoreRequest,
     ) -> impl Future<Output = Option<Result<Vec<u8>, RequestError>>>;
     /// Waits a little before a retry that another try at once would repeat.
     fn pause(&mut self) -> impl Future<Output = ()>;
@@ -162,8 +163,7 @@ impl<T: NodeTransport> Gateway<T> {
     /// Asks the next node which range holds `key`, by its own replicas.
     async fn lookup_on_a_node(&mut self, key: &Key) {
         let node = self.rotate();
-        let lookup = Request::Read(key.0.clone());
-        match self.transport.request(node, LOOKUP_GROUP, lookup).await {
+        match self.transport.request(node, StoreRequest::Lookup(key.clone())).await {
             Some(Ok(bytes)) if !bytes.is_empty() => match RangeDescriptor::decode(&bytes) {
                 Ok(descriptor) if descriptor.contains(key) && !self.is_stale(&descriptor) => self.learn(descriptor),
                 _ => self.transport.pause().await,
@@ -224,14 +224,13 @@ impl<T: NodeTransport> Gateway<T> {
         );
         let range = descriptor.id;
         let request = RangeRequest { range, generation: descriptor.generation, command: command.clone() };
-        let bytes = codec::encode_request(&request);
         let (mut leaderless_answers, mut unanswered) = (0, 0);
         loop {
             let node = match self.leaders.get(&range) {
                 Some(leader) => *leader,
                 None => self.rotate_among(&descriptor.replicas),
             };
-            let answer = self.transport.request(node, range.0, Request::Write(bytes.clone())).await;
+            let answer = self.transport.request(node, StoreRequest::Range(request.clone())).await;
             match answer {
                 Some(Ok(answer)) => match codec::decode_outcome(&answer) {
                     Ok(Err(CommandError::Range(error))) => {

@@ -27,7 +27,6 @@ use shardforge_core::kv::{KvClient, KvError};
 use shardforge_core::placement::rebalancer::{self, Decision, ReplicaReport};
 use shardforge_core::placement::registry::{self, Membership, Records, REPLICATION_FACTOR};
 use shardforge_core::replica::Request;
-use shardforge_core::txn::gateway::NodeTransport;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::{SimRuntime, SimTransport};
 use shardforge_runtime_sim::network::node_address;
@@ -147,7 +146,7 @@ pub async fn rebalance(mut kv: SimKv, nodes: Vec<NodeId>, interval: Duration, pl
 async fn gather(kv: &mut SimKv, nodes: &[NodeId]) -> BTreeMap<NodeId, Vec<ReplicaReport>> {
     let mut reports = BTreeMap::new();
     for node in nodes {
-        let answer = kv.gateway().transport().request(*node, STATUS_GROUP, Request::Read(Vec::new())).await;
+        let answer = kv.gateway().transport().request_group(*node, STATUS_GROUP, Request::Read(Vec::new())).await;
         if let Some(report) = answer.and_then(Result::ok).and_then(|bytes| decode_reports(&bytes)) {
             reports.insert(*node, report);
         }

@@ -39,7 +39,7 @@ use crate::keys::Key;
 use crate::range::codec;
 use crate::range::timestamp_cache::CacheWrite;
 use crate::range::{RangeDescriptor, RangeMap, TransactionRecord};
-use crate::storage::{mvcc, prefix_end, Engine, KeyValue, Staged, StorageError, WriteBatch};
+use crate::storage::{layout, mvcc, prefix_end, Engine, KeyValue, Staged, StorageError, WriteBatch};
 use crate::types::{LogIndex, RangeId, TransactionId};
 
 const APPLIED: &[u8] = b"applied";
@@ -52,7 +52,7 @@ const RECORDS: &[u8] = b"txn/";
 
 /// The prefix of range `range`'s key space.
 pub fn space(range: RangeId) -> Vec<u8> {
-    [&b"range/"[..], &range.0.to_be_bytes(), b"/"].concat()
+    [layout::RANGE_LOCAL.start, &range.0.to_be_bytes(), b"/"].concat()
 }
 
 /// Range `range`'s view of `engine`: its local keys, and the shared data space.
@@ -93,7 +93,7 @@ pub fn spans(range: RangeId, descriptor: Option<&RangeDescriptor>) -> Vec<(Vec<u
 
 /// The end of every range's key space.
 pub fn spaces_end() -> Vec<u8> {
-    b"range0".to_vec()
+    layout::RANGE_LOCAL.end.to_vec()
 }
 
 /// A storage failure while applying: the replica cannot tell what it holds.
