@@ -3,9 +3,10 @@
 //! One task owns the node's [`Program`] (one Raft group, or a store of many). Each turn it waits for an input or the node's
 //! deadline, takes every other input already queued (up to a bound), hands them
 //! to the node, which writes to the node's disk as it handles them, and performs
-//! the outputs in the core's order: sync once if any asked (group commit; the
-//! sync takes simulated time, and a crash meanwhile loses the unsynced writes),
-//! then send messages, then replies.
+//! the outputs as the core's [`Turn`] orders them: sync once if any asked (group
+//! commit; the sync takes simulated time, and a crash meanwhile loses the
+//! unsynced writes), then send messages, then replies. Ticks follow the core's
+//! [`TickSchedule`], the production driver's policy.
 //! Receiving runs in separate tasks feeding a channel, because madsim's
 //! `recv_from` is not cancel-safe.
 
@@ -16,10 +17,12 @@ use std::time::Duration;
 
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::raft::{Message, MessageBody};
+use shardforge_core::raft::{Message, MessageBody, Ready};
+use shardforge_core::replica::snapshot::frame;
 use shardforge_core::replica::ClientId;
+use shardforge_core::store::turn::{TickSchedule, Turn};
 use shardforge_core::store::StoreOutput;
-use shardforge_core::types::{NodeId, RangeId, Time};
+use shardforge_core::types::{NodeId, RangeId};
 
 use crate::clock::SkewedClock;
 use crate::disk::SimDisk;
@@ -68,20 +71,23 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
     let mut program = P::recover(&setup.settings, setup.id, thread_rng().gen(), &mut setup.disk.lock());
     let mut driver = Driver { setup: Arc::clone(&setup), endpoint, clients: BTreeMap::new() };
     trace(&setup, || format!("{} starts: {:?}", setup.id, program.status()));
-    let mut deadline = Time(0);
+    let mut ticks = TickSchedule::default();
     loop {
-        let events = next_events(&inbox, &setup.clock, deadline).await;
+        let events = next_events(&inbox, &setup.clock, ticks).await;
         let now = setup.clock.now();
         let mut outputs = Vec::new();
         {
             let mut disk = setup.disk.lock();
-            outputs.push(program.handle(now, ProgramInput::Tick, &mut disk));
+            if ticks.due(now) {
+                let output = program.handle(now, ProgramInput::Tick, &mut disk);
+                ticks.ticked(&output);
+                outputs.push(output);
+            }
             for event in events {
                 let input = driver.input(event);
                 outputs.push(program.handle(now, input, &mut disk));
             }
         }
-        deadline = outputs.iter().map(|output| output.next_deadline).min().expect("at least the tick");
         let steps = outputs.iter().map(snapshot_steps).sum::<u64>();
         setup.snapshot_steps.fetch_add(steps, std::sync::atomic::Ordering::Relaxed);
         driver.perform(&program, outputs).await;
@@ -101,9 +107,9 @@ fn snapshot_steps(output: &StoreOutput) -> u64 {
 }
 
 /// Waits for the first event or the deadline, then takes what else is queued.
-async fn next_events(inbox: &async_channel::Receiver<Event>, clock: &SkewedClock, deadline: Time) -> Vec<Event> {
+async fn next_events(inbox: &async_channel::Receiver<Event>, clock: &SkewedClock, ticks: TickSchedule) -> Vec<Event> {
     let mut events = Vec::new();
-    let wait = Duration::from_nanos(deadline.nanos_since(clock.now()));
+    let wait = Duration::from_nanos(ticks.wait_nanos(clock.now()));
     if !wait.is_zero() {
         if let Ok(Ok(event)) = madsim::time::timeout(wait, inbox.recv()).await {
             events.push(event);
@@ -147,25 +153,28 @@ impl<P: Program> Driver<P> {
     }
 
     /// Sync once (the program wrote to the disk as it handled), then send, then reply.
+    /// Performs a turn ([`Turn`]): the sync takes simulated time, and a crash
+    /// meanwhile loses the unsynced writes.
     async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) {
         let setup = Arc::clone(&self.setup);
-        if outputs.iter().any(StoreOutput::needs_sync) {
+        let turn = Turn::of(outputs);
+        if turn.sync {
             madsim::time::sleep(setup.sync_latency).await;
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
         }
-        self.report(program, &outputs);
-        self.send_messages(&outputs).await;
-        for reply in outputs.into_iter().flat_map(|output| output.replies) {
+        self.report(program, &turn.readies);
+        self.send_messages(turn.batches).await;
+        for reply in turn.replies {
             let Some(address) = self.clients.get(&reply.client.0).copied() else { continue };
             let envelope = ReplyEnvelope { request_id: reply.request_id, result: reply.result };
             network::send_value(&self.endpoint, &setup.faults, address, CLIENT_TAG, envelope).await;
         }
     }
 
-    fn report(&self, program: &P, outputs: &[StoreOutput]) {
+    fn report(&self, program: &P, readies: &[(RangeId, Ready)]) {
         let (observer, id) = (&self.setup.observer, self.setup.id);
         let mut changed_groups = std::collections::BTreeSet::new();
-        for (group, ready) in outputs.iter().flat_map(|output| &output.readies) {
+        for (group, ready) in readies {
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
                 let index = snapshot.snapshot.metadata.index;
                 trace(&self.setup, || format!("{id} installed a snapshot of group {} at {index}", group.0));
@@ -190,19 +199,33 @@ impl<P: Program> Driver<P> {
     }
 
     /// One datagram per destination per turn, in node-id order.
-    async fn send_messages(&self, outputs: &[StoreOutput]) {
-        let mut batches: BTreeMap<NodeId, Vec<(u64, Message)>> = BTreeMap::new();
-        for (group, message) in outputs.iter().flat_map(StoreOutput::messages) {
-            if matches!(message.body, MessageBody::VoteResponse { granted: true }) {
-                self.setup.observer.vote_sent(self.setup.id, group.0, message.term, message.to);
+    async fn send_messages(&self, batches: Vec<(NodeId, Vec<(u64, Message)>)>) {
+        for (to, mut messages) in batches {
+            messages.retain(|(group, message)| !self.loses_snapshot_chunk(*group, message));
+            for (group, message) in &messages {
+                if matches!(message.body, MessageBody::VoteResponse { granted: true }) {
+                    self.setup.observer.vote_sent(self.setup.id, *group, message.term, message.to);
+                }
             }
-            batches.entry(message.to).or_default().push((group.0, message.clone()));
-        }
-        for (to, messages) in batches {
             trace(&self.setup, || format!("{} -> {to}: {} messages", self.setup.id, messages.len()));
             let bytes = shardforge_proto::encode_group_batch(&messages);
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;
         }
+    }
+}
+
+impl<P: Program> Driver<P> {
+    /// Whether `message` is a middle chunk of a snapshot transfer that the
+    /// `LoseSnapshotChunk` fault takes (the follower must not install a hole).
+    fn loses_snapshot_chunk(&self, group: u64, message: &Message) -> bool {
+        let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
+        let Ok(head) = frame::decode_head(&snapshot.data) else { return false };
+        if head.sequence == 0 || head.last || !self.setup.faults.take_snapshot_chunk_loss() {
+            return false;
+        }
+        let (from, to, sequence) = (message.from, message.to, head.sequence);
+        trace(&self.setup, || format!("lost chunk {sequence} of a snapshot of group {group} from {from} to {to}"));
+        true
     }
 }
 

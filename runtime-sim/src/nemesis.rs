@@ -47,6 +47,11 @@ pub enum FaultKind {
     /// unsynced tail lost: between two chunks, or between an install's
     /// ingestion and the sync of its Raft batch.
     RestartDuringSnapshot,
+    /// Loses the next one to three middle chunks of snapshot transfers, one
+    /// message each (random loss drops a turn's whole datagram, so it
+    /// takes neighbouring chunks together): the follower must refuse the
+    /// chunks after a hole, and the leader restart the stalled transfer.
+    LoseSnapshotChunk,
     Pause,
     ClockSkew,
     MembershipChange,
@@ -54,7 +59,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::IsolateNode,
         FaultKind::IsolateNewLeader,
         FaultKind::MajorityMinoritySplit,
@@ -70,6 +75,7 @@ impl FaultKind {
         FaultKind::MembershipChange,
         FaultKind::LeaderTransfer,
         FaultKind::RestartDuringSnapshot,
+        FaultKind::LoseSnapshotChunk,
     ];
 }
 
@@ -290,6 +296,7 @@ impl<P: Program> Nemesis<P> {
             FaultKind::KillRestart => self.kill_or_restart(),
             FaultKind::RestartDuringElection => self.restart_during_election().await,
             FaultKind::RestartDuringSnapshot => self.restart_during_snapshot().await,
+            FaultKind::LoseSnapshotChunk => self.lose_snapshot_chunks(),
             FaultKind::Pause => self.pause_or_resume(),
             FaultKind::ClockSkew => self.skew_clock(),
             FaultKind::MembershipChange => self.change_membership().await,
@@ -420,6 +427,16 @@ impl<P: Program> Nemesis<P> {
         let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
         self.cluster.restart(victim);
         format!("{victim} was receiving a snapshot: restarted it, kept {kept} unsynced write batches, lost {lost}")
+    }
+
+    /// Arms the network to lose the next one to three middle chunks, whenever
+    /// transfers send them (a transfer may start long after).
+    fn lose_snapshot_chunks(&mut self) -> String {
+        let count = thread_rng().gen_range(1..=3);
+        let faults = self.cluster.faults();
+        let still_armed = faults.snapshot_chunks_to_lose();
+        faults.lose_snapshot_chunks(count);
+        format!("the next {count} middle snapshot chunks will be lost ({still_armed} were still to lose)")
     }
 
     fn pause_or_resume(&mut self) -> String {

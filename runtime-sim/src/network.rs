@@ -7,6 +7,7 @@
 //! in-memory values since their codec belongs to a later client protocol.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,9 +80,29 @@ pub struct FaultSettings {
 #[derive(Clone, Debug, Default)]
 pub struct NetworkFaults {
     settings: Arc<Mutex<FaultSettings>>,
+    /// Snapshot chunks still to lose, one message each (see
+    /// `FaultKind::LoseSnapshotChunk`): a datagram carries a whole batch, so
+    /// random loss takes a transfer's chunks together far more often than one.
+    snapshot_chunks_to_lose: Arc<AtomicU32>,
 }
 
 impl NetworkFaults {
+    /// Loses the next `count` snapshot chunks that have a chunk before and
+    /// after them in their transfer.
+    pub fn lose_snapshot_chunks(&self, count: u32) {
+        self.snapshot_chunks_to_lose.store(count, Ordering::Relaxed);
+    }
+
+    pub fn snapshot_chunks_to_lose(&self) -> u32 {
+        self.snapshot_chunks_to_lose.load(Ordering::Relaxed)
+    }
+
+    /// Whether to lose this middle chunk (and count it lost).
+    pub fn take_snapshot_chunk_loss(&self) -> bool {
+        let lose = |left: u32| left.checked_sub(1);
+        self.snapshot_chunks_to_lose.fetch_update(Ordering::Relaxed, Ordering::Relaxed, lose).is_ok()
+    }
+
     pub fn settings(&self) -> FaultSettings {
         *self.settings.lock().expect("faults lock")
     }

@@ -101,25 +101,25 @@ fn answered_at_once(replies: Vec<Reply>) -> StoreOutput {
 
 /// Settings of a single-group program.
 pub struct SingleGroupSettings<M> {
-    pub node: ReplicaConfig,
+    pub replica: ReplicaConfig,
     pub make_state_machine: fn() -> M,
 }
 
 impl<M> std::fmt::Debug for SingleGroupSettings<M> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.node.fmt(formatter)
+        self.replica.fmt(formatter)
     }
 }
 
 impl<M> Clone for SingleGroupSettings<M> {
     fn clone(&self) -> Self {
-        SingleGroupSettings { node: self.node.clone(), make_state_machine: self.make_state_machine }
+        SingleGroupSettings { replica: self.replica.clone(), make_state_machine: self.make_state_machine }
     }
 }
 
 /// One Raft group ([`FIRST_GROUP`]) with the state machine `M`.
 pub struct SingleGroup<M: StateMachine> {
-    node: Replica<M>,
+    replica: Replica<M>,
 }
 
 impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
@@ -133,11 +133,11 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
     fn recover(settings: &Self::Settings, id: NodeId, random_seed: u64, disk: &mut MemoryEngine) -> Self {
         let recovered = persistence::recover_rolling_forward(disk, &persistence::GroupKeys::new(FIRST_GROUP))
             .expect("the simulated disk is never corrupt");
-        let mut config = settings.node.clone();
+        let mut config = settings.replica.clone();
         config.group = FIRST_GROUP;
         config.raft.id = id;
         config.raft.random_seed = random_seed;
-        SingleGroup { node: Replica::new(config, recovered, (settings.make_state_machine)(), disk) }
+        SingleGroup { replica: Replica::new(config, recovered, (settings.make_state_machine)(), disk) }
     }
 
     fn handle(&mut self, now: Time, input: ProgramInput, disk: &mut MemoryEngine) -> StoreOutput {
@@ -150,7 +150,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
                 Input::Request(ClientRequest { client, request_id, request })
             }
         };
-        let output = self.node.handle(now, input, disk).expect("the simulated disk never fails");
+        let output = self.replica.handle(now, input, disk).expect("the simulated disk never fails");
         StoreOutput {
             readies: output.readies.into_iter().map(|ready| (RangeId(FIRST_GROUP), ready)).collect(),
             replies: output.replies,
@@ -159,14 +159,14 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
     }
 
     fn status(&self) -> Option<Status> {
-        Some(self.node.raft().status())
+        Some(self.replica.raft().status())
     }
 
     fn replica_state(&self, group: u64, disk: &MemoryEngine) -> Option<ReplicaState> {
         (group == FIRST_GROUP).then(|| ReplicaState {
-            applied_index: self.node.raft().applied_index(),
-            digest: spans_digest(disk, &self.node.state_machine().spans()),
-            voters: self.node.raft().status().configuration.voters,
+            applied_index: self.replica.raft().applied_index(),
+            digest: spans_digest(disk, &self.replica.state_machine().spans()),
+            voters: self.replica.raft().status().configuration.voters,
         })
     }
 }

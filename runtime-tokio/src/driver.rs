@@ -2,14 +2,15 @@
 //!
 //! Each turn it waits for an input or the next tick, takes every other input
 //! already queued (up to a bound), hands them all to the store (which writes
-//! to the engine as it handles them), and performs the outputs in the core's
-//! order: **sync once** if any asked, then send the messages, then answer the
-//! clients. That is group
-//! commit: proposals that arrive while a sync runs queue up and share the next
-//! one. Nothing is sent or answered before the state it promises is durable.
+//! to the engine as it handles them), and performs the outputs as the core's
+//! [`Turn`] orders them: **sync once** if any asked, then send the messages,
+//! then answer the clients. That is group commit: proposals that arrive while
+//! a sync runs queue up and share the next one. Nothing is sent or answered
+//! before the state it promises is durable.
 //!
-//! Ticks go in only when the tick deadline has passed, so a busy node does not
-//! tick (and run housekeeping) more often than an idle one.
+//! Ticks follow the core's [`TickSchedule`], as in the simulator: only when the
+//! tick deadline has passed, so a busy node does not tick (and run
+//! housekeeping) more often than an idle one.
 //!
 //! Everything else talks to the driver through a [`StoreHandle`]: peers'
 //! messages, client requests (answered through a oneshot channel), and status.
@@ -21,8 +22,9 @@ use std::time::Duration;
 use shardforge_core::raft::Message;
 use shardforge_core::replica::{ClientId, Reply, RequestError};
 use shardforge_core::storage::{Engine, StorageError};
+use shardforge_core::store::turn::{TickSchedule, Turn};
 use shardforge_core::store::{Store, StoreInput, StoreOutput, StoreRequest};
-use shardforge_core::types::{NodeId, RangeId, Time};
+use shardforge_core::types::{RangeId, Time};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::wall_clock;
@@ -140,9 +142,9 @@ impl Driver {
     /// outcome is unknown. A storage failure stops the node: the core cannot
     /// guess what was persisted.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
-        let mut deadline = Time(0);
+        let mut ticks = TickSchedule::default();
         loop {
-            let wait = Duration::from_nanos(deadline.nanos_since(wall_clock())).min(self.tick_interval);
+            let wait = Duration::from_nanos(ticks.wait_nanos(wall_clock())).min(self.tick_interval);
             let first = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -161,10 +163,10 @@ impl Driver {
             }
             let now = wall_clock();
             let mut outputs = Vec::new();
-            if now >= deadline {
+            if ticks.due(now) {
                 let output =
                     self.store.handle(now, StoreInput::Tick, &mut self.engine).map_err(|error| error.to_string())?;
-                deadline = output.next_deadline;
+                ticks.ticked(&output);
                 outputs.push(output);
                 self.waiting.retain(|_, answer| !answer.is_closed());
             }
@@ -212,21 +214,18 @@ impl Driver {
                 tracing::info!(range = range.0, index, "restored a snapshot from the range's leader");
             }
         }
-        if outputs.iter().any(StoreOutput::needs_sync) {
+        let turn = Turn::of(outputs);
+        if turn.sync {
             let engine = &mut self.engine;
             let started = std::time::Instant::now();
             sync_blocking(|| engine.sync()).map_err(|error| error.to_string())?;
             self.statistics.syncs += 1;
             self.statistics.sync_time += started.elapsed();
         }
-        let mut batches: BTreeMap<NodeId, Vec<(u64, Message)>> = BTreeMap::new();
-        for (range, message) in outputs.iter().flat_map(StoreOutput::messages) {
-            batches.entry(message.to).or_default().push((range.0, message.clone()));
-        }
-        for (to, messages) in batches {
+        for (to, messages) in turn.batches {
             self.peers.send(to, shardforge_proto::encode_group_batch(&messages));
         }
-        for Reply { request_id, result, .. } in outputs.into_iter().flat_map(|output| output.replies) {
+        for Reply { request_id, result, .. } in turn.replies {
             if let Some(answer) = self.waiting.remove(&request_id) {
                 let _ = answer.send(result);
             }

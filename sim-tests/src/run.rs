@@ -282,7 +282,7 @@ fn draw_cluster_config(
 ) -> ClusterConfig<SingleGroupSettings<RegisterMachine>> {
     let (raft, node_count, sync_latency) = draw_raft_config(options, leader_churn);
     let compaction_threshold_entries = *[5, 50, 1000].choose(&mut thread_rng()).expect("non-empty");
-    let node = ReplicaConfig {
+    let replica = ReplicaConfig {
         group: shardforge_runtime_sim::program::FIRST_GROUP,
         raft,
         tick_interval_nanos: 10_000_000,
@@ -295,7 +295,7 @@ fn draw_cluster_config(
     };
     ClusterConfig {
         node_count,
-        program: SingleGroupSettings { node, make_state_machine: RegisterMachine::new },
+        program: SingleGroupSettings { replica, make_state_machine: RegisterMachine::new },
         sync_latency,
     }
 }
@@ -311,7 +311,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     recorder.event(format!("seed {seed}: {plan_text}"));
     let cluster = SimCluster::<SingleGroup<RegisterMachine>>::start(&config, recorder.clone());
     let election_timeout = Duration::from_nanos(
-        config.program.node.raft.election_timeout_ticks_max as u64 * config.program.node.tick_interval_nanos,
+        config.program.replica.raft.election_timeout_ticks_max as u64 * config.program.replica.tick_interval_nanos,
     );
     let faults = cluster.faults().clone();
     let history = Arc::new(History::new(origin));

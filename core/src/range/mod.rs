@@ -1,11 +1,16 @@
 //! Ranges: the key space cut into contiguous spans, each replicated by its own
 //! Raft group.
 //!
-//! This layer is being built in steps (see docs/transactions.md for the plan).
-//! Today it holds the [`RangeDescriptor`] — which span a range serves, on which
-//! nodes, at which generation — the [`RangeMap`], a node's view of which range
-//! holds which key, used to route requests and to refuse misrouted ones, and the
-//! replicated [`RangeState`] with the commands it applies ([`RangeCommand`]).
+//! - [`RangeDescriptor`]: which span a range serves, on which nodes, at which
+//!   generation.
+//! - [`RangeMap`]: a node's view of which range holds which key, used to route
+//!   requests and to refuse misrouted ones.
+//! - [`RangeState`]: the replicated state of one range, kept in the node's
+//!   engine (`stored`), and the commands it applies ([`RangeCommand`]): MVCC
+//!   reads and writes, transaction records, intent resolution, splits, range
+//!   moves and garbage collection, each checked against the range's replicated
+//!   timestamp cache.
+//! - [`codec`]: the byte encoding of requests, outcomes and snapshot headers.
 
 pub mod codec;
 mod command;

@@ -20,7 +20,7 @@
 //!
 //! A crash keeps a prefix of the unsynced batches, so the applied index a
 //! restart finds never runs ahead of the log and commit index it covers, and
-//! the restarted node replays only the entries after it. Time is turned into
+//! the restarted replica replays only the entries after it. Time is turned into
 //! Raft ticks here: one tick per `tick_interval_nanos` of the time the runtime
 //! reports.
 
@@ -65,7 +65,7 @@ pub trait StateMachine {
     fn snapshot_header(&self) -> Vec<u8>;
 }
 
-/// Settings of a node.
+/// Settings of a replica.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
     /// The Raft group's id: where its state lives in the engine.
@@ -126,7 +126,7 @@ pub struct Reply {
     pub result: Result<Vec<u8>, RequestError>,
 }
 
-/// What can happen to a node.
+/// What can happen to a replica.
 #[derive(Clone, Debug)]
 pub enum Input {
     /// Time passed (the runtime's timer fired).
@@ -171,14 +171,14 @@ pub struct Replica<M: StateMachine> {
     state_machine: M,
     requests: PendingRequests,
     last_tick_at: Option<Time>,
-    /// Snapshots this node streams to followers, as leader.
+    /// Snapshots this replica streams to followers, as leader.
     transfers: Transfers,
-    /// The snapshot this node is being sent, as follower.
+    /// The snapshot this replica is being sent, as follower.
     receiving: Receiving,
 }
 
 impl<M: StateMachine> Replica<M> {
-    /// A node restarting from `recovered` (its Raft state in `engine`); the
+    /// A replica restarting from `recovered` (its Raft state in `engine`); the
     /// state machine loads its own state from `engine`, and the committed
     /// entries after its applied index are applied again as Raft delivers them.
     pub fn new(
@@ -265,7 +265,7 @@ impl<M: StateMachine> Replica<M> {
         4 * u64::from(crate::raft::SNAPSHOT_RESEND_HEARTBEATS) * u64::from(self.config.raft.heartbeat_interval_ticks)
     }
 
-    /// Chunks of streamed snapshots and their acknowledgements are the node's;
+    /// Chunks of streamed snapshots and their acknowledgements are the replica's;
     /// everything else is Raft's. The last chunk reaches Raft once staged.
     /// A chunk from an older term goes to Raft unstaged, which answers it as
     /// it answers any stale leader.
@@ -467,41 +467,41 @@ mod tests {
     #[test]
     fn time_becomes_ticks_and_a_lone_voter_elects_itself() {
         let mut engine = MemoryEngine::new();
-        let mut node = single_voter();
-        let output = node.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        let mut replica = single_voter();
+        let output = replica.handle(Time(0), Input::Tick, &mut engine).unwrap();
         assert_eq!(output.next_deadline, Time(10 * MILLISECOND));
-        node.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
-        assert_eq!(node.raft().role(), Role::Leader);
+        replica.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        assert_eq!(replica.raft().role(), Role::Leader);
     }
 
     #[test]
     fn a_lone_voter_leads_from_its_first_tick() {
         let mut engine = MemoryEngine::new();
-        let mut node = single_voter();
-        node.handle(Time(0), Input::Tick, &mut engine).unwrap();
-        node.handle(Time(10 * MILLISECOND), Input::Tick, &mut engine).unwrap();
-        assert_eq!(node.raft().role(), Role::Leader, "a restarted single node waits out no election timeout");
+        let mut replica = single_voter();
+        replica.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        replica.handle(Time(10 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        assert_eq!(replica.raft().role(), Role::Leader, "a restarted single node waits out no election timeout");
     }
 
     #[test]
     fn a_clock_stepping_back_does_not_stall_the_ticks() {
         let mut engine = MemoryEngine::new();
-        let mut node = single_voter();
-        node.handle(Time(10_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        let mut replica = single_voter();
+        replica.handle(Time(10_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         // The clock steps back nine seconds; elections must not wait for it to catch up.
-        node.handle(Time(1_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
-        node.handle(Time(1_300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
-        assert_eq!(node.raft().role(), Role::Leader);
+        replica.handle(Time(1_000 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        replica.handle(Time(1_300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        assert_eq!(replica.raft().role(), Role::Leader);
     }
 
     #[test]
     fn a_write_is_answered_once_committed_and_a_follower_refuses() {
         let mut engine = MemoryEngine::new();
-        let mut node = single_voter();
-        node.handle(Time(0), Input::Tick, &mut engine).unwrap();
-        node.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        let mut replica = single_voter();
+        replica.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        replica.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
         let request = ClientRequest { client: ClientId(9), request_id: 1, request: Request::Propose(b"x".to_vec()) };
-        let output = node.handle(Time(300 * MILLISECOND), Input::Request(request), &mut engine).unwrap();
+        let output = replica.handle(Time(300 * MILLISECOND), Input::Request(request), &mut engine).unwrap();
         assert!(output.needs_sync(), "the entry must be synced before the reply leaves");
         assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 1, result: Ok(Vec::new()) }]);
 

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::turn::Turn;
 use super::{bootstrap, Store, StoreConfig, StoreInput, StoreOutput, StoreRequest};
 use crate::keys::Key;
 use crate::raft::{Message, RaftConfig, Role};
@@ -149,13 +150,20 @@ impl LocalCluster {
         self.perform(node, output);
     }
 
+    /// Performs `output` as the drivers do ([`Turn`]): a sync if it asks,
+    /// then its messages (queued), then its replies.
     fn perform(&mut self, node: NodeId, output: StoreOutput) {
-        let engine = self.engines.get_mut(&node).expect("known node");
-        engine.sync().expect("the in-memory engine does not fail");
-        for (range, message) in output.messages() {
-            self.queue.push_back((node, range, message.clone()));
+        let turn = Turn::of(vec![output]);
+        if turn.sync {
+            let engine = self.engines.get_mut(&node).expect("known node");
+            engine.sync().expect("the in-memory engine does not fail");
         }
-        for reply in output.replies {
+        for (_, messages) in turn.batches {
+            for (group, message) in messages {
+                self.queue.push_back((node, RangeId(group), message));
+            }
+        }
+        for reply in turn.replies {
             self.replies.insert(reply.request_id, reply.result);
         }
     }
@@ -165,7 +173,8 @@ impl LocalCluster {
     pub fn restart(&mut self, node: NodeId, seed: u64) {
         let config = store_config(node, seed, self);
         let engine = self.engines.get_mut(&node).expect("known node");
-        // Every write here was synced before anything left the node.
+        // What was not synced is lost, as the drivers' turns leave it: the
+        // store replays the log after its durable applied index.
         engine.crash(0);
         let store = Store::new(config, engine).expect("the in-memory engine does not fail");
         self.stores.insert(node, store);

@@ -38,6 +38,7 @@ mod machine;
 mod requests;
 #[cfg(test)]
 mod tests;
+pub mod turn;
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,14 @@
 //! Transactions: the layer that gives reads and writes spanning many ranges one
-//! serializable order. It starts with the hybrid logical clock ([`clock`]), which
-//! stamps every transaction and every version it writes, and the uncertainty
-//! interval that keeps reads correct although the nodes' physical clocks disagree
-//! by up to a configured maximum offset. Transaction records, write intents, the
-//! commit protocol and conflict handling will build on it.
+//! serializable order, above the ranges that store their records and intents.
+//! - [`coordinator`]: one transaction's client side — its timestamp (from the
+//!   node's hybrid logical clock, `crate::clock`), its intents and read spans,
+//!   read refreshes, one-phase and two-phase commit, intent resolution and the
+//!   forgetting of the record once every intent is resolved.
+//! - [`gateway`]: the coordinator's [`coordinator::RangeSender`] over any node
+//!   transport: routes each command to its range's leader through a cache of
+//!   descriptors, and retries through whatever the network does.
+//! - [`LocalRanges`]: ranges in one process without Raft, the coordinator's test
+//!   bed and the reference the replicated version is checked against.
 
 pub mod coordinator;
 pub mod gateway;
