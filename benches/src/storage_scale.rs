@@ -9,11 +9,12 @@
 //! plus a small bound, the put rate at the end at least 0.8 times the rate of
 //! the first step, and a restart under two seconds.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use shardforge_benches::{shardforge_binary, start_node, start_shardforge};
+use shardforge_benches::{
+    folder_mebibytes, kv_client, resident_mebibytes, shardforge_binary, start_node, start_shardforge,
+};
 use shardforge_proto::node::kv_client::KvClient;
 use shardforge_proto::node::{GetRequest, PutRequest};
 use tonic::transport::Channel;
@@ -40,18 +41,6 @@ fn key_of(number: u64) -> Vec<u8> {
     format!("scale/{number:012}").into_bytes()
 }
 
-async fn connect(address: std::net::SocketAddr, within: Duration) -> KvClient<Channel> {
-    let deadline = Instant::now() + within;
-    loop {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("a valid URI");
-        if let Ok(channel) = endpoint.tcp_nodelay(true).connect().await {
-            return KvClient::new(channel);
-        }
-        assert!(Instant::now() < deadline, "the node did not accept a connection within {within:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Puts keys `from..to` from `clients` closed-loop clients, each taking every
 /// `clients`-th key.
 async fn put_range(client: &KvClient<Channel>, clients: u64, value_bytes: usize, from: u64, to: u64) {
@@ -73,36 +62,10 @@ async fn put_range(client: &KvClient<Channel>, clients: u64, value_bytes: usize,
     }
 }
 
-fn resident_mebibytes(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kibibytes: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kibibytes / 1024.0
-}
-
-fn folder_mebibytes(folder: &Path) -> f64 {
-    let mut bytes = 0u64;
-    let mut pending = vec![folder.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&path) else { continue };
-        for entry in entries.flatten() {
-            match entry.metadata() {
-                Ok(metadata) if metadata.is_dir() => pending.push(entry.path()),
-                Ok(metadata) => bytes += metadata.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 /// Reads `key` until the node answers; the time it took and what it found.
 async fn first_answer(address: std::net::SocketAddr, key: Vec<u8>) -> (Duration, bool) {
     let started = Instant::now();
-    let mut client = connect(address, Duration::from_secs(120)).await;
+    let mut client = kv_client(address, Duration::from_secs(120)).await;
     loop {
         if let Ok(answer) = client.get(GetRequest { key: key.clone() }).await {
             return (started.elapsed(), answer.into_inner().found);
@@ -118,7 +81,7 @@ async fn main() {
     let binary = shardforge_binary(arguments.shardforge.clone());
     assert!(binary.exists(), "{} not found: build it (cargo build --release -p shardforge)", binary.display());
     let mut running = start_shardforge(&binary, 1);
-    let client = connect(running.address, Duration::from_secs(60)).await;
+    let client = kv_client(running.address, Duration::from_secs(60)).await;
     let data = running.node_folders[0].join("data");
     println!("{:>10} {:>10} {:>10} {:>10}", "keys", "puts/s", "RSS MiB", "disk MiB");
     let mut rates = Vec::new();

@@ -80,7 +80,7 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
             let mut disk = setup.disk.lock();
             if ticks.due(now) {
                 let output = program.handle(now, ProgramInput::Tick, &mut disk);
-                ticks.ticked(&output);
+                ticks.ticked(now, &output);
                 outputs.push(output);
             }
             for event in events {
@@ -163,6 +163,9 @@ impl<P: Program> Driver<P> {
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
         }
         self.report(program, &turn.readies);
+        for (range, removal) in &turn.removed {
+            setup.observer.replica_removed(setup.id, range.0, *removal);
+        }
         self.send_messages(turn.batches).await;
         for reply in turn.replies {
             let Some(address) = self.clients.get(&reply.client.0).copied() else { continue };

@@ -18,6 +18,9 @@ pub trait Observer: Send + Sync {
     /// `node` sent a vote for `candidate` in `term` of `group` (after persisting
     /// whatever the vote promises, as every message).
     fn vote_sent(&self, node: NodeId, group: u64, term: shardforge_core::types::Term, candidate: NodeId);
+    /// `node` deleted its replica of `group`, which the configuration at
+    /// `removal` left out (reported after the entries it applied in the same turn).
+    fn replica_removed(&self, node: NodeId, group: u64, removal: shardforge_core::types::LogIndex);
     /// `node`'s Raft status of the first group after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).

@@ -96,7 +96,7 @@ pub fn spans_digest(disk: &MemoryEngine, spans: &[Span]) -> u64 {
 /// The output of an input handled without the core: no deadline of its own (the
 /// driver waits for the earliest deadline of a turn's outputs).
 fn answered_at_once(replies: Vec<Reply>) -> StoreOutput {
-    StoreOutput { readies: Vec::new(), replies, next_deadline: Time(u64::MAX) }
+    StoreOutput { replies, next_deadline: Time(u64::MAX), ..StoreOutput::default() }
 }
 
 /// Settings of a single-group program.
@@ -155,6 +155,7 @@ impl<M: StateMachine + Send + 'static> Program for SingleGroup<M> {
             readies: output.readies.into_iter().map(|ready| (RangeId(FIRST_GROUP), ready)).collect(),
             replies: output.replies,
             next_deadline: output.next_deadline,
+            removed: Vec::new(),
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Tuning {
     pub heartbeat_interval_ticks: u32,
     /// Log entries kept before a replica compacts its log into a snapshot.
     pub compaction_threshold_entries: u64,
+    /// ... or command bytes applied since the last compaction: bounds each
+    /// replica's in-memory log when values are large.
+    pub compaction_threshold_bytes: u64,
     /// A range splits once it holds more than this many bytes.
     pub split_threshold_bytes: usize,
     /// Ticks between two checks of the size of each range a node leads.
@@ -76,6 +79,7 @@ impl Default for Tuning {
             election_timeout_ticks_max: 20,
             heartbeat_interval_ticks: 2,
             compaction_threshold_entries: 10_000,
+            compaction_threshold_bytes: 4 << 20,
             split_threshold_bytes: 64 << 20,
             split_check_interval_ticks: 50,
             snapshot_chunk_bytes: 1 << 20,
@@ -163,6 +167,9 @@ impl Config {
         if tuning.heartbeat_interval_ticks == 0 {
             return Err("tuning.heartbeat_interval_ticks must be above 0".into());
         }
+        if tuning.compaction_threshold_entries == 0 || tuning.compaction_threshold_bytes == 0 {
+            return Err("tuning.compaction_threshold_entries and compaction_threshold_bytes must be above 0".into());
+        }
         if tuning.snapshot_chunk_bytes == 0 || tuning.snapshot_chunk_bytes > 16 << 20 {
             return Err("tuning.snapshot_chunk_bytes must be between 1 and 16777216 (16 MiB)".into());
         }
@@ -212,6 +219,9 @@ election_timeout_ticks_max = {election_max}
 heartbeat_interval_ticks = {heartbeat}
 # Log entries a replica keeps before compacting its log into a snapshot.
 compaction_threshold_entries = {compaction}
+# ... or once the commands applied since then hold this many bytes (a replica
+# keeps its log after the last compaction in memory).
+compaction_threshold_bytes = {compaction_bytes}
 # A range splits once it holds more than this many bytes.
 split_threshold_bytes = {split}
 # Ticks between two checks of each led range's size (the storage engine's
@@ -246,6 +256,7 @@ join_timeout_seconds = {join_timeout}
             election_max = tuning.election_timeout_ticks_max,
             heartbeat = tuning.heartbeat_interval_ticks,
             compaction = tuning.compaction_threshold_entries,
+            compaction_bytes = tuning.compaction_threshold_bytes,
             split = tuning.split_threshold_bytes,
             split_check = tuning.split_check_interval_ticks,
             snapshot_chunk = tuning.snapshot_chunk_bytes,

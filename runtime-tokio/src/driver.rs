@@ -166,7 +166,7 @@ impl Driver {
             if ticks.due(now) {
                 let output =
                     self.store.handle(now, StoreInput::Tick, &mut self.engine).map_err(|error| error.to_string())?;
-                ticks.ticked(&output);
+                ticks.ticked(now, &output);
                 outputs.push(output);
                 self.waiting.retain(|_, answer| !answer.is_closed());
             }
@@ -215,6 +215,13 @@ impl Driver {
             }
         }
         let turn = Turn::of(outputs);
+        for (range, removal) in &turn.removed {
+            tracing::info!(
+                range = range.0,
+                removal = removal.0,
+                "removed this node's replica, which a range move left behind"
+            );
+        }
         if turn.sync {
             let engine = &mut self.engine;
             let started = std::time::Instant::now();

@@ -278,6 +278,7 @@ fn store_config(config: &Config, node: NodeId) -> StoreConfig {
         raft,
         tick_interval_nanos: tuning.tick_interval_millis * 1_000_000,
         compaction_threshold_entries: tuning.compaction_threshold_entries,
+        compaction_threshold_bytes: tuning.compaction_threshold_bytes,
         heartbeat_expiry_nanos: 10 * tuning.election_timeout_ticks_max as u64 * tuning.tick_interval_millis * 1_000_000,
         split_threshold_bytes: Some(tuning.split_threshold_bytes),
         split_check_interval_ticks: tuning.split_check_interval_ticks,

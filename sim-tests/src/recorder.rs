@@ -6,7 +6,11 @@
 //! - **replica state agreement**: every replica's state machine is identical after
 //!   applying the same index, including states installed from snapshots, which
 //!   the entry check cannot see into;
-//! - **election safety**: at most one leader per term.
+//! - **election safety**: at most one leader per term;
+//! - **replica removal**: a node deletes its replica of a group only on a
+//!   configuration that leaves it out and that some replica has applied (so
+//!   committed): a replica deleted on an uncommitted one forgets entries it
+//!   acknowledged while its vote may still count.
 //!
 //! It also keeps the trace (when asked) and a hash of it, to show determinism.
 
@@ -15,6 +19,7 @@ use std::sync::Mutex;
 
 use madsim::time::Instant;
 use shardforge_core::raft::{Entry, EntryPayload, Role, Status};
+use shardforge_core::store::SPLIT_INITIAL_INDEX;
 use shardforge_core::types::{LogIndex, NodeId, Term};
 use shardforge_runtime_sim::observer::Observer;
 use shardforge_runtime_sim::program::{ReplicaState, FIRST_GROUP};
@@ -25,6 +30,11 @@ struct Records {
     applied: BTreeMap<(u64, LogIndex), (Term, u64, NodeId)>,
     /// Leaders of the first group, by term.
     leaders: BTreeMap<Term, NodeId>,
+    /// Per group and index: the voters of each configuration entry applied.
+    configurations: BTreeMap<(u64, LogIndex), BTreeSet<NodeId>>,
+    /// Per group, the indexes of snapshots some replica restored (committed
+    /// state, whose configuration Raft indexes at the snapshot's index).
+    snapshots: BTreeSet<(u64, LogIndex)>,
     /// Per group and applied index: the digest of the state machine there, and who reported it first.
     states: BTreeMap<(u64, LogIndex), (u64, NodeId)>,
     /// Per group, each node's latest applied index.
@@ -127,6 +137,9 @@ impl Observer for Recorder {
             match records.applied.get(&(group, entry.index)).copied() {
                 None => {
                     records.applied.insert((group, entry.index), (entry.term, digest, node));
+                    if let EntryPayload::Configuration(configuration) = &entry.payload {
+                        records.configurations.insert((group, entry.index), configuration.voters.clone());
+                    }
                 }
                 Some((term, known, first)) if term != entry.term || known != digest => {
                     let violation = format!(
@@ -161,7 +174,31 @@ impl Observer for Recorder {
         }
     }
 
+    fn replica_removed(&self, node: NodeId, group: u64, removal: LogIndex) {
+        let records = self.records();
+        let (voters, from_snapshot) =
+            (records.configurations.get(&(group, removal)).cloned(), records.snapshots.contains(&(group, removal)));
+        drop(records);
+        self.event(format!("{node} removed its replica of group {group} (left out at {removal})"));
+        match voters {
+            Some(voters) if !voters.contains(&node) => {}
+            // A snapshot's configuration, or a group's initial one (the first
+            // range's, or the right half's of a split, born from the left's
+            // committed split with the left's voters) is committed state.
+            None if from_snapshot || removal <= SPLIT_INITIAL_INDEX => {}
+            Some(_) => self.violate(format!(
+                "replica removal: {node} deleted its replica of group {group} on the configuration at {removal}, \
+                 which keeps it"
+            )),
+            None => self.violate(format!(
+                "replica removal: {node} deleted its replica of group {group} on the configuration at {removal}, \
+                 which no replica has applied (it may never commit)"
+            )),
+        }
+    }
+
     fn restored_snapshot(&self, node: NodeId, group: u64, index: LogIndex) {
+        self.records().snapshots.insert((group, index));
         self.event(format!("{node} restored a snapshot of group {group} at {index}"));
     }
 

@@ -287,6 +287,7 @@ fn draw_cluster_config(
         raft,
         tick_interval_nanos: 10_000_000,
         compaction_threshold_entries,
+        compaction_threshold_bytes: *[1 << 10, 1 << 20].choose(&mut thread_rng()).expect("non-empty"),
         // Registers are 25 bytes a pair: 64-byte chunks stream every snapshot in many.
         snapshot: SnapshotLimits {
             chunk_bytes_max: *[64, 1 << 20].choose(&mut thread_rng()).expect("non-empty"),

@@ -74,6 +74,10 @@ pub struct ReplicaConfig {
     pub tick_interval_nanos: u64,
     /// Compact the log once this many applied entries follow the last snapshot.
     pub compaction_threshold_entries: u64,
+    /// ... or once the commands applied since the last compaction hold this
+    /// many bytes: Raft keeps the entries after its snapshot in memory, so
+    /// this bounds a replica's log in memory when entries are large.
+    pub compaction_threshold_bytes: u64,
     /// How snapshots are streamed to followers.
     pub snapshot: SnapshotLimits,
 }
@@ -175,6 +179,9 @@ pub struct Replica<M: StateMachine> {
     transfers: Transfers,
     /// The snapshot this replica is being sent, as follower.
     receiving: Receiving,
+    /// Command bytes applied since the log was last compacted (from zero at
+    /// a restart: the log a restart loads was bounded when it was written).
+    applied_bytes_since_compaction: u64,
 }
 
 impl<M: StateMachine> Replica<M> {
@@ -200,6 +207,7 @@ impl<M: StateMachine> Replica<M> {
             last_tick_at: None,
             transfers: Transfers::default(),
             receiving: Receiving::default(),
+            applied_bytes_since_compaction: 0,
         }
     }
 
@@ -337,7 +345,10 @@ impl<M: StateMachine> Replica<M> {
             }
             for entry in &ready.committed_entries {
                 let result = match &entry.payload {
-                    EntryPayload::Command(command) => self.state_machine.apply(engine, entry.index, command)?,
+                    EntryPayload::Command(command) => {
+                        self.applied_bytes_since_compaction += command.len() as u64;
+                        self.state_machine.apply(engine, entry.index, command)?
+                    }
                     EntryPayload::Empty | EntryPayload::Configuration(_) => Vec::new(),
                 };
                 output.replies.extend(self.requests.settle_write(entry.index, entry.term, result));
@@ -409,9 +420,12 @@ impl<M: StateMachine> Replica<M> {
     /// batches of the entries it drops, so a crash never keeps the one without
     /// the others.
     fn maybe_compact(&mut self) {
-        let applied = self.raft.applied_index();
-        if applied.0 >= self.raft.snapshot_index().0 + self.config.compaction_threshold_entries {
+        let (applied, snapshot) = (self.raft.applied_index(), self.raft.snapshot_index());
+        let entries_due = applied.0 >= snapshot.0 + self.config.compaction_threshold_entries;
+        let bytes_due = self.applied_bytes_since_compaction >= self.config.compaction_threshold_bytes;
+        if applied > snapshot && (entries_due || bytes_due) {
             self.raft.compact(applied, Vec::new());
+            self.applied_bytes_since_compaction = 0;
         }
     }
 }
@@ -451,11 +465,16 @@ mod tests {
     const MILLISECOND: u64 = 1_000_000;
 
     fn single_voter() -> Replica<Nothing> {
+        single_voter_compacting_at(u64::MAX)
+    }
+
+    fn single_voter_compacting_at(compaction_threshold_bytes: u64) -> Replica<Nothing> {
         let config = ReplicaConfig {
             group: 1,
             raft: RaftConfig::new(NodeId(1), 7),
             tick_interval_nanos: 10 * MILLISECOND,
             compaction_threshold_entries: 100,
+            compaction_threshold_bytes,
             snapshot: SnapshotLimits::default(),
         };
         let metadata =
@@ -510,5 +529,23 @@ mod tests {
         let output = follower.handle(Time(0), Input::Request(request), &mut engine).unwrap();
         let refused = Err(RequestError::NotLeader { leader: None });
         assert_eq!(output.replies, vec![Reply { client: ClientId(9), request_id: 2, result: refused }]);
+    }
+
+    /// Large entries compact the log long before the entry count would: the
+    /// log after the snapshot is held in memory.
+    #[test]
+    fn the_log_compacts_once_its_applied_commands_reach_the_byte_threshold() {
+        let mut engine = MemoryEngine::new();
+        let mut replica = single_voter_compacting_at(1_000);
+        replica.handle(Time(0), Input::Tick, &mut engine).unwrap();
+        replica.handle(Time(300 * MILLISECOND), Input::Tick, &mut engine).unwrap();
+        let start = replica.raft().snapshot_index();
+        for request_id in 0..3 {
+            let request = ClientRequest { client: ClientId(9), request_id, request: Request::Propose(vec![7; 400]) };
+            let output = replica.handle(Time(300 * MILLISECOND), Input::Request(request), &mut engine).unwrap();
+            assert_eq!(output.replies.len(), 1, "a lone leader commits at once");
+            let compacted = replica.raft().snapshot_index() > start;
+            assert_eq!(compacted, request_id == 2, "compacted after {} bytes", 400 * (request_id + 1));
+        }
     }
 }

@@ -43,6 +43,7 @@ fn store_config(node: NodeId, seed: u64, cluster: &LocalCluster) -> StoreConfig 
         raft: RaftConfig::new(node, seed ^ node.0),
         tick_interval_nanos: STEP_NANOS,
         compaction_threshold_entries: 200,
+        compaction_threshold_bytes: 64 << 10,
         heartbeat_expiry_nanos: 2_000_000_000,
         split_threshold_bytes: cluster.split_threshold_bytes,
         split_check_interval_ticks: 5,

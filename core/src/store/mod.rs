@@ -73,6 +73,8 @@ pub struct StoreConfig {
     pub raft: RaftConfig,
     pub tick_interval_nanos: u64,
     pub compaction_threshold_entries: u64,
+    /// See `ReplicaConfig::compaction_threshold_bytes`.
+    pub compaction_threshold_bytes: u64,
     pub heartbeat_expiry_nanos: u64,
     /// A leader splits its range once it holds more MVCC data than this (None: never).
     pub split_threshold_bytes: Option<usize>,
@@ -132,6 +134,10 @@ pub struct StoreOutput {
     pub readies: Vec<(RangeId, Ready)>,
     pub replies: Vec<Reply>,
     pub next_deadline: Time,
+    /// Replicas this handling deleted (`remove_replicas_left_behind`), each
+    /// with the index of the configuration that removed this node: for logs
+    /// and for the simulator's removal check.
+    pub removed: Vec<(RangeId, LogIndex)>,
 }
 
 impl StoreOutput {
@@ -260,6 +266,7 @@ impl Store {
             raft,
             tick_interval_nanos: self.config.tick_interval_nanos,
             compaction_threshold_entries: self.config.compaction_threshold_entries,
+            compaction_threshold_bytes: self.config.compaction_threshold_bytes,
             snapshot: self.config.snapshot,
         };
         let mut machine =
@@ -304,7 +311,7 @@ impl Store {
                 self.handle_request(now, client, request_id, request, sender_clock, &mut output, engine)?;
             }
         }
-        self.remove_replicas_left_behind(engine)?;
+        output.removed = self.remove_replicas_left_behind(engine)?;
         Ok(self.finish(now, output))
     }
 
@@ -476,7 +483,10 @@ impl Store {
     /// committed: the group's majorities no longer count this node, and what
     /// it held is not needed. A range moved back here later starts empty from
     /// the tombstone and is initialized by a snapshot, like any new replica.
-    fn remove_replicas_left_behind(&mut self, engine: &mut dyn Engine) -> Result<(), StorageError> {
+    fn remove_replicas_left_behind(
+        &mut self,
+        engine: &mut dyn Engine,
+    ) -> Result<Vec<(RangeId, LogIndex)>, StorageError> {
         let node = self.config.node;
         let left_behind: Vec<RangeId> = self
             .replicas
@@ -491,6 +501,7 @@ impl Store {
             })
             .map(|(range, _)| *range)
             .collect();
+        let mut removed = Vec::new();
         for range in left_behind {
             let replica = self.replicas.remove(&range).expect("listed above");
             let status = replica.raft().status();
@@ -505,8 +516,9 @@ impl Store {
             batch.operations.extend(view.finish().operations);
             engine.write(batch)?;
             engine.discard(range.0)?; // a snapshot it was being sent
+            removed.push((range, removal));
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

@@ -203,6 +203,7 @@ fn single_node_store_with_offset_nanos(max_offset_nanos: u64) -> (Store, MemoryE
         raft: RaftConfig::new(node, 1),
         tick_interval_nanos: 10_000_000,
         compaction_threshold_entries: 100,
+        compaction_threshold_bytes: u64::MAX,
         heartbeat_expiry_nanos: 1_000_000_000,
         split_threshold_bytes: None,
         split_check_interval_ticks: 10,
