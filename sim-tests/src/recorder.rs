@@ -176,8 +176,12 @@ impl Observer for Recorder {
 
     fn replica_removed(&self, node: NodeId, group: u64, removal: LogIndex) {
         let records = self.records();
-        let (voters, from_snapshot) =
-            (records.configurations.get(&(group, removal)).cloned(), records.snapshots.contains(&(group, removal)));
+        let voters = records.configurations.get(&(group, removal)).cloned();
+        // Some replica applied past it (its state is the state after an
+        // entry at or beyond `removal`), or restored a snapshot there.
+        let applied_beyond =
+            records.applied_indexes.get(&group).is_some_and(|nodes| nodes.values().any(|index| *index >= removal));
+        let committed = applied_beyond || records.snapshots.contains(&(group, removal));
         drop(records);
         self.event(format!("{node} removed its replica of group {group} (left out at {removal})"));
         match voters {
@@ -185,7 +189,7 @@ impl Observer for Recorder {
             // A snapshot's configuration, or a group's initial one (the first
             // range's, or the right half's of a split, born from the left's
             // committed split with the left's voters) is committed state.
-            None if from_snapshot || removal <= SPLIT_INITIAL_INDEX => {}
+            None if committed || removal <= SPLIT_INITIAL_INDEX => {}
             Some(_) => self.violate(format!(
                 "replica removal: {node} deleted its replica of group {group} on the configuration at {removal}, \
                  which keeps it"
