@@ -201,6 +201,19 @@ impl<P: Program> Driver<P> {
         }
     }
 
+    /// Whether `message` is a middle chunk of a snapshot transfer that the
+    /// `LoseSnapshotChunk` fault takes (the follower must not install a hole).
+    fn loses_snapshot_chunk(&self, group: u64, message: &Message) -> bool {
+        let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
+        let Ok(head) = frame::decode_head(&snapshot.data) else { return false };
+        if head.sequence == 0 || head.last || !self.setup.faults.take_snapshot_chunk_loss() {
+            return false;
+        }
+        let (from, to, sequence) = (message.from, message.to, head.sequence);
+        trace(&self.setup, || format!("lost chunk {sequence} of a snapshot of group {group} from {from} to {to}"));
+        true
+    }
+
     /// One datagram per destination per turn, in node-id order.
     async fn send_messages(&self, batches: Vec<(NodeId, Vec<(u64, Message)>)>) {
         for (to, mut messages) in batches {
@@ -214,21 +227,6 @@ impl<P: Program> Driver<P> {
             let bytes = shardforge_proto::encode_group_batch(&messages);
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;
         }
-    }
-}
-
-impl<P: Program> Driver<P> {
-    /// Whether `message` is a middle chunk of a snapshot transfer that the
-    /// `LoseSnapshotChunk` fault takes (the follower must not install a hole).
-    fn loses_snapshot_chunk(&self, group: u64, message: &Message) -> bool {
-        let MessageBody::InstallSnapshot { snapshot } = &message.body else { return false };
-        let Ok(head) = frame::decode_head(&snapshot.data) else { return false };
-        if head.sequence == 0 || head.last || !self.setup.faults.take_snapshot_chunk_loss() {
-            return false;
-        }
-        let (from, to, sequence) = (message.from, message.to, head.sequence);
-        trace(&self.setup, || format!("lost chunk {sequence} of a snapshot of group {group} from {from} to {to}"));
-        true
     }
 }
 

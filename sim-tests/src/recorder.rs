@@ -32,9 +32,6 @@ struct Records {
     leaders: BTreeMap<Term, NodeId>,
     /// Per group and index: the voters of each configuration entry applied.
     configurations: BTreeMap<(u64, LogIndex), BTreeSet<NodeId>>,
-    /// Per group, the indexes of snapshots some replica restored (committed
-    /// state, whose configuration Raft indexes at the snapshot's index).
-    snapshots: BTreeSet<(u64, LogIndex)>,
     /// Per group and applied index: the digest of the state machine there, and who reported it first.
     states: BTreeMap<(u64, LogIndex), (u64, NodeId)>,
     /// Per group, each node's latest applied index.
@@ -177,11 +174,10 @@ impl Observer for Recorder {
     fn replica_removed(&self, node: NodeId, group: u64, removal: LogIndex) {
         let records = self.records();
         let voters = records.configurations.get(&(group, removal)).cloned();
-        // Some replica applied past it (its state is the state after an
-        // entry at or beyond `removal`), or restored a snapshot there.
-        let applied_beyond =
+        // Some replica's state is the state after an entry at or beyond
+        // `removal` (applied, or restored from a snapshot there).
+        let committed =
             records.applied_indexes.get(&group).is_some_and(|nodes| nodes.values().any(|index| *index >= removal));
-        let committed = applied_beyond || records.snapshots.contains(&(group, removal));
         drop(records);
         self.event(format!("{node} removed its replica of group {group} (left out at {removal})"));
         match voters {
@@ -202,7 +198,6 @@ impl Observer for Recorder {
     }
 
     fn restored_snapshot(&self, node: NodeId, group: u64, index: LogIndex) {
-        self.records().snapshots.insert((group, index));
         self.event(format!("{node} restored a snapshot of group {group} at {index}"));
     }
 

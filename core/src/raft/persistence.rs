@@ -23,7 +23,6 @@ use crate::types::{LogIndex, NodeId, Term};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupKeys {
     group: u64,
-    prefix: Vec<u8>,
     /// `installed/<group>`: outside `raft/`, because it is ingested with the
     /// state machine's data (see [`installed_chunk`]).
     installed: Vec<u8>,
@@ -35,11 +34,11 @@ const SNAPSHOT: &[u8] = b"snapshot";
 impl GroupKeys {
     /// The keys of group `group`; groups never share a prefix.
     pub fn new(group: u64) -> GroupKeys {
-        GroupKeys { group, prefix: layout::raft_group(group), installed: layout::installed(group) }
+        GroupKeys { group, installed: layout::installed(group) }
     }
 
-    fn key(&self, suffix: &[u8]) -> Vec<u8> {
-        [&self.prefix[..], suffix].concat()
+    fn key(&self, name: &[u8]) -> Vec<u8> {
+        layout::raft_state(self.group, name)
     }
 
     fn hard_state(&self) -> Vec<u8> {

@@ -308,49 +308,44 @@ impl Store {
                 }
             }
             StoreInput::Request { client, request_id, request, sender_clock } => {
-                self.handle_request(now, client, request_id, request, sender_clock, &mut output, engine)?;
+                match self.replica_request(now, request, sender_clock) {
+                    Ok((range, request)) if self.replicas.contains_key(&range) => {
+                        let input = Input::Request(ClientRequest { client, request_id, request });
+                        self.handle_replica(now, range, input, &mut output, engine)?;
+                    }
+                    Ok(_) => {
+                        let result = Err(RequestError::NotLeader { leader: None });
+                        output.replies.push(Reply { client, request_id, result });
+                    }
+                    Err(result) => output.replies.push(Reply { client, request_id, result }),
+                }
             }
         }
         output.removed = self.remove_replicas_left_behind(engine)?;
         Ok(self.finish(now, output))
     }
 
-    /// A client's request: a lookup answered at once, a range command checked
-    /// against the clocks and proposed (encoded once, into the Raft entry), an
-    /// admin request handed to the range's replica.
-    #[allow(clippy::too_many_arguments)]
-    fn handle_request(
+    /// What a client's request asks of which replica, or its answer at once:
+    /// a lookup's, or a clock refusal (accepted timestamps advance the clock). A range command is encoded here, once,
+    /// into the Raft entry it proposes.
+    fn replica_request(
         &mut self,
         now: Time,
-        client: ClientId,
-        request_id: u64,
         request: StoreRequest,
         sender_clock: Option<Time>,
-        output: &mut StoreOutput,
-        engine: &mut dyn Engine,
-    ) -> Result<(), StorageError> {
-        let (range, request) = match request {
+    ) -> Result<(RangeId, Request), Result<Vec<u8>, RequestError>> {
+        match request {
             StoreRequest::Lookup(key) => {
-                let descriptor = self.descriptor_for(&key).map(|descriptor| descriptor.encode());
-                output.replies.push(Reply { client, request_id, result: Ok(descriptor.unwrap_or_default()) });
-                return Ok(());
+                Err(Ok(self.descriptor_for(&key).map(|found| found.encode()).unwrap_or_default()))
             }
             StoreRequest::Range(request) => {
                 if !self.accept_sender_clock(now, sender_clock) || !self.accept_timestamps(now, &request.command) {
-                    output.replies.push(Reply { client, request_id, result: Err(RequestError::ClockOffset) });
-                    return Ok(());
+                    return Err(Err(RequestError::ClockOffset));
                 }
-                (request.range, Request::Propose(codec::encode_request(&request)))
+                Ok((request.range, Request::Propose(codec::encode_request(&request))))
             }
-            StoreRequest::Admin { range, request } => (range, request.into_replica_request()),
-        };
-        if self.replicas.contains_key(&range) {
-            let input = Input::Request(ClientRequest { client, request_id, request });
-            self.handle_replica(now, range, input, output, engine)?;
-        } else {
-            output.replies.push(Reply { client, request_id, result: Err(RequestError::NotLeader { leader: None }) });
+            StoreRequest::Admin { range, request } => Ok((range, request.into_replica_request())),
         }
-        Ok(())
     }
 
     fn finish(&self, now: Time, mut output: StoreOutput) -> StoreOutput {
