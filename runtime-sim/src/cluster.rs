@@ -62,6 +62,7 @@ impl<P: Program> SimCluster<P> {
                 sync_latency: config.sync_latency,
                 statuses: Arc::clone(&statuses),
                 snapshot_steps: Default::default(),
+                power_switch: Default::default(),
             });
             let init_setup = Arc::clone(&setup);
             let handle = Handle::current()
@@ -114,6 +115,11 @@ impl<P: Program> SimCluster<P> {
 
     pub fn node_ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()
+    }
+
+    /// The switch that cuts `id`'s power after an acknowledgement.
+    pub fn power_switch(&self, id: NodeId) -> &crate::driver::PowerSwitch {
+        &self.nodes[&id].setup.power_switch
     }
 
     pub fn faults(&self) -> &NetworkFaults {

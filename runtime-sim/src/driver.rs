@@ -12,12 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use madsim::net::Endpoint;
 use madsim::rand::{thread_rng, Rng};
-use shardforge_core::raft::{Message, MessageBody, Ready};
+use shardforge_core::raft::{AppendResult, Message, MessageBody};
 use shardforge_core::replica::snapshot::frame;
 use shardforge_core::replica::ClientId;
 use shardforge_core::store::turn::{TickSchedule, Turn};
@@ -51,6 +52,52 @@ pub struct NodeSetup<P: Program> {
     /// as soon as handled (before the sync): the nemesis crashes a node
     /// moments after one (`FaultKind::RestartDuringSnapshot`).
     pub snapshot_steps: std::sync::atomic::AtomicU64,
+    /// Cuts the node's power right after a turn that acknowledged something
+    /// (`FaultKind::PowerLossAfterAcknowledgement`).
+    pub power_switch: PowerSwitch,
+}
+
+/// A power cut timed to a dangerous instant: armed by the nemesis, it trips
+/// right after the next turn that sent an acknowledgement (a granted vote, an
+/// accepted append, a staged chunk), and loses every write the disk had not
+/// synced. A random crash rarely lands between one turn's sends and the next
+/// turn's sync, so a turn that sends a promise before its write is durable
+/// (ack before fsync, inside group commit) goes unseen by it; this cut lands
+/// there. In a correct node the turn synced before it sent, so the cut is a
+/// restart right after a promise, which the durability checks then hold to it.
+#[derive(Debug, Default)]
+pub struct PowerSwitch {
+    armed: AtomicBool,
+    tripped: AtomicBool,
+}
+
+impl PowerSwitch {
+    pub fn arm(&self) {
+        self.tripped.store(false, Ordering::Relaxed);
+        self.armed.store(true, Ordering::Relaxed);
+    }
+
+    /// Disarms the switch; whether it tripped.
+    pub fn disarm(&self) -> bool {
+        self.armed.store(false, Ordering::Relaxed);
+        self.tripped.load(Ordering::Relaxed)
+    }
+
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(Ordering::Relaxed)
+    }
+
+    /// Called after every turn: cuts the power if armed and the turn
+    /// acknowledged something. Returns how many unsynced write batches the
+    /// cut lost (`None`: it did not trip).
+    fn trip(&self, acknowledged: bool, disk: &SimDisk) -> Option<usize> {
+        if !acknowledged || !self.armed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.armed.store(false, Ordering::Relaxed);
+        self.tripped.store(true, Ordering::Relaxed);
+        Some(disk.crash(|_| 0).1)
+    }
 }
 
 /// Every node's latest Raft status, shared by the cluster's nodes and the nemesis.
@@ -71,6 +118,7 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
     let mut program = P::recover(&setup.settings, setup.id, thread_rng().gen(), &mut setup.disk.lock());
     let mut driver = Driver { setup: Arc::clone(&setup), endpoint, clients: BTreeMap::new() };
     trace(&setup, || format!("{} starts: {:?}", setup.id, program.status()));
+    setup.observer.started(setup.id, program.status().as_ref());
     let mut ticks = TickSchedule::default();
     loop {
         let events = next_events(&inbox, &setup.clock, ticks).await;
@@ -90,7 +138,15 @@ pub async fn run_node<P: Program>(setup: Arc<NodeSetup<P>>) {
         }
         let steps = outputs.iter().map(snapshot_steps).sum::<u64>();
         setup.snapshot_steps.fetch_add(steps, std::sync::atomic::Ordering::Relaxed);
-        driver.perform(&program, outputs).await;
+        let acknowledged = driver.perform(&program, outputs).await;
+        if let Some(lost) = setup.power_switch.trip(acknowledged, &setup.disk) {
+            // The power is out: the process is as good as dead until the
+            // nemesis restarts it.
+            trace(&setup, || {
+                format!("{} lost power after acknowledging: {lost} unsynced write batches lost", setup.id)
+            });
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -155,29 +211,57 @@ impl<P: Program> Driver<P> {
     /// Sync once (the program wrote to the disk as it handled), then send, then reply.
     /// Performs a turn ([`Turn`]): the sync takes simulated time, and a crash
     /// meanwhile loses the unsynced writes.
-    async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) {
+    /// Returns whether the turn sent an acknowledgement.
+    async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) -> bool {
         let setup = Arc::clone(&self.setup);
         let turn = Turn::of(outputs);
+        let acknowledged = turn.batches.iter().flat_map(|(_, messages)| messages).any(|(_, message)| {
+            matches!(
+                message.body,
+                MessageBody::VoteResponse { granted: true }
+                    | MessageBody::AppendResponse { result: AppendResult::Accepted { .. } }
+                    | MessageBody::SnapshotChunkAck { .. }
+            )
+        });
         if turn.sync {
             madsim::time::sleep(setup.sync_latency).await;
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
         }
-        self.report(program, &turn.readies);
-        for (range, removal) in &turn.removed {
-            setup.observer.replica_removed(setup.id, range.0, *removal);
-        }
+        self.report_promises(&turn.batches);
+        self.report(program, &turn);
         self.send_messages(turn.batches).await;
         for reply in turn.replies {
             let Some(address) = self.clients.get(&reply.client.0).copied() else { continue };
             let envelope = ReplyEnvelope { request_id: reply.request_id, result: reply.result };
             network::send_value(&self.endpoint, &setup.faults, address, CLIENT_TAG, envelope).await;
         }
+        acknowledged
     }
 
-    fn report(&self, program: &P, readies: &[(RangeId, Ready)]) {
+    /// Tells the observer the votes and acknowledgements the turn is about
+    /// to send: before its removals, since a replica that acknowledged and was
+    /// removed in one turn acknowledged before it was removed.
+    fn report_promises(&self, batches: &[(NodeId, Vec<(u64, Message)>)]) {
+        let (observer, id) = (&self.setup.observer, self.setup.id);
+        for (group, message) in batches.iter().flat_map(|(_, messages)| messages) {
+            match message.body {
+                MessageBody::VoteResponse { granted: true } => observer.vote_sent(id, *group, message.term, message.to),
+                MessageBody::AppendResponse { result: AppendResult::Accepted { match_index } } => {
+                    observer.acknowledged(id, *group, message.term, match_index)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Tells the observer what the turn applied, then what it removed (a
+    /// removal is judged by the configurations applied), then the states and
+    /// status it left (a replica removed and re-created empty in the same turn
+    /// is a new one).
+    fn report(&self, program: &P, turn: &Turn) {
         let (observer, id) = (&self.setup.observer, self.setup.id);
         let mut changed_groups = std::collections::BTreeSet::new();
-        for (group, ready) in readies {
+        for (group, ready) in &turn.readies {
             if let Some(snapshot) = ready.snapshot.as_ref().filter(|snapshot| snapshot.restore) {
                 let index = snapshot.snapshot.metadata.index;
                 trace(&self.setup, || format!("{id} installed a snapshot of group {} at {index}", group.0));
@@ -188,6 +272,9 @@ impl<P: Program> Driver<P> {
                 observer.applied(id, group.0, &ready.committed_entries);
                 changed_groups.insert(*group);
             }
+        }
+        for (range, removal) in &turn.removed {
+            observer.replica_removed(id, range.0, *removal);
         }
         let disk = self.setup.disk.lock();
         for RangeId(group) in changed_groups {
@@ -218,11 +305,6 @@ impl<P: Program> Driver<P> {
     async fn send_messages(&self, batches: Vec<(NodeId, Vec<(u64, Message)>)>) {
         for (to, mut messages) in batches {
             messages.retain(|(group, message)| !self.loses_snapshot_chunk(*group, message));
-            for (group, message) in &messages {
-                if matches!(message.body, MessageBody::VoteResponse { granted: true }) {
-                    self.setup.observer.vote_sent(self.setup.id, *group, message.term, message.to);
-                }
-            }
             trace(&self.setup, || format!("{} -> {to}: {} messages", self.setup.id, messages.len()));
             let bytes = shardforge_proto::encode_group_batch(&messages);
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;

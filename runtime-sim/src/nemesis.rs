@@ -52,6 +52,12 @@ pub enum FaultKind {
     /// takes neighbouring chunks together): the follower must refuse the
     /// chunks after a hole, and the leader restart the stalled transfer.
     LoseSnapshotChunk,
+    /// Cuts a follower's power right after a turn that sent acknowledgements
+    /// (a granted vote, an accepted append, a staged chunk), losing every
+    /// unsynced write, and restarts it: a promise sent before its write was
+    /// durable is then broken, which the durability checks see. Random
+    /// crashes rarely land in that instant (`driver::PowerSwitch`).
+    PowerLossAfterAcknowledgement,
     Pause,
     ClockSkew,
     MembershipChange,
@@ -59,7 +65,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::IsolateNode,
         FaultKind::IsolateNewLeader,
         FaultKind::MajorityMinoritySplit,
@@ -76,6 +82,7 @@ impl FaultKind {
         FaultKind::LeaderTransfer,
         FaultKind::RestartDuringSnapshot,
         FaultKind::LoseSnapshotChunk,
+        FaultKind::PowerLossAfterAcknowledgement,
     ];
 }
 
@@ -297,6 +304,7 @@ impl<P: Program> Nemesis<P> {
             FaultKind::RestartDuringElection => self.restart_during_election().await,
             FaultKind::RestartDuringSnapshot => self.restart_during_snapshot().await,
             FaultKind::LoseSnapshotChunk => self.lose_snapshot_chunks(),
+            FaultKind::PowerLossAfterAcknowledgement => self.power_loss_after_acknowledgement().await,
             FaultKind::Pause => self.pause_or_resume(),
             FaultKind::ClockSkew => self.skew_clock(),
             FaultKind::MembershipChange => self.change_membership().await,
@@ -427,6 +435,37 @@ impl<P: Program> Nemesis<P> {
         let (kept, lost) = self.cluster.crash(victim, |unsynced| random.gen_range(0..=unsynced));
         self.cluster.restart(victim);
         format!("{victim} was receiving a snapshot: restarted it, kept {kept} unsynced write batches, lost {lost}")
+    }
+
+    /// Arms the power switch of one running node that does not lead the first
+    /// group (leaders acknowledge nothing there) and waits, up to a second, for
+    /// it to trip; then restarts the node.
+    async fn power_loss_after_acknowledgement(&mut self) -> String {
+        let running: Vec<NodeId> = self
+            .cluster
+            .node_ids()
+            .into_iter()
+            .filter(|node| self.cluster.is_alive(*node) && !self.cluster.is_paused(*node))
+            .filter(|node| self.cluster.leader().is_none_or(|(leader, _)| leader != *node))
+            .collect();
+        let Some(victim) = running.choose(&mut thread_rng()).copied() else { return "no follower running".into() };
+        self.cluster.power_switch(victim).arm();
+        let stop_waiting_at = madsim::time::Instant::now() + Duration::from_millis(1_000);
+        while !self.cluster.power_switch(victim).tripped() {
+            if madsim::time::Instant::now() > stop_waiting_at {
+                if !self.cluster.power_switch(victim).disarm() {
+                    return format!("{victim} acknowledged nothing: its power stays on");
+                }
+                break;
+            }
+            madsim::time::sleep(Duration::from_micros(200)).await;
+        }
+        self.cluster.power_switch(victim).disarm();
+        // The disk lost its unsynced writes when the switch tripped; nothing was written since.
+        let (kept, lost) = self.cluster.crash(victim, |_| 0);
+        assert_eq!((kept, lost), (0, 0), "a node whose power is out writes nothing");
+        self.cluster.restart(victim);
+        format!("{victim} lost power right after acknowledging, and restarted")
     }
 
     /// Arms the network to lose the next one to three middle chunks, whenever

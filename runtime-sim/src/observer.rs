@@ -18,9 +18,23 @@ pub trait Observer: Send + Sync {
     /// `node` sent a vote for `candidate` in `term` of `group` (after persisting
     /// whatever the vote promises, as every message).
     fn vote_sent(&self, node: NodeId, group: u64, term: shardforge_core::types::Term, candidate: NodeId);
+    /// `node` told the leader of `term` of `group` that its log matches the
+    /// leader's up to `match_index` (after persisting those entries, as every
+    /// message): it may never be in that term again with a shorter log.
+    fn acknowledged(
+        &self,
+        node: NodeId,
+        group: u64,
+        term: shardforge_core::types::Term,
+        match_index: shardforge_core::types::LogIndex,
+    );
     /// `node` deleted its replica of `group`, which the configuration at
     /// `removal` left out (reported after the entries it applied in the same turn).
     fn replica_removed(&self, node: NodeId, group: u64, removal: shardforge_core::types::LogIndex);
+    /// `node` started from its disk, holding this status of the first group
+    /// (`None`: no replica of it, as after a removal that a crash kept the
+    /// turn from reporting).
+    fn started(&self, node: NodeId, status: Option<&Status>);
     /// `node`'s Raft status of the first group after handling a batch of inputs.
     fn status(&self, node: NodeId, status: &Status);
     /// Whether `event` lines are wanted (formatting them costs time).

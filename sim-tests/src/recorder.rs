@@ -7,6 +7,13 @@
 //!   applying the same index, including states installed from snapshots, which
 //!   the entry check cannot see into;
 //! - **election safety**: at most one leader per term;
+//! - **durability of promises** (where replicas live as long as their node):
+//!   a node never votes twice in a term, never holds another vote in a term it
+//!   voted in, never falls back to an earlier term than one it voted or
+//!   acknowledged in, and never holds a shorter log in a term than it
+//!   acknowledged to that term's leader (within a term, a follower's log only
+//!   grows: the leader's entries never conflict with what it sent before, and
+//!   a snapshot at or below a matching entry keeps the log);
 //! - **replica removal**: a node deletes its replica of a group only on a
 //!   configuration that leaves it out and that some replica has applied (so
 //!   committed): a replica deleted on an uncommitted one forgets entries it
@@ -41,6 +48,11 @@ struct Records {
     statuses: BTreeMap<NodeId, Status>,
     /// Per group, node and term: the candidate the node sent its vote to.
     votes: BTreeMap<(u64, NodeId, Term), NodeId>,
+    /// Per group, node and term: the highest index the node told that term's
+    /// leader its log matches.
+    acknowledgements: BTreeMap<(u64, NodeId, Term), LogIndex>,
+    /// Per group and node: the highest term it voted or acknowledged in.
+    promised_terms: BTreeMap<(u64, NodeId), Term>,
     /// The first group's highest commit index reported by a node in each term.
     commits: BTreeMap<Term, LogIndex>,
     violations: Vec<String>,
@@ -52,8 +64,8 @@ struct Records {
 pub struct Recorder {
     origin: Instant,
     tracing: bool,
-    /// Whether votes are checked (see [`Recorder::new`]).
-    vote_checks: bool,
+    /// Whether votes and acknowledgements are checked (see [`Recorder::new`]).
+    durability_checks: bool,
     records: Mutex<Records>,
 }
 
@@ -75,15 +87,16 @@ fn digest(entry: &Entry) -> u64 {
 }
 
 impl Recorder {
-    /// `vote_checks`: hold every node to one vote per term across restarts. Only
+    /// `durability_checks`: hold every node to one vote per term across
+    /// restarts, and to the terms and log entries it promised. Only
     /// where replicas live as long as their node: a replica that a range move
     /// destroyed and later re-created starts over, votes included (a new
     /// incarnation, which the transaction workloads' mover makes).
-    pub fn new(tracing: bool, vote_checks: bool) -> Recorder {
+    pub fn new(tracing: bool, durability_checks: bool) -> Recorder {
         Recorder {
             origin: Instant::now(),
             tracing,
-            vote_checks,
+            durability_checks,
             records: Mutex::new(Records { trace_hash: FNV_OFFSET, ..Records::default() }),
         }
     }
@@ -118,6 +131,35 @@ impl Recorder {
     /// Per group, each node's latest applied index (as of its last state report).
     pub fn applied_indexes(&self) -> BTreeMap<u64, BTreeMap<NodeId, LogIndex>> {
         self.records().applied_indexes.clone()
+    }
+
+    /// A promise of the first group that `node`'s status breaks: a term it
+    /// voted or acknowledged in, fallen back from, or a log shorter than it
+    /// acknowledged in its current term (the vote itself is checked in
+    /// [`Observer::status`]).
+    fn broken_promise(&self, node: NodeId, status: &Status) -> Option<String> {
+        let records = self.records();
+        if let Some(promised) = records.promised_terms.get(&(FIRST_GROUP, node)).filter(|term| **term > status.term) {
+            return Some(format!(
+                "term durability: {node} voted or acknowledged in {promised} but is now in {}",
+                status.term
+            ));
+        }
+        let acknowledged = records.acknowledgements.get(&(FIRST_GROUP, node, status.term))?;
+        (status.last_index < *acknowledged).then(|| {
+            format!(
+                "acknowledgement durability: {node} told the leader of {} its log matches up to {acknowledged}, \
+                 but its log now ends at {}",
+                status.term, status.last_index
+            )
+        })
+    }
+
+    /// Drops what `node`'s replica of `group` acknowledged: the replica is gone.
+    fn forget_acknowledgements(&self, group: u64, node: NodeId) {
+        self.records()
+            .acknowledgements
+            .retain(|(acknowledged_group, acknowledger, _), _| (*acknowledged_group, *acknowledger) != (group, node));
     }
 
     /// Per group, its voters as the most advanced replica reported them.
@@ -172,6 +214,8 @@ impl Observer for Recorder {
     }
 
     fn replica_removed(&self, node: NodeId, group: u64, removal: LogIndex) {
+        // Its log goes with it (its term and vote stay, in the tombstone).
+        self.forget_acknowledgements(group, node);
         let records = self.records();
         let voters = records.configurations.get(&(group, removal)).cloned();
         // Some replica's state is the state after an entry at or beyond
@@ -204,10 +248,12 @@ impl Observer for Recorder {
     /// One vote per node per term, across restarts: a second candidate in the
     /// same term means the first vote was forgotten (or never made durable).
     fn vote_sent(&self, node: NodeId, group: u64, term: Term, candidate: NodeId) {
-        if !self.vote_checks {
+        if !self.durability_checks {
             return;
         }
         let mut records = self.records();
+        let promised = records.promised_terms.entry((group, node)).or_default();
+        *promised = (*promised).max(term);
         let first = *records.votes.entry((group, node, term)).or_insert(candidate);
         if first != candidate {
             drop(records);
@@ -217,7 +263,29 @@ impl Observer for Recorder {
         }
     }
 
+    fn acknowledged(&self, node: NodeId, group: u64, term: Term, match_index: LogIndex) {
+        if !self.durability_checks {
+            return;
+        }
+        let mut records = self.records();
+        let promised = records.promised_terms.entry((group, node)).or_default();
+        *promised = (*promised).max(term);
+        let acknowledged = records.acknowledgements.entry((group, node, term)).or_default();
+        *acknowledged = (*acknowledged).max(match_index);
+    }
+
+    fn started(&self, node: NodeId, status: Option<&Status>) {
+        match status {
+            Some(status) => self.status(node, status),
+            // No replica of the first group: what it acknowledged went with it.
+            None => self.forget_acknowledgements(FIRST_GROUP, node),
+        }
+    }
+
     fn status(&self, node: NodeId, status: &Status) {
+        if let Some(violation) = self.broken_promise(node, status) {
+            self.violate(violation);
+        }
         let mut records = self.records();
         // A vote sent was durable first: the node may never be in that term
         // again without it (as after a restart that lost it).
@@ -269,5 +337,67 @@ impl Observer for Recorder {
         let mut records = self.records();
         records.trace_hash = fnv1a(fnv1a(records.trace_hash, line.as_bytes()), b"\n");
         records.trace.push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shardforge_core::raft::Configuration;
+
+    use super::*;
+
+    fn follower(term: u64, last_index: u64) -> Status {
+        Status {
+            id: NodeId(2),
+            role: Role::Follower,
+            term: Term(term),
+            vote: None,
+            leader: None,
+            last_index: LogIndex(last_index),
+            commit_index: LogIndex(0),
+            applied_index: LogIndex(0),
+            configuration: Configuration::default(),
+            configuration_index: LogIndex(0),
+        }
+    }
+
+    /// The violations a node's statuses after acknowledging i10 in t3 produce.
+    fn violations_after_acknowledging(statuses: &[Status]) -> Vec<String> {
+        madsim::runtime::Runtime::new().block_on(async {
+            let recorder = Recorder::new(false, true);
+            recorder.acknowledged(NodeId(2), FIRST_GROUP, Term(3), LogIndex(10));
+            for status in statuses {
+                recorder.status(NodeId(2), status);
+            }
+            recorder.violations()
+        })
+    }
+
+    #[test]
+    fn a_log_shorter_than_acknowledged_in_the_same_term_is_a_broken_promise() {
+        assert!(violations_after_acknowledging(&[follower(3, 10), follower(3, 12), follower(4, 2)]).is_empty());
+        let violations = violations_after_acknowledging(&[follower(3, 9)]);
+        assert_eq!(violations.len(), 1);
+        assert!(violations[0].starts_with("acknowledgement durability: n2"), "{violations:?}");
+    }
+
+    #[test]
+    fn a_term_behind_one_acknowledged_in_is_a_broken_promise() {
+        let violations = violations_after_acknowledging(&[follower(2, 12)]);
+        assert!(violations[0].starts_with("term durability: n2 voted or acknowledged in t3"), "{violations:?}");
+    }
+
+    #[test]
+    fn a_removed_replica_takes_its_acknowledgements_with_it() {
+        madsim::runtime::Runtime::new().block_on(async {
+            let recorder = Recorder::new(false, true);
+            recorder.acknowledged(NodeId(2), FIRST_GROUP, Term(3), LogIndex(10));
+            recorder.started(NodeId(2), None);
+            recorder.status(NodeId(2), &follower(3, 0));
+            recorder.acknowledged(NodeId(2), FIRST_GROUP, Term(3), LogIndex(10));
+            recorder.replica_removed(NodeId(2), FIRST_GROUP, LogIndex(1));
+            recorder.status(NodeId(2), &follower(3, 0));
+            assert!(recorder.violations().is_empty(), "{:?}", recorder.violations());
+        });
     }
 }

@@ -181,11 +181,13 @@ impl RangeState {
     }
 
     /// Where to split to halve the range by keys: its median user key, if that
-    /// lies strictly inside the span (a range of one key cannot split).
+    /// lies strictly inside the span (a range of one key cannot split). Two
+    /// walks over the keys (count, then stop halfway), holding one key at a
+    /// time: a split reads its range but never copies it.
     pub fn median_key(&self, view: &(impl Engine + ?Sized)) -> Option<Key> {
         let (start, end) = (&self.descriptor.start.0, end_bytes(&self.descriptor.end));
-        let keys = mvcc::user_keys_in(view, start, end, usize::MAX).expect("a range's data reads");
-        let median = Key(keys.get(keys.len() / 2)?.clone());
+        let keys = || mvcc::user_keys(view, start, end).map(|key| key.expect("a range's data reads"));
+        let median = Key(keys().nth(keys().count() / 2)?);
         (median > self.descriptor.start).then_some(median)
     }
 

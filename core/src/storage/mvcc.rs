@@ -298,24 +298,39 @@ pub fn get_with_version(
 }
 
 /// The distinct user keys with any MVCC data in `[start, end)` (an empty `end`:
-/// to the end), in order, at most `limit` of them. Each key costs one seek past
-/// its versions, so a bounded scan reads a bounded part of the engine.
+/// to the end), in order, read one at a time: each costs one seek past its
+/// versions, and nothing but the current key is held, so a walk over a whole
+/// range (a refresh, a garbage collection, a split's median) needs bounded
+/// memory whatever the range holds.
+pub fn user_keys<'a, E: Engine + ?Sized>(
+    engine: &'a E,
+    start: &[u8],
+    end: &[u8],
+) -> impl Iterator<Item = Result<Vec<u8>, MvccError>> + 'a {
+    let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
+    let mut from = Some(key_prefix(start).finish());
+    std::iter::from_fn(move || {
+        let seek = from.take()?;
+        let next = match engine.scan(&seek, &end_bound, 1) {
+            Ok(found) => found.into_iter().next()?,
+            Err(error) => return Some(Err(MvccError::from(error))),
+        };
+        let parsed = parse_engine_key(&next.0).map_err(MvccError::from);
+        Some(parsed.map(|(user_key, _)| {
+            from = Some(key_end(&user_key));
+            user_key
+        }))
+    })
+}
+
+/// [`user_keys`], at most `limit` of them, collected.
 pub fn user_keys_in(
     engine: &(impl Engine + ?Sized),
     start: &[u8],
     end: &[u8],
     limit: usize,
 ) -> Result<Vec<Vec<u8>>, MvccError> {
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    let end_bound = if end.is_empty() { MVCC_END.to_vec() } else { key_prefix(end).finish() };
-    let mut from = key_prefix(start).finish();
-    while keys.len() < limit {
-        let Some((engine_key, _)) = engine.scan(&from, &end_bound, 1)?.into_iter().next() else { break };
-        let (user_key, _) = parse_engine_key(&engine_key)?;
-        from = key_end(&user_key);
-        keys.push(user_key);
-    }
-    Ok(keys)
+    user_keys(engine, start, end).take(limit).collect()
 }
 
 /// Reads every live key in `[start, end)` (an empty `end` means the end of the
@@ -331,17 +346,15 @@ pub fn scan(
 ) -> Result<(Vec<KeyValue>, Option<Timestamp>), MvccError> {
     let mut rows = Vec::new();
     let mut newest_version = None;
-    let mut from = start.to_vec();
-    while rows.len() < limit {
-        let page = user_keys_in(engine, &from, end, limit - rows.len())?;
-        let Some(last) = page.last() else { break };
-        from = [&last[..], &[0]].concat();
-        for user_key in page {
-            let (value, version) = get_with_version(engine, &user_key, options)?;
-            newest_version = newest_version.max(version);
-            if let Some(value) = value {
-                rows.push((user_key, value));
-            }
+    for user_key in user_keys(engine, start, end) {
+        if rows.len() >= limit {
+            break;
+        }
+        let user_key = user_key?;
+        let (value, version) = get_with_version(engine, &user_key, options)?;
+        newest_version = newest_version.max(version);
+        if let Some(value) = value {
+            rows.push((user_key, value));
         }
     }
     Ok((rows, newest_version))
@@ -460,7 +473,8 @@ pub fn has_write_between(
     up_to: Timestamp,
     transaction: Option<TransactionId>,
 ) -> Result<bool, MvccError> {
-    for user_key in user_keys_in(engine, start, end, usize::MAX)? {
+    for user_key in user_keys(engine, start, end) {
+        let user_key = user_key?;
         if let Some(intent) = intent(engine, &user_key)? {
             if Some(intent.transaction) != transaction && intent.timestamp <= up_to {
                 return Ok(true);
@@ -504,7 +518,8 @@ pub fn garbage_collect(
     horizon: Timestamp,
 ) -> Result<usize, MvccError> {
     let mut batch = WriteBatch::default();
-    for user_key in user_keys_in(engine, start, end, usize::MAX)? {
+    for user_key in user_keys(&*engine, start, end) {
+        let user_key = user_key?;
         let versions = engine.scan(&version_key(&user_key, horizon), &key_end(&user_key), usize::MAX)?;
         for (position, (engine_key, bytes)) in versions.into_iter().enumerate() {
             // The newest version at or below the horizon stays unless it is a deletion.

@@ -181,7 +181,7 @@ async fn gateway_on(host: u64, faults: NetworkFaults, nodes: Vec<NodeId>, clock:
 /// The whole run, inside a madsim runtime seeded with `seed`.
 pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
     let origin = madsim::time::Instant::now();
-    let recorder = Arc::new(Recorder::new(options.trace, false));
+    let recorder = Arc::new(Recorder::new(options.trace, true));
     let (plan, leader_churn) = draw_plan();
     let (store, node_count, sync_latency) = store_config(&options, leader_churn);
     // Production's default (commit wait off: serializable, not strict) and the
