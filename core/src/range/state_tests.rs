@@ -385,6 +385,29 @@ fn garbage_collection_keeps_what_reads_above_its_threshold_see() {
     assert_eq!(get(&mut state, "k", 24), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
 }
 
+/// The right half of a split shares the data space its parent collected:
+/// a read below the parent's threshold would find the older versions gone, so
+/// the right range refuses it as the parent would.
+#[test]
+fn the_right_half_of_a_split_keeps_its_parents_garbage_collection_threshold() {
+    let mut state = range();
+    for (transaction, wall) in [(1, 10), (2, 20), (3, 30)] {
+        let written = put(&mut state, "q", transaction, wall);
+        commit(&mut state, "q", transaction, written);
+    }
+    let collect = RangeCommand::GarbageCollect { threshold: at(25) };
+    assert_eq!(apply(&mut state, collect), Ok(RangeResponse::Collected { versions: 1 }));
+    let (_, right) = state.apply_request(RangeRequest {
+        range: RangeId(1),
+        generation: 0,
+        command: RangeCommand::Split { at: key("m"), right_id: RangeId(2) },
+    });
+    let mut right = right.expect("a split yields the right range");
+    assert_eq!(right.state.garbage_collection_threshold(), at(25));
+    assert_eq!(get(&mut right, "q", 15), Err(CommandError::BelowGarbageCollectionThreshold { threshold: at(25) }));
+    assert_eq!(value_of(get(&mut right, "q", 25)), Ok(Some(b"q".to_vec())));
+}
+
 #[test]
 fn the_first_range_keeps_the_meta_map_through_splits_and_snapshots() {
     let mut state = TestRange::new(RangeState::first(
