@@ -31,6 +31,8 @@ struct SimNode<P: Program> {
     setup: Arc<NodeSetup<P>>,
     alive: bool,
     paused: bool,
+    /// Killed for good ([`SimCluster::retire`]): never restarted.
+    retired: bool,
 }
 
 /// The running cluster and its fault controls.
@@ -71,7 +73,7 @@ impl<P: Program> SimCluster<P> {
                 .ip(network::node_ip(id))
                 .init(move || run_node(Arc::clone(&init_setup)))
                 .build();
-            nodes.insert(id, SimNode { handle, setup, alive: true, paused: false });
+            nodes.insert(id, SimNode { handle, setup, alive: true, paused: false, retired: false });
         }
         SimCluster { nodes, faults, cut_links: BTreeSet::new(), statuses }
     }
@@ -148,10 +150,24 @@ impl<P: Program> SimCluster<P> {
         node.setup.disk.crash(choose_kept)
     }
 
+    /// Kills the node for good, as a machine that died: it never restarts.
+    pub fn retire(&mut self, id: NodeId) {
+        self.resume(id);
+        if self.is_alive(id) {
+            self.crash(id, |_| 0);
+        }
+        self.nodes.get_mut(&id).expect("known node").retired = true;
+    }
+
+    pub fn is_retired(&self, id: NodeId) -> bool {
+        self.nodes[&id].retired
+    }
+
     /// Starts a crashed node again from its disk.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("known node");
         assert!(!node.alive, "restarting a live node");
+        assert!(!node.retired, "restarting a retired node");
         Handle::current().restart(node.handle.id());
         node.alive = true;
     }

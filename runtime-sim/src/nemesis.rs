@@ -152,6 +152,32 @@ impl Default for ClockFaults {
     }
 }
 
+/// Nodes a test's operator asks to be killed for good (a machine that died),
+/// while the nemesis runs: it retires them at its next action, or when
+/// healing, and never restarts them.
+#[derive(Clone, Debug, Default)]
+pub struct Retirements(Arc<std::sync::Mutex<(BTreeSet<NodeId>, BTreeSet<NodeId>)>>);
+
+impl Retirements {
+    /// Asks for `node` to be killed for good.
+    pub fn ask(&self, node: NodeId) {
+        self.0.lock().expect("retirements lock").0.insert(node);
+    }
+
+    /// The nodes killed for good so far.
+    pub fn retired(&self) -> BTreeSet<NodeId> {
+        self.0.lock().expect("retirements lock").1.clone()
+    }
+
+    /// The nodes asked for and not retired yet, now counted as retired.
+    fn take_asked(&self) -> Vec<NodeId> {
+        let mut state = self.0.lock().expect("retirements lock");
+        let asked: Vec<NodeId> = std::mem::take(&mut state.0).into_iter().collect();
+        state.1.extend(asked.iter().copied());
+        asked
+    }
+}
+
 /// Plays a fault plan against a cluster.
 pub struct Nemesis<P: Program> {
     pub cluster: SimCluster<P>,
@@ -168,6 +194,7 @@ pub struct Nemesis<P: Program> {
     pub actions: Vec<String>,
     /// How many nodes may be down or paused at once (see [`Nemesis::with_down_nodes_max`]).
     down_nodes_max: usize,
+    retirements: Retirements,
 }
 
 impl<P: Program> Nemesis<P> {
@@ -183,6 +210,21 @@ impl<P: Program> Nemesis<P> {
             isolated_leader_term: Default::default(),
             actions: Vec::new(),
             down_nodes_max: usize::MAX,
+            retirements: Retirements::default(),
+        }
+    }
+
+    /// Takes requests to kill nodes for good from `retirements`.
+    pub fn with_retirements(mut self, retirements: Retirements) -> Nemesis<P> {
+        self.retirements = retirements;
+        self
+    }
+
+    /// Kills for good the nodes asked for since the last call.
+    fn retire_asked(&mut self) {
+        for node in self.retirements.take_asked() {
+            self.cluster.retire(node);
+            self.record(format!("retired {node}: killed for good"));
         }
     }
 
@@ -211,7 +253,14 @@ impl<P: Program> Nemesis<P> {
         if down.len() < self.down_nodes_max {
             return None;
         }
-        let node = *down.choose(&mut thread_rng()).expect("the budget is spent, so some node is down");
+        // A retired node counts against the budget but never comes back.
+        let back: Vec<NodeId> = down.into_iter().filter(|node| !self.cluster.is_retired(*node)).collect();
+        let Some(node) = back.choose(&mut thread_rng()).copied() else {
+            return Some(format!(
+                "nothing more goes down (at most {} down, retired nodes included)",
+                self.down_nodes_max
+            ));
+        };
         if self.cluster.is_alive(node) {
             self.cluster.resume(node);
             Some(format!("resumed {node} (at most {} down)", self.down_nodes_max))
@@ -237,6 +286,7 @@ impl<P: Program> Nemesis<P> {
         while madsim::time::Instant::now() < end {
             let pause = Duration::from_millis(thread_rng().gen_range(20..=self.plan.action_interval_millis_max));
             madsim::time::sleep(pause).await;
+            self.retire_asked();
             let kind = self
                 .plan
                 .enabled
@@ -365,8 +415,12 @@ impl<P: Program> Nemesis<P> {
 
     fn kill_or_restart(&mut self) -> String {
         let mut random = thread_rng();
-        let dead: Vec<NodeId> =
-            self.cluster.node_ids().into_iter().filter(|node| !self.cluster.is_alive(*node)).collect();
+        let dead: Vec<NodeId> = self
+            .cluster
+            .node_ids()
+            .into_iter()
+            .filter(|node| !self.cluster.is_alive(*node) && !self.cluster.is_retired(*node))
+            .collect();
         if let Some(node) = dead.choose(&mut random).copied().filter(|_| random.gen_bool(0.5)) {
             self.cluster.restart(node);
             return format!("restarted {node}");
@@ -561,15 +615,16 @@ impl<P: Program> Nemesis<P> {
         format!("transfer leadership to {target}: {answer:?}")
     }
 
-    /// Ends every fault: network healed, clocks reset, every node running, and the
-    /// removed voter (if any) added back.
+    /// Ends every fault: network healed, clocks reset, every node running (but
+    /// the retired), and the removed voter (if any) added back.
     pub async fn heal(&mut self) {
+        self.retire_asked();
         self.cluster.heal_network();
         self.cluster.faults().set(FaultSettings::default());
         for node in self.cluster.node_ids() {
             self.cluster.clock(node).reset();
             self.cluster.resume(node);
-            if !self.cluster.is_alive(node) {
+            if !self.cluster.is_alive(node) && !self.cluster.is_retired(node) {
                 self.cluster.restart(node);
             }
         }

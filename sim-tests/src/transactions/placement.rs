@@ -9,7 +9,9 @@
 //!   the next id, which is the id the simulated node was started with, and
 //!   the same id again when the join is repeated with its token (as a node
 //!   whose answer was lost asks again). Then it decommissions one
-//!   node drawn from the seed.
+//!   node drawn from the seed; in half the runs that node first dies for
+//!   good (the nemesis kills it and never restarts it: a machine lost), so
+//!   its ranges are re-replicated around a voter that never answers.
 //! - **The rebalancer** runs a round every interval (drawn per seed): it asks
 //!   every node for the reports of its replicas ([`STATUS_GROUP`]), reads the
 //!   registry, plans and carries out at most one move.
@@ -29,6 +31,7 @@ use shardforge_core::placement::registry::{self, Membership, Records, REPLICATIO
 use shardforge_core::replica::Request;
 use shardforge_core::types::NodeId;
 use shardforge_runtime_sim::client::{SimRuntime, SimTransport};
+use shardforge_runtime_sim::nemesis::Retirements;
 use shardforge_runtime_sim::network::node_address;
 use shardforge_runtime_sim::observer::Observer;
 use shardforge_runtime_sim::program::{decode_reports, STATUS_GROUP};
@@ -51,12 +54,18 @@ pub struct Placement {
     pub violations: Mutex<Vec<String>>,
     /// The rebalancer's interval between rounds, in milliseconds.
     pub rebalance_interval_millis: AtomicU64,
+    /// Where the operator asks for the leaving node to die for good.
+    pub retirements: Retirements,
+    /// Whether the leaving node dies for good before its decommission.
+    leaving_dies: bool,
 }
 
 impl Placement {
-    pub fn new(recorder: Arc<Recorder>) -> Placement {
+    pub fn new(recorder: Arc<Recorder>, retirements: Retirements, leaving_dies: bool) -> Placement {
         Placement {
             recorder,
+            retirements,
+            leaving_dies,
             moves: AtomicU64::new(0),
             operator_done: AtomicBool::new(false),
             rebalance_interval_millis: AtomicU64::new(0),
@@ -112,6 +121,11 @@ pub async fn operate(mut kv: SimKv, nodes: Vec<NodeId>, placement: &Placement) {
     madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(500..=4000))).await;
     let leaving = nodes[thread_rng().gen_range(0..nodes.len())];
     *placement.leaving.lock().expect("placement lock") = Some(leaving);
+    if placement.leaving_dies {
+        placement.retirements.ask(leaving);
+        placement.recorder.event(format!("operator: {leaving} dies for good, then is decommissioned"));
+        madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(0..=2000))).await;
+    }
     match until_done!(registry::decommission(&mut kv, leaving).await) {
         Ok(Membership::Decommissioning | Membership::Decommissioned) => {}
         Ok(Membership::Active) => violation(placement, format!("decommissioning node {leaving} left it active")),
@@ -203,7 +217,9 @@ fn unsettled(
     if !placement.operator_done.load(Ordering::SeqCst) {
         return Some("the operator's joins and decommission are not done".into());
     }
-    if let Some(silent) = nodes.iter().find(|node| !reports.contains_key(node)) {
+    let retired = placement.retirements.retired();
+    let answering = nodes.iter().filter(|node| !retired.contains(node));
+    if let Some(silent) = answering.into_iter().find(|node| !reports.contains_key(node)) {
         return Some(format!("node {silent} does not answer"));
     }
     let leaving = placement.leaving.lock().expect("placement lock").expect("set before done");
