@@ -1,7 +1,8 @@
 //! A running cluster grows and shrinks, with real binaries on 127.0.0.1: a
 //! fourth node joins and the rebalancer gives it replicas; a node is
 //! decommissioned, its replicas move away, and it is stopped with every key
-//! still readable.
+//! still readable; a node killed for good is decommissioned the same way,
+//! its ranges re-replicated from the replicas that survive.
 
 mod common;
 
@@ -263,4 +264,44 @@ async fn a_wiped_node_rejoins_and_catches_up_by_streamed_snapshots() {
         let key = format!("key-{index:04}");
         assert_eq!(get(&mut through_wiped, &key).await.expect("read"), Some(value.clone()), "{key}");
     }
+}
+
+/// A node dies for good (`kill -9`, never restarted) and is decommissioned:
+/// each of its ranges gains a replica elsewhere while that node, still a
+/// voter, never answers, so the new replica must join the quorum from its
+/// first snapshot on. Every key stays readable and writable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_is_decommissioned_and_its_ranges_re_replicate_around_it() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let value = "d".repeat(64);
+    let (addresses, mut nodes) = three_loaded_nodes(root.path(), &value, small_ranges).await;
+    let fourth_address = free_address();
+    let mut fourth = Node::init(root.path(), "n4", fourth_address, &addresses);
+    small_ranges(&fourth);
+    fourth.start();
+    eventually(Duration::from_secs(90), "node 4 joins and holds replicas", || async {
+        let cluster = status(addresses[0]).await?;
+        let full = cluster.ranges.iter().all(|range| range.replicas.len() == 3);
+        (full && loads(&cluster).get(&4).copied().unwrap_or(0) >= 1).then_some(())
+    })
+    .await;
+
+    nodes[1].kill();
+    let on_two = loads(&status(addresses[0]).await.expect("status"))[&2];
+    eprintln!("node 2 killed for good, holding {on_two} replicas");
+    let decommissioned_at = Instant::now();
+    let output = decommission(&nodes[0], addresses[0], 2, 180).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    eprintln!("dead node 2 decommissioned after {:?}:\n{stdout}", decommissioned_at.elapsed());
+    let cluster = status(addresses[0]).await.expect("status");
+    assert_eq!(membership(&cluster, 2), Some("decommissioned"));
+    assert!(cluster.ranges.iter().all(|range| !range.replicas.contains(&2) && range.replicas.len() == 3));
+
+    let mut client = KvClient::new(channel(addresses[0]).await.expect("node 1"));
+    for index in 0..KEYS {
+        let key = format!("key-{index:04}");
+        assert_eq!(get(&mut client, &key).await.expect("read"), Some(value.clone()), "{key}");
+    }
+    put(&mut client, "after-the-dead-node-left", "yes").await.expect("write");
 }

@@ -56,6 +56,7 @@ impl RaftNode {
             if progress.recently_active {
                 active.push(*peer);
             }
+            progress.active_last_period = progress.recently_active;
             progress.recently_active = false;
         }
         self.log.configuration().is_quorum(active)

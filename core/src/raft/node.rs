@@ -232,6 +232,13 @@ impl RaftNode {
         self.progress.get(&peer).map(|progress| progress.match_index)
     }
 
+    /// Whether `peer` answered this leader within its last one or two
+    /// check-quorum periods (an election timeout each): false for a peer
+    /// that is down, and on a node that does not lead.
+    pub fn answers(&self, peer: NodeId) -> bool {
+        self.progress.get(&peer).is_some_and(|progress| progress.answers())
+    }
+
     pub fn status(&self) -> Status {
         Status {
             id: self.id(),

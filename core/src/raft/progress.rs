@@ -39,6 +39,9 @@ pub struct Progress {
     probe_sent: bool,
     /// The follower answered something since the last quorum check.
     pub recently_active: bool,
+    /// It had answered in the period before (`recently_active` at the last
+    /// check): one period alone misses a follower checked right after a reset.
+    pub active_last_period: bool,
 }
 
 impl Progress {
@@ -51,7 +54,13 @@ impl Progress {
             inflight: VecDeque::new(),
             probe_sent: false,
             recently_active: true,
+            active_last_period: true,
         }
+    }
+
+    /// Whether the follower answered in this quorum-check period or the last.
+    pub fn answers(&self) -> bool {
+        self.recently_active || self.active_last_period
     }
 
     /// Whether the leader must hold further appends back.

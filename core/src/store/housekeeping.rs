@@ -8,11 +8,13 @@
 use rand_core::RngCore;
 
 use super::{Store, StoreOutput, META_RANGE, STORE_CLIENT};
-use crate::raft::{ConfigurationChange, Role};
+use std::collections::BTreeSet;
+
+use crate::raft::{ConfigurationChange, RaftNode, Role};
 use crate::range::{codec, RangeCommand, RangeDescriptor, RangeRequest};
 use crate::replica::{ClientRequest, Input, Request};
 use crate::storage::{Engine, StorageError};
-use crate::types::{RangeId, Time, Timestamp};
+use crate::types::{NodeId, RangeId, Time, Timestamp};
 
 impl Store {
     /// One round of every duty, every `split_check_interval_ticks` ticks.
@@ -142,18 +144,12 @@ impl Store {
             let change = if let Some(missing) = desired.difference(&current).next() {
                 Request::ChangeConfiguration(ConfigurationChange::AddVoter(*missing))
             } else if let Some(extra) = current.difference(desired).next() {
-                // Remove only once every replica that stays has acknowledged
-                // the log: while a new voter waits for its snapshot, removing
-                // an old one would leave fewer voters with data than a quorum
-                // needs to survive a failure.
-                let me = self.config.node;
-                let staying = desired.iter().filter(|node| **node != me);
-                if !staying.into_iter().all(|node| replica.raft().match_index(*node).is_some_and(|index| index.0 > 0)) {
+                if !self.may_remove_a_voter(replica.raft(), desired) {
                     continue;
                 }
                 if *extra == self.config.node {
-                    let Some(successor) = desired.iter().next() else { continue };
-                    Request::TransferLeadership(*successor)
+                    let Some(successor) = self.successor(replica.raft(), desired) else { continue };
+                    Request::TransferLeadership(successor)
                 } else {
                     Request::ChangeConfiguration(ConfigurationChange::RemoveVoter(*extra))
                 }
@@ -169,6 +165,32 @@ impl Store {
             self.handle_replica(now, range, input, output, engine)?;
         }
         Ok(())
+    }
+
+    /// Whether the leader `raft` may remove a voter that `desired` leaves
+    /// out: every replica that stays and answers has acknowledged the log (a
+    /// new voter waiting for its snapshot holds the removal back: removing an
+    /// old one then would leave fewer voters with data than a quorum needs to
+    /// survive a failure), and those with the log, the leader among them if it
+    /// stays, are a quorum of `desired`. A staying replica that does not answer
+    /// (its node down, perhaps for good) does not hold the removal back: a
+    /// dead node's ranges must be able to shed it and the voter it replaces.
+    fn may_remove_a_voter(&self, raft: &RaftNode, desired: &BTreeSet<NodeId>) -> bool {
+        let me = self.config.node;
+        let holds_log = |node: &NodeId| *node == me || raft.match_index(*node).is_some_and(|index| index.0 > 0);
+        let waited_for = desired.iter().any(|node| !holds_log(node) && raft.answers(*node));
+        !waited_for && desired.iter().filter(|node| holds_log(node)).count() > desired.len() / 2
+    }
+
+    /// Whom a leader that must go hands leadership to: the staying replica
+    /// furthest along that answers (ties: the lowest id), never a down one.
+    fn successor(&self, raft: &RaftNode, desired: &BTreeSet<NodeId>) -> Option<NodeId> {
+        desired
+            .iter()
+            .filter(|node| **node != self.config.node && raft.answers(**node))
+            .filter_map(|node| Some((raft.match_index(*node).filter(|index| index.0 > 0)?, *node)))
+            .max_by_key(|(index, node)| (*index, std::cmp::Reverse(*node)))
+            .map(|(_, node)| node)
     }
 
     /// Proposes one of the store's own commands (its reply is dropped).
