@@ -24,9 +24,17 @@
 //! | 0x05 | i64            | 8 bytes big-endian with the sign bit flipped    |
 //! | 0x06 | bytes          | escaped, see below                              |
 //! | 0x07 | string         | UTF-8, escaped like bytes                       |
+//! | 0x08 | i64 descending | the complement of the i64 payload               |
+//! | 0x09 | bytes descending  | the complement of the escaped bytes          |
+//! | 0x0a | string descending | the complement of the escaped string         |
+//! | 0x0b | f64            | 8 bytes, ordered as PostgreSQL orders floats    |
+//! | 0x0c | f64 descending | the complement of the f64 payload               |
+//! | 0xfe | null, last     | none                                            |
 //!
 //! Null has the lowest tag, so an optional value, written as [`KeyWriter::null`] or as
-//! the value, sorts absent first. Tags 0x00 and 0xff are never used: since every tag is
+//! the value, sorts absent first; [`KeyWriter::null_last`] sorts it after every value
+//! (PostgreSQL's default for an ascending index; a descending one puts nulls first,
+//! [`KeyWriter::null`] before the descending values). Tags 0x00 and 0xff are never used: since every tag is
 //! above 0x00, [`Key::next`] of a tuple sorts before every longer tuple starting with it.
 //! Flipping the sign bit moves negative numbers below positive ones; the complement
 //! reverses order, which stores MVCC versions newest first under one key.
@@ -41,9 +49,17 @@
 //! (unknown escapes, bool payloads other than 0 or 1, invalid UTF-8, trailing bytes), so
 //! equal keys mean equal tuples. Malformed input is a [`KeyDecodeError`], never a panic.
 //!
-//! Left out until something needs them: descending i64, bytes and strings (complement
-//! the payload or the escaped form, for SQL `DESC` indexes), floats, decimals, and
-//! descending nulls. New types take new tags; existing tags never change meaning.
+//! A descending value is the complement of its ascending form, tag aside: the order
+//! of every byte reverses, and the complemented end marker (0xff 0xfe) sorts above
+//! any complemented continuation, so a string sorts after its extensions.
+//!
+//! Floats order as PostgreSQL orders them: -0 equals 0 (both are written as 0), and
+//! NaN equals NaN and sorts above every other value, +infinity included (every NaN
+//! is written as one). The payload is the IEEE bits, complemented when negative and
+//! with the sign flipped otherwise, which makes unsigned order numeric order.
+//!
+//! Left out until something needs them: decimals. New types take new tags; existing
+//! tags never change meaning.
 
 use std::fmt;
 
@@ -119,6 +135,12 @@ const TAG_U64_DESCENDING: u8 = 0x04;
 const TAG_I64: u8 = 0x05;
 const TAG_BYTES: u8 = 0x06;
 const TAG_STRING: u8 = 0x07;
+const TAG_I64_DESCENDING: u8 = 0x08;
+const TAG_BYTES_DESCENDING: u8 = 0x09;
+const TAG_STRING_DESCENDING: u8 = 0x0a;
+const TAG_F64: u8 = 0x0b;
+const TAG_F64_DESCENDING: u8 = 0x0c;
+const TAG_NULL_LAST: u8 = 0xfe;
 
 /// Inside an escaped value, 0x00 opens a two-byte sequence: a zero, or the end.
 const ESCAPE: u8 = 0x00;
@@ -128,6 +150,32 @@ const END: u8 = 0x01;
 /// Moves negative numbers below positive ones in unsigned order; its own inverse.
 fn flip_sign(bits: u64) -> u64 {
     bits ^ (1 << 63)
+}
+
+/// A float's payload (see the module doc): -0 as 0, every NaN as one, above +infinity.
+fn float_payload(value: f64) -> u64 {
+    let canonical = if value == 0.0 {
+        0.0
+    } else if value.is_nan() {
+        f64::NAN
+    } else {
+        value
+    };
+    let bits = canonical.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        flip_sign(bits)
+    }
+}
+
+/// The float whose payload is `payload` (the inverse of [`float_payload`] on its image).
+fn float_of_payload(payload: u64) -> f64 {
+    if payload >> 63 == 1 {
+        f64::from_bits(flip_sign(payload))
+    } else {
+        f64::from_bits(!payload)
+    }
 }
 
 /// Appends tagged, order-preserving values to a key.
@@ -178,6 +226,32 @@ impl KeyWriter {
         self.escaped(TAG_STRING, value.as_bytes())
     }
 
+    /// An absent value that sorts after every value of every type.
+    pub fn null_last(&mut self) -> &mut Self {
+        self.bytes.push(TAG_NULL_LAST);
+        self
+    }
+
+    pub fn i64_descending(&mut self, value: i64) -> &mut Self {
+        self.fixed(TAG_I64_DESCENDING, &(!flip_sign(value as u64)).to_be_bytes())
+    }
+
+    pub fn bytes_descending(&mut self, value: &[u8]) -> &mut Self {
+        self.escaped_descending(TAG_BYTES_DESCENDING, value)
+    }
+
+    pub fn string_descending(&mut self, value: &str) -> &mut Self {
+        self.escaped_descending(TAG_STRING_DESCENDING, value.as_bytes())
+    }
+
+    pub fn f64(&mut self, value: f64) -> &mut Self {
+        self.fixed(TAG_F64, &float_payload(value).to_be_bytes())
+    }
+
+    pub fn f64_descending(&mut self, value: f64) -> &mut Self {
+        self.fixed(TAG_F64_DESCENDING, &(!float_payload(value)).to_be_bytes())
+    }
+
     /// Appends bytes verbatim, untagged: fixed namespace prefixes and markers whose
     /// order and decoding the caller's own layout makes unambiguous.
     pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
@@ -212,6 +286,14 @@ impl KeyWriter {
         self.bytes.extend_from_slice(&[ESCAPE, END]);
         self
     }
+
+    /// The escaped form of `value`, complemented (the tag stays as it is).
+    fn escaped_descending(&mut self, tag: u8, value: &[u8]) -> &mut Self {
+        let start = self.bytes.len() + 1;
+        self.escaped(tag, value);
+        self.bytes[start..].iter_mut().for_each(|byte| *byte = !*byte);
+        self
+    }
 }
 
 /// A key that does not decode as the tuple asked for: corruption, or a bug in the caller.
@@ -229,6 +311,8 @@ pub enum KeyDecodeError {
     InvalidUtf8 { offset: usize },
     /// Bytes remain after the last value asked for.
     TrailingBytes { offset: usize, count: usize },
+    /// The float payload at `offset` is one the writer never produces (-0, or another NaN).
+    NonCanonicalFloat { offset: usize },
 }
 
 impl fmt::Display for KeyDecodeError {
@@ -243,6 +327,7 @@ impl fmt::Display for KeyDecodeError {
             InvalidBool { offset, found } => write!(formatter, "key byte {offset}: boolean {found:#04x}"),
             InvalidUtf8 { offset } => write!(formatter, "key byte {offset}: string is not UTF-8"),
             TrailingBytes { offset, count } => write!(formatter, "key byte {offset}: {count} bytes after the values"),
+            NonCanonicalFloat { offset } => write!(formatter, "key byte {offset}: a float the encoding never writes"),
         }
     }
 }
@@ -312,13 +397,57 @@ impl<'a> KeyReader<'a> {
     }
 
     pub fn bytes(&mut self) -> Result<Vec<u8>, KeyDecodeError> {
-        self.escaped(TAG_BYTES)
+        self.escaped(TAG_BYTES, 0x00)
     }
 
     pub fn string(&mut self) -> Result<String, KeyDecodeError> {
         let offset = self.position;
-        let bytes = self.escaped(TAG_STRING)?;
+        let bytes = self.escaped(TAG_STRING, 0x00)?;
         String::from_utf8(bytes).map_err(|_| KeyDecodeError::InvalidUtf8 { offset })
+    }
+
+    /// Consumes a null written by [`KeyWriter::null_last`] and returns true, or
+    /// consumes nothing and returns false.
+    pub fn take_null_last(&mut self) -> bool {
+        let is_null = self.remaining().first() == Some(&TAG_NULL_LAST);
+        self.position += usize::from(is_null);
+        is_null
+    }
+
+    pub fn i64_descending(&mut self) -> Result<i64, KeyDecodeError> {
+        self.fixed(TAG_I64_DESCENDING).map(|payload| flip_sign(!u64::from_be_bytes(payload)) as i64)
+    }
+
+    pub fn bytes_descending(&mut self) -> Result<Vec<u8>, KeyDecodeError> {
+        self.escaped(TAG_BYTES_DESCENDING, 0xff)
+    }
+
+    pub fn string_descending(&mut self) -> Result<String, KeyDecodeError> {
+        let offset = self.position;
+        let bytes = self.escaped(TAG_STRING_DESCENDING, 0xff)?;
+        String::from_utf8(bytes).map_err(|_| KeyDecodeError::InvalidUtf8 { offset })
+    }
+
+    pub fn f64(&mut self) -> Result<f64, KeyDecodeError> {
+        let offset = self.position + 1;
+        let payload = u64::from_be_bytes(self.fixed(TAG_F64)?);
+        Self::canonical_float(payload, offset)
+    }
+
+    pub fn f64_descending(&mut self) -> Result<f64, KeyDecodeError> {
+        let offset = self.position + 1;
+        let payload = !u64::from_be_bytes(self.fixed(TAG_F64_DESCENDING)?);
+        Self::canonical_float(payload, offset)
+    }
+
+    /// The float of `payload`, unless the writer would have written it otherwise
+    /// (a -0, or a NaN other than the one NaN it writes).
+    fn canonical_float(payload: u64, offset: usize) -> Result<f64, KeyDecodeError> {
+        let value = float_of_payload(payload);
+        if float_payload(value) != payload {
+            return Err(KeyDecodeError::NonCanonicalFloat { offset });
+        }
+        Ok(value)
     }
 
     fn tag(&mut self, expected: u8) -> Result<(), KeyDecodeError> {
@@ -340,22 +469,28 @@ impl<'a> KeyReader<'a> {
         Ok(payload)
     }
 
-    fn escaped(&mut self, tag: u8) -> Result<Vec<u8>, KeyDecodeError> {
+    /// An escaped value, each of its bytes XORed with `mask` first (0xff: a
+    /// descending value, written complemented).
+    fn escaped(&mut self, tag: u8, mask: u8) -> Result<Vec<u8>, KeyDecodeError> {
         self.tag(tag)?;
         let mut value = Vec::new();
         loop {
-            match *self.remaining() {
-                [ESCAPE, END, ..] => {
+            let remaining = self.remaining();
+            let (first, second) = (remaining.first().map(|byte| byte ^ mask), remaining.get(1).map(|byte| byte ^ mask));
+            match (first, second) {
+                (Some(ESCAPE), Some(END)) => {
                     self.position += 2;
                     return Ok(value);
                 }
-                [ESCAPE, ESCAPED_ZERO, ..] => {
+                (Some(ESCAPE), Some(ESCAPED_ZERO)) => {
                     value.push(0x00);
                     self.position += 2;
                 }
-                [ESCAPE, found, ..] => return Err(KeyDecodeError::InvalidEscape { offset: self.position, found }),
-                [] | [ESCAPE] => return Err(self.truncated()),
-                [byte, ..] => {
+                (Some(ESCAPE), Some(found)) => {
+                    return Err(KeyDecodeError::InvalidEscape { offset: self.position, found: found ^ mask })
+                }
+                (None, _) | (Some(ESCAPE), None) => return Err(self.truncated()),
+                (Some(byte), _) => {
                     value.push(byte);
                     self.position += 1;
                 }
@@ -369,192 +504,4 @@ impl<'a> KeyReader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::collection::vec;
-    use proptest::prelude::*;
-    use std::cmp::Reverse;
-
-    /// One value of a test tuple; the public API needs no such enum. The derived order is
-    /// the natural order of tuples with the same types (descending fields reversed).
-    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-    enum Field {
-        Bool(bool),
-        U64(u64),
-        U64Descending(Reverse<u64>),
-        I64(i64),
-        Bytes(Vec<u8>),
-        String(String),
-        OptionalU64(Option<u64>),
-    }
-
-    const FIELD_KINDS: usize = 7;
-
-    /// Values of one kind, drawn from small sets often enough that tuples share prefixes.
-    fn field_of_kind(kind: usize) -> BoxedStrategy<Field> {
-        let number = || prop_oneof![0..3u64, Just(u64::MAX), any::<u64>()];
-        let byte = prop_oneof![Just(0u8), Just(1), Just(0xff), any::<u8>()];
-        let character = prop_oneof![Just('\0'), Just('a'), Just('b'), any::<char>()];
-        match kind {
-            0 => any::<bool>().prop_map(Field::Bool).boxed(),
-            1 => number().prop_map(Field::U64).boxed(),
-            2 => number().prop_map(|value| Field::U64Descending(Reverse(value))).boxed(),
-            3 => prop_oneof![-2..2i64, Just(i64::MIN), Just(i64::MAX), any::<i64>()].prop_map(Field::I64).boxed(),
-            4 => vec(byte, 0..4).prop_map(Field::Bytes).boxed(),
-            5 => vec(character, 0..4).prop_map(|characters| Field::String(characters.into_iter().collect())).boxed(),
-            _ => proptest::option::of(number()).prop_map(Field::OptionalU64).boxed(),
-        }
-    }
-
-    fn tuple(length: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Field>> {
-        vec((0..FIELD_KINDS).prop_flat_map(field_of_kind), length)
-    }
-
-    /// Two tuples with the same sequence of types.
-    fn tuple_pair() -> impl Strategy<Value = (Vec<Field>, Vec<Field>)> {
-        vec(0..FIELD_KINDS, 0..5).prop_flat_map(|kinds| {
-            let fields: Vec<_> = kinds.into_iter().map(field_of_kind).collect();
-            (fields.clone(), fields)
-        })
-    }
-
-    fn short_key() -> impl Strategy<Value = Key> {
-        vec(prop_oneof![Just(0u8), Just(1), Just(0xfe), Just(0xff)], 0..4).prop_map(Key)
-    }
-
-    fn encode(tuple: &[Field]) -> Key {
-        let mut writer = KeyWriter::new();
-        for field in tuple {
-            match field {
-                Field::Bool(value) => writer.bool(*value),
-                Field::U64(value) | Field::OptionalU64(Some(value)) => writer.u64(*value),
-                Field::U64Descending(Reverse(value)) => writer.u64_descending(*value),
-                Field::I64(value) => writer.i64(*value),
-                Field::Bytes(value) => writer.bytes(value),
-                Field::String(value) => writer.string(value),
-                Field::OptionalU64(None) => writer.null(),
-            };
-        }
-        writer.finish_key()
-    }
-
-    /// Decodes a tuple with the same types as `template`.
-    fn decode(key: &[u8], template: &[Field]) -> Result<Vec<Field>, KeyDecodeError> {
-        let mut reader = KeyReader::new(key);
-        let mut tuple = Vec::new();
-        for field in template {
-            tuple.push(match field {
-                Field::Bool(_) => Field::Bool(reader.bool()?),
-                Field::U64(_) => Field::U64(reader.u64()?),
-                Field::U64Descending(_) => Field::U64Descending(Reverse(reader.u64_descending()?)),
-                Field::I64(_) => Field::I64(reader.i64()?),
-                Field::Bytes(_) => Field::Bytes(reader.bytes()?),
-                Field::String(_) => Field::String(reader.string()?),
-                Field::OptionalU64(_) => {
-                    Field::OptionalU64(if reader.take_null() { None } else { Some(reader.u64()?) })
-                }
-            });
-        }
-        reader.finish().map(|()| tuple)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1024))]
-
-        #[test]
-        fn tuples_round_trip(tuple in tuple(0..6)) {
-            prop_assert_eq!(decode(&encode(&tuple).0, &tuple), Ok(tuple.clone()));
-        }
-
-        #[test]
-        fn keys_order_like_their_tuples((a, b) in tuple_pair()) {
-            prop_assert_eq!(encode(&a).cmp(&encode(&b)), a.cmp(&b));
-        }
-
-        #[test]
-        fn a_tuple_sorts_before_its_extensions_and_below_its_prefix_end(prefix in tuple(0..4), more in tuple(1..4)) {
-            let (prefix_key, extended) = (encode(&prefix), encode(&[prefix, more].concat()));
-            prop_assert!(extended.0.starts_with(&prefix_key.0));
-            prop_assert!(prefix_key < prefix_key.next() && prefix_key.next() < extended);
-            prop_assert!(KeyEnd::of_prefix(&prefix_key).is_above(&extended));
-        }
-
-        #[test]
-        fn prefix_end_bounds_exactly_the_keys_with_the_prefix(prefix in short_key(), key in short_key()) {
-            let inside = prefix <= key && KeyEnd::of_prefix(&prefix).is_above(&key);
-            prop_assert_eq!(inside, key.0.starts_with(&prefix.0));
-            prop_assert!(!(prefix < key && key < prefix.next()));
-        }
-
-        #[test]
-        fn arbitrary_bytes_decode_without_panic_and_canonically(
-            bytes in vec(prop_oneof![0..8u8, Just(0xff), any::<u8>()], 0..24),
-            template in tuple(0..5),
-        ) {
-            if let Ok(tuple) = decode(&bytes, &template) {
-                prop_assert_eq!(encode(&tuple).0, bytes);
-            }
-        }
-
-        #[test]
-        fn corrupted_keys_decode_without_panic(tuple in tuple(1..5), cut: prop::sample::Index, byte: u8) {
-            let mut bytes = encode(&tuple).0;
-            let position = cut.index(bytes.len());
-            bytes[position] = byte;
-            let _ = decode(&bytes, &tuple);
-            let _ = decode(&bytes[..position], &tuple);
-        }
-    }
-
-    fn ascending(keys: &[Key]) -> bool {
-        keys.windows(2).all(|pair| pair[0] < pair[1])
-    }
-
-    #[test]
-    fn strings_sort_prefixes_first() {
-        let keys =
-            ["", "a", "a\0", "a\0\0", "a\x01", "ab", "b"].map(|value| KeyWriter::new().string(value).finish_key());
-        assert!(ascending(&keys), "{keys:?}");
-    }
-
-    #[test]
-    fn numbers_sort_naturally_and_descending_ones_reversed() {
-        let signed = [i64::MIN, -1, 0, 1, i64::MAX].map(|value| KeyWriter::new().i64(value).finish_key());
-        let newest_first = [u64::MAX, 2, 1, 0].map(|version| KeyWriter::new().u64_descending(version).finish_key());
-        assert!(ascending(&signed) && ascending(&newest_first), "{signed:?} {newest_first:?}");
-    }
-
-    #[test]
-    fn null_sorts_before_every_value() {
-        let null = KeyWriter::new().null().finish_key();
-        let values = [Field::Bool(false), Field::U64(0), Field::Bytes(vec![]), Field::String(String::new())];
-        assert!(values.iter().all(|value| null < encode(std::slice::from_ref(value))));
-    }
-
-    #[test]
-    fn layout_and_debug() {
-        let key = KeyWriter::starting_with(Key(b"t".to_vec())).u64(1).string("a\0").finish_key();
-        assert_eq!(format!("{key:?}"), r#"Key("t\x03\x00\x00\x00\x00\x00\x00\x00\x01\x07a\x00\xff\x00\x01")"#);
-    }
-
-    #[test]
-    fn next_and_prefix_end() {
-        assert_eq!(Key(b"ab".to_vec()).next(), Key(b"ab\0".to_vec()));
-        assert_eq!(Key(b"a\xff\xff".to_vec()).prefix_end(), Some(Key(b"b".to_vec())));
-        assert_eq!(Key(vec![0xff]).prefix_end(), None);
-        assert_eq!(KeyEnd::of_prefix(&Key::MIN), KeyEnd::Unbounded);
-        assert!(KeyEnd::Before(Key(vec![0xff; 8])) < KeyEnd::Unbounded);
-    }
-
-    #[test]
-    fn malformed_keys_are_errors() {
-        use KeyDecodeError::*;
-        assert_eq!(KeyReader::new(&[TAG_U64, 1]).u64(), Err(Truncated { length_bytes: 2 }));
-        assert_eq!(KeyReader::new(&[TAG_NULL]).u64(), Err(UnexpectedTag { offset: 0, expected: 3, found: 1 }));
-        assert_eq!(KeyReader::new(&[TAG_BYTES, 7, 0, 2]).bytes(), Err(InvalidEscape { offset: 2, found: 2 }));
-        assert_eq!(KeyReader::new(&[TAG_BOOL, 2]).bool(), Err(InvalidBool { offset: 1, found: 2 }));
-        assert_eq!(KeyReader::new(&[TAG_STRING, 0xff, 0, 1]).string(), Err(InvalidUtf8 { offset: 0 }));
-        let error = KeyReader::new(&[TAG_NULL, 9]).finish().unwrap_err();
-        assert_eq!(error.to_string(), "key byte 0: 2 bytes after the values");
-    }
-}
+mod tests;
