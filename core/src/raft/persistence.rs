@@ -84,6 +84,13 @@ pub fn exists(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<bool,
     Ok(engine.get(&keys.hard_state())?.is_some() || engine.get(&keys.snapshot())?.is_some())
 }
 
+/// Whether the group's replica holds a snapshot marker: it was initialized
+/// (by a split, a bootstrap or an install), not merely created by a message
+/// or left as a tombstone.
+pub fn initialized(engine: &(impl Engine + ?Sized), keys: &GroupKeys) -> Result<bool, StorageError> {
+    Ok(engine.get(&keys.snapshot())?.is_some())
+}
+
 /// Writes the persistent part of `ready` as one batch, and syncs when it asks.
 pub fn persist(engine: &mut (impl Engine + ?Sized), keys: &GroupKeys, ready: &Ready) -> Result<(), StorageError> {
     write(engine, keys, ready)?;
