@@ -215,14 +215,8 @@ impl<P: Program> Driver<P> {
     async fn perform(&mut self, program: &P, outputs: Vec<StoreOutput>) -> bool {
         let setup = Arc::clone(&self.setup);
         let turn = Turn::of(outputs);
-        let acknowledged = turn.batches.iter().flat_map(|(_, messages)| messages).any(|(_, message)| {
-            matches!(
-                message.body,
-                MessageBody::VoteResponse { granted: true }
-                    | MessageBody::AppendResponse { result: AppendResult::Accepted { .. } }
-                    | MessageBody::SnapshotChunkAck { .. }
-            )
-        });
+        let acknowledged =
+            turn.batches.iter().flat_map(|(_, messages)| messages).any(|(_, message)| acknowledges(message));
         if turn.sync {
             madsim::time::sleep(setup.sync_latency).await;
             shardforge_core::storage::Engine::sync(&mut *setup.disk.lock()).expect("sync");
@@ -310,6 +304,17 @@ impl<P: Program> Driver<P> {
             network::send_bytes(&self.endpoint, &self.setup.faults, network::node_address(to), RAFT_TAG, bytes).await;
         }
     }
+}
+
+/// Whether `message` promises durable state: a granted vote, an accepted
+/// append, a staged snapshot chunk.
+fn acknowledges(message: &Message) -> bool {
+    matches!(
+        message.body,
+        MessageBody::VoteResponse { granted: true }
+            | MessageBody::AppendResponse { result: AppendResult::Accepted { .. } }
+            | MessageBody::SnapshotChunkAck { .. }
+    )
 }
 
 fn trace<P: Program>(setup: &NodeSetup<P>, line: impl FnOnce() -> String) {

@@ -156,24 +156,30 @@ impl Default for ClockFaults {
 /// while the nemesis runs: it retires them at its next action, or when
 /// healing, and never restarts them.
 #[derive(Clone, Debug, Default)]
-pub struct Retirements(Arc<std::sync::Mutex<(BTreeSet<NodeId>, BTreeSet<NodeId>)>>);
+pub struct Retirements(Arc<std::sync::Mutex<RetirementState>>);
+
+#[derive(Debug, Default)]
+struct RetirementState {
+    asked: BTreeSet<NodeId>,
+    retired: BTreeSet<NodeId>,
+}
 
 impl Retirements {
     /// Asks for `node` to be killed for good.
     pub fn ask(&self, node: NodeId) {
-        self.0.lock().expect("retirements lock").0.insert(node);
+        self.0.lock().expect("retirements lock").asked.insert(node);
     }
 
     /// The nodes killed for good so far.
     pub fn retired(&self) -> BTreeSet<NodeId> {
-        self.0.lock().expect("retirements lock").1.clone()
+        self.0.lock().expect("retirements lock").retired.clone()
     }
 
     /// The nodes asked for and not retired yet, now counted as retired.
     fn take_asked(&self) -> Vec<NodeId> {
         let mut state = self.0.lock().expect("retirements lock");
-        let asked: Vec<NodeId> = std::mem::take(&mut state.0).into_iter().collect();
-        state.1.extend(asked.iter().copied());
+        let asked: Vec<NodeId> = std::mem::take(&mut state.asked).into_iter().collect();
+        state.retired.extend(asked.iter().copied());
         asked
     }
 }
@@ -505,16 +511,12 @@ impl<P: Program> Nemesis<P> {
         let Some(victim) = running.choose(&mut thread_rng()).copied() else { return "no follower running".into() };
         self.cluster.power_switch(victim).arm();
         let stop_waiting_at = madsim::time::Instant::now() + Duration::from_millis(1_000);
-        while !self.cluster.power_switch(victim).tripped() {
-            if madsim::time::Instant::now() > stop_waiting_at {
-                if !self.cluster.power_switch(victim).disarm() {
-                    return format!("{victim} acknowledged nothing: its power stays on");
-                }
-                break;
-            }
+        while !self.cluster.power_switch(victim).tripped() && madsim::time::Instant::now() <= stop_waiting_at {
             madsim::time::sleep(Duration::from_micros(200)).await;
         }
-        self.cluster.power_switch(victim).disarm();
+        if !self.cluster.power_switch(victim).disarm() {
+            return format!("{victim} acknowledged nothing: its power stays on");
+        }
         // The disk lost its unsynced writes when the switch tripped; nothing was written since.
         let (kept, lost) = self.cluster.crash(victim, |_| 0);
         assert_eq!((kept, lost), (0, 0), "a node whose power is out writes nothing");

@@ -60,6 +60,14 @@ struct Records {
     trace_hash: u64,
 }
 
+impl Records {
+    /// `node` voted or acknowledged in `term` of `group`.
+    fn promise_in(&mut self, group: u64, node: NodeId, term: Term) {
+        let promised = self.promised_terms.entry((group, node)).or_default();
+        *promised = (*promised).max(term);
+    }
+}
+
 /// Shared by every node of one simulated run.
 pub struct Recorder {
     origin: Instant,
@@ -252,8 +260,7 @@ impl Observer for Recorder {
             return;
         }
         let mut records = self.records();
-        let promised = records.promised_terms.entry((group, node)).or_default();
-        *promised = (*promised).max(term);
+        records.promise_in(group, node, term);
         let first = *records.votes.entry((group, node, term)).or_insert(candidate);
         if first != candidate {
             drop(records);
@@ -268,8 +275,7 @@ impl Observer for Recorder {
             return;
         }
         let mut records = self.records();
-        let promised = records.promised_terms.entry((group, node)).or_default();
-        *promised = (*promised).max(term);
+        records.promise_in(group, node, term);
         let acknowledged = records.acknowledgements.entry((group, node, term)).or_default();
         *acknowledged = (*acknowledged).max(match_index);
     }

@@ -363,9 +363,7 @@ impl<'a> KeyReader<'a> {
     /// Consumes a null and returns true, or consumes nothing and returns false: an
     /// optional value is `if reader.take_null() { None } else { Some(reader.u64()?) }`.
     pub fn take_null(&mut self) -> bool {
-        let is_null = self.remaining().first() == Some(&TAG_NULL);
-        self.position += usize::from(is_null);
-        is_null
+        self.take_tag(TAG_NULL)
     }
 
     /// Reads one byte verbatim: the counterpart of [`KeyWriter::raw`].
@@ -401,17 +399,20 @@ impl<'a> KeyReader<'a> {
     }
 
     pub fn string(&mut self) -> Result<String, KeyDecodeError> {
-        let offset = self.position;
-        let bytes = self.escaped(TAG_STRING, 0x00)?;
-        String::from_utf8(bytes).map_err(|_| KeyDecodeError::InvalidUtf8 { offset })
+        self.escaped_string(TAG_STRING, 0x00)
     }
 
     /// Consumes a null written by [`KeyWriter::null_last`] and returns true, or
     /// consumes nothing and returns false.
     pub fn take_null_last(&mut self) -> bool {
-        let is_null = self.remaining().first() == Some(&TAG_NULL_LAST);
-        self.position += usize::from(is_null);
-        is_null
+        self.take_tag(TAG_NULL_LAST)
+    }
+
+    /// Consumes `tag` if it comes next; whether it did.
+    fn take_tag(&mut self, tag: u8) -> bool {
+        let found = self.remaining().first() == Some(&tag);
+        self.position += usize::from(found);
+        found
     }
 
     pub fn i64_descending(&mut self) -> Result<i64, KeyDecodeError> {
@@ -423,26 +424,29 @@ impl<'a> KeyReader<'a> {
     }
 
     pub fn string_descending(&mut self) -> Result<String, KeyDecodeError> {
+        self.escaped_string(TAG_STRING_DESCENDING, 0xff)
+    }
+
+    /// An escaped value (see [`KeyReader::escaped`]) that must be UTF-8.
+    fn escaped_string(&mut self, tag: u8, mask: u8) -> Result<String, KeyDecodeError> {
         let offset = self.position;
-        let bytes = self.escaped(TAG_STRING_DESCENDING, 0xff)?;
+        let bytes = self.escaped(tag, mask)?;
         String::from_utf8(bytes).map_err(|_| KeyDecodeError::InvalidUtf8 { offset })
     }
 
     pub fn f64(&mut self) -> Result<f64, KeyDecodeError> {
-        let offset = self.position + 1;
-        let payload = u64::from_be_bytes(self.fixed(TAG_F64)?);
-        Self::canonical_float(payload, offset)
+        self.float(TAG_F64, 0)
     }
 
     pub fn f64_descending(&mut self) -> Result<f64, KeyDecodeError> {
-        let offset = self.position + 1;
-        let payload = !u64::from_be_bytes(self.fixed(TAG_F64_DESCENDING)?);
-        Self::canonical_float(payload, offset)
+        self.float(TAG_F64_DESCENDING, u64::MAX)
     }
 
-    /// The float of `payload`, unless the writer would have written it otherwise
-    /// (a -0, or a NaN other than the one NaN it writes).
-    fn canonical_float(payload: u64, offset: usize) -> Result<f64, KeyDecodeError> {
+    /// The float under `tag` (its payload XORed with `mask`), unless the writer
+    /// would have written it otherwise (a -0, or a NaN other than the one NaN it writes).
+    fn float(&mut self, tag: u8, mask: u64) -> Result<f64, KeyDecodeError> {
+        let offset = self.position + 1;
+        let payload = u64::from_be_bytes(self.fixed(tag)?) ^ mask;
         let value = float_of_payload(payload);
         if float_payload(value) != payload {
             return Err(KeyDecodeError::NonCanonicalFloat { offset });

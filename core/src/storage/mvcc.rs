@@ -323,16 +323,6 @@ pub fn user_keys<'a, E: Engine + ?Sized>(
     })
 }
 
-/// [`user_keys`], at most `limit` of them, collected.
-pub fn user_keys_in(
-    engine: &(impl Engine + ?Sized),
-    start: &[u8],
-    end: &[u8],
-    limit: usize,
-) -> Result<Vec<Vec<u8>>, MvccError> {
-    user_keys(engine, start, end).take(limit).collect()
-}
-
 /// Reads every live key in `[start, end)` (an empty `end` means the end of the
 /// key space), in key order, at most `limit` of them; with the timestamp of
 /// the newest committed version that decided any key's answer, deletions too
