@@ -26,6 +26,8 @@
 //!   commands to the ranges' leaseholders.
 //! - [`kv`]: key-value transactions over the coordinator, restarted through conflicts.
 //! - [`placement`]: the node registry and the rebalancer's decisions.
+//! - [`sql`]: PostgreSQL's language over key-value transactions: types, rows in
+//!   the key space, the catalog, and the engine.
 //!
 //! "Node" means a ShardForge process (one [`store::Store`]); a replica is one
 //! range's member on one node.
@@ -38,6 +40,7 @@ pub mod placement;
 pub mod raft;
 pub mod range;
 pub mod replica;
+pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod txn;

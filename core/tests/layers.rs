@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["txn"],
     &["kv"],
     &["placement"],
+    &["sql"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

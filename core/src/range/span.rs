@@ -46,15 +46,42 @@ pub fn piece_within(command: &RangeCommand, from: Key, range_end: &KeyEnd) -> (R
     (piece_of(command, from, piece_end), rest)
 }
 
-/// The answers of a span command's pieces, gathered.
-#[derive(Debug, Default)]
+/// The answers of a span command's pieces, gathered. A scan's limit holds for
+/// the whole span: each piece asks only for the rows still missing
+/// ([`SpanAnswers::narrowed`]), and once the limit is reached
+/// ([`SpanAnswers::is_full`]) no further range is asked.
+#[derive(Debug)]
 pub struct SpanAnswers {
     rows: Vec<KeyValue>,
     newest_version: Option<Timestamp>,
     changed: bool,
+    /// The scan's limit; `usize::MAX` for a refresh.
+    limit: usize,
 }
 
 impl SpanAnswers {
+    /// Gathers the answers to `command`'s pieces.
+    pub fn new(command: &RangeCommand) -> SpanAnswers {
+        let limit = match command {
+            RangeCommand::Scan { limit, .. } => *limit,
+            _ => usize::MAX,
+        };
+        SpanAnswers { rows: Vec::new(), newest_version: None, changed: false, limit }
+    }
+
+    /// `piece` asking for no more rows than are still missing.
+    pub fn narrowed(&self, mut piece: RangeCommand) -> RangeCommand {
+        if let RangeCommand::Scan { limit, .. } = &mut piece {
+            *limit = self.limit - self.rows.len();
+        }
+        piece
+    }
+
+    /// Whether a scan has its limit's worth of rows: the rest of the span is not read.
+    pub fn is_full(&self) -> bool {
+        self.rows.len() >= self.limit
+    }
+
     /// Adds one piece's answer. Any answer other than rows or a refresh's is
     /// handed back: the span command ends with it.
     pub fn add(&mut self, response: RangeResponse) -> Option<RangeResponse> {
@@ -102,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_refresh_changed_when_any_piece_changed() {
-        let mut answers = SpanAnswers::default();
+        let mut answers = SpanAnswers::new(&refresh());
         assert_eq!(answers.add(RangeResponse::Refreshed { changed: true }), None);
         assert_eq!(answers.add(RangeResponse::Refreshed { changed: false }), None);
         assert_eq!(answers.finish(&refresh()), RangeResponse::Refreshed { changed: true });

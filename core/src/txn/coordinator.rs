@@ -217,16 +217,35 @@ impl Transaction {
         start: &Key,
         end: &KeyEnd,
     ) -> Result<Vec<KeyValue>, TransactionError> {
+        self.scan_bounded(sender, start, end, usize::MAX).await
+    }
+
+    /// Reads the first `limit` (at least 1) live keys of `[start, end)`. When
+    /// it returns `limit` rows the span may hold more: the caller resumes after
+    /// the last key returned. Only what was read counts as read: the span up to
+    /// and including the last row, or the whole span when fewer came back.
+    pub async fn scan_bounded(
+        &mut self,
+        sender: &mut impl RangeSender,
+        start: &Key,
+        end: &KeyEnd,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, TransactionError> {
+        assert!(limit > 0, "a scan reads at least one row");
         let command = || RangeCommand::Scan {
             start: start.clone(),
             end: end.clone(),
             read: ReadOptions::at(Timestamp::default()),
-            limit: usize::MAX,
+            limit,
         };
         let response = self.read(sender, command).await?;
-        self.read_spans.push((start.clone(), end.clone()));
         match response {
             RangeResponse::Rows { rows, newest_version } => {
+                let read_end = match rows.last() {
+                    Some((last, _)) if rows.len() >= limit => KeyEnd::Before(Key(last.clone()).next()),
+                    _ => end.clone(),
+                };
+                self.read_spans.push((start.clone(), read_end));
                 self.newest_version_read = self.newest_version_read.max(newest_version);
                 Ok(rows)
             }

@@ -49,6 +49,7 @@ fn name(command: &RangeCommand) -> &'static str {
         RangeCommand::Push { .. } => "push",
         RangeCommand::Refresh { .. } => "refresh",
         RangeCommand::ForgetTransaction { .. } => "forget",
+        RangeCommand::Scan { .. } => "scan",
         _ => "other",
     }
 }
@@ -96,6 +97,33 @@ fn writes(texts: &[&str]) -> Vec<(Key, Option<Vec<u8>>)> {
 fn read(sender: &mut Recording, text: &str, wall: u64) -> Option<Vec<u8>> {
     let mut reader = begin(999, wall);
     run_now(reader.get(sender, &key(text))).expect("a read with nothing in the way")
+}
+
+#[test]
+fn a_bounded_scan_stops_at_its_limit_across_ranges_and_counts_only_what_it_read() {
+    let mut sender = Recording::new();
+    run_now(begin(1, 100).commit_writes(&mut sender, &writes(&["a", "b", "n", "x"]))).unwrap();
+    sender.ranges.split(&key("m"));
+    sender.ranges.split(&key("w"));
+    sender.sent.clear();
+    let mut transaction = begin(2, 200);
+    let (start, end) = (key("a"), KeyEnd::Unbounded);
+    let rows = run_now(transaction.scan_bounded(&mut sender, &start, &end, 3)).unwrap();
+    let keys: Vec<_> = rows.iter().map(|(key, _)| key.clone()).collect();
+    assert_eq!(keys, [b"a".to_vec(), b"b".to_vec(), b"n".to_vec()]);
+    assert_eq!(transaction.read_spans, [(start.clone(), KeyEnd::Before(key("n").next()))]);
+    // The ranges recorded the read only as far as it went: an older writer
+    // after "n" is not pushed above it, one inside is.
+    for (text, pushed) in [("c", true), ("y", false)] {
+        let mut writer = begin(3, 150);
+        run_now(writer.put(&mut sender, &key(text), Some(b"w".to_vec()))).unwrap();
+        assert_eq!(writer.write_timestamp > at(200), pushed, "a write at {text}");
+        run_now(writer.rollback(&mut sender));
+    }
+
+    let rows = run_now(transaction.scan_bounded(&mut sender, &key("a"), &KeyEnd::Before(key("c")), 3)).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(transaction.read_spans[1], (key("a"), KeyEnd::Before(key("c"))), "a short answer read the whole span");
 }
 
 #[test]

@@ -190,10 +190,11 @@ impl<T: NodeTransport> Gateway<T> {
     /// and gathers the answers.
     async fn route_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         let (mut from, _) = span::span_of(&command).expect("only span commands come here");
-        let mut answers = SpanAnswers::default();
+        let mut answers = SpanAnswers::new(&command);
         loop {
             let descriptor = self.descriptor_for(&from).await;
             let (piece, rest) = span::piece_within(&command, from.clone(), &descriptor.end);
+            let piece = answers.narrowed(piece);
             match self.try_range(&descriptor, &piece).await {
                 None => continue,
                 Some(Ok(answer)) => {
@@ -204,8 +205,8 @@ impl<T: NodeTransport> Gateway<T> {
                 Some(Err(error)) => return Err(error),
             }
             match rest {
-                Some(next) => from = next,
-                None => break,
+                Some(next) if !answers.is_full() => from = next,
+                _ => break,
             }
         }
         Ok(answers.finish(&command))

@@ -102,11 +102,14 @@ impl LocalRanges {
 
     fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         let (start, end) = span::span_of(&command).expect("only span commands come here");
-        let mut answers = SpanAnswers::default();
+        let mut answers = SpanAnswers::new(&command);
         for (range, piece_start, piece_end) in self.pieces(&start, &end) {
-            let piece = span::piece_of(&command, piece_start, piece_end);
+            let piece = answers.narrowed(span::piece_of(&command, piece_start, piece_end));
             if let Some(other) = answers.add(self.apply(range, piece)?) {
                 return Ok(other);
+            }
+            if answers.is_full() {
+                break;
             }
         }
         Ok(answers.finish(&command))

@@ -69,13 +69,14 @@ impl ClusterSender {
     /// A scan or a refresh, one piece to each range its span crosses.
     async fn send_span(&mut self, command: RangeCommand) -> Result<RangeResponse, CommandError> {
         let (mut from, _) = span::span_of(&command).expect("only span commands come here");
-        let mut answers = SpanAnswers::default();
+        let mut answers = SpanAnswers::new(&command);
         loop {
             let Some(descriptor) = self.cluster.borrow().descriptor_for(&from) else {
                 yield_now().await;
                 continue;
             };
             let (piece, rest) = span::piece_within(&command, from.clone(), &descriptor.end);
+            let piece = answers.narrowed(piece);
             // A piece misrouted by a split since the lookup is asked again.
             match self.send_to_range(piece, descriptor.start.clone()).await? {
                 None => continue,
@@ -86,8 +87,8 @@ impl ClusterSender {
                 }
             }
             match rest {
-                Some(next) => from = next,
-                None => break,
+                Some(next) if !answers.is_full() => from = next,
+                _ => break,
             }
         }
         Ok(answers.finish(&command))

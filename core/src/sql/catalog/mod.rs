@@ -1,0 +1,154 @@
+//! The catalog: descriptors, names and id counters, all rows of system tables
+//! in the key space, read and written in the statement's own transaction. DDL
+//! is therefore transactional: a CREATE TABLE inside BEGIN..ROLLBACK leaves
+//! nothing behind, and two sessions creating one name conflict like any two
+//! writers of one key.
+//!
+//! ```text
+//! descriptors  /1/1/<id>                          -> table descriptor
+//! namespace    /2/1/<database>/<schema>/<name>    -> id
+//! counters     /3/1/<counter name>                -> next value
+//! ```
+//! (each under the SQL prefix of `row`). Ids 1 to 99 are the system's: the
+//! three system tables, the `postgres` database (1) and its `public` schema
+//! (2) are built in rather than stored; user descriptors start at 100.
+
+pub mod descriptor;
+
+pub use descriptor::{CheckConstraint, ColumnDescriptor, DescriptorState, IndexDescriptor, TableDescriptor};
+
+use super::error::{SqlError, SqlResult, SqlState};
+use super::kv::KeyValueTransaction;
+use super::row::{index_key_writer, index_prefix, table_prefix, DescriptorId, IndexId};
+use crate::keys::{Key, KeyEnd, KeyReader};
+
+pub const DESCRIPTORS_TABLE: DescriptorId = DescriptorId(1);
+pub const NAMESPACE_TABLE: DescriptorId = DescriptorId(2);
+pub const COUNTERS_TABLE: DescriptorId = DescriptorId(3);
+/// The one database so far.
+pub const DEFAULT_DATABASE: DescriptorId = DescriptorId(1);
+pub const DEFAULT_DATABASE_NAME: &str = "postgres";
+/// The one schema so far.
+pub const PUBLIC_SCHEMA: DescriptorId = DescriptorId(2);
+pub const PUBLIC_SCHEMA_NAME: &str = "public";
+/// The first id given to a user's descriptor.
+pub const FIRST_USER_ID: u64 = 100;
+const DESCRIPTOR_ID_COUNTER: &str = "descriptor id";
+/// Rows deleted per scan while a table's data is cleared.
+const CLEAR_BATCH_ROWS: usize = 1024;
+
+fn descriptor_key(id: DescriptorId) -> Key {
+    index_key_writer(DESCRIPTORS_TABLE, IndexId::PRIMARY).u64(id.0).finish_key()
+}
+
+fn name_key(database: DescriptorId, schema: DescriptorId, name: &str) -> Key {
+    index_key_writer(NAMESPACE_TABLE, IndexId::PRIMARY).u64(database.0).u64(schema.0).string(name).finish_key()
+}
+
+fn counter_key(name: &str) -> Key {
+    index_key_writer(COUNTERS_TABLE, IndexId::PRIMARY).string(name).finish_key()
+}
+
+fn decode_u64(bytes: &[u8], what: &str) -> SqlResult<u64> {
+    let bytes: [u8; 8] =
+        bytes.try_into().map_err(|_| SqlError::corrupted(format!("{what} of {} bytes", bytes.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The id `name` names in `schema`, if any.
+pub async fn id_of(
+    kv: &mut impl KeyValueTransaction,
+    database: DescriptorId,
+    schema: DescriptorId,
+    name: &str,
+) -> SqlResult<Option<DescriptorId>> {
+    let found = kv.get(&name_key(database, schema, name)).await?;
+    found.map(|bytes| decode_u64(&bytes, "a namespace entry").map(DescriptorId)).transpose()
+}
+
+pub async fn table(kv: &mut impl KeyValueTransaction, id: DescriptorId) -> SqlResult<Option<TableDescriptor>> {
+    let found = kv.get(&descriptor_key(id)).await?;
+    found.map(|bytes| TableDescriptor::decode(&bytes)).transpose()
+}
+
+/// The table `name` names in the public schema, if any.
+pub async fn table_by_name(kv: &mut impl KeyValueTransaction, name: &str) -> SqlResult<Option<TableDescriptor>> {
+    let Some(id) = id_of(kv, DEFAULT_DATABASE, PUBLIC_SCHEMA, name).await? else { return Ok(None) };
+    let descriptor = table(kv, id).await?;
+    let descriptor =
+        descriptor.ok_or_else(|| SqlError::corrupted(format!("name {name:?} points at missing {id:?}")))?;
+    Ok(Some(descriptor))
+}
+
+/// Allocates the next descriptor id.
+pub async fn allocate_id(kv: &mut impl KeyValueTransaction) -> SqlResult<DescriptorId> {
+    let key = counter_key(DESCRIPTOR_ID_COUNTER);
+    let next = match kv.get(&key).await? {
+        Some(bytes) => decode_u64(&bytes, "the descriptor id counter")?,
+        None => FIRST_USER_ID,
+    };
+    kv.put(&key, Some((next + 1).to_be_bytes().to_vec())).await?;
+    Ok(DescriptorId(next))
+}
+
+/// Stores a new table under its name; 42P07 if the name is taken.
+pub async fn create_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
+    let key = name_key(descriptor.database, descriptor.schema, &descriptor.name);
+    if kv.get(&key).await?.is_some() {
+        return Err(SqlError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{}\" already exists", descriptor.name),
+        ));
+    }
+    kv.put(&key, Some(descriptor.id.0.to_be_bytes().to_vec())).await?;
+    kv.put(&descriptor_key(descriptor.id), Some(descriptor.encode())).await
+}
+
+/// Stores a changed descriptor (the caller bumped its version).
+pub async fn update_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
+    kv.put(&descriptor_key(descriptor.id), Some(descriptor.encode())).await
+}
+
+/// Removes a table: its name, its descriptor and every row of every index.
+/// The rows are deleted one by one in this transaction, bounded in memory by
+/// batches but not in intents; a range tombstone is the better tool, later.
+pub async fn drop_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
+    kv.put(&name_key(descriptor.database, descriptor.schema, &descriptor.name), None).await?;
+    kv.put(&descriptor_key(descriptor.id), None).await?;
+    clear_span(kv, table_prefix(descriptor.id)).await
+}
+
+/// Deletes every row of one index (TRUNCATE's old index ids, a dropped index).
+pub async fn clear_index(kv: &mut impl KeyValueTransaction, table: DescriptorId, index: IndexId) -> SqlResult<()> {
+    clear_span(kv, index_prefix(table, index)).await
+}
+
+async fn clear_span(kv: &mut impl KeyValueTransaction, prefix: Key) -> SqlResult<()> {
+    let end = KeyEnd::of_prefix(&prefix);
+    let mut start = prefix;
+    loop {
+        let rows = kv.scan(&start, &end, CLEAR_BATCH_ROWS).await?;
+        for (key, _) in &rows {
+            kv.put(&Key(key.clone()), None).await?;
+        }
+        match rows.last() {
+            Some((last, _)) if rows.len() == CLEAR_BATCH_ROWS => start = Key(last.clone()).next(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The tables of the public schema, by name.
+pub async fn table_names(kv: &mut impl KeyValueTransaction) -> SqlResult<Vec<(String, DescriptorId)>> {
+    let prefix =
+        index_key_writer(NAMESPACE_TABLE, IndexId::PRIMARY).u64(DEFAULT_DATABASE.0).u64(PUBLIC_SCHEMA.0).finish_key();
+    let end = KeyEnd::of_prefix(&prefix);
+    let rows = kv.scan(&prefix, &end, usize::MAX).await?;
+    rows.iter()
+        .map(|(key, value)| {
+            let mut reader = KeyReader::new(&key[prefix.0.len()..]);
+            let name = reader.string().map_err(|error| SqlError::corrupted(format!("a namespace key: {error}")))?;
+            Ok((name, DescriptorId(decode_u64(value, "a namespace entry")?)))
+        })
+        .collect()
+}

@@ -1,0 +1,120 @@
+//! SQL errors as PostgreSQL reports them: a five-character SQLSTATE, a message,
+//! an optional detail and hint, and for errors in the statement text the
+//! 1-based character position the client puts a caret under.
+//!
+//! Every failure a client can cause is one of these, never a panic: the wire
+//! front end turns it into an ErrorResponse, the shell prints it with its code.
+
+use std::fmt;
+
+/// A PostgreSQL error code (Appendix A of PostgreSQL's manual).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SqlState(pub &'static str);
+
+impl SqlState {
+    pub const SYNTAX_ERROR: SqlState = SqlState("42601");
+    pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
+    pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
+    pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
+    pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
+    pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
+    pub const DUPLICATE_COLUMN: SqlState = SqlState("42701");
+    pub const DUPLICATE_OBJECT: SqlState = SqlState("42710");
+    pub const AMBIGUOUS_COLUMN: SqlState = SqlState("42702");
+    pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
+    pub const INVALID_TABLE_DEFINITION: SqlState = SqlState("42P16");
+    pub const INVALID_COLUMN_REFERENCE: SqlState = SqlState("42P10");
+    pub const GROUPING_ERROR: SqlState = SqlState("42803");
+    pub const INVALID_PARAMETER_VALUE: SqlState = SqlState("22023");
+    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState("22P02");
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
+    pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
+    pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
+    pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
+    pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
+    pub const CHECK_VIOLATION: SqlState = SqlState("23514");
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
+    pub const IN_FAILED_TRANSACTION: SqlState = SqlState("25P02");
+    pub const ACTIVE_TRANSACTION: SqlState = SqlState("25001");
+    pub const NO_ACTIVE_TRANSACTION: SqlState = SqlState("25P01");
+    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
+    pub const QUERY_CANCELED: SqlState = SqlState("57014");
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
+    pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState("55000");
+    pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
+    pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
+    /// Stored bytes that do not decode: corruption or a bug.
+    pub const DATA_CORRUPTED: SqlState = SqlState("XX001");
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.0)
+    }
+}
+
+/// One error, as the client will see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlError {
+    pub state: SqlState,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character offset into the statement text.
+    pub position: Option<usize>,
+}
+
+impl SqlError {
+    pub fn new(state: SqlState, message: impl Into<String>) -> SqlError {
+        SqlError { state, message: message.into(), detail: None, hint: None, position: None }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> SqlError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> SqlError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn at(mut self, position: usize) -> SqlError {
+        self.position = Some(position);
+        self
+    }
+
+    /// SQLSTATE 0A000 naming what is not supported yet.
+    pub fn unsupported(feature: impl fmt::Display) -> SqlError {
+        SqlError::new(SqlState::FEATURE_NOT_SUPPORTED, format!("{feature} is not supported"))
+    }
+
+    pub fn syntax(message: impl Into<String>) -> SqlError {
+        SqlError::new(SqlState::SYNTAX_ERROR, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> SqlError {
+        SqlError::new(SqlState::INTERNAL_ERROR, message)
+    }
+
+    pub fn corrupted(what: impl fmt::Display) -> SqlError {
+        SqlError::new(SqlState::DATA_CORRUPTED, format!("stored data does not decode: {what}"))
+    }
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "ERROR:  {} (SQLSTATE {})", self.message, self.state)?;
+        if let Some(detail) = &self.detail {
+            write!(formatter, "\nDETAIL:  {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(formatter, "\nHINT:  {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+pub type SqlResult<T> = Result<T, SqlError>;

@@ -1,0 +1,20 @@
+//! SQL: PostgreSQL's language over the transactional key space.
+//!
+//! Layers, each a module: [`types`] (values with PostgreSQL's types and output
+//! formats), [`error`] (errors with SQLSTATEs), [`row`] (how rows and index
+//! entries are keys and values), [`catalog`] (descriptors and names as rows of
+//! system tables, so DDL is transactional), [`kv`] (the engine's view of one
+//! transaction, over the coordinator).
+//!
+//! Everything here is runtime-agnostic: reads and writes are `async` calls on
+//! a [`kv::KeyValueTransaction`], which production runs over its gateway and
+//! the simulator over its simulated cluster, so the same engine code runs in
+//! both and every simulated failure replays from its seed.
+
+pub mod catalog;
+pub mod error;
+pub mod kv;
+pub mod row;
+pub mod types;
+
+pub use error::{SqlError, SqlResult, SqlState};
