@@ -9,7 +9,7 @@
 //! the dividend's leading group is not above the divisor's), and pick the scale giving
 //! 16 significant digits, `16 - 4 * weight`, raised to either operand's scale and kept
 //! within 0..=1000. The groups are PostgreSQL's, so the rule gives its scales exactly:
-//! `1 / 3` has 20 digits after the point, `10 / 3.000` has 16 significant digits.
+//! `1 / 3` has 20 digits after the point, `10 / 3.000` has 16 (its weight is 0).
 
 use super::magnitude::Magnitude;
 use super::{FiniteNumeric, Numeric, NumericError, EXPONENT_MAX, PRECISION_MAX, SCALE_MAX};

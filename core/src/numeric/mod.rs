@@ -16,7 +16,7 @@
 //! Decimal digits rather than PostgreSQL's base-10000 groups, because text, keys and
 //! rounding all work digit by digit; the base-10000 form is derived where it is
 //! specified (the wire format, and the division scale rule below). Arithmetic scales
-//! both operands' digits to integers and computes on those ([`magnitude`], base 10^9).
+//! both operands' digits to integers and computes on those (module `magnitude`, base 10^9).
 //!
 //! # Limits
 //! As PostgreSQL stores them: the first digit's base-10000 group may be at most 32767
@@ -32,19 +32,20 @@
 //! - `+`, `-`, `%`: the larger of the operands' scales.
 //! - `*`: the sum of the scales (exact), rounded when that exceeds 16383.
 //! - `/`: at least 16 significant digits and no less than either operand's scale,
-//!   at most 1000 ([`arithmetic`] carries the rule), rounded half away from zero.
+//!   at most 1000 (module `arithmetic` carries the rule), rounded half away from zero.
 //! - `round(x, s)` and `trunc(x, s)`: `s` when positive, else 0; rounding is half
 //!   away from zero, and so are the conversions to integers.
 //!
 //! # Special values (PostgreSQL 15)
 //! NaN wins over everything; `Infinity - Infinity`, `Infinity * 0` and
 //! `Infinity / Infinity` are NaN; dividing by zero is an error (22012) even for
-//! `0 / 0` and `Infinity / 0`; a finite value divided by an infinity is 0.
+//! `0 / 0` and `Infinity / 0`; a finite value divided by an infinity is 0; an
+//! infinity modulo anything nonzero is NaN, and `x % Infinity` is `x`.
 //!
 //! # Encodings
-//! [`encoding`] holds the compact storage encoding, which keeps the scale, and
-//! PostgreSQL's binary wire format. The order-preserving key encoding lives in
-//! `crate::keys`, which builds on this module.
+//! Module `encoding` holds the compact storage encoding, which keeps the scale, and
+//! PostgreSQL's binary wire format. The order-preserving key encoding lives in the
+//! keys module, one layer down, which builds on this one.
 //!
 //! Nothing here panics on input: text, stored bytes and wire bytes that do not make a
 //! value are a [`NumericError`] with PostgreSQL's SQLSTATE and message.

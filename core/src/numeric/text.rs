@@ -56,18 +56,16 @@ impl FromStr for Numeric {
         let body = &bytes[start..];
         let (parsed, used) =
             special(body).or_else(|| finite(body)).ok_or_else(|| NumericError::invalid_syntax(text))?;
+        let trailing_junk = !body[used..].iter().all(|&byte| is_space(byte));
         match parsed {
-            Parsed::ExponentOverflow => return Err(NumericError::overflow()),
-            _ if !body[used..].iter().all(|&byte| is_space(byte)) => return Err(NumericError::invalid_syntax(text)),
-            _ => {}
-        }
-        match parsed {
+            // PostgreSQL refuses such an exponent while reading it, before the rest.
+            Parsed::ExponentOverflow => Err(NumericError::overflow()),
+            _ if trailing_junk => Err(NumericError::invalid_syntax(text)),
             Parsed::Special(value) => Ok(value),
             // The limits apply once the syntax is known good, as in PostgreSQL.
             Parsed::Finite { negative, digits, exponent, scale } => {
                 FiniteNumeric::normalize(negative, digits, exponent, scale).map(Numeric::Finite)
             }
-            Parsed::ExponentOverflow => Err(NumericError::overflow()),
         }
     }
 }
