@@ -9,7 +9,8 @@
 //!
 //! Layers, each using only those above it in this list (a module never names
 //! one below it; the test `core/tests/layers.rs` holds every file to this):
-//! - [`types`], [`encoding`]: identifiers and the byte codecs of persistent state.
+//! - [`types`], [`encoding`], [`numeric`]: identifiers, the byte codecs of persistent
+//!   state, and PostgreSQL's NUMERIC as a value type.
 //! - [`keys`]: the ordered key space and the order-preserving tuple encoding of its keys.
 //! - [`clock`]: the hybrid logical clock and the uncertainty intervals of reads.
 //! - [`storage`]: the [`storage::Engine`] trait, MVCC over it, and the in-memory
@@ -36,6 +37,7 @@ pub mod clock;
 pub mod encoding;
 pub mod keys;
 pub mod kv;
+pub mod numeric;
 pub mod placement;
 pub mod raft;
 pub mod range;

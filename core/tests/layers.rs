@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, top (used by all) to bottom, as `core/src/lib.rs` lists them.
 const LAYERS: &[&[&str]] = &[
-    &["types", "encoding"],
+    &["types", "encoding", "numeric"],
     &["keys"],
     &["clock"],
     &["storage"],

@@ -29,6 +29,8 @@
 //! | 0x0a | string descending | the complement of the escaped string         |
 //! | 0x0b | f64            | 8 bytes, ordered as PostgreSQL orders floats    |
 //! | 0x0c | f64 descending | the complement of the f64 payload               |
+//! | 0x0d | numeric        | class, exponent and digit pairs, see below      |
+//! | 0x0e | numeric descending | the complement of the numeric payload       |
 //! | 0xfe | null, last     | none                                            |
 //!
 //! Null has the lowest tag, so an optional value, written as [`KeyWriter::null`] or as
@@ -58,9 +60,22 @@
 //! is written as one). The payload is the IEEE bits, complemented when negative and
 //! with the sign flipped otherwise, which makes unsigned order numeric order.
 //!
-//! Left out until something needs them: decimals. New types take new tags; existing
-//! tags never change meaning.
+//! Numerics (PostgreSQL's NUMERIC, [`Numeric`]) order as PostgreSQL orders them:
+//! -Infinity, negatives, zero, positives, +Infinity, then NaN. The payload opens with
+//! that class as a byte (0x01 to 0x06 in this order); zero, NaN and the infinities
+//! are the class byte alone. A positive value then has the decimal exponent of its
+//! first digit (as 4 bytes big-endian, sign bit flipped) and its significant digits,
+//! two to a byte as `1 + 10 * first + second` (1 to 100; an odd count pads a zero,
+//! unambiguous as the last digit is never zero), ended by 0x00. A larger exponent is
+//! a larger value, and with equal exponents the digits compare as decimal fractions,
+//! the end byte below any pair putting a prefix first (1.2 < 1.23). A negative value
+//! is its magnitude's exponent and digits complemented, reversing their order. Equal
+//! numerics are equal keys: the display scale is not encoded (1.0 and 1.00 are one
+//! key), and a decoded numeric shows exactly the digits it has after the point.
+//!
+//! New types take new tags; existing tags never change meaning.
 
+use crate::numeric::{FiniteNumeric, Numeric};
 use std::fmt;
 
 /// A key of the ordered key space; byte-wise order is key order.
@@ -140,7 +155,20 @@ const TAG_BYTES_DESCENDING: u8 = 0x09;
 const TAG_STRING_DESCENDING: u8 = 0x0a;
 const TAG_F64: u8 = 0x0b;
 const TAG_F64_DESCENDING: u8 = 0x0c;
+const TAG_NUMERIC: u8 = 0x0d;
+const TAG_NUMERIC_DESCENDING: u8 = 0x0e;
 const TAG_NULL_LAST: u8 = 0xfe;
+
+/// The classes that open a numeric payload, in numeric order.
+const NUMERIC_NEGATIVE_INFINITY: u8 = 0x01;
+const NUMERIC_NEGATIVE: u8 = 0x02;
+const NUMERIC_ZERO: u8 = 0x03;
+const NUMERIC_POSITIVE: u8 = 0x04;
+const NUMERIC_INFINITY: u8 = 0x05;
+const NUMERIC_NAN: u8 = 0x06;
+/// Ends a numeric's digit pairs, below every pair (1 to 100).
+const NUMERIC_DIGITS_END: u8 = 0x00;
+const NUMERIC_PAIR_MAX: u8 = 100;
 
 /// Inside an escaped value, 0x00 opens a two-byte sequence: a zero, or the end.
 const ESCAPE: u8 = 0x00;
@@ -175,6 +203,28 @@ fn float_of_payload(payload: u64) -> f64 {
         f64::from_bits(flip_sign(payload))
     } else {
         f64::from_bits(!payload)
+    }
+}
+
+/// Appends the numeric payload of `value` (see the module doc) to `out`.
+fn write_numeric_payload(value: &Numeric, out: &mut Vec<u8>) {
+    let finite = match value {
+        Numeric::NegativeInfinity => return out.push(NUMERIC_NEGATIVE_INFINITY),
+        Numeric::Infinity => return out.push(NUMERIC_INFINITY),
+        Numeric::NaN => return out.push(NUMERIC_NAN),
+        Numeric::Finite(finite) if finite.is_zero() => return out.push(NUMERIC_ZERO),
+        Numeric::Finite(finite) => finite,
+    };
+    out.push(if finite.is_negative() { NUMERIC_NEGATIVE } else { NUMERIC_POSITIVE });
+    let start = out.len();
+    // `as` reinterprets the two's complement bits, which flipping the sign reorders.
+    out.extend_from_slice(&(finite.exponent() as u32 ^ (1 << 31)).to_be_bytes());
+    for pair in finite.digits().chunks(2) {
+        out.push(1 + 10 * pair[0] + pair.get(1).copied().unwrap_or(0));
+    }
+    out.push(NUMERIC_DIGITS_END);
+    if finite.is_negative() {
+        out[start..].iter_mut().for_each(|byte| *byte = !*byte);
     }
 }
 
@@ -252,6 +302,21 @@ impl KeyWriter {
         self.fixed(TAG_F64_DESCENDING, &(!float_payload(value)).to_be_bytes())
     }
 
+    /// Equal numerics (1.0 and 1.00) write the same bytes: the scale is not kept.
+    pub fn numeric(&mut self, value: &Numeric) -> &mut Self {
+        self.bytes.push(TAG_NUMERIC);
+        write_numeric_payload(value, &mut self.bytes);
+        self
+    }
+
+    pub fn numeric_descending(&mut self, value: &Numeric) -> &mut Self {
+        self.bytes.push(TAG_NUMERIC_DESCENDING);
+        let start = self.bytes.len();
+        write_numeric_payload(value, &mut self.bytes);
+        self.bytes[start..].iter_mut().for_each(|byte| *byte = !*byte);
+        self
+    }
+
     /// Appends bytes verbatim, untagged: fixed namespace prefixes and markers whose
     /// order and decoding the caller's own layout makes unambiguous.
     pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
@@ -313,6 +378,8 @@ pub enum KeyDecodeError {
     TrailingBytes { offset: usize, count: usize },
     /// The float payload at `offset` is one the writer never produces (-0, or another NaN).
     NonCanonicalFloat { offset: usize },
+    /// The numeric payload at `offset` is one the writer never produces.
+    NonCanonicalNumeric { offset: usize },
 }
 
 impl fmt::Display for KeyDecodeError {
@@ -328,6 +395,9 @@ impl fmt::Display for KeyDecodeError {
             InvalidUtf8 { offset } => write!(formatter, "key byte {offset}: string is not UTF-8"),
             TrailingBytes { offset, count } => write!(formatter, "key byte {offset}: {count} bytes after the values"),
             NonCanonicalFloat { offset } => write!(formatter, "key byte {offset}: a float the encoding never writes"),
+            NonCanonicalNumeric { offset } => {
+                write!(formatter, "key byte {offset}: a numeric the encoding never writes")
+            }
         }
     }
 }
@@ -452,6 +522,58 @@ impl<'a> KeyReader<'a> {
             return Err(KeyDecodeError::NonCanonicalFloat { offset });
         }
         Ok(value)
+    }
+
+    /// A numeric, shown with as many digits after the point as it has (the key does
+    /// not keep the scale it was written with).
+    pub fn numeric(&mut self) -> Result<Numeric, KeyDecodeError> {
+        self.tag(TAG_NUMERIC)?;
+        self.numeric_payload(0x00)
+    }
+
+    pub fn numeric_descending(&mut self) -> Result<Numeric, KeyDecodeError> {
+        self.tag(TAG_NUMERIC_DESCENDING)?;
+        self.numeric_payload(0xff)
+    }
+
+    /// The numeric payload, each byte XORed with `mask` first, refusing every payload
+    /// the writer would not write (a class or pair byte out of range, a zero digit
+    /// first or last, a value beyond NUMERIC's limits).
+    fn numeric_payload(&mut self, mask: u8) -> Result<Numeric, KeyDecodeError> {
+        let offset = self.position;
+        let non_canonical = KeyDecodeError::NonCanonicalNumeric { offset };
+        let negative = match self.raw_byte()? ^ mask {
+            NUMERIC_NEGATIVE_INFINITY => return Ok(Numeric::NegativeInfinity),
+            NUMERIC_ZERO => return Ok(Numeric::zero(0)),
+            NUMERIC_INFINITY => return Ok(Numeric::Infinity),
+            NUMERIC_NAN => return Ok(Numeric::NaN),
+            NUMERIC_NEGATIVE => true,
+            NUMERIC_POSITIVE => false,
+            _ => return Err(non_canonical),
+        };
+        // A negative value's magnitude is written complemented.
+        let mask = if negative { !mask } else { mask };
+        let exponent_bytes = *self.remaining().first_chunk::<4>().ok_or_else(|| self.truncated())?;
+        self.position += 4;
+        let exponent = (u32::from_be_bytes(exponent_bytes.map(|byte| byte ^ mask)) ^ (1 << 31)) as i32;
+        let mut digits = Vec::new();
+        loop {
+            match self.raw_byte()? ^ mask {
+                NUMERIC_DIGITS_END => break,
+                pair @ 1..=NUMERIC_PAIR_MAX => digits.extend([(pair - 1) / 10, (pair - 1) % 10]),
+                _ => return Err(non_canonical),
+            }
+        }
+        // The zero an odd count was padded with; a second zero is refused below.
+        if digits.last() == Some(&0) {
+            digits.pop();
+        }
+        let scale =
+            u16::try_from((digits.len() as i64 - 1 - i64::from(exponent)).max(0)).map_err(|_| non_canonical.clone())?;
+        match FiniteNumeric::new(negative, digits, exponent, scale) {
+            Ok(value) if !value.is_zero() => Ok(Numeric::Finite(value)),
+            _ => Err(non_canonical),
+        }
     }
 
     fn tag(&mut self, expected: u8) -> Result<(), KeyDecodeError> {

@@ -1,6 +1,7 @@
 //! Property tests of the key encoding: order, round trips, canonical decoding.
 
 use super::*;
+use crate::numeric::Numeric;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use std::cmp::Reverse;
@@ -23,9 +24,11 @@ enum Field {
     F64Descending(Reverse<PgFloat>),
     /// Nulls last: `(true, 0)` is null, and sorts after every `(false, value)`.
     U64NullLast((bool, u64)),
+    Numeric(Numeric),
+    NumericDescending(Reverse<Numeric>),
 }
 
-const FIELD_KINDS: usize = 13;
+const FIELD_KINDS: usize = 15;
 
 /// A float compared as PostgreSQL compares them: -0 equals 0, NaN equals NaN and
 /// is greater than every other value.
@@ -73,6 +76,20 @@ fn float() -> impl Strategy<Value = PgFloat> {
     prop_oneof![special, any::<f64>()].prop_map(PgFloat)
 }
 
+/// Numerics from a small set of digits and exponents, so that equal values with
+/// different scales (1.5, 1.50) and shared digit prefixes come up, plus the specials.
+fn numeric() -> impl Strategy<Value = Numeric> {
+    let finite = (any::<bool>(), vec(prop_oneof![Just(0u8), Just(9), 0..10u8], 1..8), -6..6i32, 0..3usize).prop_map(
+        |(negative, digits, exponent, extra_zeros)| {
+            let digits: String = digits.iter().map(|digit| char::from(b'0' + digit)).collect();
+            let sign = if negative { "-" } else { "" };
+            format!("{sign}{digits}.{}e{exponent}", "0".repeat(extra_zeros)).parse().expect("well formed")
+        },
+    );
+    let special = prop_oneof![Just(Numeric::NaN), Just(Numeric::Infinity), Just(Numeric::NegativeInfinity)];
+    prop_oneof![6 => finite, 1 => special, 1 => Just(Numeric::zero(1))]
+}
+
 /// Values of one kind, drawn from small sets often enough that tuples share prefixes.
 fn field_of_kind(kind: usize) -> BoxedStrategy<Field> {
     let number = || prop_oneof![0..3u64, Just(u64::MAX), any::<u64>()];
@@ -95,6 +112,8 @@ fn field_of_kind(kind: usize) -> BoxedStrategy<Field> {
             .boxed(),
         10 => float().prop_map(Field::F64).boxed(),
         11 => float().prop_map(|value| Field::F64Descending(Reverse(value))).boxed(),
+        12 => numeric().prop_map(Field::Numeric).boxed(),
+        13 => numeric().prop_map(|value| Field::NumericDescending(Reverse(value))).boxed(),
         _ => proptest::option::of(number())
             .prop_map(|value| Field::U64NullLast(value.map_or((true, 0), |value| (false, value))))
             .boxed(),
@@ -135,6 +154,8 @@ fn encode(tuple: &[Field]) -> Key {
             Field::F64Descending(Reverse(PgFloat(value))) => writer.f64_descending(*value),
             Field::U64NullLast((true, _)) => writer.null_last(),
             Field::U64NullLast((false, value)) => writer.u64(*value),
+            Field::Numeric(value) => writer.numeric(value),
+            Field::NumericDescending(Reverse(value)) => writer.numeric_descending(value),
         };
     }
     writer.finish_key()
@@ -161,6 +182,8 @@ fn decode(key: &[u8], template: &[Field]) -> Result<Vec<Field>, KeyDecodeError> 
             Field::U64NullLast(_) => {
                 Field::U64NullLast(if reader.take_null_last() { (true, 0) } else { (false, reader.u64()?) })
             }
+            Field::Numeric(_) => Field::Numeric(reader.numeric()?),
+            Field::NumericDescending(_) => Field::NumericDescending(Reverse(reader.numeric_descending()?)),
         });
     }
     reader.finish().map(|()| tuple)
@@ -284,4 +307,66 @@ fn malformed_keys_are_errors() {
     assert_eq!(KeyReader::new(&[TAG_STRING, 0xff, 0, 1]).string(), Err(InvalidUtf8 { offset: 0 }));
     let error = KeyReader::new(&[TAG_NULL, 9]).finish().unwrap_err();
     assert_eq!(error.to_string(), "key byte 0: 2 bytes after the values");
+}
+
+fn numeric_key(text: &str) -> Key {
+    KeyWriter::new().numeric(&text.parse().expect("well formed")).finish_key()
+}
+
+#[test]
+fn numerics_sort_as_postgresql_orders_them_and_equal_ones_share_a_key() {
+    let values = [
+        "-Infinity",
+        "-1e100",
+        "-12",
+        "-1.23",
+        "-1.2",
+        "-1",
+        "-0.001",
+        "0",
+        "1e-100",
+        "0.5",
+        "1",
+        "1.2",
+        "1.23",
+        "1.3",
+        "9.99",
+        "10",
+        "1e100",
+        "Infinity",
+        "NaN",
+    ];
+    let keys = values.map(numeric_key);
+    assert!(ascending(&keys), "{keys:?}");
+    assert_eq!(numeric_key("1.0"), numeric_key("1.00"));
+    assert_eq!(numeric_key("-0.0"), numeric_key("0"));
+    let descending =
+        values.map(|text| KeyWriter::new().numeric_descending(&text.parse().expect("well formed")).finish_key());
+    assert!(descending.windows(2).all(|pair| pair[0] > pair[1]), "{descending:?}");
+}
+
+#[test]
+fn numeric_key_layout_and_decoded_scale() {
+    // Tag, positive, exponent 0 with the sign flipped, pairs 12 and 30 as 13 and 31, end.
+    assert_eq!(numeric_key("1.230").0, [TAG_NUMERIC, 0x04, 0x80, 0, 0, 0, 13, 31, 0x00]);
+    let decoded = KeyReader::new(&numeric_key("1.230").0).numeric().expect("decodes");
+    assert_eq!(decoded.to_string(), "1.23");
+    let decoded = KeyReader::new(&numeric_key("12e3").0).numeric().expect("decodes");
+    assert_eq!(decoded.to_string(), "12000");
+}
+
+#[test]
+fn numeric_keys_the_writer_never_writes_are_refused() {
+    let refused = |payload: &[u8]| {
+        let key: Vec<u8> = [TAG_NUMERIC].into_iter().chain(payload.iter().copied()).collect();
+        KeyReader::new(&key).numeric()
+    };
+    let non_canonical = Err(KeyDecodeError::NonCanonicalNumeric { offset: 1 });
+    assert_eq!(refused(&[0x07]), non_canonical, "unknown class");
+    assert_eq!(refused(&[0x04, 0x80, 0, 0, 0, 0x00]), non_canonical, "no digits");
+    assert_eq!(refused(&[0x04, 0x80, 0, 0, 0, 101, 0x00]), non_canonical, "pair above 99");
+    assert_eq!(refused(&[0x04, 0x80, 0, 0, 0, 13, 1, 0x00]), non_canonical, "trailing zero pair");
+    assert_eq!(refused(&[0x04, 0x80, 0, 0, 0, 2, 0x00]), non_canonical, "leading zero digit");
+    assert_eq!(refused(&[0x04, 0x80, 0x02, 0, 0, 2, 0x00]), non_canonical, "beyond the largest exponent");
+    assert_eq!(refused(&[0x04, 0x80, 0, 0]), Err(KeyDecodeError::Truncated { length_bytes: 5 }));
 }
