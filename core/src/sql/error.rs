@@ -118,3 +118,29 @@ impl fmt::Display for SqlError {
 impl std::error::Error for SqlError {}
 
 pub type SqlResult<T> = Result<T, SqlError>;
+
+/// A message for the client that is not an error (a NoticeResponse).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// `NOTICE` or `WARNING`, as PostgreSQL would send it.
+    pub severity: &'static str,
+    pub message: String,
+}
+
+impl Notice {
+    pub fn new(message: impl Into<String>) -> Notice {
+        Notice { severity: "NOTICE", message: message.into() }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Notice {
+        Notice { severity: "WARNING", message: message.into() }
+    }
+}
+
+impl From<crate::numeric::NumericError> for SqlError {
+    fn from(error: crate::numeric::NumericError) -> SqlError {
+        let mut converted = SqlError::new(SqlState(error.sqlstate), error.message);
+        converted.detail = error.detail;
+        converted
+    }
+}

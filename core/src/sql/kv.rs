@@ -9,6 +9,7 @@
 //! older transaction is tried again after a pause until the statement's
 //! deadline on the gateway's clock.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::error::{SqlError, SqlResult, SqlState};
@@ -26,9 +27,17 @@ pub trait KeyValueTransaction {
     fn get(&mut self, key: &Key) -> impl Future<Output = SqlResult<Option<Vec<u8>>>>;
     /// Writes `value` at `key`, or deletes it with None.
     fn put(&mut self, key: &Key, value: Option<Vec<u8>>) -> impl Future<Output = SqlResult<()>>;
-    /// At most `limit` live pairs of `[start, end)` in key order; fewer than
-    /// `limit` means the span is exhausted.
-    fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> impl Future<Output = SqlResult<Vec<KeyValue>>>;
+    /// Live pairs of `[start, end)` in key order, about `limit` of them, and
+    /// where to resume when the span holds more.
+    fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> impl Future<Output = SqlResult<ScanBatch>>;
+}
+
+/// One batch of a bounded scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanBatch {
+    pub rows: Vec<KeyValue>,
+    /// Where the rest of the span starts; None when the span is exhausted.
+    pub resume: Option<Key>,
 }
 
 /// The error a client sees for a transaction failure.
@@ -50,16 +59,25 @@ pub fn transaction_error(error: TransactionError) -> SqlError {
 }
 
 /// A [`Transaction`] and the sender its commands go through.
+///
+/// With a write buffer, writes are kept here instead of being sent, and reads
+/// see them: an autocommit statement's writes are then all known at its end,
+/// and commit in one command when they fall in one range
+/// (`Transaction::commit_writes`) instead of an intent each and a commit.
 pub struct CoordinatorKv<'a, S: RangeSender, R: KvRuntime> {
     pub transaction: &'a mut Transaction,
     pub sender: &'a mut S,
     pub runtime: &'a mut R,
     /// When a blocked operation stops trying, on the gateway's clock.
     pub deadline: Timestamp,
+    pub buffer: Option<&'a mut BTreeMap<Key, Option<Vec<u8>>>>,
 }
 
 impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, R> {
     async fn get(&mut self, key: &Key) -> SqlResult<Option<Vec<u8>>> {
+        if let Some(buffered) = self.buffer.as_ref().and_then(|buffer| buffer.get(key)) {
+            return Ok(buffered.clone());
+        }
         loop {
             match self.transaction.get(self.sender, key).await {
                 Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
@@ -71,6 +89,10 @@ impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, 
     }
 
     async fn put(&mut self, key: &Key, value: Option<Vec<u8>>) -> SqlResult<()> {
+        if let Some(buffer) = self.buffer.as_mut() {
+            buffer.insert(key.clone(), value);
+            return Ok(());
+        }
         loop {
             match self.transaction.put(self.sender, key, value.clone()).await {
                 Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
@@ -81,14 +103,75 @@ impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, 
         }
     }
 
-    async fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> SqlResult<Vec<KeyValue>> {
-        loop {
+    async fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> SqlResult<ScanBatch> {
+        let rows = loop {
             match self.transaction.scan_bounded(self.sender, start, end, limit).await {
                 Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
                     self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
                 }
-                other => return other.map_err(transaction_error),
+                other => break other.map_err(transaction_error)?,
             }
+        };
+        let resume = match rows.last() {
+            Some((last, _)) if rows.len() >= limit => Some(Key(last.clone()).next()),
+            _ => None,
+        };
+        let rows = match self.buffer.as_ref() {
+            Some(buffer) if !buffer.is_empty() => overlay(rows, buffer, start, end, resume.as_ref()),
+            _ => rows,
+        };
+        Ok(ScanBatch { rows, resume })
+    }
+}
+
+/// The rows of a bounded scan with the buffered writes of the span it
+/// covered applied: up to `resume` when it came back full (buffered keys
+/// beyond are for the next scan), else to `end`.
+fn overlay(
+    rows: Vec<KeyValue>,
+    buffer: &BTreeMap<Key, Option<Vec<u8>>>,
+    start: &Key,
+    end: &KeyEnd,
+    resume: Option<&Key>,
+) -> Vec<KeyValue> {
+    let covered_end = match resume {
+        Some(resume) => KeyEnd::Before(resume.clone()),
+        None => end.clone(),
+    };
+    let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = rows.into_iter().collect();
+    for (key, value) in buffer.range(start.clone()..) {
+        if !covered_end.is_above(key) {
+            break;
         }
+        match value {
+            Some(value) => merged.insert(key.0.clone(), value.clone()),
+            None => merged.remove(&key.0),
+        };
+    }
+    merged.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> Key {
+        Key(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn buffered_writes_overlay_only_the_span_a_full_scan_covered() {
+        let rows = vec![(b"a".to_vec(), b"1".to_vec()), (b"c".to_vec(), b"3".to_vec())];
+        let buffer =
+            BTreeMap::from([(key("b"), Some(b"2".to_vec())), (key("c"), None), (key("d"), Some(b"4".to_vec()))]);
+        let full = overlay(rows.clone(), &buffer, &key("a"), &KeyEnd::Unbounded, Some(&key("c").next()));
+        assert_eq!(
+            full,
+            [(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())],
+            "d lies past c, where the scan stopped"
+        );
+        let short = overlay(rows, &buffer, &key("a"), &KeyEnd::Unbounded, None);
+        let keys: Vec<_> = short.iter().map(|(key, _)| key.clone()).collect();
+        assert_eq!(keys, [b"a".to_vec(), b"b".to_vec(), b"d".to_vec()], "c is deleted, b and d are new");
     }
 }

@@ -11,10 +11,22 @@
 //! the simulator over its simulated cluster, so the same engine code runs in
 //! both and every simulated failure replays from its seed.
 
+pub mod binder;
+pub mod cast;
 pub mod catalog;
 pub mod error;
+pub mod execute;
+pub mod expression;
 pub mod kv;
+pub mod optimizer;
+pub mod parser;
+pub mod plan;
 pub mod row;
+pub mod session;
+pub mod settings;
 pub mod types;
+
+#[cfg(test)]
+mod tests;
 
 pub use error::{SqlError, SqlResult, SqlState};

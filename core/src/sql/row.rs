@@ -29,6 +29,7 @@
 use super::error::{SqlError, SqlResult};
 use super::types::{DataType, Value};
 use crate::keys::{Key, KeyReader, KeyWriter};
+use crate::numeric::Numeric;
 
 /// The first bytes of every SQL key.
 pub const SQL_PREFIX: &[u8] = b"\x00sql/";
@@ -89,6 +90,8 @@ pub fn write_key_value(writer: &mut KeyWriter, value: &Value, direction: Directi
         Value::Int8(value) => integer(writer, *value, ascending),
         Value::Float4(value) => float(writer, f64::from(*value), ascending),
         Value::Float8(value) => float(writer, *value, ascending),
+        Value::Numeric(value) if ascending => writer.numeric(value),
+        Value::Numeric(value) => writer.numeric_descending(value),
         Value::Text(value) if ascending => writer.string(value),
         Value::Text(value) => writer.string_descending(value),
     };
@@ -142,6 +145,9 @@ pub fn read_key_value(reader: &mut KeyReader, data_type: DataType, direction: Di
             Value::Float4(narrow)
         }
         DataType::Float8 => Value::Float8(float(reader).map_err(corrupted)?),
+        DataType::Numeric(_) => {
+            Value::Numeric(if ascending { reader.numeric() } else { reader.numeric_descending() }.map_err(corrupted)?)
+        }
         DataType::Text | DataType::Varchar(_) => {
             Value::Text(if ascending { reader.string() } else { reader.string_descending() }.map_err(corrupted)?)
         }
@@ -157,6 +163,7 @@ const VALUE_INT8: u8 = 0x05;
 const VALUE_FLOAT4: u8 = 0x06;
 const VALUE_FLOAT8: u8 = 0x07;
 const VALUE_TEXT: u8 = 0x08;
+const VALUE_NUMERIC: u8 = 0x09;
 
 /// Encodes a row's stored columns: `columns` in ascending id order; NULLs are left out.
 pub fn encode_row_value<'a>(columns: impl IntoIterator<Item = (ColumnId, &'a Value)>) -> Vec<u8> {
@@ -188,6 +195,13 @@ fn encode_value(bytes: &mut Vec<u8>, value: &Value) {
             bytes.push(VALUE_TEXT);
             write_varint(bytes, value.len() as u64);
             bytes.extend_from_slice(value.as_bytes());
+        }
+        Value::Numeric(value) => {
+            let mut encoded = Vec::new();
+            value.encode_value(&mut encoded);
+            bytes.push(VALUE_NUMERIC);
+            write_varint(bytes, encoded.len() as u64);
+            bytes.extend_from_slice(&encoded);
         }
     }
 }
@@ -267,6 +281,11 @@ impl ValueReader<'_> {
                 let length = usize::try_from(self.varint()?).map_err(|_| self.corrupted("a text too long"))?;
                 let text = self.take(length)?.to_vec();
                 Value::Text(String::from_utf8(text).map_err(|_| self.corrupted("a text that is not UTF-8"))?)
+            }
+            VALUE_NUMERIC => {
+                let length = usize::try_from(self.varint()?).map_err(|_| self.corrupted("a numeric too long"))?;
+                let encoded = self.take(length)?;
+                Value::Numeric(Numeric::decode_value(encoded).map_err(|error| self.corrupted(&error.message))?)
             }
             _ => return Err(self.corrupted("an unknown value tag")),
         })

@@ -12,6 +12,12 @@ fn value_of(data_type: DataType) -> BoxedStrategy<Value> {
         DataType::Int8 => any::<i64>().prop_map(Value::Int8).boxed(),
         DataType::Float4 => any::<f32>().prop_map(Value::Float4).boxed(),
         DataType::Float8 => any::<f64>().prop_map(Value::Float8).boxed(),
+        DataType::Numeric(_) => (any::<i64>(), 0u32..6)
+            .prop_map(|(units, scale)| {
+                let text = format!("{units}e-{scale}");
+                Value::Numeric(text.parse::<crate::numeric::Numeric>().expect("a valid numeric"))
+            })
+            .boxed(),
         _ => ".{0,6}".prop_map(Value::Text).boxed(),
     };
     prop_oneof![1 => Just(Value::Null), 6 => value].boxed()
@@ -25,6 +31,7 @@ fn typed_pair() -> impl Strategy<Value = (DataType, Value, Value)> {
         DataType::Int8,
         DataType::Float4,
         DataType::Float8,
+        DataType::Numeric(None),
         DataType::Text,
     ];
     proptest::sample::select(types.to_vec())
@@ -59,7 +66,7 @@ proptest! {
     }
 
     #[test]
-    fn row_values_round_trip_without_their_nulls(values in proptest::collection::vec(value_of(DataType::Int8).prop_union(value_of(DataType::Text)).or(value_of(DataType::Float8)), 0..8), gaps in proptest::collection::vec(1u32..300, 8)) {
+    fn row_values_round_trip_without_their_nulls(values in proptest::collection::vec(value_of(DataType::Int8).prop_union(value_of(DataType::Text)).or(value_of(DataType::Float8)).or(value_of(DataType::Numeric(None))), 0..8), gaps in proptest::collection::vec(1u32..300, 8)) {
         let mut id = 0;
         let columns: Vec<(ColumnId, Value)> = values.iter().zip(&gaps).map(|(value, gap)| { id += gap; (ColumnId(id), value.clone()) }).collect();
         let bytes = encode_row_value(columns.iter().map(|(id, value)| (*id, value)));

@@ -13,6 +13,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use crate::numeric::Numeric;
+
 /// A column's or an expression's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
@@ -22,6 +24,8 @@ pub enum DataType {
     Int8,
     Float4,
     Float8,
+    /// `numeric(precision, scale)`, or `numeric` of any precision and scale.
+    Numeric(Option<(u16, i16)>),
     Text,
     /// `varchar(n)`; `None` for `varchar` without a limit.
     Varchar(Option<u32>),
@@ -39,6 +43,7 @@ impl DataType {
             DataType::Int8 => 20,
             DataType::Float4 => 700,
             DataType::Float8 => 701,
+            DataType::Numeric(_) => 1700,
             DataType::Text => 25,
             DataType::Varchar(_) => 1043,
             DataType::Unknown => 705,
@@ -50,6 +55,9 @@ impl DataType {
     pub fn type_modifier(self) -> i32 {
         match self {
             DataType::Varchar(Some(length)) => length as i32 + 4,
+            DataType::Numeric(Some((precision, scale))) => {
+                ((i32::from(precision) << 16) | (i32::from(scale) & 0xffff)) + 4
+            }
             _ => -1,
         }
     }
@@ -61,7 +69,7 @@ impl DataType {
             DataType::Int2 => 2,
             DataType::Int4 | DataType::Float4 => 4,
             DataType::Int8 | DataType::Float8 => 8,
-            DataType::Text | DataType::Varchar(_) => -1,
+            DataType::Numeric(_) | DataType::Text | DataType::Varchar(_) => -1,
             DataType::Unknown => -2,
         }
     }
@@ -75,6 +83,8 @@ impl DataType {
             DataType::Int8 => "bigint".into(),
             DataType::Float4 => "real".into(),
             DataType::Float8 => "double precision".into(),
+            DataType::Numeric(None) => "numeric".into(),
+            DataType::Numeric(Some((precision, scale))) => format!("numeric({precision},{scale})"),
             DataType::Text => "text".into(),
             DataType::Varchar(None) => "character varying".into(),
             DataType::Varchar(Some(length)) => format!("character varying({length})"),
@@ -91,6 +101,7 @@ impl DataType {
             DataType::Int8 => "bigint",
             DataType::Float4 => "real",
             DataType::Float8 => "double precision",
+            DataType::Numeric(_) => "numeric",
             DataType::Text | DataType::Varchar(_) | DataType::Unknown => "text",
         }
     }
@@ -104,7 +115,7 @@ impl DataType {
     }
 
     pub fn is_numeric(self) -> bool {
-        self.is_integer() || self.is_float()
+        self.is_integer() || self.is_float() || matches!(self, DataType::Numeric(_))
     }
 
     pub fn is_string(self) -> bool {
@@ -128,6 +139,7 @@ pub enum Value {
     Int8(i64),
     Float4(f32),
     Float8(f64),
+    Numeric(Numeric),
     Text(String),
 }
 
@@ -146,6 +158,7 @@ impl Value {
             Value::Int8(_) => DataType::Int8,
             Value::Float4(_) => DataType::Float4,
             Value::Float8(_) => DataType::Float8,
+            Value::Numeric(_) => DataType::Numeric(None),
             Value::Text(_) => DataType::Text,
         }
     }
@@ -160,6 +173,7 @@ impl Value {
             Value::Int8(value) => value.to_string(),
             Value::Float4(value) => float_text(f64::from(*value), format!("{value:e}"), 6),
             Value::Float8(value) => float_text(*value, format!("{value:e}"), 15),
+            Value::Numeric(value) => value.to_string(),
             Value::Text(value) => value.clone(),
         })
     }
@@ -175,6 +189,7 @@ impl Value {
             (Value::Int8(left), Value::Int8(right)) => left.cmp(right),
             (Value::Float4(left), Value::Float4(right)) => float_order(f64::from(*left), f64::from(*right)),
             (Value::Float8(left), Value::Float8(right)) => float_order(*left, *right),
+            (Value::Numeric(left), Value::Numeric(right)) => left.cmp(right),
             (Value::Text(left), Value::Text(right)) => left.as_bytes().cmp(right.as_bytes()),
             _ => return None,
         })

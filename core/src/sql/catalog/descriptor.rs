@@ -249,6 +249,8 @@ fn write_type(writer: &mut Writer, data_type: DataType) {
         DataType::Text => (7, 0),
         DataType::Varchar(None) => (8, 0),
         DataType::Varchar(Some(length)) => (9, u64::from(length)),
+        DataType::Numeric(None) => (10, 0),
+        DataType::Numeric(Some((precision, scale))) => (11, (u64::from(precision) << 16) | u64::from(scale as u16)),
         DataType::Unknown => unreachable!("columns have known types"),
     };
     writer.u8(code).u64(length);
@@ -267,6 +269,8 @@ fn read_type(reader: &mut Reader) -> Decoded<DataType> {
         (7, 0) => DataType::Text,
         (8, 0) => DataType::Varchar(None),
         (9, length) if length > 0 => DataType::Varchar(Some(length)),
+        (10, 0) => DataType::Numeric(None),
+        (11, modifier) => DataType::Numeric(Some(((modifier >> 16) as u16, modifier as u16 as i16))),
         _ => return Err(invalid("an unknown type")),
     })
 }
@@ -317,8 +321,9 @@ mod tests {
                 column(1, "id", DataType::Int8, false),
                 ColumnDescriptor { default: Some("0".into()), ..column(2, "balance", DataType::Int4, true) },
                 column(4, "owner", DataType::Varchar(Some(40)), true),
+                column(5, "rate", DataType::Numeric(Some((10, -2))), true),
             ],
-            next_column_id: ColumnId(5),
+            next_column_id: ColumnId(6),
             primary_index: IndexDescriptor {
                 id: IndexId::PRIMARY,
                 name: "accounts_pkey".into(),

@@ -127,13 +127,13 @@ async fn clear_span(kv: &mut impl KeyValueTransaction, prefix: Key) -> SqlResult
     let end = KeyEnd::of_prefix(&prefix);
     let mut start = prefix;
     loop {
-        let rows = kv.scan(&start, &end, CLEAR_BATCH_ROWS).await?;
-        for (key, _) in &rows {
+        let scanned = kv.scan(&start, &end, CLEAR_BATCH_ROWS).await?;
+        for (key, _) in &scanned.rows {
             kv.put(&Key(key.clone()), None).await?;
         }
-        match rows.last() {
-            Some((last, _)) if rows.len() == CLEAR_BATCH_ROWS => start = Key(last.clone()).next(),
-            _ => return Ok(()),
+        match scanned.resume {
+            Some(resume) => start = resume,
+            None => return Ok(()),
         }
     }
 }
@@ -143,7 +143,16 @@ pub async fn table_names(kv: &mut impl KeyValueTransaction) -> SqlResult<Vec<(St
     let prefix =
         index_key_writer(NAMESPACE_TABLE, IndexId::PRIMARY).u64(DEFAULT_DATABASE.0).u64(PUBLIC_SCHEMA.0).finish_key();
     let end = KeyEnd::of_prefix(&prefix);
-    let rows = kv.scan(&prefix, &end, usize::MAX).await?;
+    let mut rows = Vec::new();
+    let mut start = prefix.clone();
+    loop {
+        let scanned = kv.scan(&start, &end, CLEAR_BATCH_ROWS).await?;
+        rows.extend(scanned.rows);
+        match scanned.resume {
+            Some(resume) => start = resume,
+            None => break,
+        }
+    }
     rows.iter()
         .map(|(key, value)| {
             let mut reader = KeyReader::new(&key[prefix.0.len()..]);

@@ -1,0 +1,601 @@
+//! Binding expressions: names to row positions, literals and parameters to
+//! types, and operators to operand types, with PostgreSQL's rules:
+//!
+//! - An integer literal is `integer`, or `bigint` when it does not fit, or
+//!   `numeric` beyond that; a literal with a point or an exponent is `numeric`.
+//! - A quoted literal is of unknown type until its context decides: compared
+//!   with an integer column it is read as an integer, now, at bind time (so
+//!   `where id = 'x'` fails with 22P02 before anything runs).
+//! - A parameter `$n` takes the type its context gives it the first time one
+//!   does (`id = $1` makes `$1` the column's type); one no context types is text.
+//! - Arithmetic and comparison between numeric types run in the wider type,
+//!   ordered smallint < integer < bigint < numeric < real < double precision,
+//!   except that `real` stays `real` only against `real`: PostgreSQL's operator
+//!   resolution picks `double precision` for every mixed float operation.
+
+use sqlparser::ast::{
+    self, BinaryOperator as AstOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+};
+
+use super::super::cast;
+use super::super::error::{SqlError, SqlResult, SqlState};
+use super::super::expression::{BinaryOperator, Expression, Function};
+use super::super::types::{DataType, Value};
+use crate::numeric::Numeric;
+
+/// An expression with its type.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    pub expression: Expression,
+    pub data_type: DataType,
+}
+
+/// The columns an expression can name: a table's, in its row order.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub columns: Vec<ScopeColumn>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScopeColumn {
+    /// The table's name or alias.
+    pub table: String,
+    pub name: String,
+    pub data_type: DataType,
+    /// Left out of `*` (a table's hidden row id).
+    pub hidden: bool,
+}
+
+/// The types parameters have been given so far, by `$n - 1`.
+#[derive(Clone, Debug, Default)]
+pub struct Parameters {
+    pub types: Vec<Option<DataType>>,
+}
+
+impl Parameters {
+    /// Every parameter's type, text for those nothing typed.
+    pub fn resolved(&self) -> Vec<DataType> {
+        self.types.iter().map(|data_type| data_type.unwrap_or(DataType::Text)).collect()
+    }
+}
+
+/// A name as PostgreSQL folds it: unquoted names are lower-cased.
+pub fn fold(identifier: &ast::Ident) -> String {
+    match identifier.quote_style {
+        Some(_) => identifier.value.clone(),
+        None => identifier.value.to_lowercase(),
+    }
+}
+
+fn undefined_column(name: &str) -> SqlError {
+    SqlError::new(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"))
+}
+
+fn no_operator(symbol: &str, left: DataType, right: DataType) -> SqlError {
+    SqlError::new(SqlState::UNDEFINED_FUNCTION, format!("operator does not exist: {left} {symbol} {right}"))
+        .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts.")
+}
+
+impl Scope {
+    fn resolve(&self, table: Option<&str>, name: &str) -> SqlResult<(usize, DataType)> {
+        let mut found = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, column)| column.name == name && table.is_none_or(|table| table == column.table));
+        let Some((position, column)) = found.next() else {
+            return Err(match table {
+                Some(table) if !self.columns.iter().any(|column| column.table == table) => {
+                    SqlError::new(SqlState::UNDEFINED_TABLE, format!("missing FROM-clause entry for table \"{table}\""))
+                }
+                Some(table) => undefined_column(&format!("{table}.{name}")),
+                None => undefined_column(name),
+            });
+        };
+        if found.next().is_some() {
+            return Err(SqlError::new(SqlState::AMBIGUOUS_COLUMN, format!("column reference \"{name}\" is ambiguous")));
+        }
+        Ok((position, column.data_type))
+    }
+}
+
+/// Binds expressions against one scope.
+pub struct ExpressionBinder<'a> {
+    pub scope: &'a Scope,
+    pub parameters: &'a mut Parameters,
+}
+
+impl ExpressionBinder<'_> {
+    pub fn bind(&mut self, expression: &Expr) -> SqlResult<Bound> {
+        Ok(match expression {
+            Expr::Identifier(identifier) => {
+                let (position, data_type) = self.scope.resolve(None, &fold(identifier))?;
+                Bound { expression: Expression::Column(position), data_type }
+            }
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [table, column] => {
+                    let (position, data_type) = self.scope.resolve(Some(&fold(table)), &fold(column))?;
+                    Bound { expression: Expression::Column(position), data_type }
+                }
+                _ => return Err(SqlError::unsupported(format!("the name {expression}"))),
+            },
+            Expr::Value(value) => self.literal(&value.value)?,
+            Expr::Nested(inner) => self.bind(inner)?,
+            Expr::BinaryOp { left, op, right } => self.binary(left, op, right)?,
+            Expr::UnaryOp { op, expr } => self.unary(*op, expr)?,
+            Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
+                let bound = self.bind(inner)?;
+                let negated = matches!(expression, Expr::IsNotNull(_));
+                Bound {
+                    expression: Expression::IsNull { expression: Box::new(bound.expression), negated },
+                    data_type: DataType::Bool,
+                }
+            }
+            Expr::Cast { expr, data_type, .. } => {
+                let to = data_type_of(data_type)?;
+                let bound = self.bind(expr)?;
+                self.cast(bound, to)?
+            }
+            Expr::Between { expr, negated, low, high } => {
+                let (bound, low, high) = (self.bind(expr)?, self.bind(low)?, self.bind(high)?);
+                let low = self.compare(BinaryOperator::GreaterOrEqual, bound.clone(), low)?;
+                let high = self.compare(BinaryOperator::LessOrEqual, bound, high)?;
+                let both = Expression::And(Box::new(low), Box::new(high));
+                let expression = if *negated { Expression::Not(Box::new(both)) } else { both };
+                Bound { expression, data_type: DataType::Bool }
+            }
+            Expr::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+                let bound = self.bind(expr)?;
+                let mut any: Option<Expression> = None;
+                for item in list {
+                    let item = self.bind(item)?;
+                    let equal = self.compare(BinaryOperator::Equal, bound.clone(), item)?;
+                    any = Some(match any {
+                        None => equal,
+                        Some(previous) => Expression::Or(Box::new(previous), Box::new(equal)),
+                    });
+                }
+                let any = any.ok_or_else(|| SqlError::syntax("syntax error at or near \")\""))?;
+                let expression = if *negated { Expression::Not(Box::new(any)) } else { any };
+                Bound { expression, data_type: DataType::Bool }
+            }
+            Expr::Function(function) => self.function(function)?,
+            other => return Err(SqlError::unsupported(format!("the expression {other}"))),
+        })
+    }
+
+    /// Binds `expression` and makes it a boolean (WHERE, CHECK).
+    pub fn bind_condition(&mut self, expression: &Expr, clause: &str) -> SqlResult<Expression> {
+        let bound = self.bind(expression)?;
+        let bound = match bound.data_type {
+            DataType::Unknown => self.coerce(bound, DataType::Bool)?,
+            DataType::Bool => bound,
+            other => {
+                return Err(SqlError::new(
+                    SqlState::DATATYPE_MISMATCH,
+                    format!("argument of {clause} must be type boolean, not type {other}"),
+                ))
+            }
+        };
+        Ok(bound.expression)
+    }
+
+    fn literal(&mut self, value: &ast::Value) -> SqlResult<Bound> {
+        let constant = |value: Value, data_type| Bound { expression: Expression::Constant(value), data_type };
+        Ok(match value {
+            ast::Value::Number(text, _) => number_literal(text)?,
+            ast::Value::SingleQuotedString(text) | ast::Value::EscapedStringLiteral(text) => {
+                constant(Value::Text(text.clone()), DataType::Unknown)
+            }
+            ast::Value::Boolean(value) => constant(Value::Bool(*value), DataType::Bool),
+            ast::Value::Null => constant(Value::Null, DataType::Unknown),
+            ast::Value::Placeholder(name) => {
+                let index = name
+                    .strip_prefix('$')
+                    .and_then(|number| number.parse::<usize>().ok())
+                    .filter(|number| (1..=65_535).contains(number))
+                    .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{name}\"")))?
+                    - 1;
+                if self.parameters.types.len() <= index {
+                    self.parameters.types.resize(index + 1, None);
+                }
+                let data_type = self.parameters.types[index].unwrap_or(DataType::Unknown);
+                Bound { expression: Expression::Parameter(index, data_type), data_type }
+            }
+            other => return Err(SqlError::unsupported(format!("the literal {other}"))),
+        })
+    }
+
+    fn unary(&mut self, operator: UnaryOperator, operand: &Expr) -> SqlResult<Bound> {
+        // A negative literal is one literal: -2147483648 is an integer, not a bigint negated.
+        if let (UnaryOperator::Minus, Expr::Value(value)) = (operator, operand) {
+            if let ast::Value::Number(text, _) = &value.value {
+                return number_literal(&format!("-{text}"));
+            }
+        }
+        let bound = self.bind(operand)?;
+        match operator {
+            UnaryOperator::Not => {
+                let bound = self.boolean(bound, "NOT")?;
+                Ok(Bound { expression: Expression::Not(Box::new(bound)), data_type: DataType::Bool })
+            }
+            UnaryOperator::Minus | UnaryOperator::Plus => {
+                let bound = if bound.data_type == DataType::Unknown {
+                    self.coerce(bound, DataType::Numeric(None))?
+                } else {
+                    bound
+                };
+                if !bound.data_type.is_numeric() {
+                    let symbol = if operator == UnaryOperator::Minus { "-" } else { "+" };
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_FUNCTION,
+                        format!("operator does not exist: {symbol} {}", bound.data_type),
+                    ));
+                }
+                if operator == UnaryOperator::Plus {
+                    return Ok(bound);
+                }
+                Ok(Bound { expression: Expression::Negate(Box::new(bound.expression)), data_type: bound.data_type })
+            }
+            other => Err(SqlError::unsupported(format!("the operator {other}"))),
+        }
+    }
+
+    fn boolean(&mut self, bound: Bound, operator: &str) -> SqlResult<Expression> {
+        match bound.data_type {
+            DataType::Bool => Ok(bound.expression),
+            DataType::Unknown => Ok(self.coerce(bound, DataType::Bool)?.expression),
+            other => Err(SqlError::new(
+                SqlState::DATATYPE_MISMATCH,
+                format!("argument of {operator} must be type boolean, not type {other}"),
+            )),
+        }
+    }
+
+    fn binary(&mut self, left: &Expr, operator: &AstOperator, right: &Expr) -> SqlResult<Bound> {
+        let (left, right) = (self.bind(left)?, self.bind(right)?);
+        let operator = match operator {
+            AstOperator::And | AstOperator::Or => {
+                let name = if *operator == AstOperator::And { "AND" } else { "OR" };
+                let (left, right) = (Box::new(self.boolean(left, name)?), Box::new(self.boolean(right, name)?));
+                let expression = if name == "AND" { Expression::And(left, right) } else { Expression::Or(left, right) };
+                return Ok(Bound { expression, data_type: DataType::Bool });
+            }
+            AstOperator::Plus => BinaryOperator::Add,
+            AstOperator::Minus => BinaryOperator::Subtract,
+            AstOperator::Multiply => BinaryOperator::Multiply,
+            AstOperator::Divide => BinaryOperator::Divide,
+            AstOperator::Modulo => BinaryOperator::Modulo,
+            AstOperator::StringConcat => BinaryOperator::Concatenate,
+            AstOperator::Eq => BinaryOperator::Equal,
+            AstOperator::NotEq => BinaryOperator::NotEqual,
+            AstOperator::Lt => BinaryOperator::Less,
+            AstOperator::LtEq => BinaryOperator::LessOrEqual,
+            AstOperator::Gt => BinaryOperator::Greater,
+            AstOperator::GtEq => BinaryOperator::GreaterOrEqual,
+            other => return Err(SqlError::unsupported(format!("the operator {other}"))),
+        };
+        if operator.is_comparison() {
+            let expression = self.compare(operator, left, right)?;
+            return Ok(Bound { expression, data_type: DataType::Bool });
+        }
+        if operator == BinaryOperator::Concatenate {
+            return self.concatenate(left, right);
+        }
+        self.arithmetic(operator, left, right)
+    }
+
+    /// Both sides of a comparison in one type.
+    pub fn compare(&mut self, operator: BinaryOperator, left: Bound, right: Bound) -> SqlResult<Expression> {
+        let (left, right) = self.unify(operator.symbol(), left, right)?;
+        Ok(Expression::Binary { operator, left: Box::new(left.expression), right: Box::new(right.expression) })
+    }
+
+    fn arithmetic(&mut self, operator: BinaryOperator, left: Bound, right: Bound) -> SqlResult<Bound> {
+        let symbol = operator.symbol();
+        let (left_type, right_type) = (left.data_type, right.data_type);
+        if left_type == DataType::Unknown && right_type == DataType::Unknown {
+            return Err(SqlError::new(SqlState("42725"), format!("operator is not unique: unknown {symbol} unknown")));
+        }
+        let (left, right) = self.unify(symbol, left, right)?;
+        let data_type = left.data_type;
+        if !data_type.is_numeric() || (operator == BinaryOperator::Modulo && data_type.is_float()) {
+            return Err(no_operator(symbol, left_type, right_type));
+        }
+        let expression =
+            Expression::Binary { operator, left: Box::new(left.expression), right: Box::new(right.expression) };
+        Ok(Bound { expression, data_type })
+    }
+
+    fn concatenate(&mut self, left: Bound, right: Bound) -> SqlResult<Bound> {
+        let stringy = |data_type: DataType| data_type.is_string() || data_type == DataType::Unknown;
+        if !stringy(left.data_type) && !stringy(right.data_type) {
+            return Err(no_operator("||", left.data_type, right.data_type));
+        }
+        let text = |binder: &mut Self, bound: Bound| match bound.data_type {
+            DataType::Unknown => binder.coerce(bound, DataType::Text),
+            _ => Ok(bound),
+        };
+        let (left, right) = (text(self, left)?, text(self, right)?);
+        let expression = Expression::Binary {
+            operator: BinaryOperator::Concatenate,
+            left: Box::new(left.expression),
+            right: Box::new(right.expression),
+        };
+        Ok(Bound { expression, data_type: DataType::Text })
+    }
+
+    /// Brings two operands to one type, or says no operator takes them.
+    fn unify(&mut self, symbol: &str, left: Bound, right: Bound) -> SqlResult<(Bound, Bound)> {
+        let (left_type, right_type) = (left.data_type, right.data_type);
+        let target = match (left_type, right_type) {
+            (DataType::Unknown, DataType::Unknown) => DataType::Text,
+            (DataType::Unknown, other) | (other, DataType::Unknown) => other,
+            (left, right) if left == right => left,
+            (left, right) if left.is_string() && right.is_string() => DataType::Text,
+            (left, right) if left.is_numeric() && right.is_numeric() => wider_numeric(left, right),
+            _ => return Err(no_operator(symbol, left_type, right_type)),
+        };
+        let target = match target {
+            DataType::Varchar(_) => DataType::Text,
+            DataType::Numeric(_) => DataType::Numeric(None),
+            other => other,
+        };
+        Ok((self.coerce(left, target)?, self.coerce(right, target)?))
+    }
+
+    /// `bound` as a value of `to`: an unknown literal is read now, an untyped
+    /// parameter takes the type, anything else is cast when evaluated.
+    pub fn coerce(&mut self, bound: Bound, to: DataType) -> SqlResult<Bound> {
+        let same = bound.data_type == to
+            || (to.is_string()
+                && bound.data_type.is_string()
+                && matches!(to, DataType::Text | DataType::Varchar(None)))
+            || (matches!(to, DataType::Numeric(None)) && matches!(bound.data_type, DataType::Numeric(_)));
+        if same {
+            return Ok(Bound { expression: bound.expression, data_type: to });
+        }
+        match bound.expression {
+            Expression::Constant(Value::Null) => {
+                Ok(Bound { expression: Expression::Constant(Value::Null), data_type: to })
+            }
+            Expression::Constant(Value::Text(text)) if bound.data_type == DataType::Unknown => {
+                Ok(Bound { expression: Expression::Constant(cast::parse_text(&text, to)?), data_type: to })
+            }
+            Expression::Parameter(index, DataType::Unknown) => {
+                self.parameters.types[index] = Some(to);
+                Ok(Bound { expression: Expression::Parameter(index, to), data_type: to })
+            }
+            expression => {
+                Ok(Bound { expression: Expression::Cast { expression: Box::new(expression), to }, data_type: to })
+            }
+        }
+    }
+
+    /// An explicit cast: like a coercion, but a constant is converted now.
+    fn cast(&mut self, bound: Bound, to: DataType) -> SqlResult<Bound> {
+        if let Expression::Constant(value) = &bound.expression {
+            if bound.data_type != DataType::Unknown {
+                return Ok(Bound { expression: Expression::Constant(cast::cast(value.clone(), to)?), data_type: to });
+            }
+        }
+        let coerced = self.coerce(bound, to)?;
+        // A typmod cast of a typed value still applies the typmod when evaluated.
+        Ok(match coerced.expression {
+            Expression::Column(_) | Expression::Parameter(..)
+                if matches!(to, DataType::Varchar(Some(_)) | DataType::Numeric(Some(_))) =>
+            {
+                Bound { expression: Expression::Cast { expression: Box::new(coerced.expression), to }, data_type: to }
+            }
+            _ => coerced,
+        })
+    }
+
+    fn function(&mut self, function: &ast::Function) -> SqlResult<Bound> {
+        let name = function.name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
+        let arguments = match &function.args {
+            FunctionArguments::None => Vec::new(),
+            FunctionArguments::List(list) => list
+                .args
+                .iter()
+                .map(|argument| match argument {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(expression)) => self.bind(expression),
+                    other => Err(SqlError::unsupported(format!("the function argument {other}"))),
+                })
+                .collect::<SqlResult<Vec<_>>>()?,
+            FunctionArguments::Subquery(_) => return Err(SqlError::unsupported("a subquery as a function argument")),
+        };
+        let text = DataType::Text;
+        let (function_kind, data_type, arguments) = match (name.as_str(), arguments.len()) {
+            ("version", 0) => (Function::Version, text, arguments),
+            ("current_database", 0) => (Function::CurrentDatabase, text, arguments),
+            ("current_schema", 0) => (Function::CurrentSchema, text, arguments),
+            ("current_user" | "session_user" | "user", 0) => (Function::CurrentUser, text, arguments),
+            ("lower" | "upper" | "length", 1) => {
+                let argument = self.coerce_string(arguments.into_iter().next().expect("one argument"))?;
+                let (kind, data_type) = match name.as_str() {
+                    "lower" => (Function::Lower, text),
+                    "upper" => (Function::Upper, text),
+                    _ => (Function::Length, DataType::Int4),
+                };
+                (kind, data_type, vec![argument])
+            }
+            ("abs", 1) => {
+                let argument = arguments.into_iter().next().expect("one argument");
+                let argument = if argument.data_type == DataType::Unknown {
+                    self.coerce(argument, DataType::Float8)?
+                } else {
+                    argument
+                };
+                if !argument.data_type.is_numeric() {
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_FUNCTION,
+                        format!("function abs({}) does not exist", argument.data_type),
+                    ));
+                }
+                let data_type = if let DataType::Numeric(_) = argument.data_type {
+                    DataType::Numeric(None)
+                } else {
+                    argument.data_type
+                };
+                (Function::Abs, data_type, vec![argument])
+            }
+            _ => {
+                let types: Vec<String> = arguments.iter().map(|argument| argument.data_type.name()).collect();
+                return Err(SqlError::new(
+                    SqlState::UNDEFINED_FUNCTION,
+                    format!("function {name}({}) does not exist", types.join(", ")),
+                )
+                .with_hint(
+                    "No function matches the given name and argument types. You might need to add explicit type casts.",
+                ));
+            }
+        };
+        let arguments = arguments.into_iter().map(|argument| argument.expression).collect();
+        Ok(Bound { expression: Expression::Function { function: function_kind, arguments }, data_type })
+    }
+
+    fn coerce_string(&mut self, bound: Bound) -> SqlResult<Bound> {
+        match bound.data_type {
+            data_type if data_type.is_string() => Ok(bound),
+            _ => self.coerce(bound, DataType::Text),
+        }
+    }
+}
+
+fn numeric_rank(data_type: DataType) -> u8 {
+    match data_type {
+        DataType::Int2 => 1,
+        DataType::Int4 => 2,
+        DataType::Int8 => 3,
+        DataType::Numeric(_) => 4,
+        DataType::Float4 => 5,
+        _ => 6,
+    }
+}
+
+fn wider_numeric(left: DataType, right: DataType) -> DataType {
+    let wider = if numeric_rank(left) >= numeric_rank(right) { left } else { right };
+    match wider {
+        DataType::Float4 if left != right => DataType::Float8,
+        other => other,
+    }
+}
+
+/// A numeric literal: integer, bigint or numeric, as PostgreSQL types it.
+fn number_literal(text: &str) -> SqlResult<Bound> {
+    let constant = |value: Value, data_type| Ok(Bound { expression: Expression::Constant(value), data_type });
+    if text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'-') {
+        if let Ok(value) = text.parse::<i32>() {
+            return constant(Value::Int4(value), DataType::Int4);
+        }
+        if let Ok(value) = text.parse::<i64>() {
+            return constant(Value::Int8(value), DataType::Int8);
+        }
+    }
+    let numeric: Numeric = text.parse()?;
+    constant(Value::Numeric(numeric), DataType::Numeric(None))
+}
+
+/// A type name as written in SQL.
+pub fn data_type_of(data_type: &ast::DataType) -> SqlResult<DataType> {
+    use ast::DataType as Ast;
+    let length = |length: &Option<ast::CharacterLength>| -> SqlResult<Option<u32>> {
+        match length {
+            None => Ok(None),
+            Some(ast::CharacterLength::IntegerLength { length, .. }) => match u32::try_from(*length) {
+                Ok(length) if (1..=10_485_760).contains(&length) => Ok(Some(length)),
+                _ => {
+                    Err(SqlError::new(SqlState::INVALID_PARAMETER_VALUE, "length for type varchar must be at least 1"))
+                }
+            },
+            Some(ast::CharacterLength::Max) => Err(SqlError::unsupported("varchar(max)")),
+        }
+    };
+    Ok(match data_type {
+        Ast::Bool | Ast::Boolean => DataType::Bool,
+        Ast::SmallInt(_) | Ast::Int2(_) => DataType::Int2,
+        Ast::Int(_) | Ast::Integer(_) | Ast::Int4(_) => DataType::Int4,
+        Ast::BigInt(_) | Ast::Int8(_) => DataType::Int8,
+        Ast::Real | Ast::Float4 => DataType::Float4,
+        Ast::Float8 | Ast::DoublePrecision => DataType::Float8,
+        Ast::Float(ast::ExactNumberInfo::Precision(bits)) if *bits <= 24 => DataType::Float4,
+        Ast::Float(_) => DataType::Float8,
+        Ast::Numeric(info) | Ast::Decimal(info) => DataType::Numeric(match info {
+            ast::ExactNumberInfo::None => None,
+            ast::ExactNumberInfo::Precision(precision) => Some((numeric_precision(*precision)?, 0)),
+            ast::ExactNumberInfo::PrecisionAndScale(precision, scale) => {
+                let precision = numeric_precision(*precision)?;
+                let scale =
+                    i16::try_from(*scale).ok().filter(|scale| (-1000..=1000).contains(scale)).ok_or_else(|| {
+                        SqlError::new(
+                            SqlState::INVALID_PARAMETER_VALUE,
+                            format!("NUMERIC scale {scale} must be between -1000 and 1000"),
+                        )
+                    })?;
+                Some((precision, scale))
+            }
+        }),
+        Ast::Text | Ast::String(None) => DataType::Text,
+        Ast::Varchar(limit) | Ast::CharacterVarying(limit) => DataType::Varchar(length(limit)?),
+        Ast::Custom(name, modifiers) if modifiers.is_empty() => {
+            let name = name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
+            match name.as_str() {
+                "int2" => DataType::Int2,
+                "int4" => DataType::Int4,
+                "int8" => DataType::Int8,
+                "float4" => DataType::Float4,
+                "float8" => DataType::Float8,
+                "bool" => DataType::Bool,
+                "varchar" => DataType::Varchar(None),
+                _ => return Err(SqlError::new(SqlState::UNDEFINED_OBJECT, format!("type \"{name}\" does not exist"))),
+            }
+        }
+        other => return Err(SqlError::unsupported(format!("the type {other}"))),
+    })
+}
+
+fn numeric_precision(precision: u64) -> SqlResult<u16> {
+    u16::try_from(precision).ok().filter(|precision| (1..=1000).contains(precision)).ok_or_else(|| {
+        SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {precision} must be between 1 and 1000"),
+        )
+    })
+}
+
+/// The name PostgreSQL gives a result column computed by `expression`.
+pub fn output_name(expression: &Expr) -> String {
+    match expression {
+        Expr::Identifier(identifier) => fold(identifier),
+        Expr::CompoundIdentifier(parts) => parts.last().map(fold).unwrap_or_default(),
+        Expr::Nested(inner) => output_name(inner),
+        Expr::Function(function) => {
+            function.name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default()
+        }
+        Expr::Cast { expr, data_type, .. } => match output_name(expr).as_str() {
+            "?column?" => match data_type_of(data_type) {
+                Ok(data_type) => internal_type_name(data_type).to_string(),
+                Err(_) => "?column?".into(),
+            },
+            name => name.to_string(),
+        },
+        _ => "?column?".into(),
+    }
+}
+
+/// PostgreSQL's internal type names, which name cast columns (`select 1::int` is `int4`).
+fn internal_type_name(data_type: DataType) -> &'static str {
+    match data_type {
+        DataType::Bool => "bool",
+        DataType::Int2 => "int2",
+        DataType::Int4 => "int4",
+        DataType::Int8 => "int8",
+        DataType::Float4 => "float4",
+        DataType::Float8 => "float8",
+        DataType::Numeric(_) => "numeric",
+        DataType::Text => "text",
+        DataType::Varchar(_) => "varchar",
+        DataType::Unknown => "unknown",
+    }
+}

@@ -1,0 +1,155 @@
+//! Rule-based rewrites of a bound plan, each a pass over the tree:
+//!
+//! 1. **Constant folding**: an expression that reads no row and no parameter
+//!    is evaluated once, here (`1 + 2` becomes `3`). One whose evaluation fails
+//!    is left alone, so the error comes when, and only if, the row is reached.
+//! 2. **Primary-key lookup**: a filter over a full scan whose conjuncts pin
+//!    every primary-key column to a constant or a parameter becomes a point
+//!    lookup of one key; the other conjuncts stay as a filter on that row.
+//!
+//! Spans for ranges of the key (`id > 5`), secondary indexes and limit
+//! push-down come with the indexes and the bounded scans that use them.
+
+use super::expression::{BinaryOperator, Context, Expression};
+use super::plan::{Access, Node, Plan};
+
+pub fn optimize(plan: Plan) -> Plan {
+    match plan {
+        Plan::Query { root, columns } => Plan::Query { root: node(root), columns },
+        Plan::Insert { table, targets, source, defaults, on_conflict_do_nothing, returning } => {
+            Plan::Insert { table, targets, source: node(source), defaults, on_conflict_do_nothing, returning }
+        }
+        Plan::Update { table, source, assignments, returning } => {
+            let assignments =
+                assignments.into_iter().map(|(position, expression)| (position, fold(expression))).collect();
+            Plan::Update { table, source: node(source), assignments, returning }
+        }
+        Plan::Delete { table, source, returning } => Plan::Delete { table, source: node(source), returning },
+        Plan::Explain(plan) => Plan::Explain(Box::new(optimize(*plan))),
+        other => other,
+    }
+}
+
+fn node(tree: Node) -> Node {
+    match tree {
+        Node::Filter { input, predicate } => {
+            let predicate = fold(predicate);
+            match node(*input) {
+                Node::Scan { table, access: Access::Full } => {
+                    let mut conjuncts = Vec::new();
+                    split_conjuncts(predicate, &mut conjuncts);
+                    let key_positions: Vec<usize> = table
+                        .primary_index
+                        .columns
+                        .iter()
+                        .map(|(id, _)| table.position_of(*id).expect("key columns are columns"))
+                        .collect();
+                    match pin_key(&key_positions, &mut conjuncts) {
+                        Some(values) => {
+                            let scan = Node::Scan { table, access: Access::PrimaryKey(values) };
+                            with_filter(scan, conjuncts)
+                        }
+                        None => with_filter(Node::Scan { table, access: Access::Full }, conjuncts),
+                    }
+                }
+                input => Node::Filter { input: Box::new(input), predicate },
+            }
+        }
+        Node::Values { rows } => {
+            Node::Values { rows: rows.into_iter().map(|row| row.into_iter().map(fold).collect()).collect() }
+        }
+        Node::Sort { input, keys } => Node::Sort {
+            input: Box::new(node(*input)),
+            keys: keys
+                .into_iter()
+                .map(|key| super::plan::SortKey { expression: fold(key.expression), ..key })
+                .collect(),
+        },
+        Node::Project { input, expressions } => {
+            Node::Project { input: Box::new(node(*input)), expressions: expressions.into_iter().map(fold).collect() }
+        }
+        Node::Limit { input, limit, offset } => {
+            Node::Limit { input: Box::new(node(*input)), limit: limit.map(fold), offset: offset.map(fold) }
+        }
+        other => other,
+    }
+}
+
+fn with_filter(input: Node, conjuncts: Vec<Expression>) -> Node {
+    let predicate = conjuncts.into_iter().reduce(|left, right| Expression::And(Box::new(left), Box::new(right)));
+    match predicate {
+        Some(predicate) => Node::Filter { input: Box::new(input), predicate },
+        None => input,
+    }
+}
+
+fn split_conjuncts(expression: Expression, into: &mut Vec<Expression>) {
+    match expression {
+        Expression::And(left, right) => {
+            split_conjuncts(*left, into);
+            split_conjuncts(*right, into);
+        }
+        other => into.push(other),
+    }
+}
+
+/// The value of each key column if conjuncts `column = value` pin them all;
+/// those conjuncts are taken out of `conjuncts`.
+fn pin_key(key_positions: &[usize], conjuncts: &mut Vec<Expression>) -> Option<Vec<Expression>> {
+    let mut values = Vec::new();
+    let mut used = Vec::new();
+    for &position in key_positions {
+        let found = conjuncts.iter().enumerate().find_map(|(index, conjunct)| {
+            pinned_value(conjunct, position).filter(|_| !used.contains(&index)).map(|value| (index, value))
+        })?;
+        used.push(found.0);
+        values.push(found.1);
+    }
+    used.sort_unstable();
+    for index in used.into_iter().rev() {
+        conjuncts.remove(index);
+    }
+    Some(values)
+}
+
+fn pinned_value(conjunct: &Expression, position: usize) -> Option<Expression> {
+    let Expression::Binary { operator: BinaryOperator::Equal, left, right } = conjunct else { return None };
+    let is_value = |expression: &Expression| matches!(expression, Expression::Constant(_) | Expression::Parameter(..));
+    match (left.as_ref(), right.as_ref()) {
+        (Expression::Column(column), value) | (value, Expression::Column(column))
+            if *column == position && is_value(value) =>
+        {
+            Some(value.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Folds constant subexpressions.
+pub fn fold(expression: Expression) -> Expression {
+    let context = Context { parameters: &[], user: "" };
+    let folded = match expression {
+        Expression::Binary { operator, left, right } => {
+            Expression::Binary { operator, left: Box::new(fold(*left)), right: Box::new(fold(*right)) }
+        }
+        Expression::And(left, right) => Expression::And(Box::new(fold(*left)), Box::new(fold(*right))),
+        Expression::Or(left, right) => Expression::Or(Box::new(fold(*left)), Box::new(fold(*right))),
+        Expression::Not(operand) => Expression::Not(Box::new(fold(*operand))),
+        Expression::Negate(operand) => Expression::Negate(Box::new(fold(*operand))),
+        Expression::IsNull { expression, negated } => {
+            Expression::IsNull { expression: Box::new(fold(*expression)), negated }
+        }
+        Expression::Cast { expression, to } => Expression::Cast { expression: Box::new(fold(*expression)), to },
+        Expression::Function { function, arguments } => {
+            Expression::Function { function, arguments: arguments.into_iter().map(fold).collect() }
+        }
+        other => other,
+    };
+    if matches!(folded, Expression::Constant(_)) || !folded.is_constant() {
+        return folded;
+    }
+    match folded.evaluate(&[], &context) {
+        Ok(value) => Expression::Constant(value),
+        Err(_) => folded,
+    }
+}

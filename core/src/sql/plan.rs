@@ -1,0 +1,225 @@
+//! Plans: what a bound statement does, as a tree of row-producing nodes for
+//! queries and a few statement-level operations around them.
+//!
+//! A node produces rows (vectors of [`Value`]s, positions fixed at bind time):
+//! a [`Node::Scan`] produces a table's columns in descriptor order, a
+//! [`Node::Project`] the expressions of a select list. The optimizer rewrites
+//! trees (constant folding, a filter on the primary key turned into a point
+//! lookup); the executor pulls rows from the root one at a time.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::catalog::TableDescriptor;
+use super::expression::Expression;
+use super::types::{DataType, Value};
+
+/// A column of a result, as RowDescription describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputColumn {
+    pub name: String,
+    pub data_type: DataType,
+}
+
+/// How a scan reaches its table's rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    /// Every row, in primary-key order.
+    Full,
+    /// The one row whose primary key has these values (one per key column).
+    PrimaryKey(Vec<Expression>),
+}
+
+/// One ORDER BY item, evaluated on the sort's input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub expression: Expression,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// One row of no columns: a SELECT without FROM.
+    Nothing,
+    Values {
+        rows: Vec<Vec<Expression>>,
+    },
+    Scan {
+        table: Arc<TableDescriptor>,
+        access: Access,
+    },
+    Filter {
+        input: Box<Node>,
+        predicate: Expression,
+    },
+    Sort {
+        input: Box<Node>,
+        keys: Vec<SortKey>,
+    },
+    Project {
+        input: Box<Node>,
+        expressions: Vec<Expression>,
+    },
+    /// Skips `offset` rows, then passes at most `limit`; both evaluated once, at the start.
+    Limit {
+        input: Box<Node>,
+        limit: Option<Expression>,
+        offset: Option<Expression>,
+    },
+}
+
+/// What a RETURNING clause produces from each changed row (in table column order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Returning {
+    pub expressions: Vec<Expression>,
+    pub columns: Vec<OutputColumn>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    Query {
+        root: Node,
+        columns: Vec<OutputColumn>,
+    },
+    /// Rows of `source` (one value per `targets` entry) become rows of `table`:
+    /// `targets[i]` is the table column position the i-th source value fills;
+    /// every other column takes its default (`defaults`, by position) or NULL.
+    Insert {
+        table: Arc<TableDescriptor>,
+        targets: Vec<usize>,
+        source: Node,
+        defaults: Vec<Option<Expression>>,
+        on_conflict_do_nothing: bool,
+        returning: Option<Returning>,
+    },
+    /// `source` yields the rows to change, in table column order; each
+    /// assignment sets one column position from an expression over the old row.
+    Update {
+        table: Arc<TableDescriptor>,
+        source: Node,
+        assignments: Vec<(usize, Expression)>,
+        returning: Option<Returning>,
+    },
+    Delete {
+        table: Arc<TableDescriptor>,
+        source: Node,
+        returning: Option<Returning>,
+    },
+    CreateTable {
+        descriptor: TableDescriptor,
+        if_not_exists: bool,
+    },
+    DropTable {
+        tables: Vec<Arc<TableDescriptor>>,
+    },
+    /// EXPLAIN: the plan's text, one row a line.
+    Explain(Box<Plan>),
+}
+
+impl Plan {
+    /// The columns the statement returns rows of; empty for a command.
+    pub fn output_columns(&self) -> Vec<OutputColumn> {
+        match self {
+            Plan::Query { columns, .. } => columns.clone(),
+            Plan::Insert { returning, .. } | Plan::Update { returning, .. } | Plan::Delete { returning, .. } => {
+                returning.as_ref().map(|returning| returning.columns.clone()).unwrap_or_default()
+            }
+            Plan::Explain(_) => vec![OutputColumn { name: "QUERY PLAN".into(), data_type: DataType::Text }],
+            Plan::CreateTable { .. } | Plan::DropTable { .. } => Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Plan::Query { root, .. } => write_node(formatter, root, 0),
+            Plan::Insert { table, source, .. } => {
+                writeln!(formatter, "Insert on {}", table.name)?;
+                write_node(formatter, source, 1)
+            }
+            Plan::Update { table, source, .. } => {
+                writeln!(formatter, "Update on {}", table.name)?;
+                write_node(formatter, source, 1)
+            }
+            Plan::Delete { table, source, .. } => {
+                writeln!(formatter, "Delete on {}", table.name)?;
+                write_node(formatter, source, 1)
+            }
+            Plan::CreateTable { descriptor, .. } => writeln!(formatter, "Create table {}", descriptor.name),
+            Plan::DropTable { tables } => {
+                let names: Vec<&str> = tables.iter().map(|table| table.name.as_str()).collect();
+                writeln!(formatter, "Drop table {}", names.join(", "))
+            }
+            Plan::Explain(plan) => write!(formatter, "{plan}"),
+        }
+    }
+}
+
+fn write_node(formatter: &mut fmt::Formatter<'_>, node: &Node, depth: usize) -> fmt::Result {
+    let indent = if depth == 0 { String::new() } else { format!("{}->  ", "      ".repeat(depth - 1)) };
+    match node {
+        Node::Nothing => writeln!(formatter, "{indent}Result"),
+        Node::Values { rows } => writeln!(formatter, "{indent}Values ({} rows)", rows.len()),
+        Node::Scan { table, access: Access::Full } => {
+            writeln!(formatter, "{indent}Scan on {} (primary key order)", table.name)
+        }
+        Node::Scan { table, access: Access::PrimaryKey(values) } => {
+            let key: Vec<String> = values.iter().map(describe).collect();
+            writeln!(
+                formatter,
+                "{indent}Point lookup on {}@{} ({})",
+                table.name,
+                table.primary_index.name,
+                key.join(", ")
+            )
+        }
+        Node::Filter { input, predicate } => {
+            writeln!(formatter, "{indent}Filter: {}", describe(predicate))?;
+            write_node(formatter, input, depth + 1)
+        }
+        Node::Sort { input, keys } => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|key| format!("{}{}", describe(&key.expression), if key.descending { " DESC" } else { "" }))
+                .collect();
+            writeln!(formatter, "{indent}Sort: {}", keys.join(", "))?;
+            write_node(formatter, input, depth + 1)
+        }
+        Node::Project { input, .. } => write_node(formatter, input, depth),
+        Node::Limit { input, limit, offset } => {
+            let limit = limit.as_ref().map(describe).unwrap_or_else(|| "ALL".into());
+            let offset = offset.as_ref().map(describe).unwrap_or_else(|| "0".into());
+            writeln!(formatter, "{indent}Limit {limit} offset {offset}")?;
+            write_node(formatter, input, depth + 1)
+        }
+    }
+}
+
+/// A short text for an expression in EXPLAIN.
+fn describe(expression: &Expression) -> String {
+    match expression {
+        Expression::Constant(value) => value.to_text().map_or("NULL".into(), |text| match value {
+            Value::Text(_) => format!("'{text}'"),
+            _ => text,
+        }),
+        Expression::Column(position) => format!("#{position}"),
+        Expression::Parameter(index, _) => format!("${}", index + 1),
+        Expression::Binary { operator, left, right } => {
+            format!("({} {} {})", describe(left), operator.symbol(), describe(right))
+        }
+        Expression::And(left, right) => format!("({} AND {})", describe(left), describe(right)),
+        Expression::Or(left, right) => format!("({} OR {})", describe(left), describe(right)),
+        Expression::Not(operand) => format!("(NOT {})", describe(operand)),
+        Expression::Negate(operand) => format!("(-{})", describe(operand)),
+        Expression::IsNull { expression, negated } => {
+            format!("({} IS {}NULL)", describe(expression), if *negated { "NOT " } else { "" })
+        }
+        Expression::Cast { expression, to } => format!("({})::{to}", describe(expression)),
+        Expression::Function { function, arguments } => {
+            let arguments: Vec<String> = arguments.iter().map(describe).collect();
+            format!("{function:?}({})", arguments.join(", "))
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Statements one at a time: DDL, DML, queries and their errors.
+
+use super::*;
+
+fn accounts() -> (Cluster, Session<Cluster, TestRuntime>) {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    assert_eq!(
+        run(&mut session, "create table accounts (id int primary key, owner text not null, balance bigint default 0 check (balance >= 0))"),
+        "CREATE TABLE"
+    );
+    assert_eq!(run(&mut session, "insert into accounts values (1, 'ada', 100), (2, 'bob', 50)"), "INSERT 0 2");
+    (cluster, session)
+}
+
+#[test]
+fn rows_inserted_are_read_back_in_key_order() {
+    let (_, mut session) = accounts();
+    assert_eq!(run(&mut session, "insert into accounts (owner, id) values ('cy', 0)"), "INSERT 0 1");
+    assert_eq!(run(&mut session, "select * from accounts"), "id|owner|balance\n0|cy|0\n1|ada|100\n2|bob|50\nSELECT 3");
+    assert_eq!(
+        run(&mut session, "select owner, balance * 2 as double from accounts where id = 1"),
+        "owner|double\nada|200\nSELECT 1"
+    );
+    assert_eq!(
+        run(&mut session, "select id from accounts where balance > 10 order by balance desc limit 1"),
+        "id\n1\nSELECT 1"
+    );
+    assert_eq!(run(&mut session, "select id from accounts order by 1 desc offset 1"), "id\n1\n0\nSELECT 2");
+}
+
+#[test]
+fn a_primary_key_equality_is_a_point_lookup() {
+    let (_, mut session) = accounts();
+    let plan = run(&mut session, "explain select owner from accounts where id = 2 and balance > 0");
+    assert_eq!(plan, "QUERY PLAN\nFilter: (#2 > 0)\n->  Point lookup on accounts@accounts_pkey (2)\nEXPLAIN");
+    let plan = run(&mut session, "explain select owner from accounts where balance = 2");
+    assert_eq!(plan, "QUERY PLAN\nFilter: (#2 = 2)\n->  Scan on accounts (primary key order)\nEXPLAIN");
+    assert_eq!(run(&mut session, "select owner from accounts where id = 2 and balance > 0"), "owner\nbob\nSELECT 1");
+    assert_eq!(run(&mut session, "select owner from accounts where id = 3"), "owner\nSELECT 0");
+    assert_eq!(run(&mut session, "select owner from accounts where id = null"), "owner\nSELECT 0");
+}
+
+#[test]
+fn constraint_violations_have_postgresqls_codes_and_messages() {
+    let (_, mut session) = accounts();
+    assert_eq!(
+        run(&mut session, "insert into accounts values (1, 'dup', 1)"),
+        "ERROR 23505: duplicate key value violates unique constraint \"accounts_pkey\""
+    );
+    assert_eq!(
+        run(&mut session, "insert into accounts (id) values (3)"),
+        "ERROR 23502: null value in column \"owner\" of relation \"accounts\" violates not-null constraint"
+    );
+    assert_eq!(
+        run(&mut session, "update accounts set balance = balance - 500 where id = 2"),
+        "ERROR 23514: new row for relation \"accounts\" violates check constraint \"accounts_balance_check\""
+    );
+    assert_eq!(run(&mut session, "insert into accounts values (1, 'dup', 1) on conflict do nothing"), "INSERT 0 0");
+    assert_eq!(run(&mut session, "select count from accounts"), "ERROR 42703: column \"count\" does not exist");
+    assert_eq!(run(&mut session, "select * from nowhere"), "ERROR 42P01: relation \"nowhere\" does not exist");
+    assert_eq!(run(&mut session, "create table accounts (a int)"), "ERROR 42P07: relation \"accounts\" already exists");
+    assert_eq!(
+        run(&mut session, "select * from accounts where id = 'x'"),
+        "ERROR 22P02: invalid input syntax for type integer: \"x\""
+    );
+    assert_eq!(
+        run(&mut session, "select owner + 1 from accounts"),
+        "ERROR 42883: operator does not exist: text + integer"
+    );
+    assert_eq!(
+        run(&mut session, "select * from accounts where balance"),
+        "ERROR 42804: argument of WHERE must be type boolean, not type bigint"
+    );
+    assert_eq!(run(&mut session, "select 2147483647 + 1"), "ERROR 22003: integer out of range");
+    assert_eq!(run(&mut session, "select 1 / 0"), "ERROR 22012: division by zero");
+    assert_eq!(run(&mut session, "selec 1"), "ERROR 42601: syntax error at or near \"selec\"");
+    // Nothing above changed a row.
+    assert_eq!(run(&mut session, "select * from accounts"), "id|owner|balance\n1|ada|100\n2|bob|50\nSELECT 2");
+}
+
+#[test]
+fn updates_and_deletes_return_what_they_changed() {
+    let (_, mut session) = accounts();
+    assert_eq!(
+        run(&mut session, "update accounts set balance = balance + 1 where id >= 1 returning id, balance"),
+        "id|balance\n1|101\n2|51\nUPDATE 2"
+    );
+    assert_eq!(run(&mut session, "update accounts set id = 7 where id = 1"), "UPDATE 1");
+    assert_eq!(
+        run(&mut session, "update accounts set id = 2 where id = 7"),
+        "ERROR 23505: duplicate key value violates unique constraint \"accounts_pkey\""
+    );
+    assert_eq!(run(&mut session, "select id, owner from accounts"), "id|owner\n2|bob\n7|ada\nSELECT 2");
+    assert_eq!(
+        run(&mut session, "delete from accounts where owner = 'bob' returning *"),
+        "id|owner|balance\n2|bob|51\nDELETE 1"
+    );
+    assert_eq!(run(&mut session, "delete from accounts"), "DELETE 1");
+    assert_eq!(run(&mut session, "select * from accounts"), "id|owner|balance\nSELECT 0");
+}
+
+#[test]
+fn a_table_without_a_primary_key_gets_a_hidden_row_id() {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    run(&mut session, "create table events (name varchar(5), amount numeric(6,2))");
+    assert_eq!(run(&mut session, "insert into events values ('a', 1.005), ('a', 2), (null, null)"), "INSERT 0 3");
+    let rows = run(&mut session, "select * from events order by amount");
+    assert_eq!(rows, "name|amount\na|1.01\na|2.00\nNULL|NULL\nSELECT 3");
+    assert_eq!(
+        run(&mut session, "insert into events values ('toolong', 1)"),
+        "ERROR 22001: value too long for type character varying(5)"
+    );
+    assert_eq!(run(&mut session, "insert into events values ('b', 12345)"), "ERROR 22003: numeric field overflow");
+}
+
+#[test]
+fn scans_read_in_batches_across_ranges() {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    run(&mut session, "create table numbers (n int primary key, square bigint)");
+    for chunk in 0..10 {
+        let values: Vec<String> = (chunk * 100..(chunk + 1) * 100).map(|n| format!("({n}, {})", n * n)).collect();
+        assert_eq!(run(&mut session, &format!("insert into numbers values {}", values.join(", "))), "INSERT 0 100");
+    }
+    let table = run_now(crate::sql::catalog::table_by_name(&mut Reader(&cluster), "numbers")).unwrap().unwrap();
+    for n in [150, 500, 777] {
+        let key =
+            crate::sql::execute::table_rows::key_of_values(&table, &[&crate::sql::types::Value::Int4(n)]).unwrap();
+        cluster.split(&key);
+    }
+    assert_eq!(cluster.range_count(), 4);
+    let all = run(&mut session, "select n, square from numbers");
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 1 + 1000 + 1);
+    assert_eq!(lines[1], "0|0");
+    assert_eq!(lines[1000], "999|998001");
+    assert_eq!(lines[1001], "SELECT 1000");
+    assert_eq!(run(&mut session, "select n from numbers where square = 776 * 776"), "n\n776\nSELECT 1");
+    assert_eq!(run(&mut session, "delete from numbers where n >= 100"), "DELETE 900");
+    assert_eq!(run(&mut session, "select n from numbers where n = 99 or n = 100"), "n\n99\nSELECT 1");
+}
+
+/// Reads the catalog outside any session, for tests that need a descriptor.
+struct Reader<'a>(&'a Cluster);
+
+impl crate::sql::kv::KeyValueTransaction for Reader<'_> {
+    async fn get(&mut self, key: &crate::keys::Key) -> crate::sql::SqlResult<Option<Vec<u8>>> {
+        let mut transaction = crate::txn::coordinator::Transaction::begin(
+            crate::types::TransactionId(7),
+            Timestamp { wall_nanos: u64::MAX / 2, logical: 0 },
+            0,
+            Default::default(),
+        );
+        let mut sender = self.0.clone();
+        Ok(transaction.get(&mut sender, key).await.unwrap())
+    }
+
+    async fn put(&mut self, _: &crate::keys::Key, _: Option<Vec<u8>>) -> crate::sql::SqlResult<()> {
+        unreachable!("the reader only reads")
+    }
+
+    async fn scan(
+        &mut self,
+        _: &crate::keys::Key,
+        _: &crate::keys::KeyEnd,
+        _: usize,
+    ) -> crate::sql::SqlResult<crate::sql::kv::ScanBatch> {
+        unreachable!("the reader only gets")
+    }
+}
+
+#[test]
+fn select_without_from_and_session_settings() {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    assert_eq!(
+        run(&mut session, "select 1, 'a' || 'b', 1.50 + 1, 2.0::float8 / 4, -(3)"),
+        "?column?|?column?|?column?|?column?|?column?\n1|ab|2.50|0.5|-3\nSELECT 1"
+    );
+    assert_eq!(
+        run(&mut session, "select current_database(), current_schema(), current_user"),
+        "current_database|current_schema|current_user\npostgres|public|postgres\nSELECT 1"
+    );
+    assert_eq!(run(&mut session, "values (1, 'x'), (2, 'y')"), "column1|column2\n1|x\n2|y\nSELECT 2");
+    assert_eq!(run(&mut session, "show transaction isolation level"), "transaction_isolation\nserializable\nSHOW");
+    assert_eq!(
+        run(&mut session, "set application_name = 'psql'; show application_name"),
+        "SET\napplication_name\npsql\nSHOW"
+    );
+    assert_eq!(run(&mut session, "set nonsense = 1"), "ERROR 42704: unrecognized configuration parameter \"nonsense\"");
+    assert_eq!(session.settings.take_reported_changes(), [("application_name".to_string(), "psql".to_string())]);
+    assert_eq!(
+        run(&mut session, "select null is null, 1 between 0 and 2, 3 in (1, 2), null and false"),
+        "?column?|?column?|?column?|?column?\nt|t|f|f\nSELECT 1"
+    );
+}
