@@ -55,6 +55,12 @@ pub trait SessionSender: RangeSender {
     fn take_commit_in_doubt(&mut self) -> bool;
 }
 
+impl<T: crate::txn::gateway::NodeTransport> SessionSender for crate::txn::gateway::Gateway<T> {
+    fn take_commit_in_doubt(&mut self) -> bool {
+        crate::txn::gateway::Gateway::take_commit_in_doubt(self)
+    }
+}
+
 /// How the session's transactions run.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionConfig {
