@@ -197,7 +197,7 @@ impl Config {
 # Where the node keeps its data; a relative path is relative to this file.
 data_dir = "{data_dir}"
 
-# PostgreSQL wire protocol (psql, drivers). Reserved: the SQL layer comes next.
+# PostgreSQL wire protocol (psql, drivers).
 sql_addr = "{sql}"
 # gRPC: other nodes, and the `shardforge kv` / `shardforge status` commands.
 rpc_addr = "{rpc}"

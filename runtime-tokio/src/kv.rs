@@ -78,6 +78,17 @@ impl Kv {
         Kv { transport, settings, idle: Arc::default() }
     }
 
+    /// A new gateway, told of every node this node knows now (a SQL session's).
+    pub fn gateway(&self) -> GrpcGateway {
+        let nodes: Vec<_> = self.transport.peers().addresses().into_keys().collect();
+        GrpcGateway::new(self.transport.clone(), nodes, random_u64() as usize)
+    }
+
+    /// How this node's transactions run.
+    pub fn settings(&self) -> KvSettings {
+        self.settings
+    }
+
     /// A client, its gateway told of every node this node knows now.
     pub fn client(&self) -> PooledClient {
         let idle = self.idle.lock().expect("client pool lock").pop();

@@ -26,4 +26,5 @@ pub mod peers;
 pub mod rebalancer;
 pub mod registry;
 pub mod services;
+pub mod sql;
 pub mod status;

@@ -111,6 +111,8 @@ fn write_first_range(
 pub struct RunningNode {
     pub identity: Identity,
     pub rpc_address: SocketAddr,
+    /// Where PostgreSQL clients connect.
+    pub sql_address: SocketAddr,
     shutdown: watch::Sender<bool>,
     driver: tokio::task::JoinHandle<Result<(), String>>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
@@ -198,9 +200,17 @@ pub async fn start(config: &Config) -> Result<RunningNode, NodeError> {
         )),
         tokio::spawn(rebalancer::run(services.clone(), kv, registry, stopping.clone())),
     ];
+    let sql_listener = TcpListener::bind(config.sql_addr)
+        .await
+        .map_err(|error| NodeError(format!("cannot listen on sql_addr {}: {error}", config.sql_addr)))?;
+    let sql_address = sql_listener.local_addr().map_err(|error| NodeError(format!("sql listener: {error}")))?;
+    let worker = crate::sql::SqlWorker::start(Arc::clone(&services.kv))
+        .map_err(|error| NodeError(format!("cannot start the SQL worker: {error}")))?;
+    let mut background = background;
+    background.push(tokio::spawn(crate::sql::serve(sql_listener, Arc::new(worker), stopping.clone())));
     let server = tokio::spawn(serve(listener, services, stopping));
-    tracing::info!(%rpc_address, "{identity} is up");
-    Ok(RunningNode { identity, rpc_address, shutdown, driver, server, background })
+    tracing::info!(%rpc_address, %sql_address, "{identity} is up");
+    Ok(RunningNode { identity, rpc_address, sql_address, shutdown, driver, server, background })
 }
 
 /// Runs the driver on a thread of its own: its syncs block that thread only,

@@ -45,6 +45,8 @@ pub struct Node {
     pub folder: PathBuf,
     pub config: PathBuf,
     pub rpc: SocketAddr,
+    /// Where PostgreSQL clients connect.
+    pub sql: SocketAddr,
     pub process: Option<Child>,
     pub log: PathBuf,
 }
@@ -54,7 +56,8 @@ impl Node {
     pub fn init(root: &Path, name: &str, rpc: SocketAddr, join: &[SocketAddr]) -> Node {
         let folder = root.join(name);
         std::fs::create_dir_all(&folder).expect("node folder");
-        let (sql, http) = (free_address().to_string(), free_address().to_string());
+        let sql_address = free_address();
+        let (sql, http) = (sql_address.to_string(), free_address().to_string());
         let rpc_text = rpc.to_string();
         let join_text = join.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
         let mut arguments =
@@ -66,7 +69,14 @@ impl Node {
         }
         let output = shardforge(&arguments, &folder);
         assert!(output.status.success(), "init failed: {}", text(&output.stderr));
-        Node { config: folder.join("shardforge.toml"), log: folder.join("node.log"), folder, rpc, process: None }
+        Node {
+            config: folder.join("shardforge.toml"),
+            log: folder.join("node.log"),
+            folder,
+            rpc,
+            sql: sql_address,
+            process: None,
+        }
     }
 
     pub fn start(&mut self) {

@@ -29,4 +29,4 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use error::{SqlError, SqlResult, SqlState};
+pub use error::{Notice, SqlError, SqlResult, SqlState};

@@ -34,7 +34,7 @@ use super::execute::{self, Cursor, Output};
 use super::expression::Context;
 use super::kv::{transaction_error, CoordinatorKv, KeyValueTransaction};
 use super::optimizer;
-use super::plan::Plan;
+use super::plan::{OutputColumn, Plan};
 use super::settings::Settings;
 use super::types::{DataType, Value};
 use crate::keys::Key;
@@ -67,6 +67,16 @@ pub struct SessionConfig {
     pub max_offset_nanos: u64,
     pub commit_wait: bool,
     pub knobs: TransactionKnobs,
+}
+
+/// A statement prepared by the extended protocol's Parse: what Describe
+/// reports, typed by the catalog so that ParameterDescription and
+/// RowDescription are exact. `statement` is None for an empty query.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub statement: Option<Statement>,
+    pub parameter_types: Vec<DataType>,
+    pub columns: Vec<OutputColumn>,
 }
 
 /// One statement's answer: its output or its error, and its notices.
@@ -151,6 +161,63 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
             }
         }
         results
+    }
+
+    /// Parses and binds one statement without running it (the extended
+    /// protocol's Parse): its parameter types (those the client declared, the
+    /// rest inferred) and its result columns. Binding reads the catalog in the
+    /// open block's transaction, or in a transaction of its own that is dropped.
+    pub async fn prepare(&mut self, text: &str, declared: &[Option<DataType>]) -> SqlResult<Prepared> {
+        if let Block::Failed = self.block {
+            return Err(in_failed_block());
+        }
+        let mut statements = super::parser::parse(text)?;
+        if statements.len() > 1 {
+            return Err(SqlError::syntax("cannot insert multiple commands into a prepared statement"));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(Prepared { statement: None, parameter_types: Vec::new(), columns: Vec::new() });
+        };
+        let columns = match &statement {
+            Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Set(_) => Some(Vec::new()),
+            Statement::ShowVariable { variable } => match self.settings.show(variable)? {
+                Output::Rows { columns, .. } => Some(columns),
+                Output::Command { .. } => Some(Vec::new()),
+            },
+            _ => None,
+        };
+        if let Some(columns) = columns {
+            return Ok(Prepared { statement: Some(statement), parameter_types: Vec::new(), columns });
+        }
+        let deadline = self.deadline();
+        let (parameter_types, columns) = match &mut self.block {
+            Block::Open(transaction) => {
+                let mut kv = CoordinatorKv {
+                    transaction,
+                    sender: &mut self.sender,
+                    runtime: &mut self.runtime,
+                    deadline,
+                    buffer: None,
+                };
+                describe(&statement, declared, &mut kv).await?
+            }
+            _ => {
+                let mut transaction = self.begin_transaction();
+                let mut kv = CoordinatorKv {
+                    transaction: &mut transaction,
+                    sender: &mut self.sender,
+                    runtime: &mut self.runtime,
+                    deadline,
+                    buffer: None,
+                };
+                // Binding only reads: the transaction has nothing to commit or undo.
+                describe(&statement, declared, &mut kv).await?
+            }
+        };
+        Ok(Prepared { statement: Some(statement), parameter_types, columns })
     }
 
     /// Runs one parsed statement with parameter values.
@@ -362,6 +429,21 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
 
 const IN_DOUBT: &str = "the commit may or may not have happened; it is not retried";
 
+/// The parameter types and result columns of `statement`, bound in `kv`'s transaction.
+async fn describe<K: KeyValueTransaction>(
+    statement: &Statement,
+    declared: &[Option<DataType>],
+    kv: &mut K,
+) -> SqlResult<(Vec<DataType>, Vec<OutputColumn>)> {
+    let mut binder = Binder::new(kv, declared);
+    let plan = binder.bind(statement).await?;
+    let mut types = binder.parameters.resolved();
+    if types.len() < declared.len() {
+        types.extend(declared[types.len()..].iter().map(|data_type| data_type.unwrap_or(DataType::Text)));
+    }
+    Ok((types, plan.output_columns()))
+}
+
 /// Binds, optimizes and runs one statement in the transaction of `kv`.
 pub async fn execute_statement<K: KeyValueTransaction>(
     statement: &Statement,
@@ -371,7 +453,7 @@ pub async fn execute_statement<K: KeyValueTransaction>(
     notices: &mut Vec<Notice>,
     row_id_seed: u64,
 ) -> SqlResult<Output> {
-    let parameter_types: Vec<DataType> = parameters.iter().map(Value::data_type).collect();
+    let parameter_types: Vec<Option<DataType>> = parameters.iter().map(|value| Some(value.data_type())).collect();
     let mut binder = Binder::new(kv, &parameter_types);
     let plan = binder.bind(statement).await?;
     notices.append(&mut binder.notices);

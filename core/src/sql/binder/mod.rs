@@ -64,8 +64,12 @@ fn table_scope(table: &TableDescriptor, alias: &str) -> Scope {
 }
 
 impl<'a, K: KeyValueTransaction> Binder<'a, K> {
-    pub fn new(kv: &'a mut K, parameter_types: &[DataType]) -> Binder<'a, K> {
-        let parameters = Parameters { types: parameter_types.iter().map(|data_type| Some(*data_type)).collect() };
+    /// `parameter_types`: what the client declared or the values are, by `$n - 1`; None
+    /// (or unknown) for a parameter whose type the statement decides.
+    pub fn new(kv: &'a mut K, parameter_types: &[Option<DataType>]) -> Binder<'a, K> {
+        let types =
+            parameter_types.iter().map(|data_type| data_type.filter(|known| *known != DataType::Unknown)).collect();
+        let parameters = Parameters { types };
         Binder { kv, parameters, notices: Vec::new() }
     }
 

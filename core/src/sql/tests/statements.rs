@@ -196,3 +196,27 @@ fn select_without_from_and_session_settings() {
         "?column?|?column?|?column?|?column?\nt|t|f|f\nSELECT 1"
     );
 }
+
+#[test]
+fn a_prepared_statement_is_typed_by_the_catalog_and_runs_with_values() {
+    use crate::sql::types::{DataType, Value};
+    let (_, mut session) = accounts();
+    let prepared = run_now(session.prepare("select owner, balance + $2 from accounts where id = $1", &[])).unwrap();
+    assert_eq!(prepared.parameter_types, [DataType::Int4, DataType::Int8]);
+    let columns: Vec<_> = prepared.columns.iter().map(|column| (column.name.as_str(), column.data_type)).collect();
+    assert_eq!(columns, [("owner", DataType::Text), ("?column?", DataType::Int8)]);
+    let statement = prepared.statement.expect("one statement");
+    let result = run_now(session.run(&statement, &[Value::Int4(1), Value::Int8(5)]));
+    assert_eq!(render(&result), "owner|?column?\nada|105\nSELECT 1");
+
+    let insert = run_now(session.prepare("insert into accounts values ($1, $2, $3)", &[None, None, None])).unwrap();
+    assert_eq!(insert.parameter_types, [DataType::Int4, DataType::Text, DataType::Int8]);
+    assert!(insert.columns.is_empty());
+    let declared = run_now(session.prepare("select $1", &[Some(DataType::Int8)])).unwrap();
+    assert_eq!(declared.parameter_types, [DataType::Int8]);
+    assert_eq!(declared.columns[0].data_type, DataType::Int8);
+    let error = run_now(session.prepare("select * from nowhere where a = $1", &[])).unwrap_err();
+    assert_eq!(error.state.0, "42P01");
+    assert!(run_now(session.prepare("select 1; select 2", &[])).is_err());
+    assert!(run_now(session.prepare("", &[])).unwrap().statement.is_none());
+}

@@ -1,0 +1,171 @@
+//! SQL over the wire against the real binary: psql 15 as the client (a
+//! scripted session), and a node that keeps serving through malformed and
+//! truncated protocol messages.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// Runs `script` through psql against `node`; standard output and error together.
+fn psql(node: &Node, script: &str) -> String {
+    let path = node.folder.join("script.sql");
+    std::fs::write(&path, script).expect("script written");
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-p", &node.sql.port().to_string(), "-U", "anyone", "-d", "postgres"])
+        .arg("-f")
+        .arg(&path)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql runs (Debian's postgresql-client; scripts/setup installs it)");
+    format!("{}{}", text(&output.stdout), text(&output.stderr))
+}
+
+/// The psql output of `script`, with the script path taken out of error lines.
+fn session(node: &Node, script: &str) -> String {
+    let path = node.folder.join("script.sql").display().to_string();
+    psql(node, script).replace(&format!("psql:{path}:"), "line ")
+}
+
+async fn started_node(root: &std::path::Path) -> Node {
+    let mut node = Node::init(root, "one", free_address(), &[]);
+    node.start();
+    node.wait_until_serving(Duration::from_secs(30)).await;
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_runs_a_scripted_session_against_one_node() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let node = started_node(root.path()).await;
+    let output = session(
+        &node,
+        "create table accounts (id int primary key, owner text not null, balance numeric(10,2) default 0);\n\
+         insert into accounts values (1, 'ada', 10.5), (2, 'bob', 3);\n\
+         select * from accounts order by id;\n\
+         begin;\n\
+         update accounts set balance = balance + 1 where id = 2;\n\
+         select balance from accounts where id = 2;\n\
+         rollback;\n\
+         select balance from accounts where id = 2;\n\
+         insert into accounts values (1, 'dup', 0);\n\
+         select * from nowhere;\n\
+         select 1 +;\n\
+         show server_version;\n\
+         select version();\n",
+    );
+    let expected = [
+        " id | owner | balance \n----+-------+---------\n  1 | ada   |   10.50\n  2 | bob   |    3.00\n(2 rows)\n",
+        " balance \n---------\n    4.00\n(1 row)\n",
+        " balance \n---------\n    3.00\n(1 row)\n",
+        "line 9: ERROR:  duplicate key value violates unique constraint \"accounts_pkey\"\nDETAIL:  Key (id)=(1) already exists.\n",
+        "line 10: ERROR:  relation \"nowhere\" does not exist\n",
+        "line 11: ERROR:  syntax error at or near \";\"\nLINE 1: select 1 +;\n                  ^\n",
+        " server_version \n----------------\n 15.0\n(1 row)\n",
+        "PostgreSQL 15.0 (ShardForge",
+    ];
+    for part in expected {
+        assert!(output.contains(part), "missing {part:?} in:\n{output}\nlog:\n{}", node.log_text());
+    }
+}
+
+/// Sends `bytes` on a new connection and reads until the server closes it or goes quiet.
+fn send_raw(node: &Node, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(node.sql).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+fn startup_message() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
+    for part in ["user", "anyone", "database", "postgres"] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    message.extend_from_slice(&body);
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_truncated_wire_messages_close_only_their_connection() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let node = started_node(root.path()).await;
+    let mut query_with_a_lying_length = startup_message();
+    query_with_a_lying_length.extend_from_slice(b"Q\x7f\xff\xff\xffselect 1");
+    let mut truncated_query = startup_message();
+    truncated_query.extend_from_slice(b"Q\x00\x00\x00\x0dsel");
+    let mut unknown_message = startup_message();
+    unknown_message.extend_from_slice(b"\x01\x00\x00\x00\x04");
+    let mut garbage_startup = vec![0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef];
+    garbage_startup.extend_from_slice(&[0xff; 64]);
+    let huge_startup = [0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0];
+    for bytes in [
+        query_with_a_lying_length,
+        truncated_query,
+        unknown_message,
+        garbage_startup,
+        huge_startup.to_vec(),
+        vec![0, 0],
+    ] {
+        send_raw(&node, &bytes);
+    }
+    let output = session(&node, "select 40 + 2 as answer;\n");
+    assert!(output.contains(" answer \n--------\n     42\n(1 row)"), "{output}\nlog:\n{}", node.log_text());
+}
+
+/// psql output of `script` against `node`, tried again (for up to `limit`)
+/// while it fails with one of `transient` (a leader being elected, say).
+fn session_until(node: &Node, script: &str, expected: &str, limit: Duration) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let output = session(node, script);
+        if output.contains(expected) || std::time::Instant::now() > deadline {
+            return output;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_works_against_any_node_of_three_and_through_a_node_killed_in_the_middle() {
+    let root = tempfile::tempdir().expect("temporary folder");
+    let addresses: Vec<_> = (0..3).map(|_| free_address()).collect();
+    let mut nodes: Vec<Node> =
+        (0..3).map(|index| Node::init(root.path(), &format!("n{}", index + 1), addresses[index], &addresses)).collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    nodes[0].wait_until_serving(Duration::from_secs(30)).await;
+    eventually(Duration::from_secs(20), "every node live", || async {
+        let cluster = status(addresses[0]).await?;
+        (cluster.nodes.len() == 3 && cluster.nodes.iter().all(|node| node.live)).then_some(())
+    })
+    .await;
+    let created = session(
+        &nodes[0],
+        "create table items (id int primary key, name text);\ninsert into items values (1, 'one'), (2, 'two');\n",
+    );
+    assert!(!created.contains("ERROR"), "{created}");
+    let read = session(&nodes[1], "select name from items where id = 2;\n");
+    assert!(read.contains(" name \n------\n two\n(1 row)"), "another node reads the row: {read}");
+
+    nodes[0].kill();
+    let written = session_until(&nodes[2], "insert into items values (3, 'three');\n", "", Duration::from_secs(30));
+    let read =
+        session_until(&nodes[1], "select id, name from items order by id;\n", "(3 rows)", Duration::from_secs(30));
+    assert!(
+        read.contains(" id | name  \n----+-------\n  1 | one\n  2 | two\n  3 | three\n(3 rows)"),
+        "after the kill: insert said {written:?}; read {read}\nlog of n2:\n{}",
+        nodes[1].log_text()
+    );
+}
