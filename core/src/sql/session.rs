@@ -167,7 +167,18 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     /// protocol's Parse): its parameter types (those the client declared, the
     /// rest inferred) and its result columns. Binding reads the catalog in the
     /// open block's transaction, or in a transaction of its own that is dropped.
+    /// An error fails an open block, as an error of any statement does.
     pub async fn prepare(&mut self, text: &str, declared: &[Option<DataType>]) -> SqlResult<Prepared> {
+        let prepared = self.prepare_in_place(text, declared).await;
+        if prepared.is_err() {
+            if let Block::Open(_) = self.block {
+                self.fail_block().await;
+            }
+        }
+        prepared
+    }
+
+    async fn prepare_in_place(&mut self, text: &str, declared: &[Option<DataType>]) -> SqlResult<Prepared> {
         if let Block::Failed = self.block {
             return Err(in_failed_block());
         }

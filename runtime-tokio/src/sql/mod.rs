@@ -1,7 +1,10 @@
 //! SQL over the PostgreSQL wire protocol: the listener on `sql_addr`
-//! ([`serve`]), the wire front end ([`wire`]) and the worker thread where
-//! sessions run ([`worker`]).
+//! ([`serve`]), the wire front end ([`wire`] for startup and simple queries,
+//! [`extended`] for Parse/Bind/Execute, [`formats`] for values in text and
+//! binary) and the worker thread where sessions run ([`worker`]).
 
+pub mod extended;
+pub mod formats;
 pub mod wire;
 pub mod worker;
 

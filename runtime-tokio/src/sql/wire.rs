@@ -33,6 +33,7 @@ use shardforge_core::sql::execute::Output;
 use shardforge_core::sql::session::{StatementResult, TransactionStatus};
 use shardforge_core::sql::{Notice, SqlError};
 
+use super::extended::Extended;
 use super::worker::{startup_parameters, SessionHandle, SqlWorker};
 
 /// One connection's handlers.
@@ -42,12 +43,22 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(worker: Arc<SqlWorker>) -> Connection {
-        Connection { state: Arc::new(ConnectionState { worker, session: Mutex::new(None) }) }
+        let state = ConnectionState {
+            worker,
+            session: Mutex::new(None),
+            extended: Mutex::new(Extended::default()),
+            status: Mutex::new(TransactionStatus::Idle),
+        };
+        Connection { state: Arc::new(state) }
     }
 }
 
 impl PgWireServerHandlers for Connection {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.state)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
         Arc::clone(&self.state)
     }
 
@@ -59,12 +70,27 @@ impl PgWireServerHandlers for Connection {
 pub struct ConnectionState {
     worker: Arc<SqlWorker>,
     session: Mutex<Option<SessionHandle>>,
+    extended: Mutex<Extended>,
+    /// The session's transaction state after its last answer (for Sync).
+    status: Mutex<TransactionStatus>,
 }
 
 impl ConnectionState {
-    fn session(&self) -> PgWireResult<SessionHandle> {
+    pub(super) fn session(&self) -> PgWireResult<SessionHandle> {
         let session = self.session.lock().expect("session lock").clone();
         session.ok_or_else(|| PgWireError::ApiError("no session: startup did not finish".into()))
+    }
+
+    pub(super) fn extended(&self) -> std::sync::MutexGuard<'_, Extended> {
+        self.extended.lock().expect("extended protocol state lock")
+    }
+
+    pub(super) fn set_status(&self, status: TransactionStatus) {
+        *self.status.lock().expect("status lock") = status;
+    }
+
+    pub(super) fn status(&self) -> TransactionStatus {
+        *self.status.lock().expect("status lock")
     }
 }
 
@@ -76,7 +102,7 @@ impl ServerParameterProvider for Parameters {
     }
 }
 
-fn worker_gone() -> PgWireError {
+pub(super) fn worker_gone() -> PgWireError {
     PgWireError::ApiError("the SQL worker stopped".into())
 }
 
@@ -111,6 +137,7 @@ impl SimpleQueryHandler for ConnectionState {
     {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let answer = self.session()?.simple(query.query).await.ok_or_else(worker_gone)?;
+        self.set_status(answer.status);
         if answer.results.is_empty() {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
         }
@@ -152,7 +179,7 @@ where
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
     for notice in &result.notices {
-        client.feed(PgWireBackendMessage::NoticeResponse(notice_info(notice).into())).await?;
+        client.feed(notice_response(notice)).await?;
     }
     match &result.outcome {
         Ok(Output::Command { tag }) => {
@@ -203,8 +230,8 @@ pub fn error_info(error: &SqlError) -> ErrorInfo {
     info
 }
 
-fn notice_info(notice: &Notice) -> ErrorInfo {
+pub(super) fn notice_response(notice: &Notice) -> PgWireBackendMessage {
     // 00000 for a notice, 01000 for a warning, as PostgreSQL sends them.
     let code = if notice.severity == "WARNING" { "01000" } else { "00000" };
-    ErrorInfo::new(notice.severity.into(), code.into(), notice.message.clone())
+    PgWireBackendMessage::NoticeResponse(ErrorInfo::new(notice.severity.into(), code.into(), notice.message.clone()).into())
 }

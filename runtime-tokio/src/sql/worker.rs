@@ -9,8 +9,11 @@
 
 use std::sync::Arc;
 
-use shardforge_core::sql::session::{Session, SessionConfig, StatementResult, TransactionStatus};
+use shardforge_core::sql::session::{Prepared, Session, SessionConfig, StatementResult, TransactionStatus};
 use shardforge_core::sql::settings::Settings;
+use shardforge_core::sql::types::{DataType, Value};
+use shardforge_core::sql::SqlResult;
+use sqlparser::ast::Statement;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::gateway::GrpcGateway;
@@ -22,6 +25,10 @@ type NodeSession = Session<GrpcGateway, TokioRuntime>;
 pub enum Request {
     /// A simple query: every statement of the text.
     Simple { text: String, reply: oneshot::Sender<Answer> },
+    /// The extended protocol's Parse: the statement typed, not run.
+    Prepare { text: String, declared: Vec<Option<DataType>>, reply: oneshot::Sender<(SqlResult<Prepared>, TransactionStatus)> },
+    /// The extended protocol's Execute of a bound statement.
+    Run { statement: Box<Statement>, parameters: Vec<Value>, reply: oneshot::Sender<Answer> },
 }
 
 /// The answer to a simple query.
@@ -43,6 +50,20 @@ impl SessionHandle {
     pub async fn simple(&self, text: String) -> Option<Answer> {
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request::Simple { text, reply }).ok()?;
+        answer.await.ok()
+    }
+
+    /// Parses and types one statement; None if the worker is gone.
+    pub async fn prepare(&self, text: String, declared: Vec<Option<DataType>>) -> Option<(SqlResult<Prepared>, TransactionStatus)> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Prepare { text, declared, reply }).ok()?;
+        answer.await.ok()
+    }
+
+    /// Runs one prepared statement with its parameters; None if the worker is gone.
+    pub async fn run(&self, statement: Statement, parameters: Vec<Value>) -> Option<Answer> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Run { statement: Box::new(statement), parameters, reply }).ok()?;
         answer.await.ok()
     }
 }
@@ -97,6 +118,19 @@ async fn serve(mut session: NodeSession, mut incoming: mpsc::UnboundedReceiver<R
                 let results = session.execute(&text).await;
                 let answer = Answer {
                     results,
+                    status: session.status(),
+                    reported_changes: session.settings.take_reported_changes(),
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Prepare { text, declared, reply } => {
+                let prepared = session.prepare(&text, &declared).await;
+                let _ = reply.send((prepared, session.status()));
+            }
+            Request::Run { statement, parameters, reply } => {
+                let result = session.run(&statement, &parameters).await;
+                let answer = Answer {
+                    results: vec![result],
                     status: session.status(),
                     reported_changes: session.settings.take_reported_changes(),
                 };
