@@ -47,11 +47,20 @@ pub enum Workload {
     /// One Raft group of the core's nodes under a seeded scheduler that picks
     /// every input (see `raft_swarm`): thousands of seeds a minute.
     RaftSwarm,
+    /// The bank in SQL: the SQL engine's sessions over ranges (see
+    /// `transactions::sql_bank`).
+    SqlBank,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] =
-        [Workload::Register, Workload::Bank, Workload::ListAppend, Workload::Replicated, Workload::RaftSwarm];
+    pub const ALL: [Workload; 6] = [
+        Workload::Register,
+        Workload::Bank,
+        Workload::ListAppend,
+        Workload::Replicated,
+        Workload::RaftSwarm,
+        Workload::SqlBank,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -60,6 +69,7 @@ impl Workload {
             Workload::ListAppend => "list-append",
             Workload::Replicated => "replicated",
             Workload::RaftSwarm => "raft-swarm",
+            Workload::SqlBank => "sql-bank",
         }
     }
 }
@@ -75,7 +85,8 @@ impl std::str::FromStr for Workload {
 
     fn from_str(name: &str) -> Result<Workload, String> {
         Workload::ALL.into_iter().find(|workload| workload.name() == name).ok_or_else(|| {
-            format!("unknown workload {name:?}; known workloads: register, bank, list-append, replicated, raft-swarm")
+            let known: Vec<&str> = Workload::ALL.iter().map(|workload| workload.name()).collect();
+            format!("unknown workload {name:?}; known workloads: {}", known.join(", "))
         })
     }
 }
@@ -155,10 +166,13 @@ pub fn run_seed(seed: u64, options: &RunOptions) -> SeedReport {
                 let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
                 runtime.block_on(simulate(seed, options.clone()))
             }
-            Workload::Bank | Workload::ListAppend => {
+            Workload::Bank | Workload::ListAppend | Workload::SqlBank => {
                 // One datacenter: 0.1–2 ms a hop (madsim's default is 1–10 ms),
                 // so that transactions are fast next to the clock offsets, where
                 // uncertainty matters.
+                if options.workload == Workload::SqlBank {
+                    crate::transactions::sql_bank::prepare_thread();
+                }
                 let mut config = madsim::Config::default();
                 config.net.send_latency = Duration::from_micros(100)..Duration::from_millis(2);
                 let runtime = Runtime::with_seed_and_config(seed, config);

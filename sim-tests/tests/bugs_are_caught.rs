@@ -5,6 +5,12 @@
 //! run without commit wait on clocks within the offset of each other, where
 //! every key must be linearizable), and that seed must fail again, identically,
 //! when replayed.
+//!
+//! The SQL bank (`--workload sql-bank`) must catch the serializability bugs
+//! too, through the SQL engine's sessions, within [`SQL_BANK_SEEDS_MAX`] seeds
+//! (both fail at seed 1: `skip-read-refresh` in 94 and `one-phase-hides-reads`
+//! in 15 of the first 100 seeds; the latter only through the one-statement
+//! transfers, the only SQL writes that commit in one phase).
 
 use sim_tests::bugs::Bug;
 use sim_tests::run::{run_seed, RunOptions, SeedReport, Workload};
@@ -21,8 +27,15 @@ fn workload_of(bug: Bug) -> (Workload, u64) {
     }
 }
 
+/// Seeds within which the SQL bank must catch a serializability bug.
+const SQL_BANK_SEEDS_MAX: u64 = 50;
+
 fn first_failure(bug: Bug) -> SeedReport {
     let (workload, seeds_max) = workload_of(bug);
+    first_failure_of(bug, workload, seeds_max)
+}
+
+fn first_failure_of(bug: Bug, workload: Workload, seeds_max: u64) -> SeedReport {
     let options = RunOptions { workload, bug: Some(bug), ..RunOptions::default() };
     for seed in 1..=seeds_max {
         let report = run_seed(seed, &options);
@@ -35,7 +48,11 @@ fn first_failure(bug: Bug) -> SeedReport {
 }
 
 fn assert_replays(bug: Bug, report: &SeedReport) {
-    let options = RunOptions { workload: workload_of(bug).0, bug: Some(bug), trace: true, ..RunOptions::default() };
+    assert_replays_in(bug, workload_of(bug).0, report);
+}
+
+fn assert_replays_in(bug: Bug, workload: Workload, report: &SeedReport) {
+    let options = RunOptions { workload, bug: Some(bug), trace: true, ..RunOptions::default() };
     let first = run_seed(report.seed, &options);
     let second = run_seed(report.seed, &options);
     assert_eq!(first.failure, report.failure, "seed {} must fail the same way on replay", report.seed);
@@ -88,4 +105,16 @@ fn persisting_the_applied_index_before_its_effects_is_caught() {
 fn deleting_transaction_records_too_early_is_caught() {
     let report = first_failure(Bug::EarlyRecordDeletion);
     assert_replays(Bug::EarlyRecordDeletion, &report);
+}
+
+#[test]
+fn skipping_the_read_refresh_is_caught_through_sql() {
+    let report = first_failure_of(Bug::SkipReadRefresh, Workload::SqlBank, SQL_BANK_SEEDS_MAX);
+    assert_replays_in(Bug::SkipReadRefresh, Workload::SqlBank, &report);
+}
+
+#[test]
+fn a_one_phase_commit_moving_past_unchecked_reads_is_caught_through_sql() {
+    let report = first_failure_of(Bug::OnePhaseHidesReads, Workload::SqlBank, SQL_BANK_SEEDS_MAX);
+    assert_replays_in(Bug::OnePhaseHidesReads, Workload::SqlBank, &report);
 }

@@ -1,7 +1,7 @@
 //! The seed runner: sweep many seeds, or replay one with its full trace.
 //!
 //! ```text
-//! cargo run -p sim-tests --bin sim -- run --workload register|bank|list-append --seeds 1..200 [--bug NAME]
+//! cargo run -p sim-tests --bin sim -- run --workload register|bank|list-append|sql-bank --seeds 1..200 [--bug NAME]
 //! cargo run -p sim-tests --bin sim -- replay --workload list-append --seed 17 [--bug NAME] --trace
 //! ```
 //! `run` exits 0 when every seed passes, and otherwise stops at the first failing
@@ -27,7 +27,8 @@ struct Arguments {
 enum Command {
     /// Run a range of seeds; stop at the first failure.
     Run {
-        /// register (one Raft group), bank or list-append (transactions over ranges).
+        /// register (one Raft group), bank, list-append or sql-bank (transactions over
+        /// ranges), replicated or raft-swarm (seeded schedulers without madsim).
         #[arg(long)]
         workload: Workload,
         /// Seeds as START..END (end exclusive), e.g. 1..200.

@@ -18,6 +18,7 @@
 pub mod blind_writes;
 pub mod causal;
 pub mod placement;
+pub mod sql_bank;
 pub mod workloads;
 
 use std::collections::BTreeMap;
@@ -258,6 +259,23 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         }
         Handle::current().kill(host.id());
     }
+    if options.workload == Workload::SqlBank {
+        let host = Handle::current().create_node().name("setup").ip(client_ip(SETUP_CLIENT)).build();
+        let (faults, nodes, clock, recorder) = (faults.clone(), nodes.clone(), clocks[0].clone(), recorder.clone());
+        let commit_wait = recorded.commit_wait;
+        // SQL sessions' futures are not `Send`: they run as local tasks of their host.
+        let setup = host.spawn(async move {
+            let gateway = gateway_on(SETUP_CLIENT, faults, nodes, clock).await;
+            let session = sql_bank::session(gateway, settings, commit_wait);
+            let _ = madsim::task::spawn_local(sql_bank::open_accounts(session, recorder)).await;
+        });
+        if madsim::time::timeout(options.liveness_bound, setup).await.is_err() {
+            setup_failure =
+                Some(format!("liveness: the SQL accounts were not opened within {:?}", options.liveness_bound));
+            stop.store(true, Ordering::SeqCst);
+        }
+        Handle::current().kill(host.id());
+    }
 
     // Client hosts, killed at the end (madsim keeps pending tasks alive otherwise).
     let mut hosts = Vec::new();
@@ -267,13 +285,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         if clock_storm && client % 2 == 0 {
             clock = storm_clock(origin, &clock, &recorder, client, clock_model);
         }
-        let workload = options.workload;
+        let (workload, recorder) = (options.workload, recorder.clone());
         let host = Handle::current().create_node().name(format!("client-{client}")).ip(client_ip(client)).build();
         hosts.push(host.clone());
         host.spawn(async move {
             let gateway = gateway_on(client, faults, nodes, clock).await;
             match workload {
                 Workload::Bank => workloads::bank_client(gateway, settings, recorded, stop).await,
+                Workload::SqlBank => {
+                    let session = sql_bank::session(gateway, settings, recorded.commit_wait);
+                    let client = sql_bank::client(session, client, recorded, recorder, stop);
+                    let _ = madsim::task::spawn_local(client).await;
+                }
                 _ => workloads::list_append_client(gateway, client, settings, recorded, stop).await,
             }
         });
@@ -342,6 +365,18 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                 // a command retried forever by a cluster that never recovered.
                 let bound = options.liveness_bound * 6;
                 let (options, recorder) = (options.clone(), recorder.clone());
+                // The SQL bank's final audit: a session of its own, on a second
+                // gateway of the checker's host.
+                let sql = (options.workload == Workload::SqlBank).then(|| sql_bank::FinalAudit {
+                    faults: faults.clone(),
+                    nodes: nodes.clone(),
+                    clock: clock.clone(),
+                    address: std::net::SocketAddr::new(client_ip(CHECKER_CLIENT), 7001),
+                    settings: TransactionSettings { knobs: TransactionKnobs::default(), ..settings },
+                    commit_wait,
+                    recorded: recorded.clone(),
+                    recorder: recorder.clone(),
+                });
                 let final_phase = checker.spawn(async move {
                     let gateway = gateway_on(CHECKER_CLIENT, faults, nodes.clone(), clock).await;
                     let kv_settings = KvSettings {
@@ -354,7 +389,15 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
                     // A node dead for good holds replicas of nothing any more.
                     let retired = retirements.retired();
                     let nodes: Vec<NodeId> = nodes.into_iter().filter(|node| !retired.contains(node)).collect();
-                    liveness_and_final_check(&mut kv, &options, settings, &recorded, &recorder, &nodes, placement).await
+                    let checks = FinalChecks {
+                        settings,
+                        recorded: &recorded,
+                        recorder: &recorder,
+                        nodes: &nodes,
+                        placement,
+                        sql,
+                    };
+                    liveness_and_final_check(&mut kv, &options, checks).await
                 });
                 let finished = madsim::time::timeout(bound, final_phase).await;
                 Handle::current().kill(checker.id());
@@ -408,6 +451,7 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
         .or(lost)
         .or(lost_blind_write)
         .or_else(|| wrong_totals.first().map(|wrong| format!("bank: {wrong}")))
+        .or_else(|| recorded.sql.first_violation())
         .or(verdict.err());
     let nemesis_actions = actions.lock().expect("actions lock").clone();
     SeedReport {
@@ -434,12 +478,9 @@ pub async fn simulate(seed: u64, options: RunOptions) -> SeedReport {
 async fn liveness_and_final_check(
     kv: &mut placement::SimKv,
     options: &RunOptions,
-    settings: TransactionSettings,
-    recorded: &Recorded,
-    recorder: &Recorder,
-    nodes: &[NodeId],
-    placement: Option<&placement::Placement>,
+    checks: FinalChecks<'_>,
 ) -> Result<(), String> {
+    let FinalChecks { settings, recorded, recorder, nodes, placement, sql } = checks;
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     let probes = u64::from(options.workload == Workload::ListAppend);
     while recorded.finished_clients.load(Ordering::SeqCst) < options.clients + 2 + probes {
@@ -450,18 +491,22 @@ async fn liveness_and_final_check(
     }
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     let final_settings = TransactionSettings { knobs: TransactionKnobs::default(), ..settings };
-    loop {
-        let gateway = kv.gateway();
-        let committed = match options.workload {
-            Workload::Bank => workloads::bank_transaction(gateway, final_settings, recorded, true).await,
-            _ => final_reads(gateway, final_settings, recorded).await,
-        };
-        if committed {
-            break;
-        }
-        if madsim::time::Instant::now() > deadline {
-            return Err(format!("liveness: no final transaction committed within {:?}", options.liveness_bound));
-        }
+    match sql {
+        // A local task of the checker's host: a SQL session's futures are not `Send`.
+        Some(sql) => madsim::task::spawn_local(sql.run(deadline)).await.expect("final SQL audit task")?,
+        None => loop {
+            let gateway = kv.gateway();
+            let committed = match options.workload {
+                Workload::Bank => workloads::bank_transaction(gateway, final_settings, recorded, true).await,
+                _ => final_reads(gateway, final_settings, recorded).await,
+            };
+            if committed {
+                break;
+            }
+            if madsim::time::Instant::now() > deadline {
+                return Err(format!("liveness: no final transaction committed within {:?}", options.liveness_bound));
+            }
+        },
     }
     if options.workload == Workload::ListAppend {
         loop {
@@ -483,6 +528,17 @@ async fn liveness_and_final_check(
     }
     let deadline = madsim::time::Instant::now() + options.liveness_bound;
     wait_for_convergence(recorder, nodes, deadline).await
+}
+
+/// What the final phase checks against.
+struct FinalChecks<'a> {
+    settings: TransactionSettings,
+    recorded: &'a Recorded,
+    recorder: &'a Recorder,
+    nodes: &'a [NodeId],
+    placement: Option<&'a placement::Placement>,
+    /// The SQL bank's final audit, which replaces the final transaction.
+    sql: Option<sql_bank::FinalAudit>,
 }
 
 /// Data a node holds outside every replica it holds: a leak no client sees

@@ -74,6 +74,8 @@ pub struct Recorded {
     keys_touched: AtomicU64,
     /// The last time [`Recorded::nanos`] gave.
     last_recorded_nanos: AtomicU64,
+    /// What the SQL bank's sessions did (see `sql_bank`).
+    pub sql: super::sql_bank::Ledger,
 }
 
 impl Recorded {
@@ -93,6 +95,7 @@ impl Recorded {
             key_rotation,
             keys_touched: AtomicU64::new(0),
             last_recorded_nanos: AtomicU64::new(0),
+            sql: Default::default(),
         }
     }
 
