@@ -169,3 +169,76 @@ async fn psql_works_against_any_node_of_three_and_through_a_node_killed_in_the_m
         nodes[1].log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_prepares_binds_and_reads_binary_values_over_the_extended_protocol() {
+    use tokio_postgres::error::SqlState;
+    use tokio_postgres::types::Type;
+
+    let root = tempfile::tempdir().expect("temporary folder");
+    let node = started_node(root.path()).await;
+    let address = format!("host=127.0.0.1 port={} user=app dbname=postgres", node.sql.port());
+    let (mut client, connection) = tokio_postgres::connect(&address, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "create table t (id int primary key, name text, amount bigint, ratio double precision, flag boolean)",
+        )
+        .await
+        .expect("create");
+    let insert = client.prepare("insert into t values ($1, $2, $3, $4, $5)").await.expect("prepare");
+    assert_eq!(
+        insert.params(),
+        &[Type::INT4, Type::TEXT, Type::INT8, Type::FLOAT8, Type::BOOL],
+        "typed by the catalog"
+    );
+    for id in 0..10i32 {
+        let (name, amount, ratio, flag) = (format!("n{id}"), i64::from(id) * 1_000, f64::from(id) / 4.0, id % 2 == 0);
+        assert_eq!(client.execute(&insert, &[&id, &name, &amount, &ratio, &flag]).await.expect("insert"), 1);
+    }
+    client.execute("insert into t (id) values ($1)", &[&100i32]).await.expect("insert with NULLs");
+
+    let select =
+        client.prepare("select name, amount, ratio, flag, id + 1 from t where id = $1").await.expect("prepare");
+    let columns: Vec<_> =
+        select.columns().iter().map(|column| (column.name().to_string(), column.type_().clone())).collect();
+    let expected = [
+        ("name", Type::TEXT),
+        ("amount", Type::INT8),
+        ("ratio", Type::FLOAT8),
+        ("flag", Type::BOOL),
+        ("?column?", Type::INT4),
+    ];
+    assert_eq!(columns, expected.map(|(name, data_type)| (name.to_string(), data_type)));
+    let row = client.query_one(&select, &[&3i32]).await.expect("one row");
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, f64>(2),
+            row.get::<_, bool>(3),
+            row.get::<_, i32>(4)
+        ),
+        ("n3".to_string(), 3_000, 0.75, false, 4)
+    );
+    let nulls = client.query_one(&select, &[&100i32]).await.expect("the row of NULLs");
+    assert_eq!((nulls.get::<_, Option<String>>(0), nulls.get::<_, Option<bool>>(3)), (None, None));
+
+    let duplicate = client.execute(&insert, &[&1i32, &"again", &0i64, &0.0f64, &true]).await.unwrap_err();
+    assert_eq!(duplicate.code(), Some(&SqlState::UNIQUE_VIOLATION));
+    let missing = client.prepare("select * from nowhere where id = $1").await.unwrap_err();
+    assert_eq!(missing.code(), Some(&SqlState::UNDEFINED_TABLE), "Parse reports an unknown table");
+
+    // A transaction, and a portal read a few rows at a time.
+    let transaction = client.transaction().await.expect("begin");
+    transaction.execute("update t set amount = amount + 1 where id = $1", &[&2i32]).await.expect("update");
+    let ordered = transaction.prepare("select id from t order by id").await.expect("prepare");
+    let portal = transaction.bind(&ordered, &[]).await.expect("bind");
+    let first = transaction.query_portal(&portal, 4).await.expect("first rows");
+    let rest = transaction.query_portal(&portal, 100).await.expect("the rest");
+    let ids: Vec<i32> = first.iter().chain(&rest).map(|row| row.get(0)).collect();
+    assert_eq!((first.len(), ids), (4, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100]));
+    transaction.rollback().await.expect("rollback");
+    let amount: i64 = client.query_one("select amount from t where id = 2", &[]).await.expect("row").get(0);
+    assert_eq!(amount, 2_000, "the rolled-back update left nothing");
+}

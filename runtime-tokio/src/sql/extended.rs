@@ -75,7 +75,15 @@ fn fields(columns: &[OutputColumn], formats: &[i16]) -> Vec<FieldDescription> {
         .map(|(index, column)| {
             let data_type = column.data_type;
             let format = format_at(formats, index);
-            FieldDescription::new(column.name.clone(), 0, 0, data_type.oid(), data_type.wire_size(), data_type.type_modifier(), format)
+            FieldDescription::new(
+                column.name.clone(),
+                0,
+                0,
+                data_type.oid(),
+                data_type.wire_size(),
+                data_type.type_modifier(),
+                format,
+            )
         })
         .collect()
 }
@@ -98,7 +106,11 @@ impl QueryParser for NoParser {
         Ok(Vec::new())
     }
 
-    fn get_result_schema(&self, _statement: &(), _format: Option<&pgwire::api::portal::Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        _statement: &(),
+        _format: Option<&pgwire::api::portal::Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(Vec::new())
     }
 }
@@ -121,7 +133,8 @@ impl ExtendedQueryHandler for ConnectionState {
     {
         let declared = message.type_oids.iter().map(|oid| formats::declared_type(*oid)).collect::<Result<Vec<_>, _>>();
         let declared = declared.map_err(|error| user_error(&error))?;
-        let (prepared, status) = self.session()?.prepare(message.query, declared).await.ok_or_else(super::wire::worker_gone)?;
+        let (prepared, status) =
+            self.session()?.prepare(message.query, declared).await.ok_or_else(super::wire::worker_gone)?;
         self.set_status(status);
         let prepared = prepared.map_err(|error| user_error(&error))?;
         let name = message.name.unwrap_or_default();
@@ -140,7 +153,10 @@ impl ExtendedQueryHandler for ConnectionState {
         let statement_name = message.statement_name.unwrap_or_default();
         let statement = self.extended().statements.get(&statement_name).cloned();
         let statement = statement.ok_or_else(|| {
-            user_error(&SqlError::new(SqlState("26000"), format!("prepared statement \"{statement_name}\" does not exist")))
+            user_error(&SqlError::new(
+                SqlState("26000"),
+                format!("prepared statement \"{statement_name}\" does not exist"),
+            ))
         })?;
         if message.parameters.len() != statement.parameter_types.len() {
             return Err(protocol_error(format!(
@@ -152,10 +168,16 @@ impl ExtendedQueryHandler for ConnectionState {
         let mut parameters = Vec::with_capacity(message.parameters.len());
         for (index, (bytes, data_type)) in message.parameters.iter().zip(&statement.parameter_types).enumerate() {
             let format = format_at(&message.parameter_format_codes, index);
-            let value = formats::parameter(bytes.as_deref(), *data_type, format, index).map_err(|error| user_error(&error))?;
+            let value =
+                formats::parameter(bytes.as_deref(), *data_type, format, index).map_err(|error| user_error(&error))?;
             parameters.push(value);
         }
-        let portal = Portal { statement, parameters, result_formats: message.result_column_format_codes, state: PortalState::NotRun };
+        let portal = Portal {
+            statement,
+            parameters,
+            result_formats: message.result_column_format_codes,
+            state: PortalState::NotRun,
+        };
         self.extended().portals.insert(message.portal_name.unwrap_or_default(), portal);
         client.send(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
         Ok(())
@@ -173,7 +195,10 @@ impl ExtendedQueryHandler for ConnectionState {
             let extended = self.extended();
             if message.target_type == b'S' {
                 let statement = extended.statements.get(&name).ok_or_else(|| {
-                    user_error(&SqlError::new(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")))
+                    user_error(&SqlError::new(
+                        SqlState("26000"),
+                        format!("prepared statement \"{name}\" does not exist"),
+                    ))
                 })?;
                 let types = statement.parameter_types.iter().map(|data_type| data_type.oid()).collect();
                 (Some(types), statement.columns.clone(), Vec::new())
@@ -280,7 +305,11 @@ impl ExtendedQueryHandler for ConnectionState {
         Ok(())
     }
 
-    async fn do_describe_statement<C>(&self, _client: &mut C, _target: &StoredStatement<()>) -> PgWireResult<DescribeStatementResponse>
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        _target: &StoredStatement<()>,
+    ) -> PgWireResult<DescribeStatementResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = ()>,
@@ -290,7 +319,11 @@ impl ExtendedQueryHandler for ConnectionState {
         unreachable!("on_describe answers every Describe")
     }
 
-    async fn do_describe_portal<C>(&self, _client: &mut C, _target: &PgwirePortal<()>) -> PgWireResult<DescribePortalResponse>
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        _target: &PgwirePortal<()>,
+    ) -> PgWireResult<DescribePortalResponse>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = ()>,

@@ -54,16 +54,19 @@ fn bad_binary(index: usize) -> SqlError {
 pub fn parameter(bytes: Option<&[u8]>, data_type: DataType, format: i16, index: usize) -> SqlResult<Value> {
     let Some(bytes) = bytes else { return Ok(Value::Null) };
     if format == TEXT {
-        let text = std::str::from_utf8(bytes).map_err(|_| {
-            SqlError::new(SqlState("22021"), "invalid byte sequence for encoding \"UTF8\"")
-        })?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| SqlError::new(SqlState("22021"), "invalid byte sequence for encoding \"UTF8\""))?;
         return cast::parse_text(text, data_type);
     }
     if format != BINARY {
         return Err(SqlError::new(SqlState("08P01"), format!("unsupported format code: {format}")));
     }
     let fixed = |length: usize| -> SqlResult<&[u8]> {
-        if bytes.len() == length { Ok(bytes) } else { Err(bad_binary(index)) }
+        if bytes.len() == length {
+            Ok(bytes)
+        } else {
+            Err(bad_binary(index))
+        }
     };
     Ok(match data_type {
         DataType::Bool => match fixed(1)? {

@@ -233,5 +233,7 @@ pub fn error_info(error: &SqlError) -> ErrorInfo {
 pub(super) fn notice_response(notice: &Notice) -> PgWireBackendMessage {
     // 00000 for a notice, 01000 for a warning, as PostgreSQL sends them.
     let code = if notice.severity == "WARNING" { "01000" } else { "00000" };
-    PgWireBackendMessage::NoticeResponse(ErrorInfo::new(notice.severity.into(), code.into(), notice.message.clone()).into())
+    PgWireBackendMessage::NoticeResponse(
+        ErrorInfo::new(notice.severity.into(), code.into(), notice.message.clone()).into(),
+    )
 }

@@ -26,7 +26,11 @@ pub enum Request {
     /// A simple query: every statement of the text.
     Simple { text: String, reply: oneshot::Sender<Answer> },
     /// The extended protocol's Parse: the statement typed, not run.
-    Prepare { text: String, declared: Vec<Option<DataType>>, reply: oneshot::Sender<(SqlResult<Prepared>, TransactionStatus)> },
+    Prepare {
+        text: String,
+        declared: Vec<Option<DataType>>,
+        reply: oneshot::Sender<(SqlResult<Prepared>, TransactionStatus)>,
+    },
     /// The extended protocol's Execute of a bound statement.
     Run { statement: Box<Statement>, parameters: Vec<Value>, reply: oneshot::Sender<Answer> },
 }
@@ -54,7 +58,11 @@ impl SessionHandle {
     }
 
     /// Parses and types one statement; None if the worker is gone.
-    pub async fn prepare(&self, text: String, declared: Vec<Option<DataType>>) -> Option<(SqlResult<Prepared>, TransactionStatus)> {
+    pub async fn prepare(
+        &self,
+        text: String,
+        declared: Vec<Option<DataType>>,
+    ) -> Option<(SqlResult<Prepared>, TransactionStatus)> {
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request::Prepare { text, declared, reply }).ok()?;
         answer.await.ok()
