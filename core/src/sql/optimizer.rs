@@ -68,6 +68,14 @@ fn node(tree: Node) -> Node {
         Node::Project { input, expressions } => {
             Node::Project { input: Box::new(node(*input)), expressions: expressions.into_iter().map(fold).collect() }
         }
+        Node::Aggregate { input, group_by, calls } => Node::Aggregate {
+            input: Box::new(node(*input)),
+            group_by: group_by.into_iter().map(fold).collect(),
+            calls: calls
+                .into_iter()
+                .map(|call| super::plan::AggregateCall { argument: call.argument.map(fold), ..call })
+                .collect(),
+        },
         Node::Limit { input, limit, offset } => {
             Node::Limit { input: Box::new(node(*input)), limit: limit.map(fold), offset: offset.map(fold) }
         }

@@ -30,6 +30,25 @@ pub enum Access {
     PrimaryKey(Vec<Expression>),
 }
 
+/// One aggregate call of an aggregating query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateCall {
+    pub function: AggregateFunction,
+    /// None for `count(*)`.
+    pub argument: Option<Expression>,
+    pub argument_type: DataType,
+    pub data_type: DataType,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Average,
+    Minimum,
+    Maximum,
+}
+
 /// One ORDER BY item, evaluated on the sort's input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SortKey {
@@ -60,6 +79,14 @@ pub enum Node {
     Project {
         input: Box<Node>,
         expressions: Vec<Expression>,
+    },
+    /// Groups the input by `group_by` and computes `calls` per group; a row
+    /// per group: the group's values, then the calls' results. Without
+    /// GROUP BY, one row even for no input.
+    Aggregate {
+        input: Box<Node>,
+        group_by: Vec<Expression>,
+        calls: Vec<AggregateCall>,
     },
     /// Skips `offset` rows, then passes at most `limit`; both evaluated once, at the start.
     Limit {
@@ -188,6 +215,22 @@ fn write_node(formatter: &mut fmt::Formatter<'_>, node: &Node, depth: usize) -> 
             write_node(formatter, input, depth + 1)
         }
         Node::Project { input, .. } => write_node(formatter, input, depth),
+        Node::Aggregate { input, group_by, calls } => {
+            let keys: Vec<String> = group_by.iter().map(describe).collect();
+            let calls: Vec<String> = calls
+                .iter()
+                .map(|call| {
+                    format!(
+                        "{:?}({})",
+                        call.function,
+                        call.argument.as_ref().map(describe).unwrap_or_else(|| "*".into())
+                    )
+                })
+                .collect();
+            let by = if keys.is_empty() { String::new() } else { format!(" by {}", keys.join(", ")) };
+            writeln!(formatter, "{indent}Aggregate {}{by}", calls.join(", "))?;
+            write_node(formatter, input, depth + 1)
+        }
         Node::Limit { input, limit, offset } => {
             let limit = limit.as_ref().map(describe).unwrap_or_else(|| "ALL".into());
             let offset = offset.as_ref().map(describe).unwrap_or_else(|| "0".into());

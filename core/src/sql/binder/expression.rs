@@ -20,6 +20,7 @@ use sqlparser::ast::{
 use super::super::cast;
 use super::super::error::{SqlError, SqlResult, SqlState};
 use super::super::expression::{BinaryOperator, Expression, Function};
+use super::super::plan::{AggregateCall, AggregateFunction};
 use super::super::types::{DataType, Value};
 use crate::numeric::Numeric;
 
@@ -103,10 +104,78 @@ impl Scope {
 pub struct ExpressionBinder<'a> {
     pub scope: &'a Scope,
     pub parameters: &'a mut Parameters,
+    /// Set while binding the select list, HAVING or ORDER BY of an aggregating
+    /// query: expressions then read the aggregate's output row.
+    pub aggregation: Option<&'a mut Aggregation>,
+}
+
+/// The grouping of an aggregating query, gathered while its clauses bind: the
+/// GROUP BY expressions (matched by their syntax, as PostgreSQL matches them)
+/// and every aggregate call met. The aggregate's output row is the group
+/// values, then the aggregates' results.
+#[derive(Debug, Default)]
+pub struct Aggregation {
+    pub group_by: Vec<(Expr, Bound)>,
+    pub calls: Vec<AggregateCall>,
+}
+
+impl Aggregation {
+    fn position_of_call(&mut self, call: AggregateCall) -> usize {
+        let position = match self.calls.iter().position(|existing| *existing == call) {
+            Some(position) => position,
+            None => {
+                self.calls.push(call);
+                self.calls.len() - 1
+            }
+        };
+        self.group_by.len() + position
+    }
+}
+
+/// Whether `name` is an aggregate function this engine knows.
+pub fn is_aggregate(name: &str) -> bool {
+    matches!(name, "count" | "sum" | "avg" | "min" | "max")
+}
+
+/// Whether `expression` calls an aggregate anywhere (outside subqueries), in
+/// the expression forms the binder knows.
+pub fn has_aggregate(expression: &Expr) -> bool {
+    match expression {
+        Expr::Function(function) => {
+            let name = function.name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
+            is_aggregate(&name)
+                || match &function.args {
+                    FunctionArguments::List(list) => list.args.iter().any(|argument| {
+                        matches!(argument, FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) if has_aggregate(inner))
+                    }),
+                    _ => false,
+                }
+        }
+        Expr::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => has_aggregate(expr),
+        Expr::IsNull(inner) | Expr::IsNotNull(inner) => has_aggregate(inner),
+        Expr::Between { expr, low, high, .. } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        Expr::In { expr, target: ast::InTarget::List(list), .. } => {
+            has_aggregate(expr) || list.iter().any(has_aggregate)
+        }
+        _ => false,
+    }
+}
+
+fn grouping_error(name: &str) -> SqlError {
+    SqlError::new(
+        SqlState::GROUPING_ERROR,
+        format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+    )
 }
 
 impl ExpressionBinder<'_> {
     pub fn bind(&mut self, expression: &Expr) -> SqlResult<Bound> {
+        if self.aggregation.is_some() {
+            if let Some(bound) = self.bind_over_groups(expression)? {
+                return Ok(bound);
+            }
+        }
         Ok(match expression {
             Expr::Identifier(identifier) => {
                 let (position, data_type) = self.scope.resolve(None, &fold(identifier))?;
@@ -162,6 +231,109 @@ impl ExpressionBinder<'_> {
             Expr::Function(function) => self.function(function)?,
             other => return Err(SqlError::unsupported(format!("the expression {other}"))),
         })
+    }
+
+    /// In an aggregating query: a GROUP BY expression or an aggregate call
+    /// becomes a column of the aggregate's output; a column outside both is a
+    /// grouping error; anything else binds as usual (None).
+    fn bind_over_groups(&mut self, expression: &Expr) -> SqlResult<Option<Bound>> {
+        let aggregation = self.aggregation.as_deref_mut().expect("aggregating");
+        if let Some(position) = aggregation.group_by.iter().position(|(syntax, _)| syntax == expression) {
+            let data_type = aggregation.group_by[position].1.data_type;
+            return Ok(Some(Bound { expression: Expression::Column(position), data_type }));
+        }
+        match expression {
+            Expr::Identifier(identifier) => {
+                let name = fold(identifier);
+                match self.scope.columns.iter().find(|column| column.name == name) {
+                    Some(column) => Err(grouping_error(&format!("{}.{name}", column.table))),
+                    None => Err(undefined_column(&name)),
+                }
+            }
+            Expr::CompoundIdentifier(parts) => {
+                Err(grouping_error(&parts.iter().map(fold).collect::<Vec<_>>().join(".")))
+            }
+            Expr::Function(function) => {
+                let name = function.name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
+                if !is_aggregate(&name) {
+                    return Ok(None);
+                }
+                let call = self.aggregate_call(&name, function)?;
+                let data_type = call.data_type;
+                let aggregation = self.aggregation.as_deref_mut().expect("aggregating");
+                let position = aggregation.position_of_call(call);
+                Ok(Some(Bound { expression: Expression::Column(position), data_type }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Binds an aggregate's argument against the input rows.
+    fn aggregate_call(&mut self, name: &str, function: &ast::Function) -> SqlResult<AggregateCall> {
+        let FunctionArguments::List(list) = &function.args else {
+            return Err(SqlError::syntax(format!("syntax error at or near \"{name}\"")));
+        };
+        if list.duplicate_treatment.is_some()
+            || !list.clauses.is_empty()
+            || function.over.is_some()
+            || function.filter.is_some()
+        {
+            return Err(SqlError::unsupported(format!("DISTINCT, ORDER BY, FILTER or OVER in {name}()")));
+        }
+        let argument = match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" => None,
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))] => {
+                if has_aggregate(argument) {
+                    return Err(SqlError::new(SqlState::GROUPING_ERROR, "aggregate function calls cannot be nested"));
+                }
+                let mut inner =
+                    ExpressionBinder { scope: self.scope, parameters: &mut *self.parameters, aggregation: None };
+                let bound = inner.bind(argument)?;
+                Some(match bound.data_type {
+                    DataType::Unknown => {
+                        inner.coerce(bound, if name == "count" { DataType::Text } else { DataType::Numeric(None) })?
+                    }
+                    _ => bound,
+                })
+            }
+            _ => {
+                return Err(SqlError::new(
+                    SqlState::UNDEFINED_FUNCTION,
+                    format!("function {name} with these arguments does not exist"),
+                ))
+            }
+        };
+        let argument_type = argument.as_ref().map_or(DataType::Int8, |bound| bound.data_type);
+        let (function, data_type) =
+            match name {
+                "count" => (AggregateFunction::Count, DataType::Int8),
+                "min" | "max" => {
+                    let function = if name == "min" { AggregateFunction::Minimum } else { AggregateFunction::Maximum };
+                    (function, argument_type)
+                }
+                "sum" | "avg" if argument_type.is_numeric() => {
+                    let numeric = DataType::Numeric(None);
+                    if name == "sum" {
+                        let data_type = match argument_type {
+                            DataType::Int2 | DataType::Int4 => DataType::Int8,
+                            DataType::Int8 | DataType::Numeric(_) => numeric,
+                            float => float,
+                        };
+                        (AggregateFunction::Sum, data_type)
+                    } else {
+                        (AggregateFunction::Average, if argument_type.is_float() { DataType::Float8 } else { numeric })
+                    }
+                }
+                _ => return Err(SqlError::new(
+                    SqlState::UNDEFINED_FUNCTION,
+                    format!("function {name}({argument_type}) does not exist"),
+                )
+                .with_hint(
+                    "No function matches the given name and argument types. You might need to add explicit type casts.",
+                )),
+            };
+        let argument = argument.map(|bound| bound.expression);
+        Ok(AggregateCall { function, argument, argument_type, data_type })
     }
 
     /// Binds `expression` and makes it a boolean (WHERE, CHECK).

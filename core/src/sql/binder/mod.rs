@@ -14,7 +14,10 @@ use sqlparser::ast::{
     Query, Select, SelectItem, SetExpr, Statement, TableConstraint, TableFactor, TableObject,
 };
 
-use self::expression::{data_type_of, fold, output_name, Bound, ExpressionBinder, Parameters, Scope, ScopeColumn};
+use self::expression::{
+    data_type_of, fold, has_aggregate, output_name, Aggregation, Bound, ExpressionBinder, Parameters, Scope,
+    ScopeColumn,
+};
 use super::catalog::{self, ColumnDescriptor, DescriptorState, IndexDescriptor, TableDescriptor};
 use super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::expression::Expression;
@@ -32,6 +35,8 @@ pub struct Binder<'a, K: KeyValueTransaction> {
     pub parameters: Parameters,
     /// Notices for the client (`table "t" does not exist, skipping`).
     pub notices: Vec<Notice>,
+    /// While the clauses above an aggregation bind: its groups and calls.
+    aggregation: Option<Aggregation>,
 }
 
 fn undefined_table(name: &str) -> SqlError {
@@ -70,7 +75,7 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
         let types =
             parameter_types.iter().map(|data_type| data_type.filter(|known| *known != DataType::Unknown)).collect();
         let parameters = Parameters { types };
-        Binder { kv, parameters, notices: Vec::new() }
+        Binder { kv, parameters, notices: Vec::new(), aggregation: None }
     }
 
     async fn table(&mut self, name: &ObjectName) -> SqlResult<Arc<TableDescriptor>> {
@@ -80,7 +85,7 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
     }
 
     fn expressions<'s>(&'s mut self, scope: &'s Scope) -> ExpressionBinder<'s> {
-        ExpressionBinder { scope, parameters: &mut self.parameters }
+        ExpressionBinder { scope, parameters: &mut self.parameters, aggregation: self.aggregation.as_mut() }
     }
 
     pub async fn bind(&mut self, statement: &Statement) -> SqlResult<Plan> {
@@ -232,25 +237,94 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
         if select.distinct.is_some() {
             return Err(SqlError::unsupported("DISTINCT"));
         }
-        if !matches!(&select.group_by, GroupByExpr::Expressions(expressions, _) if expressions.is_empty())
-            || select.having.is_some()
-        {
-            return Err(SqlError::unsupported("GROUP BY and HAVING"));
-        }
+        let group_by = match &select.group_by {
+            GroupByExpr::Expressions(expressions, modifiers) if modifiers.is_empty() => expressions,
+            _ => return Err(SqlError::unsupported("this GROUP BY form")),
+        };
         if select.into.is_some() {
             return Err(SqlError::unsupported("SELECT INTO"));
         }
         let (mut node, scope) = self.from(&select.from).await?;
         if let Some(selection) = &select.selection {
+            if has_aggregate(selection) {
+                return Err(SqlError::new(SqlState::GROUPING_ERROR, "aggregate functions are not allowed in WHERE"));
+            }
             let predicate = self.expressions(&scope).bind_condition(selection, "WHERE")?;
             node = Node::Filter { input: Box::new(node), predicate };
         }
-        let (expressions, columns) = self.projection(&select.projection, &scope)?;
-        if !order_by.is_empty() {
-            let keys = self.sort_keys(order_by, &scope, &expressions, &columns)?;
+        let projected_aggregate = select.projection.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(expression) | SelectItem::ExprWithAlias { expr: expression, .. } => {
+                has_aggregate(expression)
+            }
+            _ => false,
+        });
+        let aggregating = !group_by.is_empty()
+            || select.having.is_some()
+            || projected_aggregate
+            || order_by.iter().any(|item| has_aggregate(&item.expr));
+        let mut having = None;
+        if aggregating {
+            let mut groups = Vec::new();
+            for expression in group_by {
+                let syntax = self.group_syntax(expression, &select.projection)?;
+                let bound = self.expressions(&scope).bind(&syntax)?;
+                groups.push((syntax, bound));
+            }
+            self.aggregation = Some(Aggregation { group_by: groups, calls: Vec::new() });
+            if let Some(condition) = &select.having {
+                having = Some(self.expressions(&scope).bind_condition(condition, "HAVING"));
+            }
+        }
+        let projection = self.projection(&select.projection, &scope);
+        let sorted = projection
+            .as_ref()
+            .ok()
+            .filter(|_| !order_by.is_empty())
+            .map(|(expressions, columns)| self.sort_keys(order_by, &scope, expressions, columns));
+        let aggregation = self.aggregation.take();
+        let (expressions, columns) = projection?;
+        if let Some(aggregation) = aggregation {
+            let group_by = aggregation.group_by.into_iter().map(|(_, bound)| bound.expression).collect();
+            node = Node::Aggregate { input: Box::new(node), group_by, calls: aggregation.calls };
+            if let Some(predicate) = having.transpose()? {
+                node = Node::Filter { input: Box::new(node), predicate };
+            }
+        }
+        if let Some(keys) = sorted.transpose()? {
             node = Node::Sort { input: Box::new(node), keys };
         }
         Ok((Node::Project { input: Box::new(node), expressions }, columns))
+    }
+
+    /// A GROUP BY item as the expression it groups by: a select-list position
+    /// (`GROUP BY 1`) or alias stands for that item's expression.
+    fn group_syntax(&self, expression: &Expr, projection: &[SelectItem]) -> SqlResult<Expr> {
+        let item_expression = |item: &SelectItem| match item {
+            SelectItem::UnnamedExpr(expression) | SelectItem::ExprWithAlias { expr: expression, .. } => {
+                Some(expression.clone())
+            }
+            _ => None,
+        };
+        match expression {
+            Expr::Value(value) if matches!(value.value, ast::Value::Number(..)) => {
+                let ast::Value::Number(text, _) = &value.value else { unreachable!() };
+                let position = text.parse::<usize>().ok().filter(|position| (1..=projection.len()).contains(position));
+                position.and_then(|position| item_expression(&projection[position - 1])).ok_or_else(|| {
+                    SqlError::new(
+                        SqlState::INVALID_COLUMN_REFERENCE,
+                        format!("GROUP BY position {text} is not in select list"),
+                    )
+                })
+            }
+            Expr::Identifier(identifier) => {
+                let aliased = projection.iter().find_map(|item| match item {
+                    SelectItem::ExprWithAlias { expr, alias } if fold(alias) == fold(identifier) => Some(expr.clone()),
+                    _ => None,
+                });
+                Ok(aliased.unwrap_or_else(|| expression.clone()))
+            }
+            other => Ok(other.clone()),
+        }
     }
 
     fn projection(&mut self, items: &[SelectItem], scope: &Scope) -> SqlResult<(Vec<Expression>, Vec<OutputColumn>)> {
@@ -272,6 +346,17 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
                     columns.push(OutputColumn { name, data_type: bound.data_type });
                 }
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                    if let (Some(_), Some(first)) =
+                        (&self.aggregation, scope.columns.iter().find(|column| !column.hidden))
+                    {
+                        return Err(SqlError::new(
+                            SqlState::GROUPING_ERROR,
+                            format!(
+                                "column \"{}.{}\" must appear in the GROUP BY clause or be used in an aggregate function",
+                                first.table, first.name
+                            ),
+                        ));
+                    }
                     if scope.columns.is_empty() {
                         return Err(SqlError::syntax("SELECT * with no tables specified is not valid"));
                     }

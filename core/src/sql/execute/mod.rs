@@ -6,6 +6,7 @@
 //! [`SCAN_BATCH_ROWS`] with bounded scans, so a query holds one batch per scan,
 //! not a table; only a sort holds all its input, which it must.
 
+mod aggregate;
 pub mod table_rows;
 mod write;
 
@@ -19,7 +20,7 @@ use super::catalog::TableDescriptor;
 use super::error::{SqlError, SqlResult, SqlState};
 use super::expression::{truth, Context, Expression};
 use super::kv::KeyValueTransaction;
-use super::plan::{Access, Node, OutputColumn, SortKey};
+use super::plan::{Access, AggregateCall, Node, OutputColumn, SortKey};
 use super::row::{self, IndexId};
 use super::types::Value;
 use crate::keys::{Key, KeyEnd};
@@ -71,6 +72,12 @@ pub enum Cursor {
         input: Box<Cursor>,
         expressions: Vec<Expression>,
     },
+    Aggregate {
+        input: Box<Cursor>,
+        group_by: Vec<Expression>,
+        calls: Vec<AggregateCall>,
+        groups: Option<std::vec::IntoIter<Row>>,
+    },
     Limit {
         input: Box<Cursor>,
         limit: Option<Expression>,
@@ -94,6 +101,9 @@ impl Cursor {
             Node::Sort { input, keys } => Cursor::Sort { input: Box::new(Cursor::new(*input)), keys, sorted: None },
             Node::Project { input, expressions } => {
                 Cursor::Project { input: Box::new(Cursor::new(*input)), expressions }
+            }
+            Node::Aggregate { input, group_by, calls } => {
+                Cursor::Aggregate { input: Box::new(Cursor::new(*input)), group_by, calls, groups: None }
             }
             Node::Limit { input, limit, offset } => {
                 Cursor::Limit { input: Box::new(Cursor::new(*input)), limit, offset, counts: None }
@@ -169,6 +179,16 @@ impl Cursor {
                             .map(|expression| expression.evaluate(&row, context))
                             .collect::<SqlResult<_>>()?,
                     ))
+                }
+                Cursor::Aggregate { input, group_by, calls, groups } => {
+                    if groups.is_none() {
+                        let mut grouping = aggregate::Grouping::new(group_by, calls);
+                        while let Some(row) = input.next(kv, context).await? {
+                            grouping.add(&row, group_by, calls, context)?;
+                        }
+                        *groups = Some(grouping.finish(calls)?.into_iter());
+                    }
+                    Ok(groups.as_mut().expect("grouped above").next())
                 }
                 Cursor::Limit { input, limit, offset, counts } => {
                     if counts.is_none() {

@@ -164,7 +164,7 @@ fn bound_checks(table: &TableDescriptor) -> SqlResult<Vec<(String, Expression)>>
         .iter()
         .map(|check| {
             let parsed = super::super::parser::parse_expression(&check.expression)?;
-            let mut binder = ExpressionBinder { scope: &scope, parameters: &mut parameters };
+            let mut binder = ExpressionBinder { scope: &scope, parameters: &mut parameters, aggregation: None };
             Ok((check.name.clone(), binder.bind_condition(&parsed, "CHECK")?))
         })
         .collect()

@@ -220,3 +220,53 @@ fn a_prepared_statement_is_typed_by_the_catalog_and_runs_with_values() {
     assert!(run_now(session.prepare("select 1; select 2", &[])).is_err());
     assert!(run_now(session.prepare("", &[])).unwrap().statement.is_none());
 }
+
+#[test]
+fn aggregates_and_groups_give_postgresqls_results_and_types() {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    run(
+        &mut session,
+        "create table sales (id int primary key, region text, amount bigint, price numeric(8,2), ratio float8)",
+    );
+    run(&mut session, "insert into sales values (1, 'east', 10, 1.50, 0.5), (2, 'west', 20, 2.25, 1.5), (3, 'east', 30, null, 2), (4, null, 5, 4.00, null)");
+    // Each expected answer is PostgreSQL 15's.
+    assert_eq!(
+        run(&mut session, "select count(*), count(price), sum(amount), avg(amount), min(region), max(price), sum(price), avg(ratio), sum(id) from sales"),
+        "count|count|sum|avg|min|max|sum|avg|sum\n4|3|65|16.2500000000000000|east|4.00|7.75|1.3333333333333333|10\nSELECT 1"
+    );
+    assert_eq!(
+        run(&mut session, "select region, count(*), sum(amount) from sales group by region order by region"),
+        "region|count|sum\neast|2|40\nwest|1|20\nNULL|1|5\nSELECT 3"
+    );
+    assert_eq!(
+        run(
+            &mut session,
+            "select region, sum(amount) as total from sales group by 1 having sum(amount) > 10 order by total desc"
+        ),
+        "region|total\neast|40\nwest|20\nSELECT 2"
+    );
+    assert_eq!(
+        run(&mut session, "select count(*), sum(amount) from sales where id > 100"),
+        "count|sum\n0|NULL\nSELECT 1"
+    );
+    assert_eq!(run(&mut session, "select avg(id) from sales"), "avg\n2.5000000000000000\nSELECT 1");
+    assert_eq!(
+        run(&mut session, "select amount + 1, count(*) from sales group by amount + 1 order by 1"),
+        "?column?|count\n6|1\n11|1\n21|1\n31|1\nSELECT 4"
+    );
+    assert_eq!(
+        run(&mut session, "select region, amount from sales group by region"),
+        "ERROR 42803: column \"sales.amount\" must appear in the GROUP BY clause or be used in an aggregate function"
+    );
+    assert_eq!(
+        run(&mut session, "select * from sales group by region"),
+        "ERROR 42803: column \"sales.id\" must appear in the GROUP BY clause or be used in an aggregate function"
+    );
+    assert_eq!(
+        run(&mut session, "select count(*) from sales where sum(amount) > 1"),
+        "ERROR 42803: aggregate functions are not allowed in WHERE"
+    );
+    let plan = run(&mut session, "explain select region, count(*) from sales group by region");
+    assert_eq!(plan, "QUERY PLAN\nAggregate Count(*) by #1\n->  Scan on sales (primary key order)\nEXPLAIN");
+}
