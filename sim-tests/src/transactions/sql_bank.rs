@@ -21,11 +21,12 @@
 //!   One client at a time runs those: the engine plans `IN` as a full scan,
 //!   and two such statements restart each other for good (each reads the
 //!   table the other writes; a restart is a fresh transaction and the
-//!   session's backoff has no jitter; see docs/testing.md). Audits read every
-//!   balance, half as one implicit statement (the session restarts it on
-//!   40001 by itself) and half as `BEGIN; SELECT; COMMIT`.
-//! - **Checks**: every audit that commits sees [`ACCOUNTS`] rows and the
-//!   initial total; after the faults heal every session finishes and a final
+//!   session's backoff has no jitter; see docs/testing.md). Audits are half
+//!   `SELECT sum(balance) FROM accounts` as one implicit statement (the
+//!   session restarts it on 40001 by itself) and half `BEGIN; SELECT id,
+//!   balance ...; COMMIT`, reading every balance.
+//! - **Checks**: every audit that commits sees the initial total (and, when
+//!   it reads rows, [`ACCOUNTS`] of them); after the faults heal every session finishes and a final
 //!   audit commits and sees the total; and the final balances are the ledger's:
 //!   the initial balances plus every transfer acknowledged with `COMMIT`, plus
 //!   some subset of those whose outcome was unknown, and nothing of the
@@ -70,10 +71,12 @@ pub type SqlSession = Session<Gateway, SimRuntime>;
 pub const TRANSFER_ATTEMPTS_MAX: u32 = 5;
 /// The share of transfers (between two accounts) run as one implicit statement.
 const ONE_STATEMENT_SHARE: f64 = 0.5;
-/// The audit's query. Aggregates are not supported yet; with them this is
-/// `SELECT sum(balance) FROM accounts`, and [`audit_total`] reads that answer
-/// as it reads this one (it sums the last column of every row).
-pub const AUDIT_QUERY: &str = "SELECT id, balance FROM accounts";
+/// The audits' query: the total as the engine sums it (a bigint sum is a
+/// numeric). [`audit_total`] reads it as it reads [`BALANCES_QUERY`]'s rows:
+/// it sums the last column of every row.
+pub const AUDIT_QUERY: &str = "SELECT sum(balance) FROM accounts";
+/// The final audit's query: every balance, for the ledger check.
+pub const BALANCES_QUERY: &str = "SELECT id, balance FROM accounts";
 const CREATE_TABLE: &str = "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL)";
 /// The ledger check gives up (without failing) past this many reachable
 /// states of the unknown transfers.
@@ -441,6 +444,9 @@ pub fn audit_total(output: &Output) -> Result<(i64, Option<Vec<i64>>), String> {
         Value::Int2(number) => Ok(i64::from(*number)),
         Value::Int4(number) => Ok(i64::from(*number)),
         Value::Int8(number) => Ok(*number),
+        Value::Numeric(number) => {
+            number.to_i64().map_err(|error| format!("the audit read a sum of {number}: {}", error.message))
+        }
         other => Err(format!("the audit read a balance of {other:?}")),
     };
     let mut total = 0;
@@ -462,8 +468,9 @@ pub fn audit_total(output: &Output) -> Result<(i64, Option<Vec<i64>>), String> {
     balances.map(|balances| (total, Some(balances))).ok_or_else(|| format!("the audit read {} accounts", rows.len()))
 }
 
-/// One audit; whether it committed. A committed audit must see every account
-/// and the initial total.
+/// One audit: the balances it read (None when it failed, or summed with
+/// `sum(balance)` instead of reading rows). A committed audit must see the
+/// initial total, and every account when it reads rows.
 pub async fn run_audit(
     session: &mut SqlSession,
     client: u64,
@@ -510,7 +517,7 @@ pub async fn run_audit(
 /// `BEGIN; SELECT ...; COMMIT`: the rows, once the commit succeeded.
 async fn audit_block(session: &mut SqlSession) -> SqlResult<Output> {
     statement(session, "BEGIN").await?;
-    let output = statement(session, AUDIT_QUERY).await?;
+    let output = statement(session, BALANCES_QUERY).await?;
     statement(session, "COMMIT").await?;
     Ok(output)
 }
@@ -547,7 +554,7 @@ pub async fn final_audit(
     deadline: Instant,
 ) -> Result<(), String> {
     let balances = loop {
-        if let Some(balances) = run_audit(session, u64::MAX, recorded, recorder, false).await {
+        if let Some(balances) = run_audit(session, u64::MAX, recorded, recorder, true).await {
             break balances;
         }
         if Instant::now() > deadline {
