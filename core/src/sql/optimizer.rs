@@ -44,9 +44,9 @@ fn node(tree: Node) -> Node {
                         .iter()
                         .map(|(id, _)| table.position_of(*id).expect("key columns are columns"))
                         .collect();
-                    match pin_key(&key_positions, &mut conjuncts) {
-                        Some(values) => {
-                            let scan = Node::Scan { table, access: Access::PrimaryKey(values) };
+                    match pin_key(&key_positions, &mut conjuncts).or_else(|| key_list(&key_positions, &mut conjuncts)) {
+                        Some(keys) => {
+                            let scan = Node::Scan { table, access: Access::PrimaryKeys(keys) };
                             with_filter(scan, conjuncts)
                         }
                         None => with_filter(Node::Scan { table, access: Access::Full }, conjuncts),
@@ -101,9 +101,34 @@ fn split_conjuncts(expression: Expression, into: &mut Vec<Expression>) {
     }
 }
 
+/// For a one-column key, the keys a conjunct `key = a OR key = b ...` (what
+/// `key IN (a, b)` binds to) lists; that conjunct is taken out.
+fn key_list(key_positions: &[usize], conjuncts: &mut Vec<Expression>) -> Option<Vec<Vec<Expression>>> {
+    let [position] = key_positions else { return None };
+    let (index, values) = conjuncts.iter().enumerate().find_map(|(index, conjunct)| {
+        let mut values = Vec::new();
+        listed_values(conjunct, *position, &mut values).then_some((index, values))
+    })?;
+    conjuncts.remove(index);
+    Some(values.into_iter().map(|value| vec![value]).collect())
+}
+
+fn listed_values(expression: &Expression, position: usize, into: &mut Vec<Expression>) -> bool {
+    match expression {
+        Expression::Or(left, right) => listed_values(left, position, into) && listed_values(right, position, into),
+        other => match pinned_value(other, position) {
+            Some(value) => {
+                into.push(value);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
 /// The value of each key column if conjuncts `column = value` pin them all;
 /// those conjuncts are taken out of `conjuncts`.
-fn pin_key(key_positions: &[usize], conjuncts: &mut Vec<Expression>) -> Option<Vec<Expression>> {
+fn pin_key(key_positions: &[usize], conjuncts: &mut Vec<Expression>) -> Option<Vec<Vec<Expression>>> {
     let mut values = Vec::new();
     let mut used = Vec::new();
     for &position in key_positions {
@@ -117,7 +142,7 @@ fn pin_key(key_positions: &[usize], conjuncts: &mut Vec<Expression>) -> Option<V
     for index in used.into_iter().rev() {
         conjuncts.remove(index);
     }
-    Some(values)
+    Some(vec![values])
 }
 
 fn pinned_value(conjunct: &Expression, position: usize) -> Option<Expression> {

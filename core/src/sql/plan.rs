@@ -26,8 +26,9 @@ pub struct OutputColumn {
 pub enum Access {
     /// Every row, in primary-key order.
     Full,
-    /// The one row whose primary key has these values (one per key column).
-    PrimaryKey(Vec<Expression>),
+    /// The rows whose primary keys have these values (each one value per key
+    /// column): `id = 1`, or `id IN (1, 2)` for a one-column key.
+    PrimaryKeys(Vec<Vec<Expression>>),
 }
 
 /// One aggregate call of an aggregating query.
@@ -192,14 +193,17 @@ fn write_node(formatter: &mut fmt::Formatter<'_>, node: &Node, depth: usize) -> 
         Node::Scan { table, access: Access::Full } => {
             writeln!(formatter, "{indent}Scan on {} (primary key order)", table.name)
         }
-        Node::Scan { table, access: Access::PrimaryKey(values) } => {
-            let key: Vec<String> = values.iter().map(describe).collect();
+        Node::Scan { table, access: Access::PrimaryKeys(keys) } => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|values| format!("({})", values.iter().map(describe).collect::<Vec<_>>().join(", ")))
+                .collect();
             writeln!(
                 formatter,
-                "{indent}Point lookup on {}@{} ({})",
+                "{indent}Point lookup on {}@{} {}",
                 table.name,
                 table.primary_index.name,
-                key.join(", ")
+                keys.join(" ")
             )
         }
         Node::Filter { input, predicate } => {

@@ -297,6 +297,13 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         Transaction::begin(id, self.sender.now(), self.config.max_offset_nanos, self.config.knobs)
     }
 
+    /// A restart keeps the first attempt's age (`Transaction::begin_restart`).
+    fn restart_transaction(&mut self, first_start: Timestamp) -> Transaction {
+        let id = TransactionId((u128::from(self.runtime.random_u64()) << 64) | u128::from(self.runtime.random_u64()));
+        let now = self.sender.now();
+        Transaction::begin_restart(id, now, first_start, self.config.max_offset_nanos, self.config.knobs)
+    }
+
     async fn commit(&mut self, notices: &mut Vec<Notice>) -> SqlResult<Output> {
         match std::mem::replace(&mut self.block, Block::None) {
             Block::None => {
@@ -352,14 +359,21 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         notices: &mut Vec<Notice>,
     ) -> SqlResult<Output> {
         let mut last_error = None;
+        let mut first_start = None;
         for attempt in 0..IMPLICIT_ATTEMPTS_MAX {
             if attempt > 0 {
+                // Jittered, so that two statements restarting each other fall out of step.
                 let backoff = (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS);
-                self.runtime.sleep(backoff).await;
+                let jittered = backoff / 2 + self.runtime.random_u64() % (backoff / 2 + 1);
+                self.runtime.sleep(jittered).await;
             }
             self.sender.take_commit_in_doubt();
             let deadline = self.deadline();
-            let mut transaction = self.begin_transaction();
+            let mut transaction = match first_start {
+                None => self.begin_transaction(),
+                Some(first_start) => self.restart_transaction(first_start),
+            };
+            first_start.get_or_insert(transaction.start_timestamp());
             let row_id_seed = self.runtime.random_u64();
             let mut buffer = BTreeMap::new();
             let mut attempt_notices = Vec::new();

@@ -145,6 +145,22 @@ impl Transaction {
         }
     }
 
+    /// A restart of a transaction whose first attempt began at `first_start`:
+    /// a new id and read timestamp, but the first attempt's age, so that under
+    /// wound-wait a transaction that keeps restarting grows older than its
+    /// rivals and eventually wins instead of starting young every time.
+    pub fn begin_restart(
+        id: TransactionId,
+        now: Timestamp,
+        first_start: Timestamp,
+        max_offset_nanos: u64,
+        knobs: TransactionKnobs,
+    ) -> Transaction {
+        let mut transaction = Transaction::begin(id, now, max_offset_nanos, knobs);
+        transaction.start = first_start.min(now);
+        transaction
+    }
+
     pub fn id(&self) -> TransactionId {
         self.id
     }

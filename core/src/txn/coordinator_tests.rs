@@ -244,3 +244,23 @@ fn a_read_only_transaction_waits_an_offset_past_the_newest_version_it_read() {
     assert_eq!(read_only_wait(&mut sender, &["d"], 990), Some(at(960 + MAX_OFFSET_NANOS)));
     assert_eq!(read_only_wait(&mut sender, &[], 990), Some(at(960 + MAX_OFFSET_NANOS)), "a scan");
 }
+
+#[test]
+fn a_restart_keeps_its_first_attempts_age_and_so_wins_wound_wait() {
+    let mut sender = Recording::new();
+    let mut younger = begin(2, 150);
+    run_now(younger.put(&mut sender, &key("k"), Some(b"younger".to_vec()))).unwrap();
+    // A restart at 200 of a transaction first begun at 100 is older than the
+    // holder of the intent: it may abort it rather than wait behind it.
+    let mut restarted =
+        Transaction::begin_restart(TransactionId(1), at(200), at(100), MAX_OFFSET_NANOS, TransactionKnobs::default());
+    assert_eq!((restarted.start_timestamp(), restarted.read_timestamp()), (at(100), at(200)));
+    run_now(restarted.put(&mut sender, &key("k"), Some(b"restarted".to_vec()))).expect("the older one wins");
+    run_now(restarted.commit(&mut sender)).unwrap();
+    assert_eq!(read(&mut sender, "k", 1_000), Some(b"restarted".to_vec()));
+    // A fresh transaction begun at 200 is younger, and is blocked instead.
+    let mut holder = begin(3, 300);
+    run_now(holder.put(&mut sender, &key("j"), Some(b"holder".to_vec()))).unwrap();
+    let mut fresh = begin(4, 400);
+    assert!(matches!(run_now(fresh.put(&mut sender, &key("j"), None)), Err(TransactionError::Blocked { .. })));
+}

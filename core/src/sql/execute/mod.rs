@@ -57,7 +57,9 @@ pub enum Cursor {
     },
     Point {
         table: Arc<TableDescriptor>,
-        key: Option<Vec<Expression>>,
+        /// The listed keys' values, until the first call turns them into keys.
+        keys: Option<Vec<Vec<Expression>>>,
+        pending: VecDeque<Key>,
     },
     Filter {
         input: Box<Cursor>,
@@ -96,7 +98,9 @@ impl Cursor {
                 let end = KeyEnd::of_prefix(&prefix);
                 Cursor::Scan { table, next_start: Some(prefix), end, batch: VecDeque::new() }
             }
-            Node::Scan { table, access: Access::PrimaryKey(values) } => Cursor::Point { table, key: Some(values) },
+            Node::Scan { table, access: Access::PrimaryKeys(keys) } => {
+                Cursor::Point { table, keys: Some(keys), pending: VecDeque::new() }
+            }
             Node::Filter { input, predicate } => Cursor::Filter { input: Box::new(Cursor::new(*input)), predicate },
             Node::Sort { input, keys } => Cursor::Sort { input: Box::new(Cursor::new(*input)), keys, sorted: None },
             Node::Project { input, expressions } => {
@@ -133,22 +137,16 @@ impl Cursor {
                     }
                     Ok(batch.pop_front())
                 }
-                Cursor::Point { table, key } => {
-                    let Some(expressions) = key.take() else { return Ok(None) };
-                    let mut values = Vec::with_capacity(expressions.len());
-                    for expression in &expressions {
-                        let value = expression.evaluate(&[], context)?;
-                        if value.is_null() {
-                            return Ok(None); // key = NULL matches nothing
+                Cursor::Point { table, keys, pending } => {
+                    if let Some(listed) = keys.take() {
+                        *pending = point_keys(table, &listed, context)?.into();
+                    }
+                    while let Some(key) = pending.pop_front() {
+                        if let Some(value) = kv.get(&key).await? {
+                            return Ok(Some(table_rows::decode_row(table, &key.0, &value)?));
                         }
-                        values.push(value);
                     }
-                    let values: Vec<&Value> = values.iter().collect();
-                    let key = table_rows::key_of_values(table, &values)?;
-                    match kv.get(&key).await? {
-                        Some(value) => Ok(Some(table_rows::decode_row(table, &key.0, &value)?)),
-                        None => Ok(None),
-                    }
+                    Ok(None)
                 }
                 Cursor::Filter { input, predicate } => loop {
                     let Some(row) = input.next(kv, context).await? else { return Ok(None) };
@@ -222,6 +220,24 @@ impl Cursor {
             }
         })
     }
+}
+
+/// The keys a point lookup reads, in key order and each once; a key with a
+/// NULL matches nothing (`id = NULL` is never true).
+fn point_keys(table: &TableDescriptor, listed: &[Vec<Expression>], context: &Context) -> SqlResult<Vec<Key>> {
+    let mut keys = Vec::with_capacity(listed.len());
+    for expressions in listed {
+        let values: Vec<Value> =
+            expressions.iter().map(|expression| expression.evaluate(&[], context)).collect::<SqlResult<_>>()?;
+        if values.iter().any(Value::is_null) {
+            continue;
+        }
+        let values: Vec<&Value> = values.iter().collect();
+        keys.push(table_rows::key_of_values(table, &values)?);
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 /// ORDER BY's comparison of two rows' sort values.

@@ -39,6 +39,16 @@ fn a_primary_key_equality_is_a_point_lookup() {
     assert_eq!(run(&mut session, "select owner from accounts where id = 2 and balance > 0"), "owner\nbob\nSELECT 1");
     assert_eq!(run(&mut session, "select owner from accounts where id = 3"), "owner\nSELECT 0");
     assert_eq!(run(&mut session, "select owner from accounts where id = null"), "owner\nSELECT 0");
+    let plan = run(&mut session, "explain select owner from accounts where id in (2, 1, 2, 9)");
+    assert_eq!(plan, "QUERY PLAN\nPoint lookup on accounts@accounts_pkey (2) (1) (2) (9)\nEXPLAIN");
+    assert_eq!(
+        run(&mut session, "select owner from accounts where id in (2, 1, 2, 9)"),
+        "owner\nada\nbob\nSELECT 2",
+        "key order, each once"
+    );
+    assert_eq!(run(&mut session, "update accounts set balance = balance + 1 where id in (1, 2, null)"), "UPDATE 2");
+    let plan = run(&mut session, "explain select owner from accounts where id in (1, 2) or balance > 3");
+    assert!(plan.contains("Scan on accounts"), "an OR beyond the key is a scan: {plan}");
 }
 
 #[test]
