@@ -151,13 +151,92 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
                 return vec![StatementResult { outcome: Err(error), notices: Vec::new() }];
             }
         };
+        if statements.len() > 1 && matches!(self.block, Block::None) {
+            return self.implicit_string(&statements).await;
+        }
+        self.run_each(&statements).await
+    }
+
+    /// Runs `statements` in order, stopping at the first error.
+    async fn run_each(&mut self, statements: &[Statement]) -> Vec<StatementResult> {
         let mut results = Vec::new();
-        for statement in &statements {
+        for statement in statements {
             let result = self.run(statement, &[]).await;
             let failed = result.outcome.is_err();
             results.push(result);
             if failed {
                 break;
+            }
+        }
+        results
+    }
+
+    /// Several statements of one simple query run as one implicit
+    /// transaction, as in PostgreSQL: an error undoes every statement of it,
+    /// a BEGIN turns it into the block (the statements before it included), a
+    /// COMMIT or ROLLBACK ends it and the statements after start another. A
+    /// string without transaction control that meets a conflict (40001) runs
+    /// again: nothing has reached the client, the answers go out together.
+    async fn implicit_string(&mut self, statements: &[Statement]) -> Vec<StatementResult> {
+        let controls_transactions = statements.iter().any(|statement| {
+            matches!(
+                statement,
+                Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. }
+            )
+        });
+        let mut results = Vec::new();
+        for attempt in 0..IMPLICIT_ATTEMPTS_MAX {
+            if attempt > 0 {
+                let backoff = (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS);
+                let jittered = backoff / 2 + self.runtime.random_u64() % (backoff / 2 + 1);
+                self.runtime.sleep(jittered).await;
+            }
+            self.sender.take_commit_in_doubt();
+            results = self.run_string(statements).await;
+            let conflict = results.last().is_some_and(
+                |result| matches!(&result.outcome, Err(error) if error.state == SqlState::SERIALIZATION_FAILURE),
+            );
+            if controls_transactions || !conflict {
+                break;
+            }
+        }
+        results
+    }
+
+    async fn run_string(&mut self, statements: &[Statement]) -> Vec<StatementResult> {
+        let mut results = Vec::new();
+        let mut implicit = false;
+        for statement in statements {
+            if matches!(self.block, Block::None) {
+                let transaction = self.begin_transaction();
+                self.block = Block::Open(Box::new(transaction));
+                implicit = true;
+            }
+            let result = match statement {
+                Statement::StartTransaction { modes, .. } if implicit => {
+                    implicit = false;
+                    let mut notices = Vec::new();
+                    isolation_notices(modes, &mut notices);
+                    StatementResult { outcome: command("BEGIN"), notices }
+                }
+                statement => self.run(statement, &[]).await,
+            };
+            let failed = result.outcome.is_err();
+            results.push(result);
+            if !matches!(self.block, Block::Open(_)) && implicit {
+                // Ended by COMMIT or ROLLBACK, or failed (and rolled back by `run`).
+                self.block = Block::None;
+                implicit = false;
+            }
+            if failed {
+                break;
+            }
+        }
+        if implicit {
+            if let Block::Open(mut transaction) = std::mem::replace(&mut self.block, Block::None) {
+                if let Err(error) = self.commit_transaction(&mut transaction, Vec::new()).await {
+                    results.push(StatementResult { outcome: Err(error), notices: Vec::new() });
+                }
             }
         }
         results
@@ -275,13 +354,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     }
 
     fn begin(&mut self, modes: &[ast::TransactionMode], notices: &mut Vec<Notice>) -> SqlResult<Output> {
-        for mode in modes {
-            if let ast::TransactionMode::IsolationLevel(level) = mode {
-                if *level != ast::TransactionIsolationLevel::Serializable {
-                    notices.push(Notice::new(format!("isolation level {level} runs as SERIALIZABLE")));
-                }
-            }
-        }
+        isolation_notices(modes, notices);
         match self.block {
             Block::None => {
                 let transaction = self.begin_transaction();
@@ -449,6 +522,17 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
             let _ = self.sender.send(forget).await;
         }
         Ok(())
+    }
+}
+
+/// Every isolation level runs as serializable; a weaker one asked for says so.
+fn isolation_notices(modes: &[ast::TransactionMode], notices: &mut Vec<Notice>) {
+    for mode in modes {
+        if let ast::TransactionMode::IsolationLevel(level) = mode {
+            if *level != ast::TransactionIsolationLevel::Serializable {
+                notices.push(Notice::new(format!("isolation level {level} runs as SERIALIZABLE")));
+            }
+        }
     }
 }
 

@@ -73,3 +73,35 @@ fn a_conflict_in_a_block_reaches_the_client_as_40001_and_an_implicit_statement_r
     run(&mut second, "rollback");
     assert_eq!(run(&mut first, "update counters set n = n + 1 where id = 1"), "UPDATE 1");
 }
+
+#[test]
+fn several_statements_in_one_string_are_one_implicit_transaction() {
+    let cluster = Cluster::new();
+    let mut session = cluster.session(1);
+    run(&mut session, "create table t (a int primary key)");
+    // PostgreSQL 15: the duplicate undoes the first insert too.
+    assert_eq!(
+        run(&mut session, "insert into t values (1); insert into t values (1)"),
+        "INSERT 0 1\nERROR 23505: duplicate key value violates unique constraint \"t_pkey\""
+    );
+    assert_eq!(session.status(), TransactionStatus::Idle);
+    assert_eq!(run(&mut session, "select * from t"), "a\nSELECT 0");
+    assert_eq!(
+        run(&mut session, "insert into t values (1); insert into t values (2); select * from t"),
+        "INSERT 0 1\nINSERT 0 1\na\n1\n2\nSELECT 2"
+    );
+    // A BEGIN makes the implicit transaction the block, the insert before it
+    // included: the ROLLBACK undoes it (PostgreSQL 15 leaves no row 3 either).
+    assert_eq!(
+        run(&mut session, "insert into t values (3); begin; insert into t values (3)"),
+        "INSERT 0 1\nBEGIN\nERROR 23505: duplicate key value violates unique constraint \"t_pkey\""
+    );
+    assert_eq!(session.status(), TransactionStatus::Failed);
+    assert_eq!(run(&mut session, "rollback; select * from t"), "ROLLBACK\na\n1\n2\nSELECT 2");
+    // A COMMIT ends the implicit transaction; what follows is another.
+    assert_eq!(
+        run(&mut session, "insert into t values (4); commit; insert into t values (4)"),
+        "INSERT 0 1\nCOMMIT\nERROR 23505: duplicate key value violates unique constraint \"t_pkey\""
+    );
+    assert_eq!(run(&mut session, "select * from t"), "a\n1\n2\n4\nSELECT 3");
+}
