@@ -114,8 +114,8 @@ impl Expression {
             }
             Expression::Parameter(index, data_type) => {
                 let value = context.parameters.get(*index).cloned();
-                let value =
-                    value.ok_or_else(|| SqlError::internal(format!("no value for parameter ${}", index + 1)))?;
+                let missing = || SqlError::new(SqlState("42P02"), format!("there is no parameter ${}", index + 1));
+                let value = value.ok_or_else(missing)?;
                 cast::cast(value, *data_type)?
             }
             Expression::Binary { operator, left, right } => {

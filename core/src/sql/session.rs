@@ -219,6 +219,12 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
                     isolation_notices(modes, &mut notices);
                     StatementResult { outcome: command("BEGIN"), notices }
                 }
+                // PostgreSQL warns, then ends the implicit transaction as asked.
+                Statement::Commit { .. } | Statement::Rollback { savepoint: None, .. } if implicit => {
+                    let mut result = self.run(statement, &[]).await;
+                    result.notices.insert(0, Notice::warning("there is no transaction in progress"));
+                    result
+                }
                 statement => self.run(statement, &[]).await,
             };
             let failed = result.outcome.is_err();

@@ -280,3 +280,225 @@ fn aggregates_and_groups_give_postgresqls_results_and_types() {
     let plan = run(&mut session, "explain select region, count(*) from sales group by region");
     assert_eq!(plan, "QUERY PLAN\nAggregate Count(*) by #1\n->  Scan on sales (primary key order)\nEXPLAIN");
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const WORDS: &[&str] = &[
+        "select",
+        "insert",
+        "into",
+        "values",
+        "update",
+        "set",
+        "delete",
+        "from",
+        "where",
+        "and",
+        "or",
+        "not",
+        "null",
+        "is",
+        "in",
+        "between",
+        "order",
+        "by",
+        "group",
+        "having",
+        "limit",
+        "offset",
+        "returning",
+        "create",
+        "table",
+        "drop",
+        "primary",
+        "key",
+        "default",
+        "check",
+        "begin",
+        "commit",
+        "rollback",
+        "explain",
+        "on",
+        "conflict",
+        "do",
+        "nothing",
+        "t",
+        "a",
+        "b",
+        "c",
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "abs",
+        "lower",
+        "length",
+        "int",
+        "bigint",
+        "text",
+        "numeric(5,2)",
+        "varchar(3)",
+        "float8",
+        "boolean",
+        "true",
+        "false",
+        "*",
+        "(",
+        ")",
+        ",",
+        ";",
+        "=",
+        "<>",
+        "<",
+        ">=",
+        "+",
+        "-",
+        "/",
+        "%",
+        "||",
+        "::",
+        "$1",
+        "$2",
+        "0",
+        "1",
+        "-1",
+        "2147483647",
+        "9223372036854775807",
+        "1.5",
+        "1e400",
+        "'x'",
+        "'1'",
+        "''",
+        "'NaN'",
+        "desc",
+        "nulls",
+        "first",
+        "as",
+        "distinct",
+        "join",
+    ];
+
+    fn statement() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(WORDS), 1..24).prop_map(|words| words.join(" "))
+    }
+
+    fn expression() -> impl Strategy<Value = String> {
+        let leaf = proptest::sample::select(
+            &[
+                "a",
+                "b",
+                "c",
+                "t.a",
+                "1",
+                "0",
+                "-1",
+                "2147483647",
+                "9223372036854775807",
+                "1.5",
+                "-0.005",
+                "'x'",
+                "'7'",
+                "null",
+                "true",
+                "$1",
+                "1e300",
+                "'NaN'",
+            ][..],
+        )
+        .prop_map(str::to_string);
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            let operator =
+                proptest::sample::select(&["+", "-", "*", "/", "%", "=", "<>", "<", ">=", "and", "or", "||"][..]);
+            let function =
+                proptest::sample::select(&["abs", "lower", "length", "count", "sum", "avg", "min", "max", "upper"][..]);
+            let cast = proptest::sample::select(
+                &["int", "bigint", "smallint", "text", "numeric(5,2)", "float8", "real", "boolean", "varchar(2)"][..],
+            );
+            prop_oneof![
+                (inner.clone(), operator, inner.clone())
+                    .prop_map(|(left, operator, right)| format!("({left} {operator} {right})")),
+                (function, inner.clone()).prop_map(|(function, argument)| format!("{function}({argument})")),
+                (inner.clone(), cast).prop_map(|(operand, cast)| format!("{operand}::{cast}")),
+                inner.clone().prop_map(|operand| format!("-{operand}")),
+                inner.clone().prop_map(|operand| format!("not {operand}")),
+                inner.clone().prop_map(|operand| format!("{operand} is not null")),
+                (inner.clone(), inner.clone(), inner).prop_map(|(a, b, c)| format!("{a} between {b} and {c}")),
+            ]
+        })
+    }
+
+    fn structured() -> impl Strategy<Value = String> {
+        let e = expression;
+        prop_oneof![
+            (e(), e()).prop_map(|(item, condition)| format!("select {item} from t where {condition}")),
+            (e(), e(), e())
+                .prop_map(|(item, group, having)| format!("select {item} from t group by {group} having {having}")),
+            (e(), e()).prop_map(|(item, order)| format!(
+                "select {item}, count(*) from t group by 1 order by {order} limit 2"
+            )),
+            (e(), e(), e()).prop_map(|(a, b, c)| format!(
+                "insert into t values ({a}, {b}, {c}) on conflict do nothing returning *"
+            )),
+            (e(), e()).prop_map(|(value, condition)| format!("update t set c = {value} where {condition}")),
+            (e(), e()).prop_map(|(value, condition)| format!("update t set a = {value} where {condition} returning a")),
+            e().prop_map(|condition| format!("delete from t where {condition}")),
+            e().prop_map(|item| format!("select {item}")),
+            e().prop_map(|default| format!(
+                "create table u (x int primary key, y text default {default}); insert into u (x) values (1)"
+            )),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+        /// Statements built from a grammar of expressions: answered, or refused
+        /// with a SQLSTATE that is not an internal error, never a panic.
+        #[test]
+        fn random_expressions_are_answered_or_refused_never_an_internal_error(texts in proptest::collection::vec(structured(), 1..4)) {
+            let cluster = Cluster::new();
+            let mut session = cluster.session(1);
+            run(&mut session, "create table t (a int primary key, b text, c numeric(5,2) check (c > -100))");
+            run(&mut session, "insert into t values (1, 'x', 1.5), (2, null, null)");
+            for text in &texts {
+                for result in run_now(session.execute(text)) {
+                    if let Err(error) = &result.outcome {
+                        prop_assert!(error.state.0 != "XX000", "an internal error for {}: {:?}", text, error);
+                    }
+                }
+            }
+            let rollback = run(&mut session, "rollback");
+            prop_assert!(rollback.ends_with("ROLLBACK"), "{}", rollback);
+            prop_assert_eq!(run(&mut session, "select 1"), "?column?\n1\nSELECT 1");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        /// Whatever the text, a statement gets an answer or an error with a
+        /// SQLSTATE, never a panic, and the session stays usable.
+        #[test]
+        fn random_statements_are_answered_or_refused_never_a_panic(texts in proptest::collection::vec(statement(), 1..4)) {
+            let cluster = Cluster::new();
+            let mut session = cluster.session(1);
+            run(&mut session, "create table t (a int primary key, b text, c numeric(5,2) check (c > -100))");
+            run(&mut session, "insert into t values (1, 'x', 1.5), (2, null, null)");
+            for text in &texts {
+                for result in run_now(session.execute(text)) {
+                    if let Err(error) = &result.outcome {
+                        prop_assert_eq!(error.state.0.len(), 5, "{}: {:?}", text, error);
+                        prop_assert!(error.state.0 != "XX000", "an internal error for {}: {:?}", text, error);
+                    }
+                }
+            }
+            let rollback = run(&mut session, "rollback");
+            prop_assert!(rollback.ends_with("ROLLBACK"), "{}", rollback);
+            prop_assert_eq!(run(&mut session, "select 1"), "?column?\n1\nSELECT 1");
+        }
+    }
+}

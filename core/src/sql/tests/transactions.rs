@@ -101,7 +101,13 @@ fn several_statements_in_one_string_are_one_implicit_transaction() {
     // A COMMIT ends the implicit transaction; what follows is another.
     assert_eq!(
         run(&mut session, "insert into t values (4); commit; insert into t values (4)"),
-        "INSERT 0 1\nCOMMIT\nERROR 23505: duplicate key value violates unique constraint \"t_pkey\""
+        "INSERT 0 1\nWARNING: there is no transaction in progress\nCOMMIT\nERROR 23505: duplicate key value violates unique constraint \"t_pkey\""
     );
     assert_eq!(run(&mut session, "select * from t"), "a\n1\n2\n4\nSELECT 3");
+    // ROLLBACK in a string undoes what came before it in that string (PostgreSQL 15 warns likewise).
+    assert_eq!(
+        run(&mut session, "insert into t values (5); rollback"),
+        "INSERT 0 1\nWARNING: there is no transaction in progress\nROLLBACK"
+    );
+    assert_eq!(run(&mut session, "select * from t where a = 5"), "a\nSELECT 0");
 }
