@@ -62,11 +62,15 @@ pub struct SqlError {
     pub hint: Option<String>,
     /// 1-based character offset into the statement text.
     pub position: Option<usize>,
+    /// Where in the text (line, column, both from 1) the error was found,
+    /// until [`SqlError::placed_in`] turns it into a position: the binder
+    /// knows the syntax tree's locations, the session knows the text.
+    pub location: Option<(u32, u32)>,
 }
 
 impl SqlError {
     pub fn new(state: SqlState, message: impl Into<String>) -> SqlError {
-        SqlError { state, message: message.into(), detail: None, hint: None, position: None }
+        SqlError { state, message: message.into(), detail: None, hint: None, position: None, location: None }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> SqlError {
@@ -81,6 +85,24 @@ impl SqlError {
 
     pub fn at(mut self, position: usize) -> SqlError {
         self.position = Some(position);
+        self
+    }
+
+    /// Marks where in the text the error was found (line and column from 1;
+    /// line 0, an unknown place, leaves it unmarked).
+    pub fn at_location(mut self, line: u64, column: u64) -> SqlError {
+        if line > 0 && self.location.is_none() {
+            let clamp = |value: u64| u32::try_from(value).unwrap_or(u32::MAX);
+            self.location = Some((clamp(line), clamp(column)));
+        }
+        self
+    }
+
+    /// The error with its location in `text` as a character position.
+    pub fn placed_in(mut self, text: &str) -> SqlError {
+        if let (None, Some((line, column))) = (self.position, self.location) {
+            self.position = Some(super::parser::position_of(text, line as usize, column as usize));
+        }
         self
     }
 

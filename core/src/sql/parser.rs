@@ -57,8 +57,13 @@ fn split_location<'a>(text: &str, message: &'a str) -> (&'a str, Option<usize>) 
     let Some((message, location)) = message.rsplit_once(" at Line: ") else { return (message, None) };
     let Some((line, column)) = location.split_once(", Column: ") else { return (message, None) };
     let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>()) else { return (message, None) };
+    (message, Some(position_of(text, line, column)))
+}
+
+/// The 1-based character position of `line` and `column` (both from 1) in `text`.
+pub fn position_of(text: &str, line: usize, column: usize) -> usize {
     let before: usize = text.split('\n').take(line.saturating_sub(1)).map(|line| line.chars().count() + 1).sum();
-    (message, Some(before + column))
+    before + column
 }
 
 #[cfg(test)]

@@ -151,10 +151,17 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
                 return vec![StatementResult { outcome: Err(error), notices: Vec::new() }];
             }
         };
-        if statements.len() > 1 && matches!(self.block, Block::None) {
-            return self.implicit_string(&statements).await;
+        let mut results = if statements.len() > 1 && matches!(self.block, Block::None) {
+            self.implicit_string(&statements).await
+        } else {
+            self.run_each(&statements).await
+        };
+        for result in &mut results {
+            if let Err(error) = &mut result.outcome {
+                *error = std::mem::replace(error, SqlError::internal("")).placed_in(text);
+            }
         }
-        self.run_each(&statements).await
+        results
     }
 
     /// Runs `statements` in order, stopping at the first error.
@@ -254,7 +261,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     /// open block's transaction, or in a transaction of its own that is dropped.
     /// An error fails an open block, as an error of any statement does.
     pub async fn prepare(&mut self, text: &str, declared: &[Option<DataType>]) -> SqlResult<Prepared> {
-        let prepared = self.prepare_in_place(text, declared).await;
+        let prepared = self.prepare_in_place(text, declared).await.map_err(|error| error.placed_in(text));
         if prepared.is_err() {
             if let Block::Open(_) = self.block {
                 self.fail_block().await;

@@ -178,12 +178,16 @@ impl ExpressionBinder<'_> {
         }
         Ok(match expression {
             Expr::Identifier(identifier) => {
-                let (position, data_type) = self.scope.resolve(None, &fold(identifier))?;
+                let at = identifier.span.start;
+                let resolved = self.scope.resolve(None, &fold(identifier));
+                let (position, data_type) = resolved.map_err(|error| error.at_location(at.line, at.column))?;
                 Bound { expression: Expression::Column(position), data_type }
             }
             Expr::CompoundIdentifier(parts) => match parts.as_slice() {
                 [table, column] => {
-                    let (position, data_type) = self.scope.resolve(Some(&fold(table)), &fold(column))?;
+                    let at = table.span.start;
+                    let resolved = self.scope.resolve(Some(&fold(table)), &fold(column));
+                    let (position, data_type) = resolved.map_err(|error| error.at_location(at.line, at.column))?;
                     Bound { expression: Expression::Column(position), data_type }
                 }
                 _ => return Err(SqlError::unsupported(format!("the name {expression}"))),

@@ -79,9 +79,17 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
     }
 
     async fn table(&mut self, name: &ObjectName) -> SqlResult<Arc<TableDescriptor>> {
-        let name = table_name(name)?;
-        let table = catalog::table_by_name(self.kv, &name).await?;
-        table.map(Arc::new).ok_or_else(|| undefined_table(&name))
+        let at = name.0.first().and_then(|part| part.as_ident()).map(|identifier| identifier.span.start);
+        let table_name = table_name(name)?;
+        let table = catalog::table_by_name(self.kv, &table_name).await?;
+        let missing = || {
+            let error = undefined_table(&table_name);
+            match at {
+                Some(at) => error.at_location(at.line, at.column),
+                None => error,
+            }
+        };
+        table.map(Arc::new).ok_or_else(missing)
     }
 
     fn expressions<'s>(&'s mut self, scope: &'s Scope) -> ExpressionBinder<'s> {

@@ -502,3 +502,23 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn unknown_names_are_placed_where_postgresql_puts_the_caret() {
+    let (_, mut session) = accounts();
+    let position = |session: &mut Session<Cluster, TestRuntime>, text: &str| {
+        let results = run_now(session.execute(text));
+        results.last().and_then(|result| result.outcome.as_ref().err()).and_then(|error| error.position)
+    };
+    // PostgreSQL 15 puts the caret under `count` (8) and under `nowhere` (15).
+    assert_eq!(position(&mut session, "select count from accounts"), Some(8));
+    assert_eq!(position(&mut session, "select * from nowhere"), Some(15));
+    assert_eq!(
+        position(&mut session, "select 1;\nselect id from accounts where nothing = 1"),
+        Some(41),
+        "second line: 10 characters, then column 31"
+    );
+    assert_eq!(position(&mut session, "select accounts.nothing from accounts"), Some(8));
+    let prepared = run_now(session.prepare("select * from nowhere where a = $1", &[])).unwrap_err();
+    assert_eq!(prepared.position, Some(15), "Parse places it too");
+}
