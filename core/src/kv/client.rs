@@ -32,7 +32,17 @@ pub const BLOCKED_PAUSE_NANOS: u64 = 5_000_000;
 pub const BLOCKED_WAIT_NANOS: u64 = 2_000_000_000;
 const RESTART_BACKOFF_MAX_NANOS: u64 = 200_000_000;
 /// Pause between two looks at the clock while an acknowledgement waits for it.
-const CLOCK_WAIT_PAUSE_NANOS: u64 = 1_000_000;
+pub const CLOCK_WAIT_PAUSE_NANOS: u64 = 1_000_000;
+
+/// The pause before restart number `attempt` (from 1): doubling from 2 ms, at most 200 ms.
+pub fn restart_backoff_nanos(attempt: u32) -> u64 {
+    (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS)
+}
+
+/// A transaction id of 128 bits drawn from the runtime (seeded in the simulator).
+pub fn new_transaction_id(runtime: &mut impl KvRuntime) -> TransactionId {
+    TransactionId((u128::from(runtime.random_u64()) << 64) | u128::from(runtime.random_u64()))
+}
 
 /// What the client needs from its runtime besides the gateway's transport.
 pub trait KvRuntime {
@@ -123,8 +133,7 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
         let mut last_conflict = String::new();
         for attempt in 0..ATTEMPTS_MAX {
             if attempt > 0 {
-                let backoff = (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS);
-                self.runtime.sleep(backoff).await;
+                self.runtime.sleep(restart_backoff_nanos(attempt)).await;
             }
             let error = match self.attempt(reads, &mut decide).await {
                 Ok(Ok(done)) => return Ok(done),
@@ -148,7 +157,7 @@ impl<T: NodeTransport, R: KvRuntime> KvClient<T, R> {
         decide: &mut impl FnMut(&[OperationResult]) -> Result<(Vec<Operation>, D), KvError>,
     ) -> Result<Result<(Vec<OperationResult>, D), KvError>, TransactionError> {
         self.gateway.take_commit_in_doubt();
-        let id = TransactionId((u128::from(self.runtime.random_u64()) << 64) | u128::from(self.runtime.random_u64()));
+        let id = new_transaction_id(&mut self.runtime);
         let now = self.gateway.now();
         let mut transaction = Transaction::begin(id, now, self.settings.max_offset_nanos, self.settings.knobs);
         let mut results = match self.steps(&mut transaction, reads).await {

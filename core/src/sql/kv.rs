@@ -19,8 +19,7 @@ use crate::storage::KeyValue;
 use crate::txn::coordinator::{RangeSender, Transaction, TransactionError};
 use crate::types::Timestamp;
 
-/// Pause between two tries of an operation blocked behind another transaction.
-pub const BLOCKED_PAUSE_NANOS: u64 = 5_000_000;
+use crate::kv::client::BLOCKED_PAUSE_NANOS;
 
 /// One transaction's reads and writes.
 pub trait KeyValueTransaction {
@@ -73,19 +72,27 @@ pub struct CoordinatorKv<'a, S: RangeSender, R: KvRuntime> {
     pub buffer: Option<&'a mut BTreeMap<Key, Option<Vec<u8>>>>,
 }
 
+/// Runs a coordinator operation until it is not blocked behind an older
+/// transaction or the deadline passes, pausing between tries.
+macro_rules! unblocked {
+    ($kv:expr, $operation:expr) => {
+        loop {
+            match $operation.await {
+                Err(TransactionError::Blocked { .. }) if $kv.sender.now() < $kv.deadline => {
+                    $kv.runtime.sleep(BLOCKED_PAUSE_NANOS).await
+                }
+                other => break other.map_err(transaction_error),
+            }
+        }
+    };
+}
+
 impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, R> {
     async fn get(&mut self, key: &Key) -> SqlResult<Option<Vec<u8>>> {
         if let Some(buffered) = self.buffer.as_ref().and_then(|buffer| buffer.get(key)) {
             return Ok(buffered.clone());
         }
-        loop {
-            match self.transaction.get(self.sender, key).await {
-                Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
-                    self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
-                }
-                other => return other.map_err(transaction_error),
-            }
-        }
+        unblocked!(self, self.transaction.get(self.sender, key))
     }
 
     async fn put(&mut self, key: &Key, value: Option<Vec<u8>>) -> SqlResult<()> {
@@ -93,25 +100,11 @@ impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, 
             buffer.insert(key.clone(), value);
             return Ok(());
         }
-        loop {
-            match self.transaction.put(self.sender, key, value.clone()).await {
-                Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
-                    self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
-                }
-                other => return other.map_err(transaction_error),
-            }
-        }
+        unblocked!(self, self.transaction.put(self.sender, key, value.clone()))
     }
 
     async fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> SqlResult<ScanBatch> {
-        let rows = loop {
-            match self.transaction.scan_bounded(self.sender, start, end, limit).await {
-                Err(TransactionError::Blocked { .. }) if self.sender.now() < self.deadline => {
-                    self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
-                }
-                other => break other.map_err(transaction_error)?,
-            }
-        };
+        let rows = unblocked!(self, self.transaction.scan_bounded(self.sender, start, end, limit))?;
         let resume = match rows.last() {
             Some((last, _)) if rows.len() >= limit => Some(Key(last.clone()).next()),
             _ => None,

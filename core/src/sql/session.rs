@@ -38,14 +38,13 @@ use super::plan::{OutputColumn, Plan};
 use super::settings::Settings;
 use super::types::{DataType, Value};
 use crate::keys::Key;
+use crate::kv::client::{new_transaction_id, restart_backoff_nanos, BLOCKED_PAUSE_NANOS, CLOCK_WAIT_PAUSE_NANOS};
 use crate::kv::KvRuntime;
 use crate::txn::coordinator::{RangeSender, Transaction, TransactionError, TransactionKnobs};
-use crate::types::{Timestamp, TransactionId};
+use crate::types::Timestamp;
 
 /// Tries of an implicit statement before its conflict goes to the client.
 pub const IMPLICIT_ATTEMPTS_MAX: u32 = 30;
-const RESTART_BACKOFF_MAX_NANOS: u64 = 200_000_000;
-const CLOCK_WAIT_PAUSE_NANOS: u64 = 1_000_000;
 /// How long a blocked operation is retried when `statement_timeout` is 0.
 const BLOCKED_WAIT_DEFAULT_NANOS: u64 = 2_000_000_000;
 
@@ -194,9 +193,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         let mut results = Vec::new();
         for attempt in 0..IMPLICIT_ATTEMPTS_MAX {
             if attempt > 0 {
-                let backoff = (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS);
-                let jittered = backoff / 2 + self.runtime.random_u64() % (backoff / 2 + 1);
-                self.runtime.sleep(jittered).await;
+                self.restart_pause(attempt).await;
             }
             self.sender.take_commit_in_doubt();
             results = self.run_string(statements).await;
@@ -379,13 +376,21 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     }
 
     fn begin_transaction(&mut self) -> Transaction {
-        let id = TransactionId((u128::from(self.runtime.random_u64()) << 64) | u128::from(self.runtime.random_u64()));
+        let id = new_transaction_id(&mut self.runtime);
         Transaction::begin(id, self.sender.now(), self.config.max_offset_nanos, self.config.knobs)
+    }
+
+    /// The key-value client's backoff, jittered to between half and all of
+    /// it, so that two statements restarting each other fall out of step.
+    async fn restart_pause(&mut self, attempt: u32) {
+        let backoff = restart_backoff_nanos(attempt);
+        let jittered = backoff / 2 + self.runtime.random_u64() % (backoff / 2 + 1);
+        self.runtime.sleep(jittered).await;
     }
 
     /// A restart keeps the first attempt's age (`Transaction::begin_restart`).
     fn restart_transaction(&mut self, first_start: Timestamp) -> Transaction {
-        let id = TransactionId((u128::from(self.runtime.random_u64()) << 64) | u128::from(self.runtime.random_u64()));
+        let id = new_transaction_id(&mut self.runtime);
         let now = self.sender.now();
         Transaction::begin_restart(id, now, first_start, self.config.max_offset_nanos, self.config.knobs)
     }
@@ -448,10 +453,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         let mut first_start = None;
         for attempt in 0..IMPLICIT_ATTEMPTS_MAX {
             if attempt > 0 {
-                // Jittered, so that two statements restarting each other fall out of step.
-                let backoff = (1_000_000u64 << attempt.min(8)).min(RESTART_BACKOFF_MAX_NANOS);
-                let jittered = backoff / 2 + self.runtime.random_u64() % (backoff / 2 + 1);
-                self.runtime.sleep(jittered).await;
+                self.restart_pause(attempt).await;
             }
             self.sender.take_commit_in_doubt();
             let deadline = self.deadline();
@@ -509,7 +511,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         let committed = loop {
             match transaction.commit_writes(&mut self.sender, &writes).await {
                 Err(TransactionError::Blocked { .. }) if self.sender.now() < deadline => {
-                    self.runtime.sleep(super::kv::BLOCKED_PAUSE_NANOS).await
+                    self.runtime.sleep(BLOCKED_PAUSE_NANOS).await
                 }
                 Err(error @ TransactionError::Blocked { .. }) => {
                     transaction.rollback(&mut self.sender).await;

@@ -14,7 +14,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::BytesMut;
 use futures::sink::{Sink, SinkExt};
 use pgwire::api::portal::Portal as PgwirePortal;
 use pgwire::api::query::ExtendedQueryHandler;
@@ -23,7 +22,7 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::data::{DataRow, FieldDescription, NoData, ParameterDescription, RowDescription};
+use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete, PortalSuspended, Sync as PgSync,
 };
@@ -31,7 +30,6 @@ use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, ReadyForQu
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::PgWireBackendMessage;
 use shardforge_core::sql::execute::{Output, Row};
-use shardforge_core::sql::plan::OutputColumn;
 use shardforge_core::sql::session::Prepared;
 use shardforge_core::sql::types::Value;
 use shardforge_core::sql::{SqlError, SqlState};
@@ -64,28 +62,16 @@ fn user_error(error: &SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(error)))
 }
 
-fn protocol_error(message: String) -> PgWireError {
-    user_error(&SqlError::new(SqlState("08P01"), message))
+fn no_statement(name: &str) -> PgWireError {
+    user_error(&SqlError::new(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")))
 }
 
-fn fields(columns: &[OutputColumn], formats: &[i16]) -> Vec<FieldDescription> {
-    columns
-        .iter()
-        .enumerate()
-        .map(|(index, column)| {
-            let data_type = column.data_type;
-            let format = format_at(formats, index);
-            FieldDescription::new(
-                column.name.clone(),
-                0,
-                0,
-                data_type.oid(),
-                data_type.wire_size(),
-                data_type.type_modifier(),
-                format,
-            )
-        })
-        .collect()
+fn no_portal(name: &str) -> PgWireError {
+    user_error(&SqlError::new(SqlState("34000"), format!("portal \"{name}\" does not exist")))
+}
+
+fn protocol_error(message: String) -> PgWireError {
+    user_error(&SqlError::new(SqlState("08P01"), message))
 }
 
 /// pgwire's own statement type, unused: every message is answered here.
@@ -152,12 +138,7 @@ impl ExtendedQueryHandler for ConnectionState {
     {
         let statement_name = message.statement_name.unwrap_or_default();
         let statement = self.extended().statements.get(&statement_name).cloned();
-        let statement = statement.ok_or_else(|| {
-            user_error(&SqlError::new(
-                SqlState("26000"),
-                format!("prepared statement \"{statement_name}\" does not exist"),
-            ))
-        })?;
+        let statement = statement.ok_or_else(|| no_statement(&statement_name))?;
         if message.parameters.len() != statement.parameter_types.len() {
             return Err(protocol_error(format!(
                 "bind message supplies {} parameters, but prepared statement \"{statement_name}\" requires {}",
@@ -194,18 +175,11 @@ impl ExtendedQueryHandler for ConnectionState {
         let (parameter_types, columns, formats) = {
             let extended = self.extended();
             if message.target_type == b'S' {
-                let statement = extended.statements.get(&name).ok_or_else(|| {
-                    user_error(&SqlError::new(
-                        SqlState("26000"),
-                        format!("prepared statement \"{name}\" does not exist"),
-                    ))
-                })?;
+                let statement = extended.statements.get(&name).ok_or_else(|| no_statement(&name))?;
                 let types = statement.parameter_types.iter().map(|data_type| data_type.oid()).collect();
                 (Some(types), statement.columns.clone(), Vec::new())
             } else {
-                let portal = extended.portals.get(&name).ok_or_else(|| {
-                    user_error(&SqlError::new(SqlState("34000"), format!("portal \"{name}\" does not exist")))
-                })?;
+                let portal = extended.portals.get(&name).ok_or_else(|| no_portal(&name))?;
                 (None, portal.statement.columns.clone(), portal.result_formats.clone())
             }
         };
@@ -215,7 +189,7 @@ impl ExtendedQueryHandler for ConnectionState {
         if columns.is_empty() {
             client.feed(PgWireBackendMessage::NoData(NoData::new())).await?;
         } else {
-            client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(fields(&columns, &formats)))).await?;
+            client.feed(PgWireBackendMessage::RowDescription(formats::row_description(&columns, &formats))).await?;
         }
         client.flush().await?;
         Ok(())
@@ -231,9 +205,7 @@ impl ExtendedQueryHandler for ConnectionState {
         let name = message.name.unwrap_or_default();
         let run = {
             let mut extended = self.extended();
-            let portal = extended.portals.get_mut(&name).ok_or_else(|| {
-                user_error(&SqlError::new(SqlState("34000"), format!("portal \"{name}\" does not exist")))
-            })?;
+            let portal = extended.portals.get_mut(&name).ok_or_else(|| no_portal(&name))?;
             match (&portal.state, &portal.statement.statement) {
                 (_, None) => None,
                 (PortalState::NotRun, Some(statement)) => Some((statement.clone(), portal.parameters.clone())),
@@ -376,11 +348,7 @@ impl ConnectionState {
             }
         };
         for row in &batch {
-            let mut data = BytesMut::new();
-            for (index, value) in row.iter().enumerate() {
-                formats::put_field(&mut data, value, format_at(&formats, index));
-            }
-            client.feed(PgWireBackendMessage::DataRow(DataRow::new(data, row.len() as i16))).await?;
+            client.feed(PgWireBackendMessage::DataRow(formats::data_row(row, &formats))).await?;
         }
         if let Some(ending) = ending {
             client.feed(ending).await?;

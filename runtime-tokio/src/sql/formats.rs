@@ -3,8 +3,10 @@
 //! the statement was prepared with.
 
 use bytes::{BufMut, BytesMut};
+use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
 use shardforge_core::numeric::Numeric;
 use shardforge_core::sql::cast;
+use shardforge_core::sql::plan::OutputColumn;
 use shardforge_core::sql::types::{DataType, Value};
 use shardforge_core::sql::{SqlError, SqlResult, SqlState};
 
@@ -30,6 +32,37 @@ pub fn put_field(data: &mut BytesMut, value: &Value, format: i16) {
     let bytes = if format == BINARY { binary(value) } else { value.to_text().expect("not null").into_bytes() };
     data.put_i32(bytes.len() as i32);
     data.put_slice(&bytes);
+}
+
+/// One DataRow of `row`, each field in the format `formats` gives it.
+pub fn data_row(row: &[Value], formats: &[i16]) -> DataRow {
+    let mut data = BytesMut::new();
+    for (index, value) in row.iter().enumerate() {
+        put_field(&mut data, value, format_at(formats, index));
+    }
+    DataRow::new(data, row.len() as i16)
+}
+
+/// The RowDescription of `columns`, each in the format `formats` gives it.
+pub fn row_description(columns: &[OutputColumn], formats: &[i16]) -> RowDescription {
+    let fields = columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let data_type = column.data_type;
+            let format = format_at(formats, index);
+            FieldDescription::new(
+                column.name.clone(),
+                0,
+                0,
+                data_type.oid(),
+                data_type.wire_size(),
+                data_type.type_modifier(),
+                format,
+            )
+        })
+        .collect();
+    RowDescription::new(fields)
 }
 
 fn binary(value: &Value) -> Vec<u8> {

@@ -11,7 +11,6 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use bytes::{BufMut, BytesMut};
 use futures::sink::{Sink, SinkExt};
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider,
@@ -24,7 +23,6 @@ use pgwire::api::{
     RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::data::{DataRow, FieldDescription, RowDescription};
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, ReadyForQuery, TransactionStatus as WireStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
@@ -34,6 +32,7 @@ use shardforge_core::sql::session::{StatementResult, TransactionStatus};
 use shardforge_core::sql::{Notice, SqlError};
 
 use super::extended::Extended;
+use super::formats;
 use super::worker::{startup_parameters, SessionHandle, SqlWorker};
 
 /// One connection's handlers.
@@ -186,34 +185,9 @@ where
             client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag.clone()))).await?
         }
         Ok(Output::Rows { columns, rows, tag }) => {
-            let fields = columns
-                .iter()
-                .map(|column| {
-                    let data_type = column.data_type;
-                    FieldDescription::new(
-                        column.name.clone(),
-                        0,
-                        0,
-                        data_type.oid(),
-                        data_type.wire_size(),
-                        data_type.type_modifier(),
-                        0,
-                    )
-                })
-                .collect();
-            client.feed(PgWireBackendMessage::RowDescription(RowDescription::new(fields))).await?;
+            client.feed(PgWireBackendMessage::RowDescription(formats::row_description(columns, &[]))).await?;
             for row in rows {
-                let mut data = BytesMut::new();
-                for value in row {
-                    match value.to_text() {
-                        None => data.put_i32(-1),
-                        Some(text) => {
-                            data.put_i32(text.len() as i32);
-                            data.put_slice(text.as_bytes());
-                        }
-                    }
-                }
-                client.feed(PgWireBackendMessage::DataRow(DataRow::new(data, row.len() as i16))).await?;
+                client.feed(PgWireBackendMessage::DataRow(formats::data_row(row, &[]))).await?;
             }
             client.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag.clone()))).await?;
         }
