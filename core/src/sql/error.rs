@@ -39,6 +39,8 @@ impl SqlState {
     pub const NO_ACTIVE_TRANSACTION: SqlState = SqlState("25P01");
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");
+    pub const CARDINALITY_VIOLATION: SqlState = SqlState("21000");
+    pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState("55000");
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");

@@ -7,17 +7,21 @@
 //!    every primary-key column to a constant or a parameter becomes a point
 //!    lookup of one key; the other conjuncts stay as a filter on that row.
 //!
-//! Spans for ranges of the key (`id > 5`), secondary indexes and limit
-//! push-down come with the indexes and the bounded scans that use them.
+//! 3. **Index lookup**: failing that, a secondary index whose leading columns
+//!    the conjuncts pin (`email = $1`) is read under those values; the most
+//!    columns pinned wins, a unique index pinned whole before a partial one.
+//!
+//! Spans for ranges of a key (`id > 5`) and limit push-down come later.
 
+use super::catalog::{IndexDescriptor, TableDescriptor};
 use super::expression::{BinaryOperator, Context, Expression};
 use super::plan::{Access, Node, Plan};
 
 pub fn optimize(plan: Plan) -> Plan {
     match plan {
         Plan::Query { root, columns } => Plan::Query { root: node(root), columns },
-        Plan::Insert { table, targets, source, defaults, on_conflict_do_nothing, returning } => {
-            Plan::Insert { table, targets, source: node(source), defaults, on_conflict_do_nothing, returning }
+        Plan::Insert { table, targets, source, defaults, on_conflict, returning } => {
+            Plan::Insert { table, targets, source: node(source), defaults, on_conflict, returning }
         }
         Plan::Update { table, source, assignments, returning } => {
             let assignments =
@@ -44,13 +48,13 @@ fn node(tree: Node) -> Node {
                         .iter()
                         .map(|(id, _)| table.position_of(*id).expect("key columns are columns"))
                         .collect();
-                    match pin_key(&key_positions, &mut conjuncts).or_else(|| key_list(&key_positions, &mut conjuncts)) {
-                        Some(keys) => {
-                            let scan = Node::Scan { table, access: Access::PrimaryKeys(keys) };
-                            with_filter(scan, conjuncts)
-                        }
-                        None => with_filter(Node::Scan { table, access: Access::Full }, conjuncts),
-                    }
+                    let access = match pin_key(&key_positions, &mut conjuncts)
+                        .or_else(|| key_list(&key_positions, &mut conjuncts))
+                    {
+                        Some(keys) => Access::PrimaryKeys(keys),
+                        None => index_access(&table, &mut conjuncts).unwrap_or(Access::Full),
+                    };
+                    with_filter(Node::Scan { table, access }, conjuncts)
                 }
                 input => Node::Filter { input: Box::new(input), predicate },
             }
@@ -124,6 +128,28 @@ fn listed_values(expression: &Expression, position: usize, into: &mut Vec<Expres
             None => false,
         },
     }
+}
+
+/// The secondary index whose leading columns the conjuncts pin most of
+/// (a unique index pinned whole first), read under those values; the
+/// conjuncts it uses are taken out.
+fn index_access(table: &TableDescriptor, conjuncts: &mut Vec<Expression>) -> Option<Access> {
+    let position = |id| table.position_of(id).expect("index columns are columns");
+    let pinned_count = |index: &IndexDescriptor| {
+        index
+            .columns
+            .iter()
+            .take_while(|(id, _)| conjuncts.iter().any(|c| pinned_value(c, position(*id)).is_some()))
+            .count()
+    };
+    let rank = |index: &IndexDescriptor| {
+        let pinned = pinned_count(index);
+        (pinned, index.unique && pinned == index.columns.len())
+    };
+    let best = table.indexes.iter().filter(|index| rank(index).0 > 0).max_by_key(|index| rank(index))?;
+    let positions: Vec<usize> = best.columns[..pinned_count(best)].iter().map(|(id, _)| position(*id)).collect();
+    let values = pin_key(&positions, conjuncts)?.pop()?;
+    Some(Access::Index { index: best.id, values })
 }
 
 /// The value of each key column if conjuncts `column = value` pin them all;

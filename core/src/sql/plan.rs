@@ -10,8 +10,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::catalog::TableDescriptor;
+use super::catalog::{IndexDescriptor, TableDescriptor};
 use super::expression::Expression;
+use super::row::{DescriptorId, IndexId};
 use super::types::{DataType, Value};
 
 /// A column of a result, as RowDescription describes it.
@@ -29,6 +30,23 @@ pub enum Access {
     /// The rows whose primary keys have these values (each one value per key
     /// column): `id = 1`, or `id IN (1, 2)` for a one-column key.
     PrimaryKeys(Vec<Vec<Expression>>),
+    /// The rows a secondary index lists under these values of its leading
+    /// columns (`email = $1`), in the index's order.
+    Index { index: IndexId, values: Vec<Expression> },
+}
+
+/// What an INSERT does with a row that collides with a stored one on a unique index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnConflict {
+    /// 23505.
+    Error,
+    /// Skips the row when it collides on one of `arbiters` (on any unique
+    /// index when None); a collision on another index is still 23505.
+    DoNothing { arbiters: Option<Vec<IndexId>> },
+    /// Updates the stored row it collides with on one of `arbiters`: each
+    /// assignment and the predicate read the stored row's columns, then the
+    /// proposed row's (`excluded`), in table column order.
+    DoUpdate { arbiters: Vec<IndexId>, assignments: Vec<(usize, Expression)>, predicate: Option<Expression> },
 }
 
 /// One aggregate call of an aggregating query.
@@ -118,7 +136,7 @@ pub enum Plan {
         targets: Vec<usize>,
         source: Node,
         defaults: Vec<Option<Expression>>,
-        on_conflict_do_nothing: bool,
+        on_conflict: OnConflict,
         returning: Option<Returning>,
     },
     /// `source` yields the rows to change, in table column order; each
@@ -141,6 +159,16 @@ pub enum Plan {
     DropTable {
         tables: Vec<Arc<TableDescriptor>>,
     },
+    /// A new secondary index of `table` (its id is assigned when it runs),
+    /// backfilled from the table's rows.
+    CreateIndex {
+        table: Arc<TableDescriptor>,
+        index: IndexDescriptor,
+        if_not_exists: bool,
+    },
+    DropIndex {
+        indexes: Vec<(DescriptorId, IndexId)>,
+    },
     /// EXPLAIN: the plan's text, one row a line.
     Explain(Box<Plan>),
 }
@@ -154,7 +182,9 @@ impl Plan {
                 returning.as_ref().map(|returning| returning.columns.clone()).unwrap_or_default()
             }
             Plan::Explain(_) => vec![OutputColumn { name: "QUERY PLAN".into(), data_type: DataType::Text }],
-            Plan::CreateTable { .. } | Plan::DropTable { .. } => Vec::new(),
+            Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::CreateIndex { .. } | Plan::DropIndex { .. } => {
+                Vec::new()
+            }
         }
     }
 }
@@ -180,6 +210,10 @@ impl fmt::Display for Plan {
                 let names: Vec<&str> = tables.iter().map(|table| table.name.as_str()).collect();
                 writeln!(formatter, "Drop table {}", names.join(", "))
             }
+            Plan::CreateIndex { table, index, .. } => {
+                writeln!(formatter, "Create index {} on {}", index.name, table.name)
+            }
+            Plan::DropIndex { indexes } => writeln!(formatter, "Drop {} indexes", indexes.len()),
             Plan::Explain(plan) => write!(formatter, "{plan}"),
         }
     }
@@ -205,6 +239,11 @@ fn write_node(formatter: &mut fmt::Formatter<'_>, node: &Node, depth: usize) -> 
                 table.primary_index.name,
                 keys.join(" ")
             )
+        }
+        Node::Scan { table, access: Access::Index { index, values } } => {
+            let name = table.index(*index).map(|index| index.name.as_str()).unwrap_or("?");
+            let values: Vec<String> = values.iter().map(describe).collect();
+            writeln!(formatter, "{indent}Index lookup on {}@{name} ({})", table.name, values.join(", "))
         }
         Node::Filter { input, predicate } => {
             writeln!(formatter, "{indent}Filter: {}", describe(predicate))?;

@@ -6,24 +6,24 @@
 //! feature, never silently ignored.
 
 pub mod expression;
+mod on_conflict;
+mod schema;
 
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    self, ColumnOption, Expr, FromTable, GroupByExpr, LimitClause, ObjectName, OnConflictAction, OnInsert, OrderByKind,
-    Query, Select, SelectItem, SetExpr, Statement, TableConstraint, TableFactor, TableObject,
+    self, Expr, FromTable, GroupByExpr, LimitClause, ObjectName, OnInsert, OrderByKind, Query, Select, SelectItem,
+    SetExpr, Statement, TableFactor, TableObject,
 };
 
 use self::expression::{
-    data_type_of, fold, has_aggregate, output_name, Aggregation, Bound, ExpressionBinder, Parameters, Scope,
-    ScopeColumn,
+    fold, has_aggregate, output_name, Aggregation, Bound, ExpressionBinder, Parameters, Scope, ScopeColumn,
 };
-use super::catalog::{self, ColumnDescriptor, DescriptorState, IndexDescriptor, TableDescriptor};
+use super::catalog::{self, TableDescriptor};
 use super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::expression::Expression;
 use super::kv::KeyValueTransaction;
-use super::plan::{Access, Node, OutputColumn, Plan, Returning, SortKey};
-use super::row::{ColumnId, DescriptorId, Direction, IndexId};
+use super::plan::{Access, Node, OnConflict, OutputColumn, Plan, Returning, SortKey};
 use super::types::{DataType, Value};
 
 /// The name of the hidden primary-key column of a table declared without one.
@@ -105,25 +105,13 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
             Statement::Insert(insert) => self.insert(insert).await,
             Statement::Update(update) => self.update(update).await,
             Statement::Delete(delete) => self.delete(delete).await,
-            Statement::CreateTable(create) => self.create_table(create),
+            Statement::CreateTable(create) => self.create_table(create).await,
+            Statement::CreateIndex(create) => self.create_index(create).await,
             Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {
-                let mut tables = Vec::new();
-                for name in names {
-                    let table_name = table_name(name)?;
-                    match catalog::table_by_name(self.kv, &table_name).await? {
-                        Some(table) => tables.push(Arc::new(table)),
-                        None if *if_exists => {
-                            self.notices.push(Notice::new(format!("table \"{table_name}\" does not exist, skipping")))
-                        }
-                        None => {
-                            return Err(SqlError::new(
-                                SqlState::UNDEFINED_TABLE,
-                                format!("table \"{table_name}\" does not exist"),
-                            ))
-                        }
-                    }
-                }
-                Ok(Plan::DropTable { tables })
+                self.drop_table(names, *if_exists).await
+            }
+            Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, .. } => {
+                self.drop_index(names, *if_exists).await
             }
             Statement::Explain { statement, analyze: false, .. } => {
                 let plan = Box::pin(self.bind(statement)).await?;
@@ -477,13 +465,15 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
             },
             None => Node::Values { rows: vec![Vec::new()] },
         };
-        let on_conflict_do_nothing = match &insert.on {
-            None => false,
-            Some(OnInsert::OnConflict(conflict)) if conflict.action == OnConflictAction::DoNothing => true,
-            Some(_) => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE")),
+        let on_conflict = match &insert.on {
+            None => OnConflict::Error,
+            Some(OnInsert::OnConflict(conflict)) => {
+                self.on_conflict(conflict, &table, insert.table_alias.as_ref()).await?
+            }
+            Some(_) => return Err(SqlError::unsupported("ON DUPLICATE KEY UPDATE")),
         };
         let returning = self.returning(&insert.returning, &table)?;
-        Ok(Plan::Insert { table, targets, source, defaults, on_conflict_do_nothing, returning })
+        Ok(Plan::Insert { table, targets, source, defaults, on_conflict, returning })
     }
 
     /// Each column's DEFAULT, bound (a default names no column).
@@ -571,8 +561,20 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
             return Err(SqlError::unsupported("UPDATE ... FROM"));
         }
         let (table, scope, source) = self.target_rows(&update.table.relation, &update.selection).await?;
-        let mut assignments = Vec::new();
-        for assignment in &update.assignments {
+        let assignments = self.assignments(&table, &scope, &update.assignments)?;
+        let returning = self.returning(&update.returning, &table)?;
+        Ok(Plan::Update { table, source, assignments, returning })
+    }
+
+    /// SET's assignments: a column position each, and its new value over `scope`'s row.
+    fn assignments(
+        &mut self,
+        table: &TableDescriptor,
+        scope: &Scope,
+        assignments: &[ast::Assignment],
+    ) -> SqlResult<Vec<(usize, Expression)>> {
+        let mut bound = Vec::new();
+        for assignment in assignments {
             let ast::AssignmentTarget::ColumnName(name) = &assignment.target else {
                 return Err(SqlError::unsupported("assigning to several columns at once"));
             };
@@ -588,20 +590,19 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
                 Expr::Identifier(identifier)
                     if identifier.quote_style.is_none() && identifier.value.eq_ignore_ascii_case("default") =>
                 {
-                    self.defaults(&table)?[position].clone().unwrap_or(Expression::Constant(Value::Null))
+                    self.defaults(table)?[position].clone().unwrap_or(Expression::Constant(Value::Null))
                 }
                 value => {
-                    let bound = self.expressions(&scope).bind(value)?;
+                    let bound = self.expressions(scope).bind(value)?;
                     match bound.data_type {
-                        DataType::Unknown => self.expressions(&scope).coerce(bound, column_type)?.expression,
+                        DataType::Unknown => self.expressions(scope).coerce(bound, column_type)?.expression,
                         _ => bound.expression,
                     }
                 }
             };
-            assignments.push((position, expression));
+            bound.push((position, expression));
         }
-        let returning = self.returning(&update.returning, &table)?;
-        Ok(Plan::Update { table, source, assignments, returning })
+        Ok(bound)
     }
 
     async fn delete(&mut self, delete: &ast::Delete) -> SqlResult<Plan> {
@@ -613,157 +614,6 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
         let returning = self.returning(&delete.returning, &table)?;
         Ok(Plan::Delete { table, source, returning })
     }
-
-    fn create_table(&mut self, create: &ast::CreateTable) -> SqlResult<Plan> {
-        if create.query.is_some() || create.like.is_some() || create.clone.is_some() {
-            return Err(SqlError::unsupported("CREATE TABLE AS and LIKE"));
-        }
-        if create.temporary {
-            return Err(SqlError::unsupported("temporary tables"));
-        }
-        let name = table_name(&create.name)?;
-        let mut columns: Vec<ColumnDescriptor> = Vec::new();
-        let mut primary_key: Option<Vec<String>> = None;
-        let mut checks = Vec::new();
-        for (index, column) in create.columns.iter().enumerate() {
-            let column_name = fold(&column.name);
-            if columns.iter().any(|existing| existing.name == column_name) {
-                return Err(SqlError::new(
-                    SqlState::DUPLICATE_COLUMN,
-                    format!("column \"{column_name}\" specified more than once"),
-                ));
-            }
-            let data_type = data_type_of(&column.data_type)?;
-            let mut descriptor = ColumnDescriptor {
-                id: ColumnId(index as u32 + 1),
-                name: column_name.clone(),
-                data_type,
-                nullable: true,
-                default: None,
-                hidden: false,
-            };
-            for option in &column.options {
-                match &option.option {
-                    ColumnOption::Null => {}
-                    ColumnOption::NotNull => descriptor.nullable = false,
-                    ColumnOption::Default(expression) => {
-                        // Bound now, so that a bad default fails the CREATE, not the first INSERT.
-                        let scope = Scope::default();
-                        let bound = self.expressions(&scope).bind(expression)?;
-                        self.expressions(&scope).coerce(bound, data_type)?;
-                        descriptor.default = Some(expression.to_string());
-                    }
-                    ColumnOption::PrimaryKey(_) => {
-                        if primary_key.is_some() {
-                            return Err(multiple_primary_keys(&name));
-                        }
-                        primary_key = Some(vec![column_name.clone()]);
-                    }
-                    ColumnOption::Check(check) => checks.push(catalog::CheckConstraint {
-                        name: format!("{name}_{column_name}_check"),
-                        expression: check.expr.to_string(),
-                    }),
-                    other => return Err(SqlError::unsupported(format!("the column option {other}"))),
-                }
-            }
-            columns.push(descriptor);
-        }
-        for constraint in &create.constraints {
-            match constraint {
-                TableConstraint::PrimaryKey(key) => {
-                    if primary_key.is_some() {
-                        return Err(multiple_primary_keys(&name));
-                    }
-                    let names = key
-                        .columns
-                        .iter()
-                        .map(|column| match &column.column.expr {
-                            Expr::Identifier(identifier) => Ok(fold(identifier)),
-                            other => Err(SqlError::unsupported(format!("the key expression {other}"))),
-                        })
-                        .collect::<SqlResult<Vec<_>>>()?;
-                    primary_key = Some(names);
-                }
-                TableConstraint::Check(check) => checks.push(catalog::CheckConstraint {
-                    name: check.name.as_ref().map(fold).unwrap_or_else(|| format!("{name}_check")),
-                    expression: check.expr.to_string(),
-                }),
-                other => return Err(SqlError::unsupported(format!("the constraint {other}"))),
-            }
-        }
-        let key_columns = match primary_key {
-            Some(names) => {
-                let mut key = Vec::new();
-                for key_name in names {
-                    let column = columns.iter_mut().find(|column| column.name == key_name).ok_or_else(|| {
-                        SqlError::new(
-                            SqlState::UNDEFINED_COLUMN,
-                            format!("column \"{key_name}\" named in key does not exist"),
-                        )
-                    })?;
-                    column.nullable = false;
-                    key.push((column.id, Direction::Ascending));
-                }
-                key
-            }
-            None => {
-                let id = ColumnId(columns.len() as u32 + 1);
-                columns.push(ColumnDescriptor {
-                    id,
-                    name: ROW_ID_COLUMN.into(),
-                    data_type: DataType::Int8,
-                    nullable: false,
-                    default: None,
-                    hidden: true,
-                });
-                vec![(id, Direction::Ascending)]
-            }
-        };
-        let scope = Scope {
-            columns: columns
-                .iter()
-                .map(|column| ScopeColumn {
-                    table: name.clone(),
-                    name: column.name.clone(),
-                    data_type: column.data_type,
-                    hidden: column.hidden,
-                })
-                .collect(),
-        };
-        for check in &checks {
-            let parsed = super::parser::parse_expression(&check.expression)?;
-            self.expressions(&scope).bind_condition(&parsed, "CHECK")?;
-        }
-        let next_column_id = ColumnId(columns.len() as u32 + 1);
-        let descriptor = TableDescriptor {
-            id: DescriptorId(0),
-            version: 1,
-            state: DescriptorState::Public,
-            database: catalog::DEFAULT_DATABASE,
-            schema: catalog::PUBLIC_SCHEMA,
-            name: name.clone(),
-            columns,
-            next_column_id,
-            primary_index: IndexDescriptor {
-                id: IndexId::PRIMARY,
-                name: format!("{name}_pkey"),
-                unique: true,
-                columns: key_columns,
-                state: DescriptorState::Public,
-            },
-            indexes: Vec::new(),
-            next_index_id: IndexId(IndexId::PRIMARY.0 + 1),
-            checks,
-        };
-        Ok(Plan::CreateTable { descriptor, if_not_exists: create.if_not_exists })
-    }
-}
-
-fn multiple_primary_keys(table: &str) -> SqlError {
-    SqlError::new(
-        SqlState::INVALID_TABLE_DEFINITION,
-        format!("multiple primary keys for table \"{table}\" are not allowed"),
-    )
 }
 
 /// A statement's name for "… is not supported".

@@ -50,6 +50,9 @@ pub struct IndexDescriptor {
     pub unique: bool,
     pub columns: Vec<(ColumnId, Direction)>,
     pub state: DescriptorState,
+    /// The index of a PRIMARY KEY or UNIQUE constraint: it goes with its
+    /// constraint, not by DROP INDEX (PostgreSQL's rule).
+    pub backs_constraint: bool,
 }
 
 /// A CHECK constraint.
@@ -91,6 +94,25 @@ impl TableDescriptor {
         self.columns.iter().position(|column| column.id == id)
     }
 
+    /// The secondary index `id`.
+    pub fn index(&self, id: IndexId) -> Option<&IndexDescriptor> {
+        self.indexes.iter().find(|index| index.id == id)
+    }
+
+    /// The primary index and every secondary one, by id.
+    pub fn all_indexes(&self) -> impl Iterator<Item = &IndexDescriptor> {
+        std::iter::once(&self.primary_index).chain(&self.indexes)
+    }
+
+    /// The indexes whose names are relations of the schema: all but the
+    /// primary index of a table without a declared primary key, which in
+    /// PostgreSQL would have no index at all.
+    pub fn named_indexes(&self) -> impl Iterator<Item = &IndexDescriptor> {
+        let hidden_key =
+            self.primary_index.columns.iter().all(|(id, _)| self.column_by_id(*id).is_some_and(|column| column.hidden));
+        self.all_indexes().filter(move |index| !(hidden_key && index.id == self.primary_index.id))
+    }
+
     /// The columns a `SELECT *` shows, in declaration order.
     pub fn visible_columns(&self) -> impl Iterator<Item = (usize, &ColumnDescriptor)> {
         self.columns.iter().enumerate().filter(|(_, column)| !column.hidden)
@@ -125,13 +147,14 @@ impl TableDescriptor {
     }
 }
 
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 added [`IndexDescriptor::backs_constraint`]; version 1 reads as false.
+const FORMAT_VERSION: u8 = 2;
 
 fn decode(bytes: &[u8]) -> Result<TableDescriptor, String> {
     let mut reader = Reader::new(bytes);
     let reader = &mut reader;
     let format = reader.u8().map_err(|error| error.to_string())?;
-    if format != FORMAT_VERSION {
+    if format != FORMAT_VERSION && format != 1 {
         return Err(format!("format version {format}"));
     }
     let read = |reader: &mut Reader| -> Result<TableDescriptor, crate::encoding::DecodeError> {
@@ -150,8 +173,8 @@ fn decode(bytes: &[u8]) -> Result<TableDescriptor, String> {
             columns.push(ColumnDescriptor { id, name, data_type, nullable, default, hidden });
         }
         let next_column_id = ColumnId(read_u32(reader)?);
-        let primary_index = read_index(reader)?;
-        let indexes = (0..read_count(reader)?).map(|_| read_index(reader)).collect::<Result<_, _>>()?;
+        let primary_index = read_index(reader, format)?;
+        let indexes = (0..read_count(reader)?).map(|_| read_index(reader, format)).collect::<Result<_, _>>()?;
         let next_index_id = IndexId(reader.u64()?);
         let mut checks = Vec::new();
         for _ in 0..read_count(reader)? {
@@ -281,9 +304,10 @@ fn write_index(writer: &mut Writer, index: &IndexDescriptor) {
     for (column, direction) in &index.columns {
         writer.u64(u64::from(column.0)).u8(u8::from(*direction == Direction::Descending));
     }
+    writer.u8(u8::from(index.backs_constraint));
 }
 
-fn read_index(reader: &mut Reader) -> Decoded<IndexDescriptor> {
+fn read_index(reader: &mut Reader, format: u8) -> Decoded<IndexDescriptor> {
     let id = IndexId(reader.u64()?);
     let name = read_string(reader)?;
     let unique = read_bool(reader)?;
@@ -294,7 +318,8 @@ fn read_index(reader: &mut Reader) -> Decoded<IndexDescriptor> {
         let direction = if read_bool(reader)? { Direction::Descending } else { Direction::Ascending };
         columns.push((column, direction));
     }
-    Ok(IndexDescriptor { id, name, unique, columns, state })
+    let backs_constraint = format >= 2 && read_bool(reader)?;
+    Ok(IndexDescriptor { id, name, unique, columns, state, backs_constraint })
 }
 
 #[cfg(test)]
@@ -330,6 +355,7 @@ mod tests {
                 unique: true,
                 columns: vec![(ColumnId(1), Direction::Ascending)],
                 state: DescriptorState::Public,
+                backs_constraint: true,
             },
             indexes: vec![IndexDescriptor {
                 id: IndexId(2),
@@ -337,6 +363,7 @@ mod tests {
                 unique: false,
                 columns: vec![(ColumnId(4), Direction::Descending)],
                 state: DescriptorState::WriteOnly,
+                backs_constraint: false,
             }],
             next_index_id: IndexId(3),
             checks: vec![CheckConstraint { name: "accounts_balance_check".into(), expression: "balance >= 0".into() }],

@@ -6,10 +6,12 @@
 //!
 //! ```text
 //! descriptors  /1/1/<id>                          -> table descriptor
-//! namespace    /2/1/<database>/<schema>/<name>    -> id
+//! namespace    /2/1/<database>/<schema>/<name>    -> table id, or table id and index id
 //! counters     /3/1/<counter name>                -> next value
 //! ```
-//! (each under the SQL prefix of `row`). Ids 1 to 99 are the system's: the
+//! (each under the SQL prefix of `row`). Index names share the namespace with
+//! tables, as PostgreSQL's relations do: `create table t_pkey` fails once a
+//! table `t` has a primary key. Ids 1 to 99 are the system's: the
 //! three system tables, the `postgres` database (1) and its `public` schema
 //! (2) are built in rather than stored; user descriptors start at 100.
 
@@ -55,15 +57,42 @@ fn decode_u64(bytes: &[u8], what: &str) -> SqlResult<u64> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-/// The id `name` names in `schema`, if any.
-pub async fn id_of(
-    kv: &mut impl KeyValueTransaction,
-    database: DescriptorId,
-    schema: DescriptorId,
-    name: &str,
-) -> SqlResult<Option<DescriptorId>> {
-    let found = kv.get(&name_key(database, schema, name)).await?;
-    found.map(|bytes| decode_u64(&bytes, "a namespace entry").map(DescriptorId)).transpose()
+/// What a name in a schema stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    Table(DescriptorId),
+    Index { table: DescriptorId, index: IndexId },
+}
+
+impl Relation {
+    fn encode(self) -> Vec<u8> {
+        match self {
+            Relation::Table(id) => id.0.to_be_bytes().to_vec(),
+            Relation::Index { table, index } => [table.0.to_be_bytes(), index.0.to_be_bytes()].concat(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> SqlResult<Relation> {
+        match bytes.len() {
+            8 => Ok(Relation::Table(DescriptorId(decode_u64(bytes, "a namespace entry")?))),
+            16 => Ok(Relation::Index {
+                table: DescriptorId(decode_u64(&bytes[..8], "a namespace entry")?),
+                index: IndexId(decode_u64(&bytes[8..], "a namespace entry")?),
+            }),
+            length => Err(SqlError::corrupted(format!("a namespace entry of {length} bytes"))),
+        }
+    }
+}
+
+/// What `name` names in the public schema, if anything.
+pub async fn relation(kv: &mut impl KeyValueTransaction, name: &str) -> SqlResult<Option<Relation>> {
+    let found = kv.get(&name_key(DEFAULT_DATABASE, PUBLIC_SCHEMA, name)).await?;
+    found.map(|bytes| Relation::decode(&bytes)).transpose()
+}
+
+/// 42809, as PostgreSQL answers a name of the wrong kind of relation.
+pub fn wrong_object_type(message: String) -> SqlError {
+    SqlError::new(SqlState::WRONG_OBJECT_TYPE, message)
 }
 
 pub async fn table(kv: &mut impl KeyValueTransaction, id: DescriptorId) -> SqlResult<Option<TableDescriptor>> {
@@ -71,9 +100,14 @@ pub async fn table(kv: &mut impl KeyValueTransaction, id: DescriptorId) -> SqlRe
     found.map(|bytes| TableDescriptor::decode(&bytes)).transpose()
 }
 
-/// The table `name` names in the public schema, if any.
+/// The table `name` names in the public schema, if any; an index's name is
+/// an error (42809).
 pub async fn table_by_name(kv: &mut impl KeyValueTransaction, name: &str) -> SqlResult<Option<TableDescriptor>> {
-    let Some(id) = id_of(kv, DEFAULT_DATABASE, PUBLIC_SCHEMA, name).await? else { return Ok(None) };
+    let id = match relation(kv, name).await? {
+        None => return Ok(None),
+        Some(Relation::Table(id)) => id,
+        Some(Relation::Index { .. }) => return Err(wrong_object_type(format!("\"{name}\" is an index"))),
+    };
     let descriptor = table(kv, id).await?;
     let descriptor =
         descriptor.ok_or_else(|| SqlError::corrupted(format!("name {name:?} points at missing {id:?}")))?;
@@ -91,17 +125,69 @@ pub async fn allocate_id(kv: &mut impl KeyValueTransaction) -> SqlResult<Descrip
     Ok(DescriptorId(next))
 }
 
-/// Stores a new table under its name; 42P07 if the name is taken.
-pub async fn create_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
-    let key = name_key(descriptor.database, descriptor.schema, &descriptor.name);
+fn duplicate_relation(name: &str) -> SqlError {
+    SqlError::new(SqlState::DUPLICATE_TABLE, format!("relation \"{name}\" already exists"))
+}
+
+/// Enters `name` into the public schema; 42P07 if it is taken.
+async fn claim_name(kv: &mut impl KeyValueTransaction, name: &str, relation: Relation) -> SqlResult<()> {
+    let key = name_key(DEFAULT_DATABASE, PUBLIC_SCHEMA, name);
     if kv.get(&key).await?.is_some() {
-        return Err(SqlError::new(
-            SqlState::DUPLICATE_TABLE,
-            format!("relation \"{}\" already exists", descriptor.name),
-        ));
+        return Err(duplicate_relation(name));
     }
-    kv.put(&key, Some(descriptor.id.0.to_be_bytes().to_vec())).await?;
+    kv.put(&key, Some(relation.encode())).await
+}
+
+/// `base`, or `base1`, `base2`, ... : the first name neither in the schema nor
+/// in `taken`, as PostgreSQL names an index or constraint nobody named.
+pub async fn free_name(kv: &mut impl KeyValueTransaction, base: &str, taken: &[String]) -> SqlResult<String> {
+    for suffix in 0u32.. {
+        let name = if suffix == 0 { base.to_string() } else { format!("{base}{suffix}") };
+        if !taken.contains(&name) && relation(kv, &name).await?.is_none() {
+            return Ok(name);
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// Stores a new table under its name and its indexes under theirs; 42P07 if a name is taken.
+pub async fn create_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
+    claim_name(kv, &descriptor.name, Relation::Table(descriptor.id)).await?;
+    for index in descriptor.named_indexes() {
+        claim_name(kv, &index.name, Relation::Index { table: descriptor.id, index: index.id }).await?;
+    }
     kv.put(&descriptor_key(descriptor.id), Some(descriptor.encode())).await
+}
+
+/// Adds `index` to the table (whose descriptor the caller has not changed):
+/// its name, and the descriptor with the index and a new version. The caller
+/// backfills the entries.
+pub async fn add_index(
+    kv: &mut impl KeyValueTransaction,
+    descriptor: &mut TableDescriptor,
+    index: IndexDescriptor,
+) -> SqlResult<()> {
+    claim_name(kv, &index.name, Relation::Index { table: descriptor.id, index: index.id }).await?;
+    descriptor.next_index_id = IndexId(descriptor.next_index_id.0.max(index.id.0) + 1);
+    descriptor.indexes.push(index);
+    descriptor.version += 1;
+    update_table(kv, descriptor).await
+}
+
+/// Removes secondary index `index`: its name, its entry in the descriptor
+/// (with a new version) and its entries.
+pub async fn drop_index(
+    kv: &mut impl KeyValueTransaction,
+    descriptor: &mut TableDescriptor,
+    index: IndexId,
+) -> SqlResult<()> {
+    let position = descriptor.indexes.iter().position(|candidate| candidate.id == index);
+    let position = position.ok_or_else(|| SqlError::corrupted(format!("{index:?} is not an index of its table")))?;
+    let removed = descriptor.indexes.remove(position);
+    kv.put(&name_key(descriptor.database, descriptor.schema, &removed.name), None).await?;
+    descriptor.version += 1;
+    update_table(kv, descriptor).await?;
+    clear_index(kv, descriptor.id, index).await
 }
 
 /// Stores a changed descriptor (the caller bumped its version).
@@ -114,6 +200,9 @@ pub async fn update_table(kv: &mut impl KeyValueTransaction, descriptor: &TableD
 /// batches but not in intents; a range tombstone is the better tool, later.
 pub async fn drop_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDescriptor) -> SqlResult<()> {
     kv.put(&name_key(descriptor.database, descriptor.schema, &descriptor.name), None).await?;
+    for index in descriptor.named_indexes() {
+        kv.put(&name_key(descriptor.database, descriptor.schema, &index.name), None).await?;
+    }
     kv.put(&descriptor_key(descriptor.id), None).await?;
     clear_span(kv, table_prefix(descriptor.id)).await
 }
@@ -138,7 +227,7 @@ async fn clear_span(kv: &mut impl KeyValueTransaction, prefix: Key) -> SqlResult
     }
 }
 
-/// The tables of the public schema, by name.
+/// The tables of the public schema, by name (indexes left out).
 pub async fn table_names(kv: &mut impl KeyValueTransaction) -> SqlResult<Vec<(String, DescriptorId)>> {
     let prefix =
         index_key_writer(NAMESPACE_TABLE, IndexId::PRIMARY).u64(DEFAULT_DATABASE.0).u64(PUBLIC_SCHEMA.0).finish_key();
@@ -153,11 +242,13 @@ pub async fn table_names(kv: &mut impl KeyValueTransaction) -> SqlResult<Vec<(St
             None => break,
         }
     }
-    rows.iter()
-        .map(|(key, value)| {
-            let mut reader = KeyReader::new(&key[prefix.0.len()..]);
-            let name = reader.string().map_err(|error| SqlError::corrupted(format!("a namespace key: {error}")))?;
-            Ok((name, DescriptorId(decode_u64(value, "a namespace entry")?)))
-        })
-        .collect()
+    let mut tables = Vec::new();
+    for (key, value) in &rows {
+        let mut reader = KeyReader::new(&key[prefix.0.len()..]);
+        let name = reader.string().map_err(|error| SqlError::corrupted(format!("a namespace key: {error}")))?;
+        if let Relation::Table(id) = Relation::decode(value)? {
+            tables.push((name, id));
+        }
+    }
+    Ok(tables)
 }

@@ -7,6 +7,9 @@
 //! not a table; only a sort holds all its input, which it must.
 
 mod aggregate;
+pub mod index_entries;
+mod row_changes;
+mod schema_changes;
 pub mod table_rows;
 mod write;
 
@@ -61,6 +64,17 @@ pub enum Cursor {
         keys: Option<Vec<Vec<Expression>>>,
         pending: VecDeque<Key>,
     },
+    /// Rows found through a secondary index: its entries under a prefix, each
+    /// followed to its row.
+    IndexScan {
+        table: Arc<TableDescriptor>,
+        index: IndexId,
+        /// The leading columns' values, until the first call turns them into a span.
+        values: Option<Vec<Expression>>,
+        next_start: Option<Key>,
+        end: Option<KeyEnd>,
+        rows: VecDeque<Key>,
+    },
     Filter {
         input: Box<Cursor>,
         predicate: Expression,
@@ -101,6 +115,14 @@ impl Cursor {
             Node::Scan { table, access: Access::PrimaryKeys(keys) } => {
                 Cursor::Point { table, keys: Some(keys), pending: VecDeque::new() }
             }
+            Node::Scan { table, access: Access::Index { index, values } } => Cursor::IndexScan {
+                table,
+                index,
+                values: Some(values),
+                next_start: None,
+                end: None,
+                rows: VecDeque::new(),
+            },
             Node::Filter { input, predicate } => Cursor::Filter { input: Box::new(Cursor::new(*input)), predicate },
             Node::Sort { input, keys } => Cursor::Sort { input: Box::new(Cursor::new(*input)), keys, sorted: None },
             Node::Project { input, expressions } => {
@@ -147,6 +169,32 @@ impl Cursor {
                         }
                     }
                     Ok(None)
+                }
+                Cursor::IndexScan { table, index, values, next_start, end, rows } => {
+                    let index = table.index(*index).ok_or_else(|| SqlError::internal("a scan of a missing index"))?;
+                    if let Some(expressions) = values.take() {
+                        let values: Vec<Value> = expressions
+                            .iter()
+                            .map(|expression| expression.evaluate(&[], context))
+                            .collect::<SqlResult<_>>()?;
+                        // `email = NULL` is never true: nothing to read.
+                        if !values.iter().any(Value::is_null) {
+                            let prefix = index_entries::entry_prefix(table, index, &values)?;
+                            *end = Some(KeyEnd::of_prefix(&prefix));
+                            *next_start = Some(prefix);
+                        }
+                    }
+                    loop {
+                        if let Some(key) = rows.pop_front() {
+                            return Ok(Some(row_changes::read_row(kv, table, &key).await?));
+                        }
+                        let (Some(start), Some(end)) = (next_start.take(), end.as_ref()) else { return Ok(None) };
+                        let scanned = kv.scan(&start, end, SCAN_BATCH_ROWS).await?;
+                        *next_start = scanned.resume;
+                        for (key, value) in &scanned.rows {
+                            rows.push_back(index_entries::row_key_of_entry(table, index, key, value)?);
+                        }
+                    }
                 }
                 Cursor::Filter { input, predicate } => loop {
                     let Some(row) = input.next(kv, context).await? else { return Ok(None) };

@@ -5,7 +5,7 @@ use super::super::catalog::TableDescriptor;
 use super::super::error::{SqlError, SqlResult};
 use super::super::row::{self, IndexId, FAMILY_DEFAULT};
 use super::super::types::Value;
-use crate::keys::{Key, KeyReader};
+use crate::keys::{Key, KeyReader, KeyWriter};
 
 /// The primary-index key of the row whose key columns hold `key_values`.
 pub fn key_of_values(table: &TableDescriptor, key_values: &[&Value]) -> SqlResult<Key> {
@@ -21,6 +21,23 @@ pub fn key_of_values(table: &TableDescriptor, key_values: &[&Value]) -> SqlResul
 pub fn key_of_row(table: &TableDescriptor, row: &[Value]) -> SqlResult<Key> {
     let values: Vec<&Value> = table.primary_index.columns.iter().map(|(id, _)| &row[position(table, *id)]).collect();
     key_of_values(table, &values)
+}
+
+/// `row`'s primary-key values alone, key-encoded: what a secondary index
+/// entry carries to find its row.
+pub fn primary_key_bytes(table: &TableDescriptor, row: &[Value]) -> SqlResult<Vec<u8>> {
+    let mut writer = KeyWriter::new();
+    for (id, direction) in &table.primary_index.columns {
+        row::write_key_value(&mut writer, &row[position(table, *id)], *direction)?;
+    }
+    Ok(writer.finish())
+}
+
+/// The primary-index key of the row whose [`primary_key_bytes`] are `bytes`.
+pub fn key_of_primary_key_bytes(table: &TableDescriptor, bytes: &[u8]) -> Key {
+    let mut writer = row::index_key_writer(table.id, IndexId::PRIMARY);
+    writer.raw(bytes).u64(FAMILY_DEFAULT);
+    writer.finish_key()
 }
 
 fn position(table: &TableDescriptor, id: row::ColumnId) -> usize {

@@ -10,14 +10,16 @@
 
 use super::super::binder::expression::{ExpressionBinder, Parameters, Scope, ScopeColumn};
 use super::super::cast;
-use super::super::catalog::{self, TableDescriptor};
+use super::super::catalog::TableDescriptor;
 use super::super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::super::expression::{truth, Context, Expression};
 use super::super::kv::KeyValueTransaction;
-use super::super::plan::{Plan, Returning};
+use super::super::plan::{OnConflict, Plan, Returning};
 use super::super::types::Value;
-use super::table_rows::{describe_row, key_of_row, value_of_row};
-use super::{collect, Output, Row};
+use super::row_changes::{delete_row, duplicate_key, find_conflict, insert_row, read_row, update_row, Conflict};
+use super::table_rows::describe_row;
+use super::{collect, schema_changes, Output, Row};
+use crate::keys::Key;
 
 /// Runs a plan that is not a query; `row_id` draws the hidden key of a row
 /// inserted into a table without a primary key.
@@ -29,11 +31,12 @@ pub async fn execute_write<K: KeyValueTransaction>(
     row_id: &mut impl FnMut() -> i64,
 ) -> SqlResult<Output> {
     match plan {
-        Plan::Insert { table, targets, source, defaults, on_conflict_do_nothing, returning } => {
+        Plan::Insert { table, targets, source, defaults, on_conflict, returning } => {
             let checks = bound_checks(&table)?;
             let source_rows = collect(source, kv, context).await?;
             let mut returned = Vec::new();
             let mut inserted = 0u64;
+            let mut updated_keys = Vec::new();
             for source_row in source_rows {
                 let mut row = vec![Value::Null; table.columns.len()];
                 for (position, default) in defaults.iter().enumerate() {
@@ -50,16 +53,20 @@ pub async fn execute_write<K: KeyValueTransaction>(
                     }
                 }
                 let row = checked_row(&table, row, &checks, context)?;
-                let key = key_of_row(&table, &row)?;
-                if kv.get(&key).await?.is_some() {
-                    if on_conflict_do_nothing {
-                        continue;
+                let written = match find_conflict(kv, &table, &row, None).await? {
+                    None => {
+                        insert_row(kv, &table, &row).await?;
+                        Some(row)
                     }
-                    return Err(duplicate_key(&table, &row));
+                    Some(conflict) => {
+                        let change = ConflictChange { table: &table, checks: &checks, context };
+                        change.resolve(kv, &on_conflict, conflict, row, &mut updated_keys).await?
+                    }
+                };
+                if let Some(row) = written {
+                    inserted += 1;
+                    push_returning(&returning, &row, context, &mut returned)?;
                 }
-                kv.put(&key, Some(value_of_row(&table, &row))).await?;
-                inserted += 1;
-                push_returning(&returning, &row, context, &mut returned)?;
             }
             Ok(finish(returning, returned, format!("INSERT 0 {inserted}")))
         }
@@ -73,14 +80,7 @@ pub async fn execute_write<K: KeyValueTransaction>(
                     new[*position] = expression.evaluate(old, context)?;
                 }
                 let new = checked_row(&table, new, &checks, context)?;
-                let (old_key, new_key) = (key_of_row(&table, old)?, key_of_row(&table, &new)?);
-                if old_key != new_key {
-                    if kv.get(&new_key).await?.is_some() {
-                        return Err(duplicate_key(&table, &new));
-                    }
-                    kv.put(&old_key, None).await?;
-                }
-                kv.put(&new_key, Some(value_of_row(&table, &new))).await?;
+                update_row(kv, &table, old, &new).await?;
                 push_returning(&returning, &new, context, &mut returned)?;
             }
             Ok(finish(returning, returned, format!("UPDATE {}", rows.len())))
@@ -89,25 +89,13 @@ pub async fn execute_write<K: KeyValueTransaction>(
             let rows = collect(source, kv, context).await?;
             let mut returned = Vec::new();
             for row in &rows {
-                kv.put(&key_of_row(&table, row)?, None).await?;
+                delete_row(kv, &table, row).await?;
                 push_returning(&returning, row, context, &mut returned)?;
             }
             Ok(finish(returning, returned, format!("DELETE {}", rows.len())))
         }
-        Plan::CreateTable { mut descriptor, if_not_exists } => {
-            if catalog::table_by_name(kv, &descriptor.name).await?.is_some() && if_not_exists {
-                notices.push(Notice::new(format!("relation \"{}\" already exists, skipping", descriptor.name)));
-                return Ok(Output::Command { tag: "CREATE TABLE".into() });
-            }
-            descriptor.id = catalog::allocate_id(kv).await?;
-            catalog::create_table(kv, &descriptor).await?;
-            Ok(Output::Command { tag: "CREATE TABLE".into() })
-        }
-        Plan::DropTable { tables } => {
-            for table in &tables {
-                catalog::drop_table(kv, table).await?;
-            }
-            Ok(Output::Command { tag: "DROP TABLE".into() })
+        Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::CreateIndex { .. } | Plan::DropIndex { .. } => {
+            schema_changes::execute(plan, kv, context, notices).await
         }
         Plan::Explain(plan) => {
             let text = plan.to_string();
@@ -207,23 +195,55 @@ fn checked_row(
     Ok(row)
 }
 
-fn duplicate_key(table: &TableDescriptor, row: &[Value]) -> SqlError {
-    let index = &table.primary_index;
-    let names: Vec<&str> = index
-        .columns
-        .iter()
-        .map(|(id, _)| table.column_by_id(*id).map(|column| column.name.as_str()).unwrap_or("?"))
-        .collect();
-    let values: Vec<String> = index
-        .columns
-        .iter()
-        .map(|(id, _)| {
-            table.position_of(*id).and_then(|position| row[position].to_text()).unwrap_or_else(|| "null".into())
-        })
-        .collect();
-    SqlError::new(
-        SqlState::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{}\"", index.name),
-    )
-    .with_detail(format!("Key ({})=({}) already exists.", names.join(", "), values.join(", ")))
+/// What an INSERT's row that collides with a stored row becomes.
+struct ConflictChange<'a> {
+    table: &'a TableDescriptor,
+    checks: &'a [(String, Expression)],
+    context: &'a Context<'a>,
+}
+
+impl ConflictChange<'_> {
+    /// The row written instead of `proposed` (the updated stored row), or None
+    /// when nothing is written; 23505 when ON CONFLICT does not cover the collision.
+    async fn resolve<K: KeyValueTransaction>(
+        &self,
+        kv: &mut K,
+        on_conflict: &OnConflict,
+        conflict: Conflict<'_>,
+        proposed: Row,
+        updated_keys: &mut Vec<Key>,
+    ) -> SqlResult<Option<Row>> {
+        let covered = |arbiters: &[super::super::row::IndexId]| arbiters.contains(&conflict.index.id);
+        match on_conflict {
+            OnConflict::DoNothing { arbiters: None } => Ok(None),
+            OnConflict::DoNothing { arbiters: Some(arbiters) } if covered(arbiters) => Ok(None),
+            OnConflict::DoUpdate { arbiters, assignments, predicate } if covered(arbiters) => {
+                if updated_keys.contains(&conflict.existing) {
+                    return Err(SqlError::new(
+                        SqlState::CARDINALITY_VIOLATION,
+                        "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                    )
+                    .with_hint(
+                        "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                    ));
+                }
+                let stored = read_row(kv, self.table, &conflict.existing).await?;
+                let both: Row = stored.iter().chain(&proposed).cloned().collect();
+                if let Some(predicate) = predicate {
+                    if truth(predicate.evaluate(&both, self.context)?)? != Some(true) {
+                        return Ok(None);
+                    }
+                }
+                let mut new = stored.clone();
+                for (position, expression) in assignments {
+                    new[*position] = expression.evaluate(&both, self.context)?;
+                }
+                let new = checked_row(self.table, new, self.checks, self.context)?;
+                update_row(kv, self.table, &stored, &new).await?;
+                updated_keys.push(super::table_rows::key_of_row(self.table, &new)?);
+                Ok(Some(new))
+            }
+            _ => Err(duplicate_key(self.table, conflict.index, &proposed)),
+        }
+    }
 }
