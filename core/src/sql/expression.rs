@@ -67,6 +67,11 @@ pub enum Function {
     Lower,
     Upper,
     Length,
+    /// `nextval('s')`: a value prepared by `sequences::prepare`.
+    NextValue,
+    CurrentValue,
+    /// `setval('s', value [, is_called])`: performed by `sequences::prepare`; returns `value`.
+    SetValue,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +108,8 @@ pub enum Expression {
 pub struct Context<'a> {
     pub parameters: &'a [Value],
     pub user: &'a str,
+    /// The session's sequence values; None where no sequence can be called (constant folding).
+    pub sequences: Option<&'a std::cell::RefCell<super::sequences::SequenceValues>>,
 }
 
 impl Expression {
@@ -176,7 +183,10 @@ impl Expression {
             Expression::Negate(operand) | Expression::Not(operand) => operand.is_constant(),
             Expression::IsNull { expression, .. } | Expression::Cast { expression, .. } => expression.is_constant(),
             Expression::Function { function, arguments } => {
-                !matches!(function, Function::CurrentUser) && arguments.iter().all(Expression::is_constant)
+                !matches!(
+                    function,
+                    Function::CurrentUser | Function::NextValue | Function::CurrentValue | Function::SetValue
+                ) && arguments.iter().all(Expression::is_constant)
             }
         }
     }
@@ -317,6 +327,15 @@ fn call(function: Function, arguments: &[Value], context: &Context) -> SqlResult
         (Function::Lower, [Value::Text(text)]) => Value::Text(text.to_lowercase()),
         (Function::Upper, [Value::Text(text)]) => Value::Text(text.to_uppercase()),
         (Function::Length, [Value::Text(text)]) => Value::Int4(text.chars().count() as i32),
+        (Function::NextValue | Function::CurrentValue, [Value::Text(name)]) => {
+            let sequences = context.sequences.ok_or_else(|| SqlError::unsupported("sequence functions here"))?;
+            if function == Function::NextValue {
+                sequences.borrow_mut().next_value(name)?
+            } else {
+                sequences.borrow().current_value(name)?
+            }
+        }
+        (Function::SetValue, [Value::Text(_), value, ..]) => value.clone(),
         (function, arguments) => return Err(SqlError::internal(format!("{function:?} bound to {arguments:?}"))),
     })
 }
@@ -330,7 +349,7 @@ mod tests {
     }
 
     fn evaluate(expression: Expression) -> SqlResult<Value> {
-        expression.evaluate(&[], &Context { parameters: &[], user: "postgres" })
+        expression.evaluate(&[], &Context { parameters: &[], user: "postgres", sequences: None })
     }
 
     fn binary_of(operator: BinaryOperator, left: Value, right: Value) -> SqlResult<Value> {

@@ -19,7 +19,7 @@ use crate::storage::KeyValue;
 use crate::txn::coordinator::{RangeSender, Transaction, TransactionError};
 use crate::types::Timestamp;
 
-use crate::kv::client::BLOCKED_PAUSE_NANOS;
+use crate::kv::client::{new_transaction_id, restart_backoff_nanos, BLOCKED_PAUSE_NANOS};
 
 /// One transaction's reads and writes.
 pub trait KeyValueTransaction {
@@ -29,7 +29,18 @@ pub trait KeyValueTransaction {
     /// Live pairs of `[start, end)` in key order, about `limit` of them, and
     /// where to resume when the span holds more.
     fn scan(&mut self, start: &Key, end: &KeyEnd, limit: usize) -> impl Future<Output = SqlResult<ScanBatch>>;
+    /// Replaces the value at `key` with what `change` makes of it, in a
+    /// transaction of its own that has committed when this returns: what a
+    /// sequence hands out stays handed out whatever becomes of this
+    /// transaction. `change` runs again if that transaction restarts.
+    fn update_outside(&mut self, key: &Key, change: &mut ValueChange<'_>) -> impl Future<Output = SqlResult<()>>;
 }
+
+/// What [`KeyValueTransaction::update_outside`] makes of a value (None: absent).
+pub type ValueChange<'c> = dyn FnMut(Option<&[u8]>) -> SqlResult<Vec<u8>> + 'c;
+
+/// How often a transaction of [`KeyValueTransaction::update_outside`] restarts before it gives up.
+const OUTSIDE_ATTEMPTS_MAX: u32 = 64;
 
 /// One batch of a bounded scan.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,6 +125,37 @@ impl<S: RangeSender, R: KvRuntime> KeyValueTransaction for CoordinatorKv<'_, S, 
             _ => rows,
         };
         Ok(ScanBatch { rows, resume })
+    }
+
+    async fn update_outside(&mut self, key: &Key, change: &mut ValueChange<'_>) -> SqlResult<()> {
+        let mut attempt = 0;
+        loop {
+            let mut outside = self.transaction.sibling(new_transaction_id(self.runtime), self.sender.now());
+            let error = match outside.get(self.sender, key).await {
+                Ok(current) => {
+                    let changed = match change(current.as_deref()) {
+                        Ok(changed) => changed,
+                        Err(error) => {
+                            outside.rollback(self.sender).await;
+                            return Err(error);
+                        }
+                    };
+                    match outside.commit_writes(self.sender, &[(key.clone(), Some(changed))]).await {
+                        Ok(_) => return Ok(()),
+                        Err(error) => error,
+                    }
+                }
+                Err(error) => error,
+            };
+            outside.rollback(self.sender).await;
+            let pause = match &error {
+                TransactionError::Blocked { .. } if self.sender.now() < self.deadline => BLOCKED_PAUSE_NANOS,
+                TransactionError::Retry { .. } if attempt < OUTSIDE_ATTEMPTS_MAX => restart_backoff_nanos(attempt),
+                _ => return Err(transaction_error(error)),
+            };
+            attempt += 1;
+            self.runtime.sleep(pause).await;
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod optimizer;
 pub mod parser;
 pub mod plan;
 pub mod row;
+pub mod sequences;
 pub mod session;
 pub mod settings;
 pub mod types;

@@ -186,7 +186,7 @@ fn pinned_value(conjunct: &Expression, position: usize) -> Option<Expression> {
 
 /// Folds constant subexpressions.
 pub fn fold(expression: Expression) -> Expression {
-    let context = Context { parameters: &[], user: "" };
+    let context = Context { parameters: &[], user: "", sequences: None };
     let folded = match expression {
         Expression::Binary { operator, left, right } => {
             Expression::Binary { operator, left: Box::new(fold(*left)), right: Box::new(fold(*right)) }

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::catalog::{IndexDescriptor, TableDescriptor};
+use super::catalog::{IndexDescriptor, SequenceDescriptor, TableDescriptor};
 use super::expression::Expression;
 use super::row::{DescriptorId, IndexId};
 use super::types::{DataType, Value};
@@ -152,9 +152,19 @@ pub enum Plan {
         source: Node,
         returning: Option<Returning>,
     },
+    /// A new table and the sequences its serial and identity columns own
+    /// (their owner's table id is the new table's, assigned when it runs).
     CreateTable {
         descriptor: TableDescriptor,
+        sequences: Vec<SequenceDescriptor>,
         if_not_exists: bool,
+    },
+    CreateSequence {
+        sequence: SequenceDescriptor,
+        if_not_exists: bool,
+    },
+    DropSequence {
+        sequences: Vec<SequenceDescriptor>,
     },
     DropTable {
         tables: Vec<Arc<TableDescriptor>>,
@@ -182,9 +192,12 @@ impl Plan {
                 returning.as_ref().map(|returning| returning.columns.clone()).unwrap_or_default()
             }
             Plan::Explain(_) => vec![OutputColumn { name: "QUERY PLAN".into(), data_type: DataType::Text }],
-            Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::CreateIndex { .. } | Plan::DropIndex { .. } => {
-                Vec::new()
-            }
+            Plan::CreateTable { .. }
+            | Plan::DropTable { .. }
+            | Plan::CreateIndex { .. }
+            | Plan::DropIndex { .. }
+            | Plan::CreateSequence { .. }
+            | Plan::DropSequence { .. } => Vec::new(),
         }
     }
 }
@@ -214,6 +227,8 @@ impl fmt::Display for Plan {
                 writeln!(formatter, "Create index {} on {}", index.name, table.name)
             }
             Plan::DropIndex { indexes } => writeln!(formatter, "Drop {} indexes", indexes.len()),
+            Plan::CreateSequence { sequence, .. } => writeln!(formatter, "Create sequence {}", sequence.name),
+            Plan::DropSequence { sequences } => writeln!(formatter, "Drop {} sequences", sequences.len()),
             Plan::Explain(plan) => write!(formatter, "{plan}"),
         }
     }

@@ -35,6 +35,7 @@ use super::expression::Context;
 use super::kv::{transaction_error, CoordinatorKv, KeyValueTransaction};
 use super::optimizer;
 use super::plan::{OutputColumn, Plan};
+use super::sequences::SequenceValues;
 use super::settings::Settings;
 use super::types::{DataType, Value};
 use crate::keys::Key;
@@ -109,6 +110,8 @@ pub struct Session<S: SessionSender, R: KvRuntime> {
     block: Block,
     pub settings: Settings,
     user: String,
+    /// `currval` and the values prepared for a statement's `nextval` calls.
+    sequences: std::cell::RefCell<SequenceValues>,
 }
 
 fn in_failed_block() -> SqlError {
@@ -124,7 +127,15 @@ fn command(tag: &str) -> SqlResult<Output> {
 
 impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     pub fn new(sender: S, runtime: R, config: SessionConfig, user: &str) -> Session<S, R> {
-        Session { sender, runtime, config, block: Block::None, settings: Settings::default(), user: user.into() }
+        Session {
+            sender,
+            runtime,
+            config,
+            block: Block::None,
+            settings: Settings::default(),
+            user: user.into(),
+            sequences: Default::default(),
+        }
     }
 
     pub fn status(&self) -> TransactionStatus {
@@ -440,7 +451,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         let mut kv =
             CoordinatorKv { transaction, sender: &mut self.sender, runtime: &mut self.runtime, deadline, buffer: None };
         let user = self.user.clone();
-        execute_statement(statement, parameters, &mut kv, &user, notices, row_id_seed).await
+        execute_statement(statement, parameters, &mut kv, &user, &self.sequences, notices, row_id_seed).await
     }
 
     async fn implicit(
@@ -474,7 +485,9 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
                     deadline,
                     buffer: Some(&mut buffer),
                 };
-                execute_statement(statement, parameters, &mut kv, &user, &mut attempt_notices, row_id_seed).await
+                let sequences = &self.sequences;
+                execute_statement(statement, parameters, &mut kv, &user, sequences, &mut attempt_notices, row_id_seed)
+                    .await
             };
             let outcome = match outcome {
                 Ok(output) => {
@@ -574,6 +587,7 @@ pub async fn execute_statement<K: KeyValueTransaction>(
     parameters: &[Value],
     kv: &mut K,
     user: &str,
+    sequences: &std::cell::RefCell<SequenceValues>,
     notices: &mut Vec<Notice>,
     row_id_seed: u64,
 ) -> SqlResult<Output> {
@@ -582,7 +596,7 @@ pub async fn execute_statement<K: KeyValueTransaction>(
     let plan = binder.bind(statement).await?;
     notices.append(&mut binder.notices);
     let plan = optimizer::optimize(plan);
-    let context = Context { parameters, user };
+    let context = Context { parameters, user, sequences: Some(sequences) };
     match plan {
         Plan::Query { root, columns } => {
             let mut cursor = Cursor::new(root);

@@ -119,6 +119,12 @@ fn unexpected(response: impl std::fmt::Debug) -> TransactionError {
 }
 
 impl Transaction {
+    /// A new transaction with this one's clock offset and knobs, for work that
+    /// must commit on its own (a sequence's next value).
+    pub fn sibling(&self, id: TransactionId, now: Timestamp) -> Transaction {
+        Transaction::begin(id, now, self.max_offset_nanos, self.knobs)
+    }
+
     /// Starts a transaction at `now` on the gateway's clock.
     pub fn begin(id: TransactionId, now: Timestamp, max_offset_nanos: u64, knobs: TransactionKnobs) -> Transaction {
         let limit = if knobs.skip_uncertainty {

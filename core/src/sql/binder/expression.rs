@@ -596,6 +596,20 @@ impl ExpressionBinder<'_> {
                 };
                 (kind, data_type, vec![argument])
             }
+            ("nextval" | "currval", 1) => {
+                let sequence = self.coerce_string(arguments.into_iter().next().expect("one argument"))?;
+                let kind = if name == "nextval" { Function::NextValue } else { Function::CurrentValue };
+                (kind, DataType::Int8, vec![sequence])
+            }
+            ("setval", 2 | 3) => {
+                let mut arguments = arguments.into_iter();
+                let sequence = self.coerce_string(arguments.next().expect("two arguments"))?;
+                let mut bound = vec![sequence, self.coerce(arguments.next().expect("two arguments"), DataType::Int8)?];
+                if let Some(is_called) = arguments.next() {
+                    bound.push(self.coerce(is_called, DataType::Bool)?);
+                }
+                (Function::SetValue, DataType::Int8, bound)
+            }
             ("abs", 1) => {
                 let argument = arguments.into_iter().next().expect("one argument");
                 let argument = if argument.data_type == DataType::Unknown {

@@ -8,6 +8,7 @@
 pub mod expression;
 mod on_conflict;
 mod schema;
+mod sequences;
 
 use std::sync::Arc;
 
@@ -112,6 +113,12 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
             }
             Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, .. } => {
                 self.drop_index(names, *if_exists).await
+            }
+            Statement::Drop { object_type: ast::ObjectType::Sequence, if_exists, names, .. } => {
+                self.drop_sequence(names, *if_exists).await
+            }
+            Statement::CreateSequence { temporary, if_not_exists, name, sequence_options } => {
+                self.create_sequence(name, sequence_options, *if_not_exists, *temporary).await
             }
             Statement::Explain { statement, analyze: false, .. } => {
                 let plan = Box::pin(self.bind(statement)).await?;

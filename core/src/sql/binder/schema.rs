@@ -12,8 +12,12 @@ use std::sync::Arc;
 use sqlparser::ast::{self, ColumnOption, Expr, OrderBySort, TableConstraint};
 
 use super::expression::{data_type_of, fold, Scope, ScopeColumn};
+use super::sequences::{sequence_options, serial_type};
 use super::{table_name, Binder, ROW_ID_COLUMN};
-use crate::sql::catalog::{self, ColumnDescriptor, DescriptorState, IndexDescriptor, Relation, TableDescriptor};
+use crate::sql::catalog::{
+    self, ColumnDescriptor, DescriptorState, IndexDescriptor, Relation, SequenceDescriptor, SequenceOptions,
+    TableDescriptor,
+};
 use crate::sql::error::{Notice, SqlError, SqlResult, SqlState};
 use crate::sql::kv::KeyValueTransaction;
 use crate::sql::plan::Plan;
@@ -39,6 +43,7 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
         let mut primary_key: Option<KeyConstraint> = None;
         let mut uniques = Vec::new();
         let mut checks = Vec::new();
+        let mut owned_sequences: Vec<(ColumnId, SequenceOptions)> = Vec::new();
         for (index, column) in create.columns.iter().enumerate() {
             let column_name = fold(&column.name);
             if columns.iter().any(|existing| existing.name == column_name) {
@@ -47,15 +52,23 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
                     format!("column \"{column_name}\" specified more than once"),
                 ));
             }
-            let data_type = data_type_of(&column.data_type)?;
+            let serial = serial_type(&column.data_type);
+            let data_type = match serial {
+                Some(data_type) => data_type,
+                None => data_type_of(&column.data_type)?,
+            };
             let mut descriptor = ColumnDescriptor {
                 id: ColumnId(index as u32 + 1),
                 name: column_name.clone(),
                 data_type,
-                nullable: true,
+                nullable: serial.is_none(),
                 default: None,
                 hidden: false,
             };
+            if serial.is_some() {
+                let options = SequenceOptions { data_type: Some(data_type), ..Default::default() };
+                owned_sequences.push((descriptor.id, options));
+            }
             for option in &column.options {
                 let constraint_name = option.name.as_ref().map(fold);
                 let this_column = || vec![(column_name.clone(), Direction::Ascending)];
@@ -83,6 +96,26 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
                         name: constraint_name.unwrap_or_else(|| format!("{name}_{column_name}_check")),
                         expression: check.expr.to_string(),
                     }),
+                    ColumnOption::Generated {
+                        generated_as: ast::GeneratedAs::ByDefault,
+                        sequence_options: identity_options,
+                        generation_expr: None,
+                        ..
+                    } => {
+                        if !matches!(data_type, DataType::Int2 | DataType::Int4 | DataType::Int8) {
+                            return Err(SqlError::new(
+                                SqlState::INVALID_PARAMETER_VALUE,
+                                "identity column type must be smallint, integer, or bigint",
+                            ));
+                        }
+                        let mut options = sequence_options(identity_options.as_deref().unwrap_or_default())?;
+                        options.data_type = Some(data_type);
+                        descriptor.nullable = false;
+                        owned_sequences.push((descriptor.id, options));
+                    }
+                    ColumnOption::Generated { .. } => {
+                        return Err(SqlError::unsupported("GENERATED ALWAYS and generated columns"))
+                    }
                     other => return Err(SqlError::unsupported(format!("the column option {other}"))),
                 }
             }
@@ -145,6 +178,16 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
             index.unique = true;
             indexes.push(index);
         }
+        let mut sequences = Vec::new();
+        for (column, options) in owned_sequences {
+            let position = columns.iter().position(|candidate| candidate.id == column).expect("a declared column");
+            let base = format!("{name}_{}_seq", columns[position].name);
+            let sequence_name = self.constraint_name(None, base, &mut taken).await?;
+            let mut sequence = SequenceDescriptor::new(sequence_name.clone(), &options)?;
+            sequence.owner = Some((DescriptorId(0), column));
+            columns[position].default = Some(format!("nextval('{sequence_name}')"));
+            sequences.push(sequence);
+        }
         self.check_checks(&name, &columns, &checks)?;
         let next_column_id = ColumnId(columns.len() as u32 + 1);
         let next_index_id = IndexId(IndexId::PRIMARY.0 + 1 + indexes.len() as u64);
@@ -162,7 +205,7 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
             next_index_id,
             checks,
         };
-        Ok(Plan::CreateTable { descriptor, if_not_exists: create.if_not_exists })
+        Ok(Plan::CreateTable { descriptor, sequences, if_not_exists: create.if_not_exists })
     }
 
     /// A constraint's given name, or a free one made from `base`.
@@ -261,6 +304,10 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
                     return Err(catalog::wrong_object_type(format!("\"{name}\" is not an index"))
                         .with_hint("Use DROP TABLE to remove a table."))
                 }
+                Some(Relation::Sequence(_)) => {
+                    return Err(catalog::wrong_object_type(format!("\"{name}\" is not an index"))
+                        .with_hint("Use DROP SEQUENCE to remove a sequence."))
+                }
                 Some(Relation::Index { table, index }) => {
                     let descriptor = catalog::table(self.kv, table)
                         .await?
@@ -297,6 +344,10 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
                 Some(Relation::Index { .. }) => {
                     return Err(catalog::wrong_object_type(format!("\"{name}\" is not a table"))
                         .with_hint("Use DROP INDEX to remove an index."))
+                }
+                Some(Relation::Sequence(_)) => {
+                    return Err(catalog::wrong_object_type(format!("\"{name}\" is not a table"))
+                        .with_hint("Use DROP SEQUENCE to remove a sequence."))
                 }
                 None if if_exists => {
                     self.notices.push(Notice::new(format!("table \"{name}\" does not exist, skipping")))

@@ -8,6 +8,8 @@
 //! descriptors  /1/1/<id>                          -> table descriptor
 //! namespace    /2/1/<database>/<schema>/<name>    -> table id, or table id and index id
 //! counters     /3/1/<counter name>                -> next value
+//! sequences    /4/1/<id>                          -> sequence descriptor
+//! sequence values /5/1/<id>                       -> last value handed out
 //! ```
 //! (each under the SQL prefix of `row`). Index names share the namespace with
 //! tables, as PostgreSQL's relations do: `create table t_pkey` fails once a
@@ -16,8 +18,10 @@
 //! (2) are built in rather than stored; user descriptors start at 100.
 
 pub mod descriptor;
+pub mod sequence;
 
 pub use descriptor::{CheckConstraint, ColumnDescriptor, DescriptorState, IndexDescriptor, TableDescriptor};
+pub use sequence::{SequenceDescriptor, SequenceOptions};
 
 use super::error::{SqlError, SqlResult, SqlState};
 use super::kv::KeyValueTransaction;
@@ -27,6 +31,8 @@ use crate::keys::{Key, KeyEnd, KeyReader};
 pub const DESCRIPTORS_TABLE: DescriptorId = DescriptorId(1);
 pub const NAMESPACE_TABLE: DescriptorId = DescriptorId(2);
 pub const COUNTERS_TABLE: DescriptorId = DescriptorId(3);
+pub const SEQUENCES_TABLE: DescriptorId = DescriptorId(4);
+pub const SEQUENCE_VALUES_TABLE: DescriptorId = DescriptorId(5);
 /// The one database so far.
 pub const DEFAULT_DATABASE: DescriptorId = DescriptorId(1);
 pub const DEFAULT_DATABASE_NAME: &str = "postgres";
@@ -62,24 +68,29 @@ fn decode_u64(bytes: &[u8], what: &str) -> SqlResult<u64> {
 pub enum Relation {
     Table(DescriptorId),
     Index { table: DescriptorId, index: IndexId },
+    Sequence(DescriptorId),
 }
 
 impl Relation {
+    /// A kind byte, then the ids.
     fn encode(self) -> Vec<u8> {
         match self {
-            Relation::Table(id) => id.0.to_be_bytes().to_vec(),
-            Relation::Index { table, index } => [table.0.to_be_bytes(), index.0.to_be_bytes()].concat(),
+            Relation::Table(id) => [&[1u8][..], &id.0.to_be_bytes()].concat(),
+            Relation::Index { table, index } => [&[2u8][..], &table.0.to_be_bytes(), &index.0.to_be_bytes()].concat(),
+            Relation::Sequence(id) => [&[3u8][..], &id.0.to_be_bytes()].concat(),
         }
     }
 
     fn decode(bytes: &[u8]) -> SqlResult<Relation> {
-        match bytes.len() {
-            8 => Ok(Relation::Table(DescriptorId(decode_u64(bytes, "a namespace entry")?))),
-            16 => Ok(Relation::Index {
-                table: DescriptorId(decode_u64(&bytes[..8], "a namespace entry")?),
-                index: IndexId(decode_u64(&bytes[8..], "a namespace entry")?),
+        let id = |bytes: &[u8]| decode_u64(bytes, "a namespace entry").map(DescriptorId);
+        match (bytes.first(), bytes.len()) {
+            (Some(1), 9) => Ok(Relation::Table(id(&bytes[1..])?)),
+            (Some(2), 17) => Ok(Relation::Index {
+                table: id(&bytes[1..9])?,
+                index: IndexId(decode_u64(&bytes[9..], "an index id")?),
             }),
-            length => Err(SqlError::corrupted(format!("a namespace entry of {length} bytes"))),
+            (Some(3), 9) => Ok(Relation::Sequence(id(&bytes[1..])?)),
+            _ => Err(SqlError::corrupted(format!("a namespace entry {bytes:?}"))),
         }
     }
 }
@@ -107,6 +118,7 @@ pub async fn table_by_name(kv: &mut impl KeyValueTransaction, name: &str) -> Sql
         None => return Ok(None),
         Some(Relation::Table(id)) => id,
         Some(Relation::Index { .. }) => return Err(wrong_object_type(format!("\"{name}\" is an index"))),
+        Some(Relation::Sequence(_)) => return Err(SqlError::unsupported(format!("reading sequence \"{name}\""))),
     };
     let descriptor = table(kv, id).await?;
     let descriptor =
@@ -204,7 +216,31 @@ pub async fn drop_table(kv: &mut impl KeyValueTransaction, descriptor: &TableDes
         kv.put(&name_key(descriptor.database, descriptor.schema, &index.name), None).await?;
     }
     kv.put(&descriptor_key(descriptor.id), None).await?;
+    for sequence in owned_sequences(kv, descriptor.id).await? {
+        drop_sequence(kv, &sequence).await?;
+    }
     clear_span(kv, table_prefix(descriptor.id)).await
+}
+
+/// The sequences the columns of table `table` own.
+async fn owned_sequences(kv: &mut impl KeyValueTransaction, table: DescriptorId) -> SqlResult<Vec<SequenceDescriptor>> {
+    let prefix = index_prefix(SEQUENCES_TABLE, IndexId::PRIMARY);
+    let end = KeyEnd::of_prefix(&prefix);
+    let mut start = prefix;
+    let mut owned = Vec::new();
+    loop {
+        let scanned = kv.scan(&start, &end, CLEAR_BATCH_ROWS).await?;
+        for (_, value) in &scanned.rows {
+            let sequence = SequenceDescriptor::decode(value)?;
+            if sequence.owner.is_some_and(|(owner, _)| owner == table) {
+                owned.push(sequence);
+            }
+        }
+        match scanned.resume {
+            Some(resume) => start = resume,
+            None => return Ok(owned),
+        }
+    }
 }
 
 /// Deletes every row of one index (TRUNCATE's old index ids, a dropped index).
@@ -251,4 +287,51 @@ pub async fn table_names(kv: &mut impl KeyValueTransaction) -> SqlResult<Vec<(St
         }
     }
     Ok(tables)
+}
+
+fn sequence_key(id: DescriptorId) -> Key {
+    index_key_writer(SEQUENCES_TABLE, IndexId::PRIMARY).u64(id.0).finish_key()
+}
+
+/// Where sequence `id` keeps the last value it handed out (absent: none yet).
+pub fn sequence_value_key(id: DescriptorId) -> Key {
+    index_key_writer(SEQUENCE_VALUES_TABLE, IndexId::PRIMARY).u64(id.0).finish_key()
+}
+
+/// A sequence value row's bytes: the last value handed out.
+pub fn encode_sequence_value(value: i64) -> Vec<u8> {
+    value.to_be_bytes().to_vec()
+}
+
+pub fn decode_sequence_value(bytes: &[u8]) -> SqlResult<i64> {
+    Ok(decode_u64(bytes, "a sequence value")? as i64)
+}
+
+/// Stores a new sequence under its name; 42P07 if the name is taken.
+pub async fn create_sequence(kv: &mut impl KeyValueTransaction, sequence: &SequenceDescriptor) -> SqlResult<()> {
+    claim_name(kv, &sequence.name, Relation::Sequence(sequence.id)).await?;
+    kv.put(&sequence_key(sequence.id), Some(sequence.encode())).await
+}
+
+pub async fn sequence(kv: &mut impl KeyValueTransaction, id: DescriptorId) -> SqlResult<Option<SequenceDescriptor>> {
+    let found = kv.get(&sequence_key(id)).await?;
+    found.map(|bytes| SequenceDescriptor::decode(&bytes)).transpose()
+}
+
+/// The sequence `name` names, or 42P01 (42809 for another kind of relation).
+pub async fn sequence_by_name(kv: &mut impl KeyValueTransaction, name: &str) -> SqlResult<SequenceDescriptor> {
+    match relation(kv, name).await? {
+        Some(Relation::Sequence(id)) => sequence(kv, id)
+            .await?
+            .ok_or_else(|| SqlError::corrupted(format!("name {name:?} points at missing sequence {id:?}"))),
+        Some(_) => Err(wrong_object_type(format!("\"{name}\" is not a sequence"))),
+        None => Err(SqlError::new(SqlState::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))),
+    }
+}
+
+/// Removes a sequence: its name, its descriptor and its value.
+pub async fn drop_sequence(kv: &mut impl KeyValueTransaction, sequence: &SequenceDescriptor) -> SqlResult<()> {
+    kv.put(&name_key(DEFAULT_DATABASE, PUBLIC_SCHEMA, &sequence.name), None).await?;
+    kv.put(&sequence_key(sequence.id), None).await?;
+    kv.put(&sequence_value_key(sequence.id), None).await
 }

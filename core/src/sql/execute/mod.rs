@@ -25,6 +25,7 @@ use super::expression::{truth, Context, Expression};
 use super::kv::KeyValueTransaction;
 use super::plan::{Access, AggregateCall, Node, OutputColumn, SortKey};
 use super::row::{self, IndexId};
+use super::sequences;
 use super::types::Value;
 use crate::keys::{Key, KeyEnd};
 
@@ -87,6 +88,8 @@ pub enum Cursor {
     Project {
         input: Box<Cursor>,
         expressions: Vec<Expression>,
+        /// Whether the expressions call nextval or setval, to be prepared per row.
+        calls_sequences: bool,
     },
     Aggregate {
         input: Box<Cursor>,
@@ -126,7 +129,8 @@ impl Cursor {
             Node::Filter { input, predicate } => Cursor::Filter { input: Box::new(Cursor::new(*input)), predicate },
             Node::Sort { input, keys } => Cursor::Sort { input: Box::new(Cursor::new(*input)), keys, sorted: None },
             Node::Project { input, expressions } => {
-                Cursor::Project { input: Box::new(Cursor::new(*input)), expressions }
+                let calls_sequences = expressions.iter().any(sequences::calls_sequences);
+                Cursor::Project { input: Box::new(Cursor::new(*input)), expressions, calls_sequences }
             }
             Node::Aggregate { input, group_by, calls } => {
                 Cursor::Aggregate { input: Box::new(Cursor::new(*input)), group_by, calls, groups: None }
@@ -144,9 +148,14 @@ impl Cursor {
                 Cursor::Nothing { done } => Ok((!std::mem::replace(done, true)).then(Vec::new)),
                 Cursor::Values { rows } => match rows.next() {
                     None => Ok(None),
-                    Some(row) => Ok(Some(
-                        row.iter().map(|expression| expression.evaluate(&[], context)).collect::<SqlResult<_>>()?,
-                    )),
+                    Some(row) => {
+                        if row.iter().any(sequences::calls_sequences) {
+                            sequences::prepare_in(&row, kv, context).await?;
+                        }
+                        Ok(Some(
+                            row.iter().map(|expression| expression.evaluate(&[], context)).collect::<SqlResult<_>>()?,
+                        ))
+                    }
                 },
                 Cursor::Scan { table, next_start, end, batch } => {
                     while batch.is_empty() {
@@ -217,8 +226,11 @@ impl Cursor {
                     }
                     Ok(sorted.as_mut().expect("sorted above").next())
                 }
-                Cursor::Project { input, expressions } => {
+                Cursor::Project { input, expressions, calls_sequences } => {
                     let Some(row) = input.next(kv, context).await? else { return Ok(None) };
+                    if *calls_sequences {
+                        sequences::prepare_in(expressions.iter(), kv, context).await?;
+                    }
                     Ok(Some(
                         expressions
                             .iter()

@@ -26,14 +26,34 @@ pub async fn execute<K: KeyValueTransaction>(
 ) -> SqlResult<Output> {
     let command = |tag: &str| Ok(Output::Command { tag: tag.into() });
     match plan {
-        Plan::CreateTable { mut descriptor, if_not_exists } => {
+        Plan::CreateTable { mut descriptor, sequences, if_not_exists } => {
             if if_not_exists && catalog::relation(kv, &descriptor.name).await?.is_some() {
                 notices.push(Notice::new(format!("relation \"{}\" already exists, skipping", descriptor.name)));
                 return command("CREATE TABLE");
             }
             descriptor.id = catalog::allocate_id(kv).await?;
             catalog::create_table(kv, &descriptor).await?;
+            for mut sequence in sequences {
+                sequence.id = catalog::allocate_id(kv).await?;
+                sequence.owner = sequence.owner.map(|(_, column)| (descriptor.id, column));
+                catalog::create_sequence(kv, &sequence).await?;
+            }
             command("CREATE TABLE")
+        }
+        Plan::CreateSequence { mut sequence, if_not_exists } => {
+            if if_not_exists && catalog::relation(kv, &sequence.name).await?.is_some() {
+                notices.push(Notice::new(format!("relation \"{}\" already exists, skipping", sequence.name)));
+                return command("CREATE SEQUENCE");
+            }
+            sequence.id = catalog::allocate_id(kv).await?;
+            catalog::create_sequence(kv, &sequence).await?;
+            command("CREATE SEQUENCE")
+        }
+        Plan::DropSequence { sequences } => {
+            for sequence in &sequences {
+                catalog::drop_sequence(kv, sequence).await?;
+            }
+            command("DROP SEQUENCE")
         }
         Plan::DropTable { tables } => {
             for table in &tables {

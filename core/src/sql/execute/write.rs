@@ -15,6 +15,7 @@ use super::super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::super::expression::{truth, Context, Expression};
 use super::super::kv::KeyValueTransaction;
 use super::super::plan::{OnConflict, Plan, Returning};
+use super::super::sequences;
 use super::super::types::Value;
 use super::row_changes::{delete_row, duplicate_key, find_conflict, insert_row, read_row, update_row, Conflict};
 use super::table_rows::describe_row;
@@ -37,8 +38,13 @@ pub async fn execute_write<K: KeyValueTransaction>(
             let mut returned = Vec::new();
             let mut inserted = 0u64;
             let mut updated_keys = Vec::new();
+            let defaults_call_sequences = defaults.iter().flatten().any(sequences::calls_sequences);
             for source_row in source_rows {
                 let mut row = vec![Value::Null; table.columns.len()];
+                if defaults_call_sequences {
+                    let used = defaults.iter().enumerate().filter(|(position, _)| !targets.contains(position));
+                    sequences::prepare_in(used.filter_map(|(_, default)| default.as_ref()), kv, context).await?;
+                }
                 for (position, default) in defaults.iter().enumerate() {
                     if let Some(default) = default.as_ref().filter(|_| !targets.contains(&position)) {
                         row[position] = default.evaluate(&[], context)?;
@@ -74,7 +80,11 @@ pub async fn execute_write<K: KeyValueTransaction>(
             let checks = bound_checks(&table)?;
             let rows = collect(source, kv, context).await?;
             let mut returned = Vec::new();
+            let assignments_call_sequences = assignments.iter().any(|(_, value)| sequences::calls_sequences(value));
             for old in &rows {
+                if assignments_call_sequences {
+                    sequences::prepare_in(assignments.iter().map(|(_, value)| value), kv, context).await?;
+                }
                 let mut new = old.clone();
                 for (position, expression) in &assignments {
                     new[*position] = expression.evaluate(old, context)?;
@@ -94,9 +104,12 @@ pub async fn execute_write<K: KeyValueTransaction>(
             }
             Ok(finish(returning, returned, format!("DELETE {}", rows.len())))
         }
-        Plan::CreateTable { .. } | Plan::DropTable { .. } | Plan::CreateIndex { .. } | Plan::DropIndex { .. } => {
-            schema_changes::execute(plan, kv, context, notices).await
-        }
+        Plan::CreateTable { .. }
+        | Plan::DropTable { .. }
+        | Plan::CreateIndex { .. }
+        | Plan::DropIndex { .. }
+        | Plan::CreateSequence { .. }
+        | Plan::DropSequence { .. } => schema_changes::execute(plan, kv, context, notices).await,
         Plan::Explain(plan) => {
             let text = plan.to_string();
             let rows = text.lines().map(|line| vec![Value::Text(line.to_string())]).collect::<Vec<_>>();

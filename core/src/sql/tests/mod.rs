@@ -3,6 +3,7 @@
 //! in, PostgreSQL-shaped answers out. Expected answers are PostgreSQL 15's.
 
 mod indexes;
+mod sequences;
 mod statements;
 mod transactions;
 

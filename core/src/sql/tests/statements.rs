@@ -179,6 +179,14 @@ impl crate::sql::kv::KeyValueTransaction for Reader<'_> {
     ) -> crate::sql::SqlResult<crate::sql::kv::ScanBatch> {
         unreachable!("the reader only gets")
     }
+
+    async fn update_outside(
+        &mut self,
+        _: &crate::keys::Key,
+        _: &mut crate::sql::kv::ValueChange<'_>,
+    ) -> crate::sql::SqlResult<()> {
+        unreachable!("the reader only gets")
+    }
 }
 
 #[test]
