@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::catalog::{IndexDescriptor, SequenceDescriptor, TableDescriptor};
+use super::catalog::{CheckConstraint, ColumnDescriptor, IndexDescriptor, SequenceDescriptor, TableDescriptor};
 use super::expression::Expression;
 use super::row::{DescriptorId, IndexId};
 use super::types::{DataType, Value};
@@ -115,6 +115,29 @@ pub enum Node {
     },
 }
 
+/// One change of an ALTER TABLE.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableChange {
+    /// A new column (its id is assigned when it runs); existing rows take
+    /// `default` (bound), checked against NOT NULL and `checks`.
+    AddColumn {
+        column: ColumnDescriptor,
+        default: Option<Expression>,
+        checks: Vec<CheckConstraint>,
+    },
+    /// Drops a column, with the secondary indexes and CHECKs that name it.
+    DropColumn {
+        name: String,
+    },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
+    Rename {
+        to: String,
+    },
+}
+
 /// What a RETURNING clause produces from each changed row (in table column order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Returning {
@@ -179,6 +202,15 @@ pub enum Plan {
     DropIndex {
         indexes: Vec<(DescriptorId, IndexId)>,
     },
+    Truncate {
+        tables: Vec<Arc<TableDescriptor>>,
+        restart_identity: bool,
+    },
+    /// ALTER TABLE's changes, applied in order.
+    AlterTable {
+        table: Arc<TableDescriptor>,
+        changes: Vec<TableChange>,
+    },
     /// EXPLAIN: the plan's text, one row a line.
     Explain(Box<Plan>),
 }
@@ -197,7 +229,9 @@ impl Plan {
             | Plan::CreateIndex { .. }
             | Plan::DropIndex { .. }
             | Plan::CreateSequence { .. }
-            | Plan::DropSequence { .. } => Vec::new(),
+            | Plan::DropSequence { .. }
+            | Plan::Truncate { .. }
+            | Plan::AlterTable { .. } => Vec::new(),
         }
     }
 }
@@ -229,6 +263,10 @@ impl fmt::Display for Plan {
             Plan::DropIndex { indexes } => writeln!(formatter, "Drop {} indexes", indexes.len()),
             Plan::CreateSequence { sequence, .. } => writeln!(formatter, "Create sequence {}", sequence.name),
             Plan::DropSequence { sequences } => writeln!(formatter, "Drop {} sequences", sequences.len()),
+            Plan::Truncate { tables, .. } => writeln!(formatter, "Truncate {} tables", tables.len()),
+            Plan::AlterTable { table, changes } => {
+                writeln!(formatter, "Alter table {} ({} changes)", table.name, changes.len())
+            }
             Plan::Explain(plan) => write!(formatter, "{plan}"),
         }
     }

@@ -38,7 +38,8 @@ pub const SQL_PREFIX: &[u8] = b"\x00sql/";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DescriptorId(pub u64);
 
-/// An index of one table; the primary index is always [`IndexId::PRIMARY`].
+/// An index of one table; a table's primary index starts as [`IndexId::PRIMARY`]
+/// (TRUNCATE gives every index of the table a new id).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IndexId(pub u64);
 

@@ -5,6 +5,7 @@
 //! What is not supported yet is refused here with SQLSTATE 0A000 naming the
 //! feature, never silently ignored.
 
+pub mod alter;
 pub mod expression;
 mod on_conflict;
 mod schema;
@@ -117,6 +118,8 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
             Statement::Drop { object_type: ast::ObjectType::Sequence, if_exists, names, .. } => {
                 self.drop_sequence(names, *if_exists).await
             }
+            Statement::AlterTable(alter) => self.alter_table(alter).await,
+            Statement::Truncate(truncate) => self.truncate(truncate).await,
             Statement::CreateSequence { temporary, if_not_exists, name, sequence_options } => {
                 self.create_sequence(name, sequence_options, *if_not_exists, *temporary).await
             }

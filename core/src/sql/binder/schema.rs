@@ -312,8 +312,8 @@ impl<K: KeyValueTransaction> Binder<'_, K> {
                     let descriptor = catalog::table(self.kv, table)
                         .await?
                         .ok_or_else(|| SqlError::corrupted(format!("index {name:?} of a missing table")))?;
-                    let backs_constraint =
-                        index == IndexId::PRIMARY || descriptor.index(index).is_none_or(|index| index.backs_constraint);
+                    let backs_constraint = index == descriptor.primary_index.id
+                        || descriptor.index(index).is_none_or(|index| index.backs_constraint);
                     if backs_constraint {
                         return Err(SqlError::new(
                             SqlState::DEPENDENT_OBJECTS_STILL_EXIST,

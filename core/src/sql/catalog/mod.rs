@@ -10,6 +10,7 @@
 //! counters     /3/1/<counter name>                -> next value
 //! sequences    /4/1/<id>                          -> sequence descriptor
 //! sequence values /5/1/<id>                       -> last value handed out
+//! retired spans /6/1/<table>/<index>              -> empty: an index TRUNCATE left
 //! ```
 //! (each under the SQL prefix of `row`). Index names share the namespace with
 //! tables, as PostgreSQL's relations do: `create table t_pkey` fails once a
@@ -33,6 +34,9 @@ pub const NAMESPACE_TABLE: DescriptorId = DescriptorId(2);
 pub const COUNTERS_TABLE: DescriptorId = DescriptorId(3);
 pub const SEQUENCES_TABLE: DescriptorId = DescriptorId(4);
 pub const SEQUENCE_VALUES_TABLE: DescriptorId = DescriptorId(5);
+/// Index spans no descriptor names any more, kept for the collector that will
+/// clear them with a range deletion (TRUNCATE leaves them, to be instant).
+pub const RETIRED_SPANS_TABLE: DescriptorId = DescriptorId(6);
 /// The one database so far.
 pub const DEFAULT_DATABASE: DescriptorId = DescriptorId(1);
 pub const DEFAULT_DATABASE_NAME: &str = "postgres";
@@ -334,4 +338,51 @@ pub async fn drop_sequence(kv: &mut impl KeyValueTransaction, sequence: &Sequenc
     kv.put(&name_key(DEFAULT_DATABASE, PUBLIC_SCHEMA, &sequence.name), None).await?;
     kv.put(&sequence_key(sequence.id), None).await?;
     kv.put(&sequence_value_key(sequence.id), None).await
+}
+
+/// Empties a table by giving each of its indexes a new id (and its name the
+/// new id): the old entries stay where they were, out of every reader's
+/// sight, listed in the retired spans table. RESTART IDENTITY also rewinds
+/// the sequences its columns own.
+pub async fn truncate_table(
+    kv: &mut impl KeyValueTransaction,
+    descriptor: &mut TableDescriptor,
+    restart_identity: bool,
+) -> SqlResult<()> {
+    let named: Vec<IndexId> = descriptor.named_indexes().map(|index| index.id).collect();
+    let table = descriptor.id;
+    let mut next = descriptor.next_index_id;
+    for index in std::iter::once(&mut descriptor.primary_index).chain(descriptor.indexes.iter_mut()) {
+        let retired = index_key_writer(RETIRED_SPANS_TABLE, IndexId::PRIMARY).u64(table.0).u64(index.id.0).finish_key();
+        kv.put(&retired, Some(Vec::new())).await?;
+        let was_named = named.contains(&index.id);
+        index.id = next;
+        next = IndexId(next.0 + 1);
+        if was_named {
+            let name = name_key(descriptor.database, descriptor.schema, &index.name);
+            kv.put(&name, Some(Relation::Index { table, index: index.id }.encode())).await?;
+        }
+    }
+    descriptor.next_index_id = next;
+    descriptor.version += 1;
+    update_table(kv, descriptor).await?;
+    if restart_identity {
+        for sequence in owned_sequences(kv, table).await? {
+            kv.put(&sequence_value_key(sequence.id), None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives a table a new name; 42P07 if it is taken.
+pub async fn rename_table(
+    kv: &mut impl KeyValueTransaction,
+    descriptor: &mut TableDescriptor,
+    name: &str,
+) -> SqlResult<()> {
+    claim_name(kv, name, Relation::Table(descriptor.id)).await?;
+    kv.put(&name_key(descriptor.database, descriptor.schema, &descriptor.name), None).await?;
+    descriptor.name = name.to_string();
+    descriptor.version += 1;
+    update_table(kv, descriptor).await
 }

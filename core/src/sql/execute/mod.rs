@@ -111,7 +111,7 @@ impl Cursor {
             Node::Nothing => Cursor::Nothing { done: false },
             Node::Values { rows } => Cursor::Values { rows: rows.into_iter() },
             Node::Scan { table, access: Access::Full } => {
-                let prefix = row::index_prefix(table.id, IndexId::PRIMARY);
+                let prefix = row::index_prefix(table.id, table.primary_index.id);
                 let end = KeyEnd::of_prefix(&prefix);
                 Cursor::Scan { table, next_start: Some(prefix), end, batch: VecDeque::new() }
             }

@@ -3,13 +3,13 @@
 
 use super::super::catalog::TableDescriptor;
 use super::super::error::{SqlError, SqlResult};
-use super::super::row::{self, IndexId, FAMILY_DEFAULT};
+use super::super::row::{self, FAMILY_DEFAULT};
 use super::super::types::Value;
 use crate::keys::{Key, KeyReader, KeyWriter};
 
 /// The primary-index key of the row whose key columns hold `key_values`.
 pub fn key_of_values(table: &TableDescriptor, key_values: &[&Value]) -> SqlResult<Key> {
-    let mut writer = row::index_key_writer(table.id, IndexId::PRIMARY);
+    let mut writer = row::index_key_writer(table.id, table.primary_index.id);
     for ((_, direction), value) in table.primary_index.columns.iter().zip(key_values) {
         row::write_key_value(&mut writer, value, *direction)?;
     }
@@ -35,7 +35,7 @@ pub fn primary_key_bytes(table: &TableDescriptor, row: &[Value]) -> SqlResult<Ve
 
 /// The primary-index key of the row whose [`primary_key_bytes`] are `bytes`.
 pub fn key_of_primary_key_bytes(table: &TableDescriptor, bytes: &[u8]) -> Key {
-    let mut writer = row::index_key_writer(table.id, IndexId::PRIMARY);
+    let mut writer = row::index_key_writer(table.id, table.primary_index.id);
     writer.raw(bytes).u64(FAMILY_DEFAULT);
     writer.finish_key()
 }
@@ -61,7 +61,7 @@ pub fn value_of_row(table: &TableDescriptor, row: &[Value]) -> Vec<u8> {
 /// The row stored at `key` with `value`.
 pub fn decode_row(table: &TableDescriptor, key: &[u8], value: &[u8]) -> SqlResult<Vec<Value>> {
     let mut row = vec![Value::Null; table.columns.len()];
-    let prefix = row::index_prefix(table.id, IndexId::PRIMARY);
+    let prefix = row::index_prefix(table.id, table.primary_index.id);
     let rest =
         key.strip_prefix(prefix.0.as_slice()).ok_or_else(|| SqlError::corrupted("a row key outside its table"))?;
     let mut reader = KeyReader::new(rest);

@@ -109,7 +109,9 @@ pub async fn execute_write<K: KeyValueTransaction>(
         | Plan::CreateIndex { .. }
         | Plan::DropIndex { .. }
         | Plan::CreateSequence { .. }
-        | Plan::DropSequence { .. } => schema_changes::execute(plan, kv, context, notices).await,
+        | Plan::DropSequence { .. }
+        | Plan::Truncate { .. }
+        | Plan::AlterTable { .. } => schema_changes::execute(plan, kv, context, notices).await,
         Plan::Explain(plan) => {
             let text = plan.to_string();
             let rows = text.lines().map(|line| vec![Value::Text(line.to_string())]).collect::<Vec<_>>();
@@ -146,7 +148,7 @@ fn push_returning(
 }
 
 /// The table's CHECK constraints, bound against its row.
-fn bound_checks(table: &TableDescriptor) -> SqlResult<Vec<(String, Expression)>> {
+pub(super) fn bound_checks(table: &TableDescriptor) -> SqlResult<Vec<(String, Expression)>> {
     let scope = Scope {
         columns: table
             .columns

@@ -2,6 +2,7 @@
 //! (the real coordinator and range state machines, without Raft), statements
 //! in, PostgreSQL-shaped answers out. Expected answers are PostgreSQL 15's.
 
+mod alter;
 mod indexes;
 mod sequences;
 mod statements;
