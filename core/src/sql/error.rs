@@ -40,6 +40,7 @@ impl SqlState {
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
     pub const QUERY_CANCELED: SqlState = SqlState("57014");
     pub const CARDINALITY_VIOLATION: SqlState = SqlState("21000");
+    pub const DUPLICATE_ALIAS: SqlState = SqlState("42712");
     pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
     pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: SqlState = SqlState("55000");

@@ -36,6 +36,32 @@ pub fn optimize(plan: Plan) -> Plan {
 
 fn node(tree: Node) -> Node {
     match tree {
+        Node::Filter { input, predicate } if matches!(*input, Node::Join { .. }) => {
+            push_into_join(*input, fold(predicate))
+        }
+        Node::Join { left, right, kind, right_width, mut equalities, condition } => {
+            let mut conjuncts = Vec::new();
+            if let Some(condition) = condition {
+                split_conjuncts(fold(condition), &mut conjuncts);
+            }
+            let left_width = left.width();
+            let mut rest = Vec::new();
+            for conjunct in conjuncts {
+                match equality_across(&conjunct, left_width) {
+                    Some(pair) => equalities.push(pair),
+                    None => rest.push(conjunct),
+                }
+            }
+            let condition = rest.into_iter().reduce(|left, right| Expression::And(Box::new(left), Box::new(right)));
+            Node::Join {
+                left: Box::new(node(*left)),
+                right: Box::new(node(*right)),
+                kind,
+                right_width,
+                equalities,
+                condition,
+            }
+        }
         Node::Filter { input, predicate } => {
             let predicate = fold(predicate);
             match node(*input) {
@@ -84,6 +110,100 @@ fn node(tree: Node) -> Node {
             Node::Limit { input: Box::new(node(*input)), limit: limit.map(fold), offset: offset.map(fold) }
         }
         other => other,
+    }
+}
+
+/// WHERE over a join: each conjunct that reads only one side's columns moves
+/// into that side (only the left side of a LEFT join: filtering its right
+/// side first would keep rows the WHERE drops), the rest stay above.
+fn push_into_join(join: Node, predicate: Expression) -> Node {
+    let Node::Join { left, right, kind, right_width, equalities, condition } = join else { unreachable!("a join") };
+    let left_width = left.width();
+    let mut conjuncts = Vec::new();
+    split_conjuncts(predicate, &mut conjuncts);
+    let (mut to_left, mut to_right, mut above) = (Vec::new(), Vec::new(), Vec::new());
+    for conjunct in conjuncts {
+        let mut columns = Vec::new();
+        columns_of(&conjunct, &mut columns);
+        if columns.is_empty() {
+            above.push(conjunct);
+        } else if columns.iter().all(|column| *column < left_width) {
+            to_left.push(conjunct);
+        } else if columns.iter().all(|column| *column >= left_width) && kind == super::plan::JoinKind::Inner {
+            to_right.push(shift_columns(conjunct, left_width));
+        } else {
+            above.push(conjunct);
+        }
+    }
+    let join = Node::Join {
+        left: Box::new(with_filter(*left, to_left)),
+        right: Box::new(with_filter(*right, to_right)),
+        kind,
+        right_width,
+        equalities,
+        condition,
+    };
+    with_filter(node(join), above)
+}
+
+/// `left = right` where one side reads only the left input's columns and the
+/// other only the right input's: the pair, the right one in its own positions.
+fn equality_across(conjunct: &Expression, left_width: usize) -> Option<(Expression, Expression)> {
+    let Expression::Binary { operator: BinaryOperator::Equal, left, right } = conjunct else { return None };
+    let side = |expression: &Expression| {
+        let mut columns = Vec::new();
+        columns_of(expression, &mut columns);
+        if columns.is_empty() {
+            None
+        } else if columns.iter().all(|column| *column < left_width) {
+            Some(true)
+        } else if columns.iter().all(|column| *column >= left_width) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match (side(left)?, side(right)?) {
+        (true, false) => Some(((**left).clone(), shift_columns((**right).clone(), left_width))),
+        (false, true) => Some(((**right).clone(), shift_columns((**left).clone(), left_width))),
+        _ => None,
+    }
+}
+
+/// The row positions `expression` reads.
+fn columns_of(expression: &Expression, into: &mut Vec<usize>) {
+    match expression {
+        Expression::Column(position) => into.push(*position),
+        Expression::Constant(_) | Expression::Parameter(..) => {}
+        Expression::Binary { left, right, .. } | Expression::And(left, right) | Expression::Or(left, right) => {
+            columns_of(left, into);
+            columns_of(right, into);
+        }
+        Expression::Negate(operand) | Expression::Not(operand) => columns_of(operand, into),
+        Expression::IsNull { expression, .. } | Expression::Cast { expression, .. } => columns_of(expression, into),
+        Expression::Function { arguments, .. } => arguments.iter().for_each(|argument| columns_of(argument, into)),
+    }
+}
+
+/// `expression` with every column position lowered by `offset`.
+fn shift_columns(expression: Expression, offset: usize) -> Expression {
+    let shift = |expression: Box<Expression>| Box::new(shift_columns(*expression, offset));
+    match expression {
+        Expression::Column(position) => Expression::Column(position - offset),
+        Expression::Binary { operator, left, right } => {
+            Expression::Binary { operator, left: shift(left), right: shift(right) }
+        }
+        Expression::And(left, right) => Expression::And(shift(left), shift(right)),
+        Expression::Or(left, right) => Expression::Or(shift(left), shift(right)),
+        Expression::Negate(operand) => Expression::Negate(shift(operand)),
+        Expression::Not(operand) => Expression::Not(shift(operand)),
+        Expression::IsNull { expression, negated } => Expression::IsNull { expression: shift(expression), negated },
+        Expression::Cast { expression, to } => Expression::Cast { expression: shift(expression), to },
+        Expression::Function { function, arguments } => Expression::Function {
+            function,
+            arguments: arguments.into_iter().map(|argument| shift_columns(argument, offset)).collect(),
+        },
+        other @ (Expression::Constant(_) | Expression::Parameter(..)) => other,
     }
 }
 

@@ -68,6 +68,15 @@ pub enum AggregateFunction {
     Maximum,
 }
 
+/// Which rows a join keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Pairs that meet the condition.
+    Inner,
+    /// Those, and each left row that meets none, with NULLs for the right side.
+    Left,
+}
+
 /// One ORDER BY item, evaluated on the sort's input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SortKey {
@@ -90,6 +99,19 @@ pub enum Node {
     Filter {
         input: Box<Node>,
         predicate: Expression,
+    },
+    /// Rows of `left` joined with rows of `right`: a row is the left row's
+    /// values then the right row's (`right_width` of them). `equalities`
+    /// pair an expression over the left row with one over the right row
+    /// (their own positions): a hash join on them; `condition` (over the
+    /// joined row) decides the rest.
+    Join {
+        left: Box<Node>,
+        right: Box<Node>,
+        kind: JoinKind,
+        right_width: usize,
+        equalities: Vec<(Expression, Expression)>,
+        condition: Option<Expression>,
     },
     Sort {
         input: Box<Node>,
@@ -136,6 +158,21 @@ pub enum TableChange {
     Rename {
         to: String,
     },
+}
+
+impl Node {
+    /// How many values each row of this node holds.
+    pub fn width(&self) -> usize {
+        match self {
+            Node::Nothing => 0,
+            Node::Values { rows } => rows.first().map_or(0, Vec::len),
+            Node::Scan { table, .. } => table.columns.len(),
+            Node::Filter { input, .. } | Node::Sort { input, .. } | Node::Limit { input, .. } => input.width(),
+            Node::Join { left, right_width, .. } => left.width() + right_width,
+            Node::Project { expressions, .. } => expressions.len(),
+            Node::Aggregate { group_by, calls, .. } => group_by.len() + calls.len(),
+        }
+    }
 }
 
 /// What a RETURNING clause produces from each changed row (in table column order).
@@ -301,6 +338,20 @@ fn write_node(formatter: &mut fmt::Formatter<'_>, node: &Node, depth: usize) -> 
         Node::Filter { input, predicate } => {
             writeln!(formatter, "{indent}Filter: {}", describe(predicate))?;
             write_node(formatter, input, depth + 1)
+        }
+        Node::Join { left, right, kind, equalities, condition, .. } => {
+            let method = if equalities.is_empty() { "Nested loop" } else { "Hash join" };
+            let kind = if *kind == JoinKind::Left { " left" } else { "" };
+            let keys: Vec<String> = equalities
+                .iter()
+                .map(|(left, right)| format!("{} = right {}", describe(left), describe(right)))
+                .collect();
+            let on = if keys.is_empty() { String::new() } else { format!(" on {}", keys.join(" and ")) };
+            let filter =
+                condition.as_ref().map(|condition| format!(" filter {}", describe(condition))).unwrap_or_default();
+            writeln!(formatter, "{indent}{method}{kind}{on}{filter}")?;
+            write_node(formatter, left, depth + 1)?;
+            write_node(formatter, right, depth + 1)
         }
         Node::Sort { input, keys } => {
             let keys: Vec<String> = keys

@@ -7,6 +7,7 @@
 
 pub mod alter;
 pub mod expression;
+mod join;
 mod on_conflict;
 mod schema;
 mod sequences;
@@ -220,23 +221,7 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
 
     /// The FROM clause: nothing, or one table.
     async fn from(&mut self, from: &[ast::TableWithJoins]) -> SqlResult<(Node, Scope)> {
-        match from {
-            [] => Ok((Node::Nothing, Scope::default())),
-            [table] if table.joins.is_empty() => match &table.relation {
-                TableFactor::Table { name, alias, args: None, .. } => {
-                    let descriptor = self.table(name).await?;
-                    let alias = match alias {
-                        Some(alias) if alias.columns.is_empty() => fold(&alias.name),
-                        Some(_) => return Err(SqlError::unsupported("column aliases on a table")),
-                        None => descriptor.name.clone(),
-                    };
-                    let scope = table_scope(&descriptor, &alias);
-                    Ok((Node::Scan { table: descriptor, access: Access::Full }, scope))
-                }
-                _ => Err(SqlError::unsupported("this FROM item")),
-            },
-            _ => Err(SqlError::unsupported("joins")),
-        }
+        self.bind_from(from).await
     }
 
     async fn select(&mut self, select: &Select, order_by: &[ast::OrderByExpr]) -> SqlResult<(Node, Vec<OutputColumn>)> {
@@ -366,8 +351,22 @@ impl<'a, K: KeyValueTransaction> Binder<'a, K> {
                     if scope.columns.is_empty() {
                         return Err(SqlError::syntax("SELECT * with no tables specified is not valid"));
                     }
+                    let only = match item {
+                        SelectItem::QualifiedWildcard(ast::SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                            let name = name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
+                            if !scope.columns.iter().any(|column| column.table == name) {
+                                return Err(SqlError::new(
+                                    SqlState::UNDEFINED_TABLE,
+                                    format!("missing FROM-clause entry for table \"{name}\""),
+                                ));
+                            }
+                            Some(name)
+                        }
+                        SelectItem::QualifiedWildcard(..) => return Err(SqlError::unsupported("expression.*")),
+                        _ => None,
+                    };
                     for (position, column) in scope.columns.iter().enumerate() {
-                        if column.hidden {
+                        if column.hidden || only.as_ref().is_some_and(|only| *only != column.table) {
                             continue;
                         }
                         expressions.push(Expression::Column(position));

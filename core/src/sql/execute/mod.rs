@@ -8,6 +8,7 @@
 
 mod aggregate;
 pub mod index_entries;
+mod join;
 mod row_changes;
 mod schema_changes;
 pub mod table_rows;
@@ -80,6 +81,7 @@ pub enum Cursor {
         input: Box<Cursor>,
         predicate: Expression,
     },
+    Join(Box<join::JoinCursor>),
     Sort {
         input: Box<Cursor>,
         keys: Vec<SortKey>,
@@ -127,6 +129,9 @@ impl Cursor {
                 rows: VecDeque::new(),
             },
             Node::Filter { input, predicate } => Cursor::Filter { input: Box::new(Cursor::new(*input)), predicate },
+            Node::Join { left, right, kind, right_width, equalities, condition } => {
+                Cursor::Join(Box::new(join::JoinCursor::new(*left, *right, kind, right_width, equalities, condition)))
+            }
             Node::Sort { input, keys } => Cursor::Sort { input: Box::new(Cursor::new(*input)), keys, sorted: None },
             Node::Project { input, expressions } => {
                 let calls_sequences = expressions.iter().any(sequences::calls_sequences);
@@ -211,6 +216,7 @@ impl Cursor {
                         return Ok(Some(row));
                     }
                 },
+                Cursor::Join(join) => join.next(kv, context).await,
                 Cursor::Sort { input, keys, sorted } => {
                     if sorted.is_none() {
                         let mut rows = Vec::new();

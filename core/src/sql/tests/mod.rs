@@ -4,6 +4,7 @@
 
 mod alter;
 mod indexes;
+mod joins;
 mod sequences;
 mod statements;
 mod transactions;
