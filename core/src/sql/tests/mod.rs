@@ -4,6 +4,7 @@
 
 mod statements;
 mod transactions;
+mod types;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
