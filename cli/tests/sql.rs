@@ -242,3 +242,129 @@ async fn a_driver_prepares_binds_and_reads_binary_values_over_the_extended_proto
     let amount: i64 = client.query_one("select amount from t where id = 2", &[]).await.expect("row").get(0);
     assert_eq!(amount, 2_000, "the rolled-back update left nothing");
 }
+
+/// A value's bytes as the wire carries them in binary, of any type: the
+/// driver's raw view, so that the test needs none of tokio-postgres's
+/// optional chrono, uuid or serde_json features.
+#[derive(Debug, PartialEq)]
+struct Raw(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Raw {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Raw, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+impl tokio_postgres::types::ToSql for Raw {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_date_time_uuid_bytea_char_and_jsonb_types_round_trip_in_binary() {
+    use tokio_postgres::types::Type;
+
+    let root = tempfile::tempdir().expect("temporary folder");
+    let node = started_node(root.path()).await;
+    let address = format!("host=127.0.0.1 port={} user=app dbname=postgres", node.sql.port());
+    let (client, connection) = tokio_postgres::connect(&address, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "set timezone = 'Etc/GMT-2'; create table w (id uuid primary key, c char(4), b bytea, d date, \
+             ts timestamp, tz timestamptz, span interval, doc jsonb)",
+        )
+        .await
+        .expect("create");
+    let insert = client.prepare("insert into w values ($1, $2, $3, $4, $5, $6, $7, $8)").await.expect("prepare");
+    let types = [
+        Type::UUID,
+        Type::BPCHAR,
+        Type::BYTEA,
+        Type::DATE,
+        Type::TIMESTAMP,
+        Type::TIMESTAMPTZ,
+        Type::INTERVAL,
+        Type::JSONB,
+    ];
+    assert_eq!(insert.params(), &types, "typed by the catalog");
+    // PostgreSQL's binary formats: 2024-01-02 is day 8767 after 2000-01-01; the
+    // timestamp 8767 days and 03:04:05.5 of microseconds; the timestamptz 10:00 UTC
+    // that day; `1 year 2 mons 3 days 04:05:06` as micros, days, months.
+    let uuid: Vec<u8> = (0xa0..0xb0).collect();
+    let timestamp = 8767i64 * 86_400_000_000 + 11_045_500_000;
+    let instant = 8767i64 * 86_400_000_000 + 36_000_000_000;
+    let interval = [&14_706_000_000i64.to_be_bytes()[..], &3i32.to_be_bytes(), &14i32.to_be_bytes()].concat();
+    let values = [
+        Raw(uuid.clone()),
+        Raw(b"ab".to_vec()),
+        Raw(vec![0, 0x5c, 0xff]),
+        Raw(8767i32.to_be_bytes().to_vec()),
+        Raw(timestamp.to_be_bytes().to_vec()),
+        Raw(instant.to_be_bytes().to_vec()),
+        Raw(interval.clone()),
+        Raw(b"\x01{\"b\": [1.50], \"a\": null}".to_vec()),
+    ];
+    let parameters: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        values.iter().map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+    assert_eq!(client.execute(&insert, &parameters).await.expect("insert"), 1);
+
+    let row = client.query_one("select * from w where id = $1", &[&Raw(uuid.clone())]).await.expect("the row");
+    let read: Vec<Raw> = (0..8).map(|index| row.get(index)).collect();
+    let stored = [
+        Raw(uuid),
+        Raw(b"ab  ".to_vec()),
+        Raw(vec![0, 0x5c, 0xff]),
+        Raw(8767i32.to_be_bytes().to_vec()),
+        Raw(timestamp.to_be_bytes().to_vec()),
+        Raw(instant.to_be_bytes().to_vec()),
+        Raw(interval),
+        Raw(b"\x01{\"a\": null, \"b\": [1.50]}".to_vec()),
+    ];
+    assert_eq!(read, stored, "char padded, jsonb normalised, the rest as sent");
+    let columns: Vec<Type> = row.columns().iter().map(|column| column.type_().clone()).collect();
+    assert_eq!(columns, types);
+
+    let texts = client
+        .query_one("select id::text, c::text, b::text, d::text, ts::text, tz::text, span::text, doc::text from w", &[])
+        .await
+        .expect("the row as text");
+    let texts: Vec<String> = (0..8).map(|index| texts.get(index)).collect();
+    assert_eq!(
+        texts,
+        [
+            "a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeaf",
+            "ab",
+            "\\x005cff",
+            "2024-01-02",
+            "2024-01-02 03:04:05.5",
+            "2024-01-02 12:00:00+02",
+            "1 year 2 mons 3 days 04:05:06",
+            "{\"a\": null, \"b\": [1.50]}",
+        ],
+        "the text forms, the timestamptz in the session's zone"
+    );
+    // A timestamptz parameter in text without a zone is local time of the session's zone.
+    let local =
+        client.query_one("select $1::text::timestamptz = tz from w", &[&"2024-01-02 12:00"]).await.expect("compared");
+    assert!(local.get::<_, bool>(0));
+}

@@ -8,8 +8,10 @@
 //! range for type integer` and `integer out of range` (22003), `value too long
 //! for type character varying(3)` (22001).
 
+use super::datetime::{self, parse as datetime_parse, TimeZone, TimestampTz};
 use super::error::{SqlError, SqlResult, SqlState};
 use super::types::{DataType, Value};
+use super::{bytea, character, jsonb, uuid};
 use crate::numeric::Numeric;
 
 fn invalid_input(data_type: DataType, text: &str) -> SqlError {
@@ -29,9 +31,45 @@ pub fn integer_out_of_range(data_type: DataType) -> SqlError {
     SqlError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, format!("{name} out of range"))
 }
 
+/// Whether converting `from` to `to` reads the session's time zone (a
+/// timestamptz meeting text or local time): such a cast is left for
+/// evaluation, where the zone is known, rather than folded at bind time.
+pub fn needs_time_zone(from: DataType, to: DataType) -> bool {
+    let local = |data_type: DataType| {
+        data_type.is_string()
+            || matches!(data_type, DataType::Unknown | DataType::Char(_) | DataType::Date | DataType::Timestamp)
+    };
+    (to == DataType::TimestampTz && local(from)) || (from == DataType::TimestampTz && local(to))
+}
+
+fn zone_needed(zone: Option<TimeZone>) -> SqlResult<TimeZone> {
+    zone.ok_or_else(|| SqlError::internal("a time zone conversion without the session's time zone"))
+}
+
 /// Reads `text` as a value of `data_type`, as PostgreSQL's input function does.
 pub fn parse_text(text: &str, data_type: DataType) -> SqlResult<Value> {
+    parse_text_in(text, data_type, None)
+}
+
+/// [`parse_text`] with the session's time zone, which timestamptz input needs.
+pub fn parse_text_in(text: &str, data_type: DataType, zone: Option<TimeZone>) -> SqlResult<Value> {
     match data_type {
+        // Padded, never cut: storing refuses what is too long (22001), an explicit cast cuts.
+        DataType::Char(length) if text.chars().count() < length.unwrap_or(0) as usize => {
+            Ok(Value::Char(character::padded(text, length)))
+        }
+        DataType::Char(_) => Ok(Value::Char(text.to_string())),
+        DataType::Bytea => bytea::parse(text).map(Value::Bytea),
+        DataType::Uuid => uuid::parse(text).map(Value::Uuid),
+        DataType::Date => datetime_parse::parse_date(text).map(Value::Date),
+        DataType::Timestamp => datetime_parse::parse_timestamp(text).map(Value::Timestamp),
+        DataType::TimestampTz => {
+            let zone = zone_needed(zone)?;
+            let micros = datetime_parse::parse_timestamptz(text, zone)?;
+            Ok(Value::TimestampTz(TimestampTz { micros, shown_in: zone }))
+        }
+        DataType::Interval => datetime::interval::parse(text).map(Value::Interval),
+        DataType::Jsonb => jsonb::parse(text).map(|json| Value::Jsonb(Box::new(json))),
         DataType::Bool => parse_bool(text).map(Value::Bool).ok_or_else(|| invalid_input(data_type, text)),
         DataType::Int2 | DataType::Int4 | DataType::Int8 => parse_integer(text, data_type),
         DataType::Float4 | DataType::Float8 => parse_float(text, data_type),
@@ -129,20 +167,36 @@ fn with_typmod(value: Numeric, typmod: Option<(u16, i16)>) -> SqlResult<Value> {
 
 /// Converts `value` to `to`, as an explicit cast (`CAST`, `::`) does.
 pub fn cast(value: Value, to: DataType) -> SqlResult<Value> {
+    cast_in(value, to, None)
+}
+
+/// [`cast`] with the session's time zone, which casts of timestamptz need.
+pub fn cast_in(value: Value, to: DataType, zone: Option<TimeZone>) -> SqlResult<Value> {
     if value.is_null() {
         return Ok(Value::Null);
     }
+    let value = match value {
+        // A character(n) value is text without its trailing blanks to every other type.
+        Value::Char(text) if to != DataType::Char(None) => Value::Text(character::trimmed(&text).to_string()),
+        value => value,
+    };
+    if let Some(converted) = cast_datetime(&value, to, zone) {
+        return converted;
+    }
     Ok(match (value, to) {
+        (value, to) if is_new_type(to) && value.data_type() == to => value,
+        (Value::Text(text), DataType::Char(length)) => Value::Char(character::padded(&text, length)),
         (Value::Text(text), DataType::Varchar(Some(length))) => {
             Value::Text(text.chars().take(length as usize).collect())
         }
-        (Value::Text(text), to) => parse_text(&text, to)?,
+        (Value::Text(text), to) => parse_text_in(&text, to, zone)?,
         (value, DataType::Text | DataType::Varchar(None) | DataType::Unknown) => {
             Value::Text(value.to_text().expect("not null"))
         }
         (value, DataType::Varchar(Some(length))) => {
             Value::Text(value.to_text().expect("not null").chars().take(length as usize).collect())
         }
+        (value, DataType::Char(length)) => Value::Char(character::padded(&value.to_text().expect("not null"), length)),
         (Value::Bool(value), DataType::Bool) => Value::Bool(value),
         (Value::Bool(value), DataType::Int4) => Value::Int4(i32::from(value)),
         (Value::Int4(value), DataType::Bool) => Value::Bool(value != 0),
@@ -179,6 +233,49 @@ pub fn cast(value: Value, to: DataType) -> SqlResult<Value> {
             Value::Float4(narrow)
         }
         (value, to) => return Err(cannot_cast(&value, to)),
+    })
+}
+
+fn is_new_type(data_type: DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Bytea
+            | DataType::Uuid
+            | DataType::Date
+            | DataType::Timestamp
+            | DataType::TimestampTz
+            | DataType::Interval
+            | DataType::Jsonb
+            | DataType::Char(None)
+    )
+}
+
+/// Casts among date, timestamp and timestamptz, and from timestamptz to text
+/// (in the session's zone); None for every other pair.
+fn cast_datetime(value: &Value, to: DataType, zone: Option<TimeZone>) -> Option<SqlResult<Value>> {
+    let local_of =
+        |instant: &TimestampTz| zone_needed(zone).and_then(|zone| datetime::instant_to_local(instant.micros, zone));
+    let instant_of = |local: i64| -> SqlResult<Value> {
+        let zone = zone_needed(zone)?;
+        Ok(Value::TimestampTz(TimestampTz { micros: datetime::local_to_instant(local, zone)?, shown_in: zone }))
+    };
+    Some(match (value, to) {
+        (Value::Date(days), DataType::Timestamp) => datetime::date_to_timestamp(*days).map(Value::Timestamp),
+        (Value::Date(days), DataType::TimestampTz) => datetime::date_to_timestamp(*days).and_then(instant_of),
+        (Value::Timestamp(micros), DataType::Date) => Ok(Value::Date(datetime::timestamp_to_date(*micros))),
+        (Value::Timestamp(micros), DataType::TimestampTz) => instant_of(*micros),
+        (Value::TimestampTz(instant), DataType::Timestamp) => local_of(instant).map(Value::Timestamp),
+        (Value::TimestampTz(instant), DataType::Date) => {
+            local_of(instant).map(|local| Value::Date(datetime::timestamp_to_date(local)))
+        }
+        (Value::TimestampTz(instant), to) if to.is_string() || matches!(to, DataType::Char(_) | DataType::Unknown) => {
+            let text = match zone_needed(zone) {
+                Ok(zone) => datetime::timestamptz_text(instant.micros, zone),
+                Err(error) => return Some(Err(error)),
+            };
+            cast_in(Value::Text(text), to, zone)
+        }
+        _ => return None,
     })
 }
 
@@ -227,8 +324,22 @@ fn to_integer(value: &Value, to: DataType) -> SqlResult<Value> {
 /// Stores `value` in a column of `to`: the assignment cast of INSERT and
 /// UPDATE. Unlike an explicit cast, an over-long `varchar(n)` is an error
 /// unless only spaces are cut.
-pub fn assign(value: Value, to: DataType, column: &str) -> SqlResult<Value> {
+pub fn assign(value: Value, to: DataType, column: &str, zone: TimeZone) -> SqlResult<Value> {
     match (&value, to) {
+        (Value::Text(text) | Value::Char(text), DataType::Char(length)) => {
+            Ok(Value::Char(character::assigned(text, length)?))
+        }
+        (Value::Char(text), to) if to.is_string() => {
+            assign(Value::Text(character::trimmed(text).to_string()), to, column, zone)
+        }
+        (value, to) if assignable(value.data_type(), to) => cast_in(value.clone(), to, Some(zone)),
+        (value, to) if is_new_type(to) || is_new_type(value.data_type()) || matches!(to, DataType::Char(_)) => {
+            Err(SqlError::new(
+                SqlState::DATATYPE_MISMATCH,
+                format!("column \"{column}\" is of type {to} but expression is of type {}", value.data_type()),
+            )
+            .with_hint("You will need to rewrite or cast the expression."))
+        }
         (Value::Text(text), DataType::Varchar(Some(length))) => {
             let length = length as usize;
             if text.chars().count() <= length {
@@ -251,6 +362,15 @@ pub fn assign(value: Value, to: DataType, column: &str) -> SqlResult<Value> {
         .with_hint("You will need to rewrite or cast the expression.")),
         _ => cast(value, to),
     }
+}
+
+/// Whether PostgreSQL converts `from` to `to` on assignment among the types
+/// added with the date and time types: one type, date and time types among
+/// themselves, and anything to and from text.
+fn assignable(from: DataType, to: DataType) -> bool {
+    let new = is_new_type(from) || is_new_type(to);
+    let stringy = |data_type: DataType| data_type.is_string() || matches!(data_type, DataType::Unknown);
+    new && (from == to || (from.is_datetime() && to.is_datetime()) || stringy(from) || stringy(to))
 }
 
 #[cfg(test)]
@@ -349,11 +469,14 @@ mod tests {
     #[test]
     fn assignment_to_varchar_refuses_what_does_not_fit_but_cuts_spaces() {
         let to = DataType::Varchar(Some(3));
-        assert_eq!(assign(Value::Text("ab   ".into()), to, "c").unwrap(), Value::Text("ab ".into()));
+        assert_eq!(assign(Value::Text("ab   ".into()), to, "c", TimeZone::UTC).unwrap(), Value::Text("ab ".into()));
         assert_eq!(
-            error_of(assign(Value::Text("abcd".into()), to, "c")),
+            error_of(assign(Value::Text("abcd".into()), to, "c", TimeZone::UTC)),
             (SqlState::STRING_DATA_RIGHT_TRUNCATION, "value too long for type character varying(3)".into())
         );
-        assert_eq!(error_of(assign(Value::Bool(true), DataType::Int4, "c")).0, SqlState::DATATYPE_MISMATCH);
+        assert_eq!(
+            error_of(assign(Value::Bool(true), DataType::Int4, "c", TimeZone::UTC)).0,
+            SqlState::DATATYPE_MISMATCH
+        );
     }
 }

@@ -12,6 +12,7 @@
 use std::cmp::Ordering;
 
 use super::cast::{self, integer_out_of_range};
+use super::datetime::{self, TimeZone};
 use super::error::{SqlError, SqlResult, SqlState};
 use super::types::{DataType, Value};
 
@@ -29,6 +30,10 @@ pub enum BinaryOperator {
     Greater,
     GreaterOrEqual,
     Concatenate,
+    /// `jsonb -> text` (a field) or `jsonb -> integer` (an element).
+    JsonGet,
+    /// `->>`: the same as text.
+    JsonGetText,
 }
 
 impl BinaryOperator {
@@ -52,6 +57,8 @@ impl BinaryOperator {
             Greater => ">",
             GreaterOrEqual => ">=",
             Concatenate => "||",
+            JsonGet => "->",
+            JsonGetText => "->>",
         }
     }
 }
@@ -110,6 +117,9 @@ pub struct Context<'a> {
     pub user: &'a str,
     /// The session's sequence values; None where no sequence can be called (constant folding).
     pub sequences: Option<&'a std::cell::RefCell<super::sequences::SequenceValues>>,
+    /// The session's `TimeZone`; None where it is not known (constant
+    /// folding), so that what depends on it is left for evaluation.
+    pub time_zone: Option<TimeZone>,
 }
 
 impl Expression {
@@ -123,14 +133,14 @@ impl Expression {
                 let value = context.parameters.get(*index).cloned();
                 let missing = || SqlError::new(SqlState("42P02"), format!("there is no parameter ${}", index + 1));
                 let value = value.ok_or_else(missing)?;
-                cast::cast(value, *data_type)?
+                cast::cast_in(value, *data_type, context.time_zone)?
             }
             Expression::Binary { operator, left, right } => {
                 let (left, right) = (left.evaluate(row, context)?, right.evaluate(row, context)?);
                 if left.is_null() || right.is_null() {
                     return Ok(Value::Null);
                 }
-                binary(*operator, &left, &right)?
+                binary(*operator, &left, &right, context.time_zone)?
             }
             Expression::Negate(operand) => negate(operand.evaluate(row, context)?)?,
             Expression::Not(operand) => match operand.evaluate(row, context)? {
@@ -163,7 +173,9 @@ impl Expression {
             Expression::IsNull { expression, negated } => {
                 Value::Bool(expression.evaluate(row, context)?.is_null() != *negated)
             }
-            Expression::Cast { expression, to } => cast::cast(expression.evaluate(row, context)?, *to)?,
+            Expression::Cast { expression, to } => {
+                cast::cast_in(expression.evaluate(row, context)?, *to, context.time_zone)?
+            }
             Expression::Function { function, arguments } => {
                 let arguments: Vec<Value> =
                     arguments.iter().map(|argument| argument.evaluate(row, context)).collect::<SqlResult<_>>()?;
@@ -217,12 +229,22 @@ fn negate(value: Value) -> SqlResult<Value> {
         Value::Float4(value) => Value::Float4(-value),
         Value::Float8(value) => Value::Float8(-value),
         Value::Numeric(value) => Value::Numeric(value.negate()),
+        Value::Interval(span) => datetime::arithmetic::negate(span)?,
         other => return Err(mismatch("-", &other)),
     })
 }
 
-fn binary(operator: BinaryOperator, left: &Value, right: &Value) -> SqlResult<Value> {
+fn binary(operator: BinaryOperator, left: &Value, right: &Value, zone: Option<TimeZone>) -> SqlResult<Value> {
     use BinaryOperator::*;
+    if matches!(operator, JsonGet | JsonGetText) {
+        return json_get(operator, left, right);
+    }
+    if let Some(result) = datetime::arithmetic::binary(operator, left, right, zone.unwrap_or_default()) {
+        if zone.is_none() && matches!(left, Value::TimestampTz(_)) {
+            return Err(SqlError::internal("timestamptz arithmetic without the session's time zone"));
+        }
+        return result;
+    }
     if operator.is_comparison() {
         let order = left.compare(right).ok_or_else(|| mismatch(operator.symbol(), right))?;
         return Ok(Value::Bool(match operator {
@@ -257,6 +279,21 @@ fn binary(operator: BinaryOperator, left: &Value, right: &Value) -> SqlResult<Va
         })),
         _ => Err(mismatch(operator.symbol(), left)),
     }
+}
+
+/// `->` and `->>`: a field by text, an element by integer; NULL when absent.
+fn json_get(operator: BinaryOperator, left: &Value, right: &Value) -> SqlResult<Value> {
+    let Value::Jsonb(json) = left else { return Err(mismatch(operator.symbol(), left)) };
+    let found = match right {
+        Value::Text(key) => json.field(key),
+        Value::Int4(index) => json.element(i64::from(*index)),
+        other => return Err(mismatch(operator.symbol(), other)),
+    };
+    Ok(match (found, operator) {
+        (None, _) => Value::Null,
+        (Some(found), BinaryOperator::JsonGet) => Value::Jsonb(Box::new(found.clone())),
+        (Some(found), _) => found.as_text().map_or(Value::Null, Value::Text),
+    })
 }
 
 fn integer(operator: BinaryOperator, left: i64, right: i64, data_type: DataType) -> SqlResult<Value> {
@@ -349,7 +386,10 @@ mod tests {
     }
 
     fn evaluate(expression: Expression) -> SqlResult<Value> {
-        expression.evaluate(&[], &Context { parameters: &[], user: "postgres", sequences: None })
+        expression.evaluate(
+            &[],
+            &Context { parameters: &[], user: "postgres", sequences: None, time_zone: Some(TimeZone::UTC) },
+        )
     }
 
     fn binary_of(operator: BinaryOperator, left: Value, right: Value) -> SqlResult<Value> {

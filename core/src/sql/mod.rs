@@ -12,11 +12,15 @@
 //! both and every simulated failure replays from its seed.
 
 pub mod binder;
+pub mod bytea;
 pub mod cast;
 pub mod catalog;
+pub mod character;
+pub mod datetime;
 pub mod error;
 pub mod execute;
 pub mod expression;
+pub mod jsonb;
 pub mod kv;
 pub mod optimizer;
 pub mod parser;
@@ -26,6 +30,7 @@ pub mod sequences;
 pub mod session;
 pub mod settings;
 pub mod types;
+pub mod uuid;
 
 #[cfg(test)]
 mod tests;

@@ -306,7 +306,8 @@ fn pinned_value(conjunct: &Expression, position: usize) -> Option<Expression> {
 
 /// Folds constant subexpressions.
 pub fn fold(expression: Expression) -> Expression {
-    let context = Context { parameters: &[], user: "", sequences: None };
+    // No time zone: what depends on the session's zone is left for evaluation.
+    let context = Context { parameters: &[], user: "", sequences: None, time_zone: None };
     let folded = match expression {
         Expression::Binary { operator, left, right } => {
             Expression::Binary { operator, left: Box::new(fold(*left)), right: Box::new(fold(*right)) }

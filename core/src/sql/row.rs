@@ -26,6 +26,8 @@
 //! NULL or defaulted by the reader) rewrites nothing, and DROP COLUMN leaves
 //! bytes the reader skips by id.
 
+use super::character;
+use super::datetime::{calendar, Interval, TimestampTz};
 use super::error::{SqlError, SqlResult};
 use super::types::{DataType, Value};
 use crate::keys::{Key, KeyReader, KeyWriter};
@@ -95,8 +97,53 @@ pub fn write_key_value(writer: &mut KeyWriter, value: &Value, direction: Directi
         Value::Numeric(value) => writer.numeric_descending(value),
         Value::Text(value) if ascending => writer.string(value),
         Value::Text(value) => writer.string_descending(value),
+        // Without its trailing blanks, which comparison ignores; the reader pads it again.
+        Value::Char(value) if ascending => writer.string(character::trimmed(value)),
+        Value::Char(value) => writer.string_descending(character::trimmed(value)),
+        Value::Bytea(bytes) if ascending => writer.bytes(bytes),
+        Value::Bytea(bytes) => writer.bytes_descending(bytes),
+        Value::Uuid(bytes) if ascending => writer.bytes(bytes),
+        Value::Uuid(bytes) => writer.bytes_descending(bytes),
+        Value::Date(days) => integer(writer, i64::from(*days), ascending),
+        Value::Timestamp(micros) | Value::TimestampTz(TimestampTz { micros, .. }) => {
+            integer(writer, *micros, ascending)
+        }
+        Value::Interval(span) => interval_key(writer, *span, ascending),
+        Value::Jsonb(_) => return Err(SqlError::unsupported("jsonb key columns")),
     };
     Ok(())
+}
+
+/// An interval's key: its span (a month as 30 days), which orders it as
+/// PostgreSQL compares it, then its months and days, from which the reader
+/// recovers the fields. `1 mon` and `30 days` are equal values with
+/// neighbouring, distinct keys, so a primary key holds both, where
+/// PostgreSQL's unique index would refuse the second.
+fn interval_key(writer: &mut KeyWriter, span: Interval, ascending: bool) -> &mut KeyWriter {
+    let total = span.span_micros();
+    let (high, low) = ((total >> 64) as i64, total as u64);
+    if ascending {
+        writer.i64(high).u64(low).i64(i64::from(span.months)).i64(i64::from(span.days))
+    } else {
+        writer
+            .i64_descending(high)
+            .u64_descending(low)
+            .i64_descending(i64::from(span.months))
+            .i64_descending(i64::from(span.days))
+    }
+}
+
+fn read_interval_key(reader: &mut KeyReader, ascending: bool) -> Result<Option<Interval>, crate::keys::KeyDecodeError> {
+    let (high, low, months, days) = if ascending {
+        (reader.i64()?, reader.u64()?, reader.i64()?, reader.i64()?)
+    } else {
+        (reader.i64_descending()?, reader.u64_descending()?, reader.i64_descending()?, reader.i64_descending()?)
+    };
+    let total = (i128::from(high) << 64) | i128::from(low);
+    let (Ok(months), Ok(days)) = (i32::try_from(months), i32::try_from(days)) else { return Ok(None) };
+    let days_micros = (i128::from(months) * i128::from(calendar::DAYS_PER_MONTH) + i128::from(days))
+        * i128::from(calendar::MICROS_PER_DAY);
+    Ok(i64::try_from(total - days_micros).ok().map(|micros| Interval { months, days, micros }))
 }
 
 fn integer(writer: &mut KeyWriter, value: i64, ascending: bool) -> &mut KeyWriter {
@@ -152,6 +199,24 @@ pub fn read_key_value(reader: &mut KeyReader, data_type: DataType, direction: Di
         DataType::Text | DataType::Varchar(_) => {
             Value::Text(if ascending { reader.string() } else { reader.string_descending() }.map_err(corrupted)?)
         }
+        DataType::Char(length) => {
+            let text = if ascending { reader.string() } else { reader.string_descending() }.map_err(corrupted)?;
+            Value::Char(character::padded(&text, length))
+        }
+        DataType::Bytea => {
+            Value::Bytea(if ascending { reader.bytes() } else { reader.bytes_descending() }.map_err(corrupted)?)
+        }
+        DataType::Uuid => {
+            let bytes = if ascending { reader.bytes() } else { reader.bytes_descending() }.map_err(corrupted)?;
+            Value::Uuid(bytes.try_into().map_err(|_| out_of_range())?)
+        }
+        DataType::Date => Value::Date(i32::try_from(integer(reader).map_err(corrupted)?).map_err(|_| out_of_range())?),
+        DataType::Timestamp => Value::Timestamp(integer(reader).map_err(corrupted)?),
+        DataType::TimestampTz => Value::TimestampTz(TimestampTz::utc(integer(reader).map_err(corrupted)?)),
+        DataType::Interval => {
+            Value::Interval(read_interval_key(reader, ascending).map_err(corrupted)?.ok_or_else(out_of_range)?)
+        }
+        DataType::Jsonb => return Err(SqlError::internal("a jsonb key column")),
         DataType::Unknown => return Err(SqlError::internal("a key column of unknown type")),
     })
 }
@@ -165,6 +230,15 @@ const VALUE_FLOAT4: u8 = 0x06;
 const VALUE_FLOAT8: u8 = 0x07;
 const VALUE_TEXT: u8 = 0x08;
 const VALUE_NUMERIC: u8 = 0x09;
+const VALUE_CHAR: u8 = 0x0a;
+const VALUE_BYTEA: u8 = 0x0b;
+const VALUE_UUID: u8 = 0x0c;
+const VALUE_DATE: u8 = 0x0d;
+const VALUE_TIMESTAMP: u8 = 0x0e;
+const VALUE_TIMESTAMPTZ: u8 = 0x0f;
+const VALUE_INTERVAL: u8 = 0x10;
+/// jsonb as its normalised text, read back through the parser.
+const VALUE_JSONB: u8 = 0x11;
 
 /// Encodes a row's stored columns: `columns` in ascending id order; NULLs are left out.
 pub fn encode_row_value<'a>(columns: impl IntoIterator<Item = (ColumnId, &'a Value)>) -> Vec<u8> {
@@ -200,11 +274,28 @@ fn encode_value(bytes: &mut Vec<u8>, value: &Value) {
         Value::Numeric(value) => {
             let mut encoded = Vec::new();
             value.encode_value(&mut encoded);
-            bytes.push(VALUE_NUMERIC);
-            write_varint(bytes, encoded.len() as u64);
-            bytes.extend_from_slice(&encoded);
+            length_prefixed(bytes, VALUE_NUMERIC, &encoded);
         }
+        Value::Char(value) => length_prefixed(bytes, VALUE_CHAR, value.as_bytes()),
+        Value::Bytea(value) => length_prefixed(bytes, VALUE_BYTEA, value),
+        Value::Uuid(value) => tagged(bytes, VALUE_UUID, value),
+        Value::Date(days) => tagged(bytes, VALUE_DATE, &days.to_be_bytes()),
+        Value::Timestamp(micros) => tagged(bytes, VALUE_TIMESTAMP, &micros.to_be_bytes()),
+        Value::TimestampTz(instant) => tagged(bytes, VALUE_TIMESTAMPTZ, &instant.micros.to_be_bytes()),
+        Value::Interval(span) => {
+            bytes.push(VALUE_INTERVAL);
+            bytes.extend_from_slice(&span.months.to_be_bytes());
+            bytes.extend_from_slice(&span.days.to_be_bytes());
+            bytes.extend_from_slice(&span.micros.to_be_bytes());
+        }
+        Value::Jsonb(json) => length_prefixed(bytes, VALUE_JSONB, json.to_string().as_bytes()),
     }
+}
+
+fn length_prefixed(bytes: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    bytes.push(tag);
+    write_varint(bytes, payload.len() as u64);
+    bytes.extend_from_slice(payload);
 }
 
 fn tagged(bytes: &mut Vec<u8>, tag: u8, payload: &[u8]) {
@@ -249,6 +340,11 @@ impl ValueReader<'_> {
         Ok(self.take(N)?.try_into().expect("take returns N bytes"))
     }
 
+    fn length_prefixed(&mut self) -> SqlResult<&[u8]> {
+        let length = usize::try_from(self.varint()?).map_err(|_| self.corrupted("a value too long"))?;
+        self.take(length)
+    }
+
     fn varint(&mut self) -> SqlResult<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
@@ -284,9 +380,30 @@ impl ValueReader<'_> {
                 Value::Text(String::from_utf8(text).map_err(|_| self.corrupted("a text that is not UTF-8"))?)
             }
             VALUE_NUMERIC => {
-                let length = usize::try_from(self.varint()?).map_err(|_| self.corrupted("a numeric too long"))?;
-                let encoded = self.take(length)?;
+                let encoded = self.length_prefixed()?;
                 Value::Numeric(Numeric::decode_value(encoded).map_err(|error| self.corrupted(&error.message))?)
+            }
+            VALUE_CHAR => {
+                let text = self.length_prefixed()?.to_vec();
+                Value::Char(String::from_utf8(text).map_err(|_| self.corrupted("a text that is not UTF-8"))?)
+            }
+            VALUE_BYTEA => Value::Bytea(self.length_prefixed()?.to_vec()),
+            VALUE_UUID => Value::Uuid(self.array()?),
+            VALUE_DATE => Value::Date(i32::from_be_bytes(self.array()?)),
+            VALUE_TIMESTAMP => Value::Timestamp(i64::from_be_bytes(self.array()?)),
+            VALUE_TIMESTAMPTZ => Value::TimestampTz(TimestampTz::utc(i64::from_be_bytes(self.array()?))),
+            VALUE_INTERVAL => Value::Interval(Interval {
+                months: i32::from_be_bytes(self.array()?),
+                days: i32::from_be_bytes(self.array()?),
+                micros: i64::from_be_bytes(self.array()?),
+            }),
+            VALUE_JSONB => {
+                let parsed = std::str::from_utf8(self.length_prefixed()?).map(super::jsonb::parse);
+                let json = match parsed {
+                    Ok(Ok(json)) => json,
+                    _ => return Err(self.corrupted("jsonb that does not parse")),
+                };
+                Value::Jsonb(Box::new(json))
             }
             _ => return Err(self.corrupted("an unknown value tag")),
         })

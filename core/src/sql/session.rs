@@ -29,6 +29,7 @@ use rand_core::{RngCore, SeedableRng};
 use sqlparser::ast::{self, Statement};
 
 use super::binder::Binder;
+use super::datetime::TimeZone;
 use super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::execute::{self, Cursor, Output};
 use super::expression::Context;
@@ -334,7 +335,10 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
     /// Runs one parsed statement with parameter values.
     pub async fn run(&mut self, statement: &Statement, parameters: &[Value]) -> StatementResult {
         let mut notices = Vec::new();
-        let outcome = self.dispatch(statement, parameters, &mut notices).await;
+        let mut outcome = self.dispatch(statement, parameters, &mut notices).await;
+        if let Ok(Output::Rows { rows, .. }) = &mut outcome {
+            shown_in_zone(rows, self.settings.time_zone());
+        }
         if outcome.is_err() {
             if let Block::Open(_) = self.block {
                 self.fail_block().await;
@@ -451,7 +455,9 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
         let mut kv =
             CoordinatorKv { transaction, sender: &mut self.sender, runtime: &mut self.runtime, deadline, buffer: None };
         let user = self.user.clone();
-        execute_statement(statement, parameters, &mut kv, &user, &self.sequences, notices, row_id_seed).await
+        let time_zone = self.settings.time_zone();
+        let environment = (user.as_str(), time_zone, &self.sequences);
+        execute_statement(statement, parameters, &mut kv, environment, notices, row_id_seed).await
     }
 
     async fn implicit(
@@ -477,6 +483,7 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
             let mut buffer = BTreeMap::new();
             let mut attempt_notices = Vec::new();
             let user = self.user.clone();
+            let time_zone = self.settings.time_zone();
             let outcome = {
                 let mut kv = CoordinatorKv {
                     transaction: &mut transaction,
@@ -485,9 +492,8 @@ impl<S: SessionSender, R: KvRuntime> Session<S, R> {
                     deadline,
                     buffer: Some(&mut buffer),
                 };
-                let sequences = &self.sequences;
-                execute_statement(statement, parameters, &mut kv, &user, sequences, &mut attempt_notices, row_id_seed)
-                    .await
+                let environment = (user.as_str(), time_zone, &self.sequences);
+                execute_statement(statement, parameters, &mut kv, environment, &mut attempt_notices, row_id_seed).await
             };
             let outcome = match outcome {
                 Ok(output) => {
@@ -581,13 +587,22 @@ async fn describe<K: KeyValueTransaction>(
     Ok((types, plan.output_columns()))
 }
 
+/// Timestamptz results are shown in the session's zone as it is when they
+/// leave the statement (a SET later in the same string does not change them).
+fn shown_in_zone(rows: &mut [Vec<Value>], zone: TimeZone) {
+    for value in rows.iter_mut().flatten() {
+        if let Value::TimestampTz(instant) = value {
+            instant.shown_in = zone;
+        }
+    }
+}
+
 /// Binds, optimizes and runs one statement in the transaction of `kv`.
 pub async fn execute_statement<K: KeyValueTransaction>(
     statement: &Statement,
     parameters: &[Value],
     kv: &mut K,
-    user: &str,
-    sequences: &std::cell::RefCell<SequenceValues>,
+    (user, time_zone, sequences): (&str, TimeZone, &std::cell::RefCell<SequenceValues>),
     notices: &mut Vec<Notice>,
     row_id_seed: u64,
 ) -> SqlResult<Output> {
@@ -596,7 +611,7 @@ pub async fn execute_statement<K: KeyValueTransaction>(
     let plan = binder.bind(statement).await?;
     notices.append(&mut binder.notices);
     let plan = optimizer::optimize(plan);
-    let context = Context { parameters, user, sequences: Some(sequences) };
+    let context = Context { parameters, user, sequences: Some(sequences), time_zone: Some(time_zone) };
     match plan {
         Plan::Query { root, columns } => {
             let mut cursor = Cursor::new(root);

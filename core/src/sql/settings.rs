@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use sqlparser::ast::{self, Expr, Ident, ObjectName};
 
 use super::binder::expression::fold;
+use super::datetime::TimeZone;
 use super::error::{Notice, SqlError, SqlResult, SqlState};
 use super::execute::Output;
 use super::plan::OutputColumn;
@@ -87,6 +88,11 @@ impl Settings {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(&name.to_lowercase()).map(|(_, value)| value.as_str())
+    }
+
+    /// The session's `TimeZone`, checked when it was set.
+    pub fn time_zone(&self) -> TimeZone {
+        self.get("timezone").and_then(TimeZone::from_setting).unwrap_or(TimeZone::UTC)
     }
 
     /// `statement_timeout` in nanoseconds; 0 for none.
@@ -168,6 +174,13 @@ impl Settings {
                 ))
             }
             "client_encoding" => Ok("UTF8".into()),
+            // Fixed offsets only (`datetime::zone`); PostgreSQL's message for a zone it does not know.
+            "timezone" if !value.eq_ignore_ascii_case("default") && TimeZone::from_setting(&value).is_none() => {
+                Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+                ))
+            }
             "transaction_isolation" | "default_transaction_isolation" => Ok(value.to_lowercase()),
             _ => Ok(value),
         }

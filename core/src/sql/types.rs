@@ -13,6 +13,9 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::datetime::{self, Interval, TimestampTz};
+use super::jsonb::Jsonb;
+use super::{bytea, character, uuid};
 use crate::numeric::Numeric;
 
 /// A column's or an expression's type.
@@ -29,6 +32,17 @@ pub enum DataType {
     Text,
     /// `varchar(n)`; `None` for `varchar` without a limit.
     Varchar(Option<u32>),
+    /// `character(n)`, blank-padded to n; `None` for `bpchar` without a length.
+    Char(Option<u32>),
+    Bytea,
+    Uuid,
+    Date,
+    /// `timestamp without time zone`.
+    Timestamp,
+    /// `timestamp with time zone`.
+    TimestampTz,
+    Interval,
+    Jsonb,
     /// A literal whose type the context decides (`'abc'`, an untyped parameter).
     Unknown,
 }
@@ -46,6 +60,14 @@ impl DataType {
             DataType::Numeric(_) => 1700,
             DataType::Text => 25,
             DataType::Varchar(_) => 1043,
+            DataType::Char(_) => 1042,
+            DataType::Bytea => 17,
+            DataType::Uuid => 2950,
+            DataType::Date => 1082,
+            DataType::Timestamp => 1114,
+            DataType::TimestampTz => 1184,
+            DataType::Interval => 1186,
+            DataType::Jsonb => 3802,
             DataType::Unknown => 705,
         }
     }
@@ -54,7 +76,7 @@ impl DataType {
     /// (`varchar(n)` stores n + 4, counting the length word, as PostgreSQL does).
     pub fn type_modifier(self) -> i32 {
         match self {
-            DataType::Varchar(Some(length)) => length as i32 + 4,
+            DataType::Varchar(Some(length)) | DataType::Char(Some(length)) => length as i32 + 4,
             DataType::Numeric(Some((precision, scale))) => {
                 ((i32::from(precision) << 16) | (i32::from(scale) & 0xffff)) + 4
             }
@@ -67,9 +89,15 @@ impl DataType {
         match self {
             DataType::Bool => 1,
             DataType::Int2 => 2,
-            DataType::Int4 | DataType::Float4 => 4,
-            DataType::Int8 | DataType::Float8 => 8,
-            DataType::Numeric(_) | DataType::Text | DataType::Varchar(_) => -1,
+            DataType::Int4 | DataType::Float4 | DataType::Date => 4,
+            DataType::Int8 | DataType::Float8 | DataType::Timestamp | DataType::TimestampTz => 8,
+            DataType::Uuid | DataType::Interval => 16,
+            DataType::Numeric(_)
+            | DataType::Text
+            | DataType::Varchar(_)
+            | DataType::Char(_)
+            | DataType::Bytea
+            | DataType::Jsonb => -1,
             DataType::Unknown => -2,
         }
     }
@@ -88,7 +116,10 @@ impl DataType {
             DataType::Text => "text".into(),
             DataType::Varchar(None) => "character varying".into(),
             DataType::Varchar(Some(length)) => format!("character varying({length})"),
+            DataType::Char(None) => "bpchar".into(),
+            DataType::Char(Some(length)) => format!("character({length})"),
             DataType::Unknown => "unknown".into(),
+            other => other.input_name().into(),
         }
     }
 
@@ -103,6 +134,14 @@ impl DataType {
             DataType::Float8 => "double precision",
             DataType::Numeric(_) => "numeric",
             DataType::Text | DataType::Varchar(_) | DataType::Unknown => "text",
+            DataType::Char(_) => "character",
+            DataType::Bytea => "bytea",
+            DataType::Uuid => "uuid",
+            DataType::Date => "date",
+            DataType::Timestamp => "timestamp without time zone",
+            DataType::TimestampTz => "timestamp with time zone",
+            DataType::Interval => "interval",
+            DataType::Jsonb => "jsonb",
         }
     }
 
@@ -118,8 +157,13 @@ impl DataType {
         self.is_integer() || self.is_float() || matches!(self, DataType::Numeric(_))
     }
 
+    /// Text or varchar: `character(n)` is apart, its trailing blanks insignificant.
     pub fn is_string(self) -> bool {
         matches!(self, DataType::Text | DataType::Varchar(_))
+    }
+
+    pub fn is_datetime(self) -> bool {
+        matches!(self, DataType::Date | DataType::Timestamp | DataType::TimestampTz)
     }
 }
 
@@ -141,6 +185,17 @@ pub enum Value {
     Float8(f64),
     Numeric(Numeric),
     Text(String),
+    /// A `character(n)` value as stored, blank-padded to its column's length.
+    Char(String),
+    Bytea(Vec<u8>),
+    Uuid([u8; 16]),
+    /// Days since 2000-01-01; `i32::MIN` and `i32::MAX` are -infinity and infinity.
+    Date(i32),
+    /// Microseconds since 2000-01-01 00:00; `i64::MIN` and `i64::MAX` are the infinities.
+    Timestamp(i64),
+    TimestampTz(TimestampTz),
+    Interval(Interval),
+    Jsonb(Box<Jsonb>),
 }
 
 impl Value {
@@ -160,6 +215,14 @@ impl Value {
             Value::Float8(_) => DataType::Float8,
             Value::Numeric(_) => DataType::Numeric(None),
             Value::Text(_) => DataType::Text,
+            Value::Char(_) => DataType::Char(None),
+            Value::Bytea(_) => DataType::Bytea,
+            Value::Uuid(_) => DataType::Uuid,
+            Value::Date(_) => DataType::Date,
+            Value::Timestamp(_) => DataType::Timestamp,
+            Value::TimestampTz(_) => DataType::TimestampTz,
+            Value::Interval(_) => DataType::Interval,
+            Value::Jsonb(_) => DataType::Jsonb,
         }
     }
 
@@ -174,7 +237,14 @@ impl Value {
             Value::Float4(value) => float_text(f64::from(*value), format!("{value:e}"), 6),
             Value::Float8(value) => float_text(*value, format!("{value:e}"), 15),
             Value::Numeric(value) => value.to_string(),
-            Value::Text(value) => value.clone(),
+            Value::Text(value) | Value::Char(value) => value.clone(),
+            Value::Bytea(bytes) => bytea::to_text(bytes),
+            Value::Uuid(bytes) => uuid::to_text(bytes),
+            Value::Date(days) => datetime::date_text(*days),
+            Value::Timestamp(micros) => datetime::timestamp_text(*micros),
+            Value::TimestampTz(value) => value.to_text(),
+            Value::Interval(interval) => interval.to_string(),
+            Value::Jsonb(json) => json.to_string(),
         })
     }
 
@@ -191,6 +261,14 @@ impl Value {
             (Value::Float8(left), Value::Float8(right)) => float_order(*left, *right),
             (Value::Numeric(left), Value::Numeric(right)) => left.cmp(right),
             (Value::Text(left), Value::Text(right)) => left.as_bytes().cmp(right.as_bytes()),
+            (Value::Char(left), Value::Char(right)) => character::trimmed(left).cmp(character::trimmed(right)),
+            (Value::Bytea(left), Value::Bytea(right)) => left.cmp(right),
+            (Value::Uuid(left), Value::Uuid(right)) => left.cmp(right),
+            (Value::Date(left), Value::Date(right)) => left.cmp(right),
+            (Value::Timestamp(left), Value::Timestamp(right)) => left.cmp(right),
+            (Value::TimestampTz(left), Value::TimestampTz(right)) => left.micros.cmp(&right.micros),
+            (Value::Interval(left), Value::Interval(right)) => left.cmp(right),
+            (Value::Jsonb(left), Value::Jsonb(right)) => left.cmp(right),
             _ => return None,
         })
     }

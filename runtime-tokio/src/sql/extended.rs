@@ -147,10 +147,11 @@ impl ExtendedQueryHandler for ConnectionState {
             )));
         }
         let mut parameters = Vec::with_capacity(message.parameters.len());
+        let time_zone = self.time_zone();
         for (index, (bytes, data_type)) in message.parameters.iter().zip(&statement.parameter_types).enumerate() {
             let format = format_at(&message.parameter_format_codes, index);
-            let value =
-                formats::parameter(bytes.as_deref(), *data_type, format, index).map_err(|error| user_error(&error))?;
+            let value = formats::parameter(bytes.as_deref(), *data_type, format, index, time_zone)
+                .map_err(|error| user_error(&error))?;
             parameters.push(value);
         }
         let portal = Portal {
@@ -216,6 +217,7 @@ impl ExtendedQueryHandler for ConnectionState {
             client.set_state(PgWireConnectionState::QueryInProgress);
             let answer = self.session()?.run(statement, parameters).await.ok_or_else(super::wire::worker_gone)?;
             self.set_status(answer.status);
+            self.note_reported(&answer.reported_changes);
             client.set_state(PgWireConnectionState::ReadyForQuery);
             let result = answer.results.into_iter().next().expect("one result a statement");
             for notice in &result.notices {

@@ -27,6 +27,7 @@ use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, ReadyForQu
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use shardforge_core::sql::datetime::TimeZone;
 use shardforge_core::sql::execute::Output;
 use shardforge_core::sql::session::{StatementResult, TransactionStatus};
 use shardforge_core::sql::{Notice, SqlError};
@@ -47,6 +48,7 @@ impl Connection {
             session: Mutex::new(None),
             extended: Mutex::new(Extended::default()),
             status: Mutex::new(TransactionStatus::Idle),
+            time_zone: Mutex::new(TimeZone::UTC),
         };
         Connection { state: Arc::new(state) }
     }
@@ -72,6 +74,9 @@ pub struct ConnectionState {
     extended: Mutex<Extended>,
     /// The session's transaction state after its last answer (for Sync).
     status: Mutex<TransactionStatus>,
+    /// The session's `TimeZone` as its ParameterStatus last reported it: Bind
+    /// reads timestamptz parameters in text in it.
+    time_zone: Mutex<TimeZone>,
 }
 
 impl ConnectionState {
@@ -82,6 +87,20 @@ impl ConnectionState {
 
     pub(super) fn extended(&self) -> std::sync::MutexGuard<'_, Extended> {
         self.extended.lock().expect("extended protocol state lock")
+    }
+
+    /// Follows the reported settings an answer carries (the time zone, for Bind).
+    pub(super) fn note_reported(&self, changes: &[(String, String)]) {
+        for (name, value) in changes {
+            if name.eq_ignore_ascii_case("timezone") {
+                *self.time_zone.lock().expect("time zone lock") =
+                    TimeZone::from_setting(value).unwrap_or(TimeZone::UTC);
+            }
+        }
+    }
+
+    pub(super) fn time_zone(&self) -> TimeZone {
+        *self.time_zone.lock().expect("time zone lock")
     }
 
     pub(super) fn set_status(&self, status: TransactionStatus) {
@@ -137,6 +156,7 @@ impl SimpleQueryHandler for ConnectionState {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let answer = self.session()?.simple(query.query).await.ok_or_else(worker_gone)?;
         self.set_status(answer.status);
+        self.note_reported(&answer.reported_changes);
         if answer.results.is_empty() {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
         }

@@ -24,6 +24,9 @@ use super::super::plan::{AggregateCall, AggregateFunction};
 use super::super::types::{DataType, Value};
 use crate::numeric::Numeric;
 
+#[path = "operators.rs"]
+mod operators;
+
 /// An expression with its type.
 #[derive(Clone, Debug)]
 pub struct Bound {
@@ -72,7 +75,7 @@ fn undefined_column(name: &str) -> SqlError {
     SqlError::new(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" does not exist"))
 }
 
-fn no_operator(symbol: &str, left: DataType, right: DataType) -> SqlError {
+pub(super) fn no_operator(symbol: &str, left: DataType, right: DataType) -> SqlError {
     SqlError::new(SqlState::UNDEFINED_FUNCTION, format!("operator does not exist: {left} {symbol} {right}"))
         .with_hint("No operator matches the given name and argument types. You might need to add explicit type casts.")
 }
@@ -233,6 +236,17 @@ impl ExpressionBinder<'_> {
                 Bound { expression, data_type: DataType::Bool }
             }
             Expr::Function(function) => self.function(function)?,
+            Expr::TypedString(typed) => {
+                let to = data_type_of(&typed.data_type)?;
+                let text = match &typed.value.value {
+                    ast::Value::SingleQuotedString(text) | ast::Value::EscapedStringLiteral(text) => text.clone(),
+                    other => return Err(SqlError::unsupported(format!("the literal {other}"))),
+                };
+                let literal =
+                    Bound { expression: Expression::Constant(Value::Text(text)), data_type: DataType::Unknown };
+                self.cast(literal, to)?
+            }
+            Expr::Interval(interval) => self.interval_literal(interval)?,
             other => return Err(SqlError::unsupported(format!("the expression {other}"))),
         })
     }
@@ -401,7 +415,7 @@ impl ExpressionBinder<'_> {
                 } else {
                     bound
                 };
-                if !bound.data_type.is_numeric() {
+                if !bound.data_type.is_numeric() && bound.data_type != DataType::Interval {
                     let symbol = if operator == UnaryOperator::Minus { "-" } else { "+" };
                     return Err(SqlError::new(
                         SqlState::UNDEFINED_FUNCTION,
@@ -449,6 +463,8 @@ impl ExpressionBinder<'_> {
             AstOperator::LtEq => BinaryOperator::LessOrEqual,
             AstOperator::Gt => BinaryOperator::Greater,
             AstOperator::GtEq => BinaryOperator::GreaterOrEqual,
+            AstOperator::Arrow => return self.json_get(BinaryOperator::JsonGet, left, right),
+            AstOperator::LongArrow => return self.json_get(BinaryOperator::JsonGetText, left, right),
             other => return Err(SqlError::unsupported(format!("the operator {other}"))),
         };
         if operator.is_comparison() {
@@ -470,6 +486,9 @@ impl ExpressionBinder<'_> {
     fn arithmetic(&mut self, operator: BinaryOperator, left: Bound, right: Bound) -> SqlResult<Bound> {
         let symbol = operator.symbol();
         let (left_type, right_type) = (left.data_type, right.data_type);
+        if operators::is_temporal_arithmetic(left_type, right_type) {
+            return self.temporal_arithmetic(operator, left, right);
+        }
         if left_type == DataType::Unknown && right_type == DataType::Unknown {
             return Err(SqlError::new(SqlState("42725"), format!("operator is not unique: unknown {symbol} unknown")));
         }
@@ -488,8 +507,9 @@ impl ExpressionBinder<'_> {
         if !stringy(left.data_type) && !stringy(right.data_type) {
             return Err(no_operator("||", left.data_type, right.data_type));
         }
+        // A character(n) operand loses its trailing blanks, a timestamptz is shown in the session's zone.
         let text = |binder: &mut Self, bound: Bound| match bound.data_type {
-            DataType::Unknown => binder.coerce(bound, DataType::Text),
+            DataType::Unknown | DataType::Char(_) | DataType::TimestampTz => binder.coerce(bound, DataType::Text),
             _ => Ok(bound),
         };
         let (left, right) = (text(self, left)?, text(self, right)?);
@@ -509,7 +529,10 @@ impl ExpressionBinder<'_> {
             (DataType::Unknown, other) | (other, DataType::Unknown) => other,
             (left, right) if left == right => left,
             (left, right) if left.is_string() && right.is_string() => DataType::Text,
+            (DataType::Char(_), DataType::Char(_)) => DataType::Char(None),
+            (DataType::Char(_), other) | (other, DataType::Char(_)) if other.is_string() => DataType::Text,
             (left, right) if left.is_numeric() && right.is_numeric() => wider_numeric(left, right),
+            (left, right) if left.is_datetime() && right.is_datetime() => operators::wider_datetime(left, right),
             _ => return Err(no_operator(symbol, left_type, right_type)),
         };
         let target = match target {
@@ -527,7 +550,8 @@ impl ExpressionBinder<'_> {
             || (to.is_string()
                 && bound.data_type.is_string()
                 && matches!(to, DataType::Text | DataType::Varchar(None)))
-            || (matches!(to, DataType::Numeric(None)) && matches!(bound.data_type, DataType::Numeric(_)));
+            || (matches!(to, DataType::Numeric(None)) && matches!(bound.data_type, DataType::Numeric(_)))
+            || (to == DataType::Char(None) && matches!(bound.data_type, DataType::Char(_)));
         if same {
             return Ok(Bound { expression: bound.expression, data_type: to });
         }
@@ -535,7 +559,10 @@ impl ExpressionBinder<'_> {
             Expression::Constant(Value::Null) => {
                 Ok(Bound { expression: Expression::Constant(Value::Null), data_type: to })
             }
-            Expression::Constant(Value::Text(text)) if bound.data_type == DataType::Unknown => {
+            // A timestamptz literal without a zone is local time: read when the session's zone is known.
+            Expression::Constant(Value::Text(text))
+                if bound.data_type == DataType::Unknown && to != DataType::TimestampTz =>
+            {
                 Ok(Bound { expression: Expression::Constant(cast::parse_text(&text, to)?), data_type: to })
             }
             Expression::Parameter(index, DataType::Unknown) => {
@@ -551,15 +578,19 @@ impl ExpressionBinder<'_> {
     /// An explicit cast: like a coercion, but a constant is converted now.
     fn cast(&mut self, bound: Bound, to: DataType) -> SqlResult<Bound> {
         if let Expression::Constant(value) = &bound.expression {
-            if bound.data_type != DataType::Unknown {
+            if bound.data_type != DataType::Unknown && !cast::needs_time_zone(bound.data_type, to) {
                 return Ok(Bound { expression: Expression::Constant(cast::cast(value.clone(), to)?), data_type: to });
             }
         }
         let coerced = self.coerce(bound, to)?;
         // A typmod cast of a typed value still applies the typmod when evaluated.
         Ok(match coerced.expression {
+            // A literal read as `character(n)` is cut to n by the cast, as PostgreSQL's cast does.
+            Expression::Constant(value @ Value::Char(_)) if matches!(to, DataType::Char(Some(_))) => {
+                Bound { expression: Expression::Constant(cast::cast(value, to)?), data_type: to }
+            }
             Expression::Column(_) | Expression::Parameter(..)
-                if matches!(to, DataType::Varchar(Some(_)) | DataType::Numeric(Some(_))) =>
+                if matches!(to, DataType::Varchar(Some(_)) | DataType::Numeric(Some(_)) | DataType::Char(Some(_))) =>
             {
                 Bound { expression: Expression::Cast { expression: Box::new(coerced.expression), to }, data_type: to }
             }
@@ -645,9 +676,28 @@ impl ExpressionBinder<'_> {
         Ok(Bound { expression: Expression::Function { function: function_kind, arguments }, data_type })
     }
 
+    /// `interval '1 day'`, and `interval '3' day` (the unit after the literal).
+    fn interval_literal(&mut self, interval: &ast::Interval) -> SqlResult<Bound> {
+        let text = match interval.value.as_ref() {
+            Expr::Value(value) => match &value.value {
+                ast::Value::SingleQuotedString(text) => text.clone(),
+                other => return Err(SqlError::unsupported(format!("the interval literal {other}"))),
+            },
+            other => return Err(SqlError::unsupported(format!("the interval literal {other}"))),
+        };
+        let text = match (&interval.leading_field, &interval.last_field, interval.fractional_seconds_precision) {
+            (None, None, None) => text,
+            (Some(unit), None, None) if text.trim().parse::<f64>().is_ok() => format!("{text} {unit}"),
+            _ => return Err(SqlError::unsupported("interval fields (YEAR TO MONTH and the like)")),
+        };
+        let literal = Bound { expression: Expression::Constant(Value::Text(text)), data_type: DataType::Unknown };
+        self.cast(literal, DataType::Interval)
+    }
+
     fn coerce_string(&mut self, bound: Bound) -> SqlResult<Bound> {
         match bound.data_type {
             data_type if data_type.is_string() => Ok(bound),
+            // `character(n)` goes to text without its trailing blanks: length('ab  '::char(4)) is 2.
             _ => self.coerce(bound, DataType::Text),
         }
     }
@@ -685,6 +735,22 @@ fn number_literal(text: &str) -> SqlResult<Bound> {
     }
     let numeric: Numeric = text.parse()?;
     constant(Value::Numeric(numeric), DataType::Numeric(None))
+}
+
+/// The n of `character(n)`, PostgreSQL's limits and wording.
+fn char_length(length: &Option<ast::CharacterLength>) -> SqlResult<Option<u32>> {
+    match length {
+        None => Ok(None),
+        Some(ast::CharacterLength::IntegerLength { length, .. }) => match u32::try_from(*length) {
+            Ok(0) => Err(SqlError::new(SqlState::INVALID_PARAMETER_VALUE, "length for type char must be at least 1")),
+            Ok(length) if length <= super::super::character::LENGTH_MAX => Ok(Some(length)),
+            _ => Err(SqlError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("length for type char cannot exceed {}", super::super::character::LENGTH_MAX),
+            )),
+        },
+        Some(ast::CharacterLength::Max) => Err(SqlError::unsupported("char(max)")),
+    }
 }
 
 /// A type name as written in SQL.
@@ -727,6 +793,17 @@ pub fn data_type_of(data_type: &ast::DataType) -> SqlResult<DataType> {
             }
         }),
         Ast::Text | Ast::String(None) => DataType::Text,
+        Ast::Char(limit) | Ast::Character(limit) => DataType::Char(Some(char_length(limit)?.unwrap_or(1))),
+        Ast::Bytea => DataType::Bytea,
+        Ast::Uuid => DataType::Uuid,
+        Ast::Date => DataType::Date,
+        Ast::Timestamp(None, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => DataType::Timestamp,
+        Ast::Timestamp(None, _) => DataType::TimestampTz,
+        Ast::Timestamp(Some(_), _) => return Err(SqlError::unsupported("timestamp precision (timestamp(p))")),
+        Ast::Interval { fields: None, precision: None } => DataType::Interval,
+        Ast::Interval { .. } => return Err(SqlError::unsupported("interval fields and precision")),
+        Ast::JSONB => DataType::Jsonb,
+        Ast::JSON => return Err(SqlError::unsupported("the type json (jsonb is supported)")),
         Ast::Varchar(limit) | Ast::CharacterVarying(limit) => DataType::Varchar(length(limit)?),
         Ast::Custom(name, modifiers) if modifiers.is_empty() => {
             let name = name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default();
@@ -738,6 +815,8 @@ pub fn data_type_of(data_type: &ast::DataType) -> SqlResult<DataType> {
                 "float8" => DataType::Float8,
                 "bool" => DataType::Bool,
                 "varchar" => DataType::Varchar(None),
+                "bpchar" => DataType::Char(None),
+                "timestamptz" => DataType::TimestampTz,
                 _ => return Err(SqlError::new(SqlState::UNDEFINED_OBJECT, format!("type \"{name}\" does not exist"))),
             }
         }
@@ -763,7 +842,17 @@ pub fn output_name(expression: &Expr) -> String {
         Expr::Function(function) => {
             function.name.0.last().and_then(|part| part.as_ident()).map(fold).unwrap_or_default()
         }
+        Expr::TypedString(typed) => match data_type_of(&typed.data_type) {
+            Ok(data_type) => internal_type_name(data_type).to_string(),
+            Err(_) => "?column?".into(),
+        },
+        Expr::Interval(_) => "interval".into(),
         Expr::Cast { expr, data_type, .. } => match output_name(expr).as_str() {
+            // A cast of a literal or of another cast is named by its type, the outermost.
+            _ if is_cast_or_typed_literal(expr) => match data_type_of(data_type) {
+                Ok(data_type) => internal_type_name(data_type).to_string(),
+                Err(_) => "?column?".into(),
+            },
             "?column?" => match data_type_of(data_type) {
                 Ok(data_type) => internal_type_name(data_type).to_string(),
                 Err(_) => "?column?".into(),
@@ -771,6 +860,14 @@ pub fn output_name(expression: &Expr) -> String {
             name => name.to_string(),
         },
         _ => "?column?".into(),
+    }
+}
+
+fn is_cast_or_typed_literal(expression: &Expr) -> bool {
+    match expression {
+        Expr::Cast { .. } | Expr::TypedString(_) => true,
+        Expr::Nested(inner) => is_cast_or_typed_literal(inner),
+        _ => false,
     }
 }
 
@@ -786,6 +883,14 @@ fn internal_type_name(data_type: DataType) -> &'static str {
         DataType::Numeric(_) => "numeric",
         DataType::Text => "text",
         DataType::Varchar(_) => "varchar",
+        DataType::Char(_) => "bpchar",
+        DataType::Bytea => "bytea",
+        DataType::Uuid => "uuid",
+        DataType::Date => "date",
+        DataType::Timestamp => "timestamp",
+        DataType::TimestampTz => "timestamptz",
+        DataType::Interval => "interval",
+        DataType::Jsonb => "jsonb",
         DataType::Unknown => "unknown",
     }
 }

@@ -274,6 +274,15 @@ fn write_type(writer: &mut Writer, data_type: DataType) {
         DataType::Varchar(Some(length)) => (9, u64::from(length)),
         DataType::Numeric(None) => (10, 0),
         DataType::Numeric(Some((precision, scale))) => (11, (u64::from(precision) << 16) | u64::from(scale as u16)),
+        DataType::Char(None) => (12, 0),
+        DataType::Char(Some(length)) => (13, u64::from(length)),
+        DataType::Bytea => (14, 0),
+        DataType::Uuid => (15, 0),
+        DataType::Date => (16, 0),
+        DataType::Timestamp => (17, 0),
+        DataType::TimestampTz => (18, 0),
+        DataType::Interval => (19, 0),
+        DataType::Jsonb => (20, 0),
         DataType::Unknown => unreachable!("columns have known types"),
     };
     writer.u8(code).u64(length);
@@ -294,6 +303,15 @@ fn read_type(reader: &mut Reader) -> Decoded<DataType> {
         (9, length) if length > 0 => DataType::Varchar(Some(length)),
         (10, 0) => DataType::Numeric(None),
         (11, modifier) => DataType::Numeric(Some(((modifier >> 16) as u16, modifier as u16 as i16))),
+        (12, 0) => DataType::Char(None),
+        (13, length) if length > 0 => DataType::Char(Some(length)),
+        (14, 0) => DataType::Bytea,
+        (15, 0) => DataType::Uuid,
+        (16, 0) => DataType::Date,
+        (17, 0) => DataType::Timestamp,
+        (18, 0) => DataType::TimestampTz,
+        (19, 0) => DataType::Interval,
+        (20, 0) => DataType::Jsonb,
         _ => return Err(invalid("an unknown type")),
     })
 }

@@ -222,7 +222,8 @@ async fn fill_new_column<K: KeyValueTransaction>(
     let mut rows = Cursor::new(Node::Scan { table: table.clone(), access: Access::Full });
     while let Some(mut row) = rows.next(kv, context).await? {
         if let Some(default) = &default {
-            row[position] = cast::assign(default.evaluate(&[], context)?, column.data_type, &column.name)?;
+            let zone = context.time_zone.unwrap_or_default();
+            row[position] = cast::assign(default.evaluate(&[], context)?, column.data_type, &column.name, zone)?;
         }
         if row[position].is_null() && !column.nullable {
             return Err(SqlError::new(

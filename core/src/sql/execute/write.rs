@@ -183,7 +183,9 @@ fn checked_row(
     let row: Row = row
         .into_iter()
         .zip(&table.columns)
-        .map(|(value, column)| cast::assign(value, column.data_type, &column.name))
+        .map(|(value, column)| {
+            cast::assign(value, column.data_type, &column.name, context.time_zone.unwrap_or_default())
+        })
         .collect::<SqlResult<_>>()?;
     for (value, column) in row.iter().zip(&table.columns) {
         if value.is_null() && !column.nullable {

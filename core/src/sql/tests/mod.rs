@@ -8,6 +8,7 @@ mod joins;
 mod sequences;
 mod statements;
 mod transactions;
+mod types;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
