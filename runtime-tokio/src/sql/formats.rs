@@ -279,7 +279,7 @@ mod tests {
             "22P03"
         );
         assert_eq!(
-            parameter(Some(&i64::from(i64::MAX - 1).to_be_bytes()), DataType::Timestamp, BINARY, 0, TimeZone::UTC)
+            parameter(Some(&(i64::MAX - 1).to_be_bytes()), DataType::Timestamp, BINARY, 0, TimeZone::UTC)
                 .unwrap_err()
                 .state,
             SqlState::DATETIME_FIELD_OVERFLOW
