@@ -124,6 +124,11 @@ fn timestamptz_is_shown_and_read_in_the_sessions_time_zone() {
          2024-01-01 01:59:59.999999+02|2024-01-01 01:59:59.999999+02|2024-01-01 01:59:59.999999|2024-01-02 10:00:00+02|2023-12-31 23:59:00+02\n\
          2024-01-02 10:00:00+02|2024-01-02 10:00:00+02|2024-01-02 10:00:00|2024-01-02 10:00:00+02|2024-01-02 03:04:05.5+02\nSELECT 2"
     );
+    assert_eq!(
+        run(&mut session, "select interval '1 mon' + '2024-01-30 23:00+00'::timestamptz, '2024-01-30 23:00+00'::timestamptz + interval '1 mon'"),
+        "?column?|?column?\n2024-02-29 01:00:00+02|2024-02-29 01:00:00+02\nSELECT 1",
+        "months move on the session's calendar, constants folded or not"
+    );
     assert_eq!(run(&mut session, "set timezone = '+05:30'"), "SET");
     assert_eq!(
         run(&mut session, "select zoned from e order by zoned limit 1"),
