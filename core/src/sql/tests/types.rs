@@ -29,6 +29,10 @@ fn char_and_bytea_columns_pad_compare_and_refuse_as_postgresql_does() {
         "?column?|length|b|?column?|c\ncd||2|\\x|f|cd  \nb||1|\\x615c62|f|b   \nab||2|\\x6162|t|ab  \nSELECT 3"
     );
     assert_eq!(run(&mut session, r"select c from t where b = '\x6162'"), "c\nab  \nSELECT 1");
+    // A character(n) column outside the key is stored in the row's value.
+    assert_eq!(run(&mut session, "create table s (id int primary key, c char(3))"), "CREATE TABLE");
+    assert_eq!(run(&mut session, "insert into s values (1, 'a')"), "INSERT 0 1");
+    assert_eq!(run(&mut session, "select c || '|', c from s where c = 'a  '"), "?column?|c\na||a  \nSELECT 1");
     assert_eq!(
         run(
             &mut session,
