@@ -240,7 +240,8 @@ fn binary(operator: BinaryOperator, left: &Value, right: &Value, zone: Option<Ti
         return json_get(operator, left, right);
     }
     if let Some(result) = datetime::arithmetic::binary(operator, left, right, zone.unwrap_or_default()) {
-        if zone.is_none() && matches!(left, Value::TimestampTz(_)) {
+        // Folding has no zone: timestamptz calendar arithmetic waits for evaluation.
+        if zone.is_none() && (matches!(left, Value::TimestampTz(_)) || matches!(right, Value::TimestampTz(_))) {
             return Err(SqlError::internal("timestamptz arithmetic without the session's time zone"));
         }
         return result;

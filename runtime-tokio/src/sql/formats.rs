@@ -168,7 +168,15 @@ pub fn parameter(
         DataType::Char(_) => cast::parse_text(&utf8(bytes)?, data_type)?,
         DataType::Bytea => Value::Bytea(bytes.to_vec()),
         DataType::Uuid => Value::Uuid(fixed(16)?.try_into().expect("16 bytes")),
-        DataType::Date => Value::Date(i32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes"))),
+        DataType::Date => {
+            let days = i32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes"));
+            // As `date_recv` checks it: the infinities, or a date in range.
+            Value::Date(if days == i32::MIN || days == i32::MAX {
+                days
+            } else {
+                datetime::checked_date(i64::from(days))?
+            })
+        }
         DataType::Timestamp => {
             Value::Timestamp(received_timestamp(i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes")))?)
         }

@@ -110,7 +110,7 @@ pub fn timestamp_text(micros: i64) -> String {
 pub fn timestamptz_text(micros: i64, zone: TimeZone) -> String {
     match micros {
         TIMESTAMP_INFINITY | TIMESTAMP_NEGATIVE_INFINITY => timestamp_text(micros),
-        micros => local_text(micros + i64::from(zone.utc_offset_seconds) * MICROS_PER_SECOND, Some(zone)),
+        micros => local_text(micros.saturating_add(i64::from(zone.utc_offset_seconds) * MICROS_PER_SECOND), Some(zone)),
     }
 }
 

@@ -96,7 +96,9 @@ fn types_match(value: &Value, column: super::super::types::DataType) -> bool {
     use super::super::types::DataType;
     matches!(
         (value, column),
-        (Value::Text(_), DataType::Text | DataType::Varchar(_)) | (Value::Numeric(_), DataType::Numeric(_))
+        (Value::Text(_), DataType::Text | DataType::Varchar(_))
+            | (Value::Numeric(_), DataType::Numeric(_))
+            | (Value::Char(_), DataType::Char(_))
     )
 }
 

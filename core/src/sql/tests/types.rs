@@ -29,6 +29,10 @@ fn char_and_bytea_columns_pad_compare_and_refuse_as_postgresql_does() {
         "?column?|length|b|?column?|c\ncd||2|\\x|f|cd  \nb||1|\\x615c62|f|b   \nab||2|\\x6162|t|ab  \nSELECT 3"
     );
     assert_eq!(run(&mut session, r"select c from t where b = '\x6162'"), "c\nab  \nSELECT 1");
+    // A character(n) column outside the key is stored in the row's value.
+    assert_eq!(run(&mut session, "create table s (id int primary key, c char(3))"), "CREATE TABLE");
+    assert_eq!(run(&mut session, "insert into s values (1, 'a')"), "INSERT 0 1");
+    assert_eq!(run(&mut session, "select c || '|', c from s where c = 'a  '"), "?column?|c\na||a  \nSELECT 1");
     assert_eq!(
         run(
             &mut session,
@@ -123,6 +127,11 @@ fn timestamptz_is_shown_and_read_in_the_sessions_time_zone() {
         "zoned|zoned|zoned|timestamptz|at\n\
          2024-01-01 01:59:59.999999+02|2024-01-01 01:59:59.999999+02|2024-01-01 01:59:59.999999|2024-01-02 10:00:00+02|2023-12-31 23:59:00+02\n\
          2024-01-02 10:00:00+02|2024-01-02 10:00:00+02|2024-01-02 10:00:00|2024-01-02 10:00:00+02|2024-01-02 03:04:05.5+02\nSELECT 2"
+    );
+    assert_eq!(
+        run(&mut session, "select interval '1 mon' + '2024-01-30 23:00+00'::timestamptz, '2024-01-30 23:00+00'::timestamptz + interval '1 mon'"),
+        "?column?|?column?\n2024-02-29 01:00:00+02|2024-02-29 01:00:00+02\nSELECT 1",
+        "months move on the session's calendar, constants folded or not"
     );
     assert_eq!(run(&mut session, "set timezone = '+05:30'"), "SET");
     assert_eq!(
